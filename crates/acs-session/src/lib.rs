@@ -8,6 +8,7 @@
 //! The session state machine (Inform handling, task dispatch) comes later and builds on these.
 
 pub mod auth;
+pub mod connection_request;
 mod constant_time;
 pub mod cookie;
 mod secret;
