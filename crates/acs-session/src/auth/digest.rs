@@ -59,6 +59,8 @@ impl DigestAttempt {
             }
             Some(other) => return Err(AuthError::UnsupportedQop(other.to_owned())),
         };
+        // `opaque` is not checked: ours is derived from the key and realm, so it carries no
+        // state worth verifying, and some CPE agents forget to echo it.
         if algorithm.is_session() && cnonce.is_none() {
             return Err(AuthError::MissingParameter("cnonce"));
         }

@@ -395,7 +395,8 @@ impl Conn {
             .body(Empty::<Bytes>::new())
             .map_err(|e| CrOutcome::InvalidUrl(e.to_string()))?;
         if let Some(value) = authorization {
-            let value = HeaderValue::from_str(value).map_err(|_| {
+            // from_bytes, not from_str: a realm in UTF-8 is legal obs-text in a header.
+            let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
                 CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::Unsupported(
                     "challenge parameters that cannot be echoed in a header".to_owned(),
                 )))
