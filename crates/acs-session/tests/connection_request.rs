@@ -207,6 +207,55 @@ async fn new_connection_when_the_cpe_closes_after_401() {
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
+/// A hand-rolled CPE that answers the 401 and then silently closes the socket, without
+/// `Connection: close`: the kept connection is dead (noticed before or while sending the
+/// authenticated retry, depending on timing) and a fresh one must be made.
+#[tokio::test]
+async fn new_connection_when_the_cpe_drops_the_socket_silently() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let auth = Cpe::new(AuthMode::Digest, 200).auth;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let authorization = head.lines().find_map(|l| {
+                l.strip_prefix("authorization: ")
+                    .or(l.strip_prefix("Authorization: "))
+            });
+            let ours = Credentials::new(CR_USER, CR_PASS);
+            let verdict = auth.authenticate(authorization, "GET", "/", &ours, SystemTime::now());
+            let answer = match verdict {
+                Ok(_) => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
+                Err(rejection) => format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {}\r\nContent-Length: 0\r\n\r\n",
+                    rejection.www_authenticate[1]
+                ),
+            };
+            let _ = stream.write_all(answer.as_bytes()).await;
+            // Dropping the stream closes it, whatever HTTP/1.1 keep-alive would suggest.
+        }
+    });
+    let report = requester()
+        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS))
+        .await;
+    assert_eq!(report.outcome, CrOutcome::Accepted);
+    assert!(connections.load(Ordering::SeqCst) >= 2);
+    server.abort();
+}
+
 #[tokio::test]
 async fn wrong_or_missing_credentials_are_auth_failures() {
     let cpe = Cpe::new(AuthMode::Digest, 200);
