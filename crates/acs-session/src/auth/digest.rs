@@ -19,8 +19,9 @@ pub(crate) struct DigestAttempt {
     uri: String,
     response: String,
     pub(crate) algorithm: DigestAlgorithm,
-    /// `Some((nc, cnonce))` when the client used `qop=auth`; `None` for RFC 2069 style.
-    qop: Option<(String, String)>,
+    /// `Some((qop, nc, cnonce))` when the client used `qop=auth` (kept as sent: it went into
+    /// the client's hash); `None` for RFC 2069 style.
+    qop: Option<(String, String, String)>,
     /// For `-sess` without qop (RFC 2617 allows it); empty otherwise.
     cnonce: String,
 }
@@ -48,6 +49,9 @@ impl DigestAttempt {
                 // RFC 7616 §3.4: with qop, cnonce and nc are mandatory. The count itself is not
                 // checked against earlier ones: nonces are stateless, so there is no per-nonce
                 // counter to compare with, and any node may see any request (see ARCHITECTURE).
+                // The price: a captured Authorization replays for the same method and uri until
+                // its nonce expires. Over plain HTTP an on-path attacker can take over the
+                // session after authentication anyway; TLS is the cure for both.
                 let nc = required("nc")?;
                 if nc.is_empty() || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(AuthError::InvalidNonceCount(nc));
@@ -55,7 +59,7 @@ impl DigestAttempt {
                 let cnonce = cnonce
                     .clone()
                     .ok_or(AuthError::MissingParameter("cnonce"))?;
-                Some((nc, cnonce))
+                Some((qop.trim().to_owned(), nc, cnonce))
             }
             Some(other) => return Err(AuthError::UnsupportedQop(other.to_owned())),
         };
@@ -135,7 +139,7 @@ impl DigestAttempt {
             qop: self
                 .qop
                 .as_ref()
-                .map(|(nc, cnonce)| ("auth", nc.as_str(), cnonce.as_str())),
+                .map(|(qop, nc, cnonce)| (qop.as_str(), nc.as_str(), cnonce.as_str())),
             cnonce: &self.cnonce,
         }
         .response(None);

@@ -408,6 +408,28 @@ fn lenient_header_variants() {
             "{header}"
         );
     }
+    // The qop token in upper case went into the client's hash as sent.
+    let response = DigestInput {
+        algorithm: DigestAlgorithm::Md5,
+        username: USER,
+        realm: "acs",
+        password: PASS,
+        method: "POST",
+        uri: "/",
+        nonce: &nonce,
+        qop: Some(("AUTH", "1", "c")),
+        cnonce: "c",
+    }
+    .response(None);
+    let header = format!(
+        "Digest username=\"{USER}\", realm=\"acs\", nonce=\"{nonce}\", uri=\"/\", \
+         response=\"{response}\", qop=AUTH, nc=1, cnonce=\"c\""
+    );
+    assert_eq!(
+        check(&auth, Some(&header), NOW),
+        digest_ok(DigestAlgorithm::Md5),
+        "{header}"
+    );
 }
 
 #[test]
