@@ -274,6 +274,17 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::NoCredentials)
     );
+
+    // A 401 without any WWW-Authenticate: nothing to answer.
+    let mut mute = Cpe::new(AuthMode::Digest, 200);
+    mute.challenges = Some(Arc::new(Vec::new));
+    let report = requester()
+        .send("dev-1", &mute.start().await, creds(CR_PASS))
+        .await;
+    assert_eq!(
+        report.outcome,
+        CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::NoChallenge))
+    );
 }
 
 #[tokio::test]

@@ -164,22 +164,26 @@ impl<'a> Iterator for Lexer<'a> {
     type Item = Piece<'a>;
 
     fn next(&mut self) -> Option<Piece<'a>> {
-        self.skip_separators();
-        if self.rest.is_empty() {
-            return None;
-        }
-        if let Some(after_quote) = self.rest.strip_prefix('"') {
-            // A stray quoted string where a name belongs: skip it.
-            self.rest = after_quote;
-            self.quoted();
-            return self.next();
-        }
-        let name = self.take_until(|c| c.is_ascii_whitespace() || c == '=' || c == ',');
-        if name.is_empty() {
-            // A lone `=` (e.g. token68 padding outside Basic): skip one character.
-            self.rest = &self.rest[1..];
-            return self.next();
-        }
+        // A loop, not recursion: junk such as thousands of `=` must not grow the stack.
+        let name = loop {
+            self.skip_separators();
+            if self.rest.is_empty() {
+                return None;
+            }
+            if let Some(after_quote) = self.rest.strip_prefix('"') {
+                // A stray quoted string where a name belongs: skip it.
+                self.rest = after_quote;
+                self.quoted();
+                continue;
+            }
+            let name = self.take_until(|c| c.is_ascii_whitespace() || c == '=' || c == ',');
+            if name.is_empty() {
+                // A lone `=` (e.g. token68 padding outside Basic): skip it.
+                self.rest = &self.rest[1..];
+                continue;
+            }
+            break name;
+        };
         let before_equals = self.rest;
         self.skip_spaces();
         let Some(after_equals) = self.rest.strip_prefix('=') else {
@@ -272,6 +276,18 @@ mod tests {
         assert_eq!(items[1].scheme, "Basic");
         assert_eq!(params(&items[1]), [("realm", "cpe")]);
         assert!(parse_challenges("").is_empty());
+    }
+
+    #[test]
+    fn junk_never_panics_nor_recurses() {
+        let junk = format!("Digest {}{}", "=".repeat(200_000), "\"\" ".repeat(100_000));
+        let item = parse_credentials(&junk).unwrap();
+        assert!(item.params.is_empty());
+        assert!(parse_challenges(&junk).iter().all(|c| c.params.is_empty()));
+        for odd in ["=", "\"", "a=\"\\", "a=", ",,,", "Digest a=\"ü\\\"\" b=ö"] {
+            parse_challenges(odd);
+            parse_credentials(odd);
+        }
     }
 
     #[test]
