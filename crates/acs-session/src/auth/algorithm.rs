@@ -1,0 +1,166 @@
+//! The digest computation shared by both directions (RFC 7616 §3.4, RFC 2617 §3.2.2, RFC 2069).
+
+use std::fmt;
+use std::str::FromStr;
+
+use md5::{Digest as _, Md5};
+
+/// A digest algorithm as named by the `algorithm` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    /// `MD5`, also what an absent `algorithm` means (RFC 2617, RFC 2069). TR-069 mandates it.
+    Md5,
+    /// `MD5-sess`: HA1 also covers the nonce and cnonce. TR-069 CPEs must support it.
+    Md5Sess,
+    /// `SHA-256` (RFC 7616).
+    Sha256,
+    /// `SHA-256-sess` (RFC 7616).
+    Sha256Sess,
+}
+
+impl DigestAlgorithm {
+    /// The token as it appears in headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Md5Sess => "MD5-sess",
+            Self::Sha256 => "SHA-256",
+            Self::Sha256Sess => "SHA-256-sess",
+        }
+    }
+
+    /// `true` for the `-sess` variants.
+    pub fn is_session(self) -> bool {
+        matches!(self, Self::Md5Sess | Self::Sha256Sess)
+    }
+
+    /// The same algorithm without `-sess`: what a server challenge offers.
+    pub fn base(self) -> Self {
+        match self {
+            Self::Md5 | Self::Md5Sess => Self::Md5,
+            Self::Sha256 | Self::Sha256Sess => Self::Sha256,
+        }
+    }
+
+    /// Hex-encoded hash of `data`, lower case.
+    pub(crate) fn hash_hex(self, data: &[u8]) -> String {
+        match self.base() {
+            Self::Md5 => hex(&Md5::digest(data)),
+            _ => hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()),
+        }
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `algorithm` token named something we do not implement (e.g. `SHA-512-256`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported digest algorithm `{0}`")]
+pub struct UnsupportedAlgorithm(pub String);
+
+impl FromStr for DigestAlgorithm {
+    type Err = UnsupportedAlgorithm;
+
+    /// Case-insensitive, as RFC 7616 §3.3 asks.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        [Self::Md5, Self::Md5Sess, Self::Sha256, Self::Sha256Sess]
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnsupportedAlgorithm(s.to_owned()))
+    }
+}
+
+/// Everything that goes into a digest `response`.
+pub(crate) struct DigestInput<'a> {
+    pub(crate) algorithm: DigestAlgorithm,
+    pub(crate) username: &'a str,
+    pub(crate) realm: &'a str,
+    pub(crate) password: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) uri: &'a str,
+    pub(crate) nonce: &'a str,
+    /// `Some((qop, nc, cnonce))` for RFC 2617/7616 style; `None` for RFC 2069 style.
+    pub(crate) qop: Option<(&'a str, &'a str, &'a str)>,
+    /// Needed by `-sess` even without qop (RFC 2617 §3.2.2.2).
+    pub(crate) cnonce: &'a str,
+}
+
+impl DigestInput<'_> {
+    /// The hex `response` value. Only `qop=auth` (or none) is computed here: HA2 = H(method:uri).
+    /// `auth-int` for an empty body is H(method:uri:H("")), handled by the client side.
+    pub(crate) fn response(&self, ha2_extra: Option<&str>) -> String {
+        let alg = self.algorithm;
+        let mut ha1 =
+            alg.hash_hex(format!("{}:{}:{}", self.username, self.realm, self.password).as_bytes());
+        if alg.is_session() {
+            ha1 = alg.hash_hex(format!("{ha1}:{}:{}", self.nonce, self.cnonce).as_bytes());
+        }
+        let ha2 = match ha2_extra {
+            None => alg.hash_hex(format!("{}:{}", self.method, self.uri).as_bytes()),
+            Some(body_hash) => {
+                alg.hash_hex(format!("{}:{}:{body_hash}", self.method, self.uri).as_bytes())
+            }
+        };
+        let data = match self.qop {
+            Some((qop, nc, cnonce)) => format!("{ha1}:{}:{nc}:{cnonce}:{qop}:{ha2}", self.nonce),
+            None => format!("{ha1}:{}:{ha2}", self.nonce),
+        };
+        alg.hash_hex(data.as_bytes())
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_tokens_are_case_insensitive() {
+        assert_eq!("md5".parse(), Ok(DigestAlgorithm::Md5));
+        assert_eq!("MD5-SESS".parse(), Ok(DigestAlgorithm::Md5Sess));
+        assert_eq!(" sha-256 ".parse(), Ok(DigestAlgorithm::Sha256));
+        assert_eq!("SHA-256-sess".parse(), Ok(DigestAlgorithm::Sha256Sess));
+        assert_eq!(
+            "SHA-512-256".parse::<DigestAlgorithm>(),
+            Err(UnsupportedAlgorithm("SHA-512-256".into()))
+        );
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00ABff"), Some(vec![0x00, 0xab, 0xff]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+}
