@@ -302,3 +302,38 @@ fn inform_parameters_follow_inform_parameter_entries() {
         .unwrap();
     assert_eq!(cr.value, "http://127.0.0.1:30005/cr/SIM");
 }
+
+#[test]
+fn odd_names_are_faults_not_panics() {
+    let odd = [
+        ".",
+        "..",
+        "Device",
+        "Device..",
+        "Device.1.",
+        "Device.IP.Interface.0.",
+        "Device.IP.Interface.01.",
+        "Device.IP.Interface.-1.",
+        "Device.IP.Interface.99999999999.",
+        "Device.IP.Interface.{i}.",
+        "Device.IP.Interface.*.",
+        "Device.IP.Interface.[wan].",
+        "Device.IP.Interface.1.Enable.",
+        "Dévice.Ünïcode.",
+        "InternetGatewayDevice.",
+    ];
+    for name in odd {
+        let mut d = device(Model::Tr181);
+        assert_eq!(code(d.get_parameter_names(name, false)), 9005, "{name}");
+        assert_eq!(code(d.get_parameter_values(&[name])), 9005, "{name}");
+        assert_eq!(code(d.get_parameter_attributes(&[name])), 9005, "{name}");
+        assert_eq!(
+            code(common::spv(&mut d, &[(name, "1", "")], "k")),
+            9003,
+            "{name}"
+        );
+        assert_eq!(code(d.add_object(name, "k")), 9005, "{name}");
+        assert_eq!(code(d.delete_object(name, "k")), 9005, "{name}");
+        assert_eq!(d.parameter_key(), "");
+    }
+}

@@ -37,9 +37,10 @@ pub(crate) struct Attributes {
 pub struct Device {
     pub(crate) template: Arc<Template>,
     /// Values of base parameters that differ from the template, sorted by base index.
-    pub(crate) values: Vec<(u32, Box<str>)>,
-    /// `values` as instantiated: what a factory reset returns to.
-    pub(crate) factory: Box<[(u32, Box<str>)]>,
+    pub(crate) values: Vec<(u32, Arc<str>)>,
+    /// `values` as instantiated: what a factory reset returns to. It shares the strings with
+    /// `values` until the ACS changes them.
+    pub(crate) factory: Arc<[(u32, Arc<str>)]>,
     /// Base nodes removed by DeleteObject, one bit each; empty while none is.
     pub(crate) deleted: Vec<u64>,
     pub(crate) added: Vec<Added>,
@@ -51,12 +52,12 @@ pub struct Device {
 impl Device {
     /// A device fresh from the factory: the template with the identity's values filled in.
     pub fn new(template: Arc<Template>, identity: &Identity) -> Device {
-        let factory: Box<[(u32, Box<str>)]> = template
+        let factory: Arc<[(u32, Arc<str>)]> = template
             .personalised
             .iter()
             .map(|&i| {
                 let text = base_default(&template, i as usize);
-                (i, identity.substitute(text).into_boxed_str())
+                (i, Arc::from(identity.substitute(text)))
             })
             .collect();
         Device {

@@ -12,14 +12,15 @@
 //! it through an `Arc`. A [`Device`] owns only what makes it differ from the template:
 //!
 //! * the values that differ from the template's default, as a sorted `(index, value)` vector —
-//!   right after instantiation that is just the personalised ones (serial, MACs, WAN address,
-//!   connection-request URL …, about a dozen), plus a copy of them for factory reset;
+//!   right after instantiation only the personalised ones (serial, OUI, MACs, WAN address, URLs,
+//!   passphrases: about fifteen), shared through `Arc<str>` with the copy kept for factory reset;
 //! * objects added at run time (with their own paths and values) and a bitset of template
 //!   objects deleted — both empty until the ACS calls AddObject/DeleteObject;
 //! * attributes the ACS changed, and instance counters that moved.
 //!
-//! So a fresh device costs a few hundred bytes of heap plus the struct, whatever the size of
-//! the model; `examples/footprint.rs` measures the whole process (figures in its header).
+//! So a fresh device costs about 1.6–2.1 KB whatever the size of the model; 10,000 devices of
+//! either model fit in about 20 MB of RSS. `examples/footprint.rs` measures it (figures in its
+//! header). A device's cost grows only with what the ACS changes.
 
 mod device;
 mod fault;
