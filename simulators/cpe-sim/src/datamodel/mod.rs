@@ -38,7 +38,7 @@ pub use rpc::{
     DeviceId, ParameterAttributes, ParameterInfo, ParameterValue, PeriodicInform, SetAttributes,
     SetValue,
 };
-pub use template::{Notify, Template, TemplateError};
+pub use template::{Template, TemplateError};
 pub use xsd::XsdType;
 
 /// The two data models the simulator ships templates for.
