@@ -156,3 +156,65 @@ fn access_lists_and_all_or_nothing() {
     // Attributes do not touch ParameterKey.
     assert_eq!(d.parameter_key(), "");
 }
+
+/// The names and activeness of what the next Inform must report as `4 VALUE CHANGE`.
+fn changes(d: &Device) -> (bool, Vec<String>) {
+    let c = d.value_changes();
+    (
+        c.active,
+        c.parameters
+            .into_iter()
+            .map(|p| format!("{}={}", p.name, p.value))
+            .collect(),
+    )
+}
+
+#[test]
+fn device_made_changes_are_kept_for_the_inform() {
+    let mut d = device(Model::Tr181);
+    assert_eq!(changes(&d), (false, vec![]));
+    // UpTime: notification off, nothing to report.
+    d.set("Device.DeviceInfo.UpTime", "60").unwrap();
+    assert_eq!(changes(&d), (false, vec![]));
+    // Passive: reported with the next Inform, no session of its own.
+    d.set_parameter_attributes(&[set_notification("Device.DeviceInfo.UpTime", 1)])
+        .unwrap();
+    d.set("Device.DeviceInfo.UpTime", "120").unwrap();
+    assert_eq!(
+        changes(&d),
+        (false, vec!["Device.DeviceInfo.UpTime=120".to_owned()])
+    );
+    // SoftwareVersion has active notification forced on (a firmware upgrade).
+    d.set("Device.DeviceInfo.SoftwareVersion", "SH4000_2.4.0")
+        .unwrap();
+    d.set("Device.DeviceInfo.UpTime", "180").unwrap();
+    assert_eq!(
+        changes(&d),
+        (
+            true,
+            vec![
+                "Device.DeviceInfo.SoftwareVersion=SH4000_2.4.0".to_owned(),
+                "Device.DeviceInfo.UpTime=180".to_owned(),
+            ]
+        )
+    );
+    d.clear_value_changes();
+    assert_eq!(changes(&d), (false, vec![]));
+    // Setting the same value again is no change; what the ACS sets is never reported back.
+    d.set("Device.DeviceInfo.SoftwareVersion", "SH4000_2.4.0")
+        .unwrap();
+    d.set_parameter_attributes(&[set_notification("Device.ManagementServer.URL", 2)])
+        .unwrap();
+    let url = "Device.ManagementServer.URL";
+    common::spv(&mut d, &[(url, "http://acs2.test/", "xsd:string")], "k").unwrap();
+    assert_eq!(changes(&d), (false, vec![]));
+    // A new WAN address changes the connection-request URL (on by default) and is active.
+    d.set(
+        "Device.ManagementServer.ConnectionRequestURL",
+        "http://10.64.0.9:30005/cr/SIM",
+    )
+    .unwrap();
+    assert!(changes(&d).0);
+    d.factory_reset();
+    assert_eq!(changes(&d), (false, vec![]));
+}

@@ -47,6 +47,9 @@ pub struct Device {
     /// Tables whose next instance number moved past the template's (`X.` → next).
     pub(crate) next_instance: Vec<(Box<str>, u32)>,
     pub(crate) attributes: BTreeMap<Box<str>, Attributes>,
+    /// Parameters with notification on that the device itself changed since the last
+    /// delivered Inform (see `changes.rs`).
+    pub(crate) changed: Vec<Box<str>>,
 }
 
 impl Device {
@@ -68,6 +71,7 @@ impl Device {
             added: Vec::new(),
             next_instance: Vec::new(),
             attributes: BTreeMap::new(),
+            changed: Vec::new(),
         }
     }
 
@@ -309,11 +313,16 @@ impl Device {
 
     /// Sets a parameter as the device itself does (SoftwareVersion after a firmware download,
     /// UpTime, a new WAN address …): writability and ParameterKey are not involved, the value
-    /// is checked against the parameter's type and model constraints (9005/9006/9007).
+    /// is checked against the parameter's type and model constraints (9005/9006/9007). A
+    /// change of a parameter with notification on is recorded for the next Inform
+    /// ([`Device::value_changes`]).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), Fault> {
         let at = self.find(name).ok_or_else(|| Fault::invalid_name(name))?;
         let def = self.def(at).ok_or_else(|| Fault::invalid_name(name))?;
         let canonical = def.check(name, value)?.into_owned();
+        if self.value(at) != canonical {
+            self.note_change(at);
+        }
         self.store(at, &canonical);
         Ok(())
     }

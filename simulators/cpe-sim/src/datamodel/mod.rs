@@ -16,12 +16,14 @@
 //!   passphrases: about fifteen), shared through `Arc<str>` with the copy kept for factory reset;
 //! * objects added at run time (with their own paths and values) and a bitset of template
 //!   objects deleted — both empty until the ACS calls AddObject/DeleteObject;
-//! * attributes the ACS changed, and instance counters that moved.
+//! * attributes the ACS changed, instance counters that moved, and the names of parameters
+//!   whose value change waits for the next Inform.
 //!
 //! So a fresh device costs about 1.6–2.1 KB whatever the size of the model; 10,000 devices of
 //! either model fit in about 20 MB of RSS. `examples/footprint.rs` measures it (figures in its
 //! header). A device's cost grows only with what the ACS changes.
 
+mod changes;
 mod device;
 mod fault;
 mod identity;
@@ -36,7 +38,7 @@ pub use fault::Fault;
 pub use identity::Identity;
 pub use rpc::{
     DeviceId, ParameterAttributes, ParameterInfo, ParameterValue, PeriodicInform, SetAttributes,
-    SetValue,
+    SetValue, ValueChanges,
 };
 pub use template::{Template, TemplateError};
 pub use xsd::XsdType;

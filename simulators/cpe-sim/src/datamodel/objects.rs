@@ -75,6 +75,7 @@ impl Device {
         }
         self.added.retain(|a| !a.node.path.starts_with(object));
         self.attributes.retain(|path, _| !path.starts_with(object));
+        self.changed.retain(|path| !path.starts_with(object));
         // Counters of tables inside the instance can never be asked for again.
         self.next_instance
             .retain(|(table, _)| !table.starts_with(object));
@@ -95,6 +96,7 @@ impl Device {
         self.added.clear();
         self.next_instance.clear();
         self.attributes.clear();
+        self.changed.clear();
     }
 
     /// The object an AddObject/DeleteObject names: 9005 when it is not in the tree, 9003 when

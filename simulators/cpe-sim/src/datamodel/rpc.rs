@@ -66,3 +66,14 @@ pub struct PeriodicInform {
     /// PeriodicInformTime as stored (`0001-01-01T00:00:00Z` = no phase chosen).
     pub time: String,
 }
+
+/// Parameters the device changed itself whose notification attribute asks the ACS to hear of
+/// it: they go into the next Inform's ParameterList with the event `4 VALUE CHANGE`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValueChanges {
+    /// At least one of them has active notification: the device should open a session now
+    /// rather than wait for its next periodic Inform.
+    pub active: bool,
+    /// Their current values, in tree order.
+    pub parameters: Vec<ParameterValue>,
+}
