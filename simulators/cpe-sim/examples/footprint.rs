@@ -8,8 +8,8 @@
 //!
 //! Not a test: memory figures depend on the allocator and the machine. Measured on the
 //! project's machine (2026-11-28, release build, glibc malloc), 10,000 devices each:
-//! TR-181 (194 parameters) 2.4 MB → 17.8 MB RSS (~1.6 KB per device),
-//! TR-098 (186 parameters) 2.5 MB → 22.5 MB RSS (~2.1 KB per device).
+//! TR-181 (194 parameters) 2.4 MB → 18.0 MB RSS (~1.6 KB per device),
+//! TR-098 (186 parameters) 2.4 MB → 22.7 MB RSS (~2.1 KB per device).
 
 use std::sync::Arc;
 
