@@ -102,7 +102,12 @@ pub(crate) fn to_utf8<'a>(
         (charset, bytes)
     };
     Ok(match charset {
-        Charset::Utf8 => String::from_utf8_lossy(body),
+        // Validate first: the strict check is several times faster than the lossy one on the
+        // (usual) valid input.
+        Charset::Utf8 => match std::str::from_utf8(body) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(body),
+        },
         Charset::Latin1 => match std::str::from_utf8(body) {
             // Plain ASCII reads the same in both; borrow instead of copying.
             Ok(s) if s.is_ascii() => Cow::Borrowed(s),

@@ -179,7 +179,13 @@ impl Envelope {
             .next()
             .ok_or_else(|| body_el.error(DecodeErrorKind::EmptySoapBody))?;
 
-        let namespace = detect_namespace(message, header_el)?;
+        let namespace = match detect_namespace(message, header_el)? {
+            Some(ns) => ns,
+            None => body_el
+                .declared_cwmp()
+                .or_else(|| root.declared_cwmp())
+                .unwrap_or(Namespace::Cwmp10),
+        };
         let name = message.local();
         let body = if name == "Fault" && !matches!(message.ns(), Ns::Cwmp(_)) {
             Body::Fault(Fault::read(message)?)
@@ -200,12 +206,13 @@ impl Envelope {
 }
 
 /// The namespace where it is used: the Body's element; for a SOAP Fault its `cwmp:Fault`
-/// detail; else the first cwmp header element; else 1.0 (the namespace of every corpus
+/// detail; else the first cwmp header element. When none is used, the caller falls back to
+/// a cwmp namespace declared on Body or Envelope, else 1.0 (the namespace of every corpus
 /// message, and what an unqualified pre-standard stack most likely means).
 fn detect_namespace(
     message: El<'_, '_>,
     header: Option<El<'_, '_>>,
-) -> Result<Namespace, DecodeError> {
+) -> Result<Option<Namespace>, DecodeError> {
     let fault_detail = message.child("detail").and_then(|d| d.child("Fault"));
     let header_children = header.into_iter().flat_map(|h| h.children());
     let candidates = std::iter::once(message)
@@ -213,14 +220,14 @@ fn detect_namespace(
         .chain(header_children);
     for el in candidates {
         match el.ns() {
-            Ns::Cwmp(ns) => return Ok(*ns),
+            Ns::Cwmp(ns) => return Ok(Some(ns)),
             Ns::UnknownCwmp(uri) => {
-                return Err(el.error(DecodeErrorKind::UnsupportedNamespace(uri.clone())));
+                return Err(el.error(DecodeErrorKind::UnsupportedNamespace(uri)));
             }
             Ns::None | Ns::SoapEnv | Ns::Other => {}
         }
     }
-    Ok(Namespace::Cwmp10)
+    Ok(None)
 }
 
 macro_rules! into_body {

@@ -6,12 +6,16 @@
 //! local name, in any order (PROTOCOL §4: CPEs reorder, qualify or unqualify children).
 //! Memory is proportional to the input (an element costs at least four input bytes), and
 //! nothing here recurses, so hostile nesting cannot exhaust the stack.
+//!
+//! Namespaces are resolved lazily, by walking up to the nearest `xmlns` declaration of the
+//! prefix: only the envelope, header and body elements ever need it, so resolving every
+//! element (what quick-xml's `NsReader` does) was a seventh of the decode time.
 
 use std::borrow::Cow;
 
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::events::attributes::{Attribute, Attributes};
+use quick_xml::reader::Reader;
 
 use crate::error::{DecodeError, DecodeErrorKind, excerpt};
 use crate::namespace::Namespace;
@@ -38,34 +42,27 @@ pub(crate) enum Ns {
 }
 
 impl Ns {
-    fn classify(res: &ResolveResult<'_>) -> Ns {
-        match res {
-            ResolveResult::Bound(ns) => {
-                let uri: &str = ns.as_ref();
-                if uri == SOAP_ENV {
-                    Ns::SoapEnv
-                } else if let Some(cwmp) = Namespace::from_uri(uri) {
-                    Ns::Cwmp(cwmp)
-                } else if uri.starts_with("urn:dslforum-org:cwmp-") {
-                    Ns::UnknownCwmp(excerpt(uri))
-                } else {
-                    Ns::Other
-                }
-            }
-            ResolveResult::Unbound => Ns::None,
-            ResolveResult::Unknown(_) => Ns::Other,
+    fn classify(uri: &str) -> Ns {
+        if uri == SOAP_ENV {
+            Ns::SoapEnv
+        } else if let Some(cwmp) = Namespace::from_uri(uri) {
+            Ns::Cwmp(cwmp)
+        } else if uri.starts_with("urn:dslforum-org:cwmp-") {
+            Ns::UnknownCwmp(excerpt(uri))
+        } else {
+            Ns::Other
         }
     }
 }
 
 #[derive(Debug)]
 struct Node<'a> {
-    ns: Ns,
     /// The start tag without `<`, `>` and `/`: name and attributes, parsed lazily.
-    tag: Cow<'a, str>,
+    tag: &'a str,
     name_len: usize,
     text: Cow<'a, str>,
     has_children: bool,
+    parent: Option<u32>,
     first_child: Option<u32>,
     last_child: Option<u32>,
     next_sibling: Option<u32>,
@@ -100,7 +97,7 @@ impl<'a> Doc<'a> {
     /// Reads a whole document. Refuses DOCTYPEs; checks well-formedness as quick-xml does
     /// (matching end tags, closed elements).
     pub(crate) fn parse(text: &'a str) -> Result<Doc<'a>, DecodeError> {
-        let mut reader = NsReader::from_str(text);
+        let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
         config.trim_text(false);
         config.check_end_names = true;
@@ -114,8 +111,8 @@ impl<'a> Doc<'a> {
         let mut stack: Vec<u32> = Vec::new();
         loop {
             let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-            let (ns, event) = match reader.read_resolved_event() {
-                Ok((res, event)) => (Ns::classify(&res), event),
+            let event = match reader.read_event() {
+                Ok(event) => event,
                 Err(err) => return Err(xml_error(text, reader.error_position(), &err)),
             };
             let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
@@ -130,19 +127,14 @@ impl<'a> Doc<'a> {
                         ));
                     }
                     let name_len = e.name().as_ref().len();
-                    // The tag text as a slice of the input, so it costs no allocation; the
-                    // owned fallback only guards against offsets not lining up.
-                    let inner =
-                        text.get(start + 1..end.saturating_sub(if is_empty { 2 } else { 1 }));
-                    let tag = match inner {
-                        Some(s)
-                            if s.len() >= name_len
-                                && s.as_bytes()[..name_len] == *e.name().as_ref().as_bytes() =>
-                        {
-                            Cow::Borrowed(s)
-                        }
-                        _ => Cow::Owned(e.name().as_ref().to_owned()),
-                    };
+                    // The tag text as a slice of the input, so it costs no allocation.
+                    let tag = text
+                        .get(start + 1..end.saturating_sub(if is_empty { 2 } else { 1 }))
+                        .filter(|tag| tag.get(..name_len) == Some(e.name().as_ref()))
+                        .ok_or_else(|| {
+                            let detail = "start tag does not line up with the input".to_owned();
+                            DecodeError::at(text, start, DecodeErrorKind::Xml(detail))
+                        })?;
                     let index = u32::try_from(doc.nodes.len()).map_err(|_| {
                         DecodeError::at(
                             text,
@@ -151,11 +143,11 @@ impl<'a> Doc<'a> {
                         )
                     })?;
                     doc.nodes.push(Node {
-                        ns,
                         tag,
                         name_len,
                         text: Cow::Borrowed(""),
                         has_children: false,
+                        parent: stack.last().copied(),
                         first_child: None,
                         last_child: None,
                         next_sibling: None,
@@ -181,7 +173,11 @@ impl<'a> Doc<'a> {
                     stack.pop();
                 }
                 Event::Text(t) => {
-                    if let Some(&top) = stack.last() {
+                    // Layout whitespace between child elements is dropped unread.
+                    if let Some(&top) = stack
+                        .last()
+                        .filter(|&&top| !doc.nodes[top as usize].has_children)
+                    {
                         doc.append_text(top, t.xml10_content());
                     }
                 }
@@ -268,6 +264,27 @@ impl Node<'_> {
         &self.tag[..self.name_len]
     }
 
+    fn attributes(&self) -> impl Iterator<Item = Attribute<'_>> {
+        let mut attributes = Attributes::new(self.tag, self.name_len);
+        attributes.with_checks(false);
+        attributes.flatten()
+    }
+
+    /// The URI this element declares for `prefix` (`None`: the default namespace).
+    fn xmlns(&self, prefix: Option<&str>) -> Option<String> {
+        if !self.tag[self.name_len..].contains("xmlns") {
+            return None;
+        }
+        self.attributes().find_map(|a| {
+            let key: &str = a.key.as_ref();
+            let declares = match prefix {
+                Some(p) => key.strip_prefix("xmlns:") == Some(p),
+                None => key == "xmlns",
+            };
+            declares.then(|| a.value.trim().to_owned())
+        })
+    }
+
     fn local(&self) -> &str {
         let name = self.name();
         name.rsplit_once(':').map_or(name, |(_, local)| local)
@@ -291,8 +308,27 @@ impl<'d, 'a> El<'d, 'a> {
         self.node().local()
     }
 
-    pub(crate) fn ns(&self) -> &'d Ns {
-        &self.node().ns
+    /// The namespace of the element's prefix, from the nearest declaration in scope.
+    pub(crate) fn ns(&self) -> Ns {
+        let name = self.node().name();
+        let prefix = name.rsplit_once(':').map(|(p, _)| p);
+        let mut at = Some(self.index);
+        while let Some(index) = at {
+            let node = &self.doc.nodes[index as usize];
+            if let Some(uri) = node.xmlns(prefix) {
+                return if uri.is_empty() {
+                    Ns::None
+                } else {
+                    Ns::classify(&uri)
+                };
+            }
+            at = node.parent;
+        }
+        if prefix.is_some() {
+            Ns::Other
+        } else {
+            Ns::None
+        }
     }
 
     /// The element's text (empty for elements with child elements).
@@ -318,14 +354,23 @@ impl<'d, 'a> El<'d, 'a> {
         self.children().find(|c| c.local() == local)
     }
 
+    /// A cwmp namespace this element declares (under any prefix), for messages that declare
+    /// one but use it nowhere (a Fault without detail, no header).
+    pub(crate) fn declared_cwmp(&self) -> Option<Namespace> {
+        self.node().attributes().find_map(|a| {
+            let key: &str = a.key.as_ref();
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                Namespace::from_uri(&a.value)
+            } else {
+                None
+            }
+        })
+    }
+
     /// The value of the attribute with this local name, whatever its prefix (`xsi:type`,
     /// `SOAP-ENC:arrayType`; CPEs bind odd prefixes, PROTOCOL §4).
     pub(crate) fn attr(&self, local: &str) -> Option<String> {
-        let node = self.node();
-        let start = quick_xml::events::BytesStart::from_content(&*node.tag, node.name_len);
-        let mut attributes = start.attributes();
-        attributes.with_checks(false);
-        attributes.flatten().find_map(|a| {
+        self.node().attributes().find_map(|a| {
             let key = a.key.as_ref();
             let key_local = key.rsplit_once(':').map_or(key, |(_, l)| l);
             // Type names carry no entity references worth resolving.
