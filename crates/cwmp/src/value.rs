@@ -5,7 +5,7 @@
 //! value never fails a whole message (`0000-00-00T00:00:00` from Thomson, `2019-03-05T11:54::14`
 //! from Cytco, PROTOCOL §15.17).
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 
 /// The `xsi:type` of a value (local part; the prefix a CPE used is not kept).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -280,18 +280,62 @@ impl XsdDateTime {
     }
 }
 
-/// Lenient dateTime parsing: zone optional, any fraction of seconds.
+/// Lenient dateTime parsing: zone optional, any number of fraction digits (nanoseconds
+/// kept), `T`/`t`/space as separator. Hand-written because it runs for every Inform and
+/// every dateTime value, and chrono's format-string parser was a visible share of decode.
 pub fn parse_date_time(s: &str) -> Option<TimeValue> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        if s.starts_with("0001-01-01T00:00:00") && t.timestamp() == UNKNOWN_TIME_SECS {
-            return Some(TimeValue::Unknown);
-        }
-        return Some(TimeValue::Zoned(t));
+    let b = s.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
     }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(TimeValue::Unzoned)
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let mut at = 19;
+    let mut nanos = 0u32;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let digits = b[at..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        // Nanosecond precision; further digits are dropped.
+        for (k, &d) in b[at..at + digits].iter().take(9).enumerate() {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - k as u32);
+        }
+        at += digits;
+    }
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)?;
+    let naive = NaiveDateTime::new(date, time);
+    let offset_secs = match &b[at..] {
+        [] => return Some(TimeValue::Unzoned(naive)),
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let secs =
+                i32::try_from(num(at + 1..at + 3)? * 3600 + num(at + 4..at + 6)? * 60).ok()?;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let zoned = FixedOffset::east_opt(offset_secs)?
+        .from_local_datetime(&naive)
+        .single()?;
+    if offset_secs == 0 && zoned.timestamp() == UNKNOWN_TIME_SECS && nanos == 0 {
+        return Some(TimeValue::Unknown);
+    }
+    Some(TimeValue::Zoned(zoned))
 }
 
 /// Seconds from the Unix epoch to 0001-01-01T00:00:00Z.

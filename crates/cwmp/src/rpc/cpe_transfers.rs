@@ -399,7 +399,8 @@ pub enum DuOperation {
 impl XmlStruct for DuOperation {
     fn read(el: El<'_, '_>) -> Result<Self, DecodeError> {
         let kind = el.attr("type").unwrap_or_default();
-        let kind = kind.rsplit_once(':').map_or(kind.as_str(), |(_, l)| l);
+        let kind = kind.trim();
+        let kind = kind.rsplit_once(':').map_or(kind, |(_, l)| l);
         Ok(match kind {
             "InstallOpStruct" => DuOperation::Install {
                 url: el.string("URL")?,

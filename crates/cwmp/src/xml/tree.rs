@@ -60,6 +60,8 @@ struct Node<'a> {
     /// The start tag without `<`, `>` and `/`: name and attributes, parsed lazily.
     tag: &'a str,
     name_len: usize,
+    /// Where the local name starts in `tag` (after `prefix:`), computed once.
+    local_start: usize,
     text: Cow<'a, str>,
     has_children: bool,
     parent: Option<u32>,
@@ -105,7 +107,9 @@ impl<'a> Doc<'a> {
 
         let mut doc = Doc {
             text,
-            nodes: Vec::new(),
+            // A guess from the input size (an element takes at least ~40 bytes in practice),
+            // never from a count inside the message.
+            nodes: Vec::with_capacity(text.len() / 40),
             root: None,
         };
         let mut stack: Vec<u32> = Vec::new();
@@ -130,7 +134,9 @@ impl<'a> Doc<'a> {
                     // The tag text as a slice of the input, so it costs no allocation.
                     let tag = text
                         .get(start + 1..end.saturating_sub(if is_empty { 2 } else { 1 }))
-                        .filter(|tag| tag.get(..name_len) == Some(e.name().as_ref()))
+                        .filter(|tag| {
+                            tag.len() >= name_len && text.as_bytes().get(start) == Some(&b'<')
+                        })
                         .ok_or_else(|| {
                             let detail = "start tag does not line up with the input".to_owned();
                             DecodeError::at(text, start, DecodeErrorKind::Xml(detail))
@@ -142,9 +148,14 @@ impl<'a> Doc<'a> {
                             DecodeErrorKind::Xml("too many elements".into()),
                         )
                     })?;
+                    let local_start = tag.as_bytes()[..name_len]
+                        .iter()
+                        .rposition(|&b| b == b':')
+                        .map_or(0, |i| i + 1);
                     doc.nodes.push(Node {
                         tag,
                         name_len,
+                        local_start,
                         text: Cow::Borrowed(""),
                         has_children: false,
                         parent: stack.last().copied(),
@@ -259,12 +270,12 @@ impl<'a> Doc<'a> {
     }
 }
 
-impl Node<'_> {
+impl<'a> Node<'a> {
     fn name(&self) -> &str {
         &self.tag[..self.name_len]
     }
 
-    fn attributes(&self) -> impl Iterator<Item = Attribute<'_>> {
+    fn attributes(&self) -> impl Iterator<Item = Attribute<'a>> + use<'a> {
         let mut attributes = Attributes::new(self.tag, self.name_len);
         attributes.with_checks(false);
         attributes.flatten()
@@ -285,9 +296,8 @@ impl Node<'_> {
         })
     }
 
-    fn local(&self) -> &str {
-        let name = self.name();
-        name.rsplit_once(':').map_or(name, |(_, local)| local)
+    fn local(&self) -> &'a str {
+        &self.tag[self.local_start..self.name_len]
     }
 }
 
@@ -304,7 +314,7 @@ impl<'d, 'a> El<'d, 'a> {
     }
 
     /// The local name (prefix stripped).
-    pub(crate) fn local(&self) -> &'d str {
+    pub(crate) fn local(&self) -> &'a str {
         self.node().local()
     }
 
@@ -368,13 +378,13 @@ impl<'d, 'a> El<'d, 'a> {
     }
 
     /// The value of the attribute with this local name, whatever its prefix (`xsi:type`,
-    /// `SOAP-ENC:arrayType`; CPEs bind odd prefixes, PROTOCOL §4).
-    pub(crate) fn attr(&self, local: &str) -> Option<String> {
+    /// `SOAP-ENC:arrayType`; CPEs bind odd prefixes, PROTOCOL §4). Borrowed from the input.
+    pub(crate) fn attr(&self, local: &str) -> Option<Cow<'a, str>> {
         self.node().attributes().find_map(|a| {
-            let key = a.key.as_ref();
+            let key: &str = a.key.as_ref();
             let key_local = key.rsplit_once(':').map_or(key, |(_, l)| l);
             // Type names carry no entity references worth resolving.
-            (key_local == local).then(|| a.value.trim().to_owned())
+            (key_local == local).then_some(a.value)
         })
     }
 
