@@ -51,8 +51,15 @@ macro_rules! body {
                     })*
                     Body::Fault(f) => f.write(w),
                     Body::Unknown { name } => {
+                        // The name came from a lenient parser: keep it a valid XML name.
                         w.raw("<cwmp:");
-                        w.text(name);
+                        if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                            w.raw("_");
+                        }
+                        for c in name.chars() {
+                            let keep = c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+                            w.out.push(if keep { c } else { '_' });
+                        }
                         w.raw("/>");
                     }
                 }

@@ -383,8 +383,14 @@ impl<'d, 'a> El<'d, 'a> {
         self.node().attributes().find_map(|a| {
             let key: &str = a.key.as_ref();
             let key_local = key.rsplit_once(':').map_or(key, |(_, l)| l);
-            // Type names carry no entity references worth resolving.
-            (key_local == local).then_some(a.value)
+            if key_local != local {
+                return None;
+            }
+            // Normalised as XML wants (references resolved); on a bad reference, the raw text.
+            Some(
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .unwrap_or(a.value),
+            )
         })
     }
 
