@@ -287,3 +287,32 @@ impl XmlStruct for Fault {
         w.raw("</soap-env:Fault>");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_cover_8000_to_8006_and_9000_to_9032() {
+        for code in (8000..=8006).chain(9000..=9032) {
+            assert!(FaultCode(code).meaning().is_some(), "{code}");
+        }
+        assert_eq!(FaultCode(8007).meaning(), None);
+        assert_eq!(FaultCode(9033).meaning(), None);
+        assert_eq!(FaultCode(9005).class(), FaultClass::Client);
+        assert_eq!(FaultCode(9002).class(), FaultClass::Server);
+        assert_eq!(FaultCode(9850).class(), FaultClass::Server);
+        assert!(FaultCode(9850).is_vendor() && !FaultCode(9850).is_acs());
+        assert_eq!(FaultCode(8005).to_string(), "8005 (Retry request)");
+    }
+
+    #[test]
+    fn faultcode_is_read_by_local_part() {
+        assert_eq!(FaultClass::parse("SOAP-ENV:Client"), FaultClass::Client);
+        assert_eq!(FaultClass::parse(" Server "), FaultClass::Server);
+        assert_eq!(
+            FaultClass::parse("env:Receiver"),
+            FaultClass::Other("Receiver".into())
+        );
+    }
+}
