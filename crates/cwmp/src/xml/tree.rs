@@ -135,7 +135,8 @@ impl<'a> Doc<'a> {
                     let tag = text
                         .get(start + 1..end.saturating_sub(if is_empty { 2 } else { 1 }))
                         .filter(|tag| {
-                            tag.len() >= name_len && text.as_bytes().get(start) == Some(&b'<')
+                            tag.is_char_boundary(name_len)
+                                && text.as_bytes().get(start) == Some(&b'<')
                         })
                         .ok_or_else(|| {
                             let detail = "start tag does not line up with the input".to_owned();
