@@ -481,3 +481,27 @@ fn encoded_text_is_escaped_and_round_trips() {
     let bytes = env.encode(&EncodeOptions::default());
     assert_eq!(decode_ok(&bytes, None).body, Body::SetParameterValues(spv));
 }
+
+#[test]
+fn odd_xsi_type_names_re_encode_stably() {
+    // Found by the fuzzer: a type name with a newline and a reference must survive
+    // decode -> encode -> decode unchanged.
+    let v = gpv_value("<Value xsi:type=\"xsd:a&gt;\n\tb\">1</Value>");
+    let XsdType::Other(name) = &v.xsd_type else {
+        panic!("{v:?}")
+    };
+    let env = Envelope::new(
+        Namespace::Cwmp10,
+        cwmp::GetParameterValuesResponse {
+            parameter_list: vec![cwmp::ParameterValueStruct::new("A", v.clone())],
+        },
+    );
+    let again = decode_ok(&env.encode(&EncodeOptions::default()), None);
+    let Body::GetParameterValuesResponse(r) = again.body else {
+        panic!()
+    };
+    assert_eq!(
+        &r.parameter_list[0].value.xsd_type,
+        &XsdType::Other(name.clone())
+    );
+}

@@ -71,7 +71,7 @@ impl XmlStruct for ParameterValueStruct {
         w.open("ParameterValueStruct");
         w.str("Name", &self.name);
         w.raw("<Value xsi:type=\"xsd:");
-        w.text(self.value.xsd_type.name());
+        w.attr_text(self.value.xsd_type.name());
         w.raw("\">");
         match self.value.typed {
             // TP-Link rejects true/false (genieacs#228): booleans follow the encode options.

@@ -32,6 +32,19 @@ impl Writer<'_> {
         escape_into(&mut self.out, s);
     }
 
+    /// Escaped attribute content: also `\n` and `\t`, which attribute-value normalisation
+    /// would otherwise turn into spaces.
+    pub(crate) fn attr_text(&mut self, s: &str) {
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            match c {
+                '\n' => self.out.push_str("&#10;"),
+                '\t' => self.out.push_str("&#9;"),
+                _ => escape_into(&mut self.out, c.encode_utf8(&mut buf)),
+            }
+        }
+    }
+
     /// `<name>text</name>`
     pub(crate) fn str(&mut self, name: &str, value: &str) {
         self.open(name);
