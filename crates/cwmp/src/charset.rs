@@ -99,6 +99,12 @@ pub(crate) fn to_utf8<'a>(
             None if bytes.starts_with(b"\0<") => Charset::Utf16Be,
             None => Charset::Utf8,
         };
+        // A BOM-less body labelled plain "utf-16": the first code unit (`<`, a space) tells
+        // the byte order, whatever the label's default.
+        let charset = match charset {
+            Charset::Utf16Le if bytes.first() == Some(&0) => Charset::Utf16Be,
+            other => other,
+        };
         (charset, bytes)
     };
     Ok(match charset {

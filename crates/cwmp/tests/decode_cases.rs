@@ -158,6 +158,19 @@ fn utf16_bodies_with_bom() {
 }
 
 #[test]
+fn utf16_without_bom_takes_the_byte_order_from_the_first_unit() {
+    let xml = wrap(None, INFORM);
+    let be: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let le: Vec<u8> = xml.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    for (bytes, content_type) in [(be, Some("text/xml; charset=UTF-16")), (le, None)] {
+        assert!(matches!(
+            decode_ok(&bytes, content_type).body,
+            Body::Inform(_)
+        ));
+    }
+}
+
+#[test]
 fn invalid_utf8_bytes_are_replaced_not_fatal() {
     let mut body = wrap(
         None,
