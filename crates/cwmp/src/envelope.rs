@@ -193,7 +193,8 @@ impl Envelope {
             match Body::read_rpc(name, message) {
                 Some(body) => body?,
                 None => Body::Unknown {
-                    name: excerpt(name),
+                    // Kept whole (it is bounded by the input) so re-encoding is stable.
+                    name: name.to_owned(),
                 },
             }
         };

@@ -518,3 +518,15 @@ fn odd_xsi_type_names_re_encode_stably() {
         &XsdType::Other(name.clone())
     );
 }
+
+#[test]
+fn garbage_method_names_re_encode_as_valid_stable_names() {
+    // Found by the fuzzer: a lenient parser lets odd names through; the encoder must still
+    // write a valid name, and a second round must not change it.
+    let long = "é".repeat(80);
+    let env = decode_ok(wrap(None, &format!("<cwmp:{long}/>")).as_bytes(), None);
+    assert_eq!(env.body, Body::Unknown { name: long });
+    let once = env.encode(&EncodeOptions::default());
+    let twice = decode_ok(&once, None).encode(&EncodeOptions::default());
+    assert_eq!(once, twice);
+}
