@@ -78,136 +78,63 @@ pub enum InformOutcome {
 /// PostgreSQL's 65,535 bind limits.
 pub(crate) const PARAMETER_CHUNK: usize = 500;
 
-/// Upserts one Inform inside the caller's transaction (`$conn`: `&mut` connection).
-macro_rules! apply_inform {
-    ($conn:expr, $inform:expr) => {{
-        let inform: &$crate::inform::Inform = $inform;
-        let now = $crate::ts(inform.now);
-        let existing: Option<(i64, bool, String)> =
-            sqlx::query_as("SELECT id, is_active, status FROM devices WHERE serial_number = $1")
-                .bind(&inform.serial_number)
-                .fetch_optional(&mut *$conn)
-                .await?;
-        let outcome = match existing {
-            Some((device_id, false, _)) => $crate::inform::InformOutcome::Inactive { device_id },
-            None if !inform.auto_register => $crate::inform::InformOutcome::Unknown,
-            Some((device_id, true, status)) => {
-                let came_up = status != "Up";
-                sqlx::query(
-                    "UPDATE devices SET oui = $2, product_class = COALESCE($3, product_class), \
-                     manufacturer = COALESCE($4, manufacturer), \
-                     software_version = COALESCE($5, software_version), \
-                     hardware_version = COALESCE($6, hardware_version), \
-                     connection_request_url = COALESCE($7, connection_request_url), \
-                     address = COALESCE($8, address), \
-                     parameter_key = COALESCE($9, parameter_key), \
-                     status = 'Up', \
-                     status_change = CASE WHEN status = 'Up' THEN status_change ELSE $10 END, \
-                     last_connection = $10 WHERE id = $1",
-                )
-                .bind(device_id)
-                .bind(&inform.oui)
-                .bind(&inform.product_class)
-                .bind(&inform.manufacturer)
-                .bind(&inform.software_version)
-                .bind(&inform.hardware_version)
-                .bind(&inform.connection_request_url)
-                .bind(&inform.address)
-                .bind(&inform.parameter_key)
-                .bind(now)
-                .execute(&mut *$conn)
-                .await?;
-                $crate::inform::InformOutcome::Accepted {
-                    device_id,
-                    created: false,
-                    came_up,
-                }
-            }
-            None => {
-                // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
-                let unique = match &inform.product_class {
-                    Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
-                    None => format!("{}-{}", inform.oui, inform.serial_number),
-                };
-                let device_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
-                     software_version, hardware_version, connection_request_url, address, \
-                     parameter_key, unique_identifier, is_active, status, status_change, \
-                     last_connection, created, last_change) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'Up', $13, $13, \
-                     $13, $13) RETURNING id",
-                )
-                .bind(new_uuid())
-                .bind(&inform.serial_number)
-                .bind(&inform.oui)
-                .bind(&inform.product_class)
-                .bind(&inform.manufacturer)
-                .bind(&inform.software_version)
-                .bind(&inform.hardware_version)
-                .bind(&inform.connection_request_url)
-                .bind(&inform.address)
-                .bind(&inform.parameter_key)
-                .bind(unique)
-                .bind(true)
-                .bind(now)
-                .fetch_one(&mut *$conn)
-                .await?;
-                $crate::inform::InformOutcome::Accepted {
-                    device_id,
-                    created: true,
-                    came_up: true,
-                }
-            }
-        };
-        if let $crate::inform::InformOutcome::Accepted { device_id, .. } = outcome {
-            $crate::inform::upsert_parameters!($conn, device_id, &inform.parameters, now);
-            if !inform.events.is_empty() {
-                let mut sql = String::from(
-                    "INSERT INTO events (device_id, code, command_key, received) VALUES ",
-                );
-                let mut args = Vec::with_capacity(inform.events.len() * 2 + 2);
-                args.push(Arg::I64(device_id));
-                args.push(Arg::Time(now));
-                for (i, e) in inform.events.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    args.push(Arg::Text(e.code.clone()));
-                    args.push(Arg::Text(e.command_key.clone()));
-                    sql.push_str(&format!("($1, ${}, ${}, $2)", args.len() - 1, args.len()));
-                }
-                bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
-                    .execute(&mut *$conn)
-                    .await?;
-            }
-        }
-        outcome
-    }};
+/// A parameter row to write: whose, what, when.
+pub(crate) struct ParamRow<'a> {
+    pub device_id: i64,
+    pub param: &'a ParameterValue,
+    pub now: DateTime<Utc>,
 }
 
-/// Multi-row upsert of parameters inside the caller's transaction. Duplicate paths in one
-/// call keep the last value (ZTE lists ConnectionRequestURL twice; PostgreSQL refuses to
-/// touch one row twice in a statement).
-macro_rules! upsert_parameters {
-    ($conn:expr, $device_id:expr, $params:expr, $now:expr) => {{
-        for chunk in $crate::inform::dedup_parameters($params).chunks($crate::inform::PARAMETER_CHUNK)
-        {
-            let mut sql = String::from(
+/// Keeps the last row per (device, path): ZTE lists ConnectionRequestURL twice in one
+/// Inform, a batch may hold two Informs of one device, and PostgreSQL refuses to touch one
+/// row twice in a statement.
+pub(crate) fn dedup_rows(rows: Vec<ParamRow<'_>>) -> Vec<ParamRow<'_>> {
+    let mut last: HashMap<(i64, &str), usize> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        last.insert((r.device_id, r.param.path.as_str()), i);
+    }
+    let keep: Vec<bool> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| last[&(r.device_id, r.param.path.as_str())] == i)
+        .collect();
+    rows.into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// Multi-row upsert of parameter rows inside the caller's transaction.
+macro_rules! write_parameter_rows {
+    ($conn:expr, $dialect:expr, $rows:expr) => {{
+        let dialect: $crate::backend::Dialect = $dialect;
+        let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
+        for chunk in rows.chunks($crate::inform::PARAMETER_CHUNK) {
+            let mut sql = String::with_capacity(96 + chunk.len() * 40);
+            sql.push_str(
                 "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ",
             );
-            let mut args = Vec::with_capacity(chunk.len() * 4 + 2);
-            args.push(Arg::I64($device_id));
-            args.push(Arg::Time($now));
-            for (i, p) in chunk.iter().enumerate() {
+            let mut args = Vec::with_capacity(chunk.len() * 6);
+            for (i, r) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 let n = args.len();
-                args.push(Arg::Text(p.path.clone()));
-                args.push(Arg::Text(p.value.clone()));
-                args.push(Arg::Text(p.xsd_type.clone()));
-                args.push(Arg::OptBool(p.writable));
-                sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4));
+                args.push(Arg::I64(r.device_id));
+                args.push(Arg::Text(r.param.path.clone()));
+                args.push(Arg::Text(r.param.value.clone()));
+                args.push(Arg::Text(r.param.xsd_type.clone()));
+                args.push(Arg::OptBool(r.param.writable));
+                args.push(Arg::Time(r.now));
+                sql.push('(');
+                for k in 1..=6 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, n + k);
+                }
+                sql.push(')');
             }
             sql.push_str(
                 " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
@@ -219,19 +146,164 @@ macro_rules! upsert_parameters {
         }
     }};
 }
-pub(crate) use upsert_parameters;
 
-pub(crate) fn dedup_parameters(params: &[ParameterValue]) -> Vec<&ParameterValue> {
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(params.len());
-    for (i, p) in params.iter().enumerate() {
-        last.insert(p.path.as_str(), i);
-    }
-    params
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| last[p.path.as_str()] == *i)
-        .map(|(_, p)| p)
-        .collect()
+/// Serial numbers per lookup statement.
+const LOOKUP_CHUNK: usize = 500;
+/// Event rows per multi-row INSERT (4 binds each).
+const EVENT_CHUNK: usize = 1000;
+
+/// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
+/// their outcomes, in order. Statements per batch: one device lookup per 500 serials, one
+/// UPDATE or INSERT per Inform, one multi-row upsert per 500 parameters, one multi-row
+/// insert per 1,000 events.
+macro_rules! apply_informs {
+    ($conn:expr, $dialect:expr, $informs:expr) => {{
+        let dialect: $crate::backend::Dialect = $dialect;
+        let informs: &[$crate::inform::Inform] = $informs;
+        // serial -> (id, is_active, is Up)
+        let mut known: HashMap<String, (i64, bool, bool)> = HashMap::with_capacity(informs.len());
+        for chunk in informs.chunks(LOOKUP_CHUNK) {
+            let mut sql = String::from(
+                "SELECT id, is_active, status, serial_number FROM devices WHERE serial_number IN (",
+            );
+            let mut args = Vec::with_capacity(chunk.len());
+            for (i, inform) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                args.push(Arg::Text(inform.serial_number.clone()));
+                dialect.placeholder(&mut sql, i + 1);
+            }
+            sql.push(')');
+            let rows: Vec<(i64, bool, String, String)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                    .fetch_all(&mut *$conn)
+                    .await?;
+            for (id, active, status, serial) in rows {
+                known.insert(serial, (id, active, status == "Up"));
+            }
+        }
+        let mut outcomes = Vec::with_capacity(informs.len());
+        let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
+        let mut events: Vec<(i64, &$crate::inform::InformEvent, DateTime<Utc>)> = Vec::new();
+        for inform in informs {
+            let now = $crate::ts(inform.now);
+            let outcome = match known.get(&inform.serial_number).copied() {
+                Some((device_id, false, _)) => InformOutcome::Inactive { device_id },
+                None if !inform.auto_register => InformOutcome::Unknown,
+                Some((device_id, true, up)) => {
+                    sqlx::query(
+                        "UPDATE devices SET oui = $2, product_class = COALESCE($3, product_class), \
+                         manufacturer = COALESCE($4, manufacturer), \
+                         software_version = COALESCE($5, software_version), \
+                         hardware_version = COALESCE($6, hardware_version), \
+                         connection_request_url = COALESCE($7, connection_request_url), \
+                         address = COALESCE($8, address), \
+                         parameter_key = COALESCE($9, parameter_key), \
+                         status = 'Up', \
+                         status_change = CASE WHEN status = 'Up' THEN status_change ELSE $10 END, \
+                         last_connection = $10 WHERE id = $1",
+                    )
+                    .bind(device_id)
+                    .bind(&inform.oui)
+                    .bind(&inform.product_class)
+                    .bind(&inform.manufacturer)
+                    .bind(&inform.software_version)
+                    .bind(&inform.hardware_version)
+                    .bind(&inform.connection_request_url)
+                    .bind(&inform.address)
+                    .bind(&inform.parameter_key)
+                    .bind(now)
+                    .execute(&mut *$conn)
+                    .await?;
+                    known.insert(inform.serial_number.clone(), (device_id, true, true));
+                    InformOutcome::Accepted {
+                        device_id,
+                        created: false,
+                        came_up: !up,
+                    }
+                }
+                None => {
+                    // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
+                    let unique = match &inform.product_class {
+                        Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
+                        None => format!("{}-{}", inform.oui, inform.serial_number),
+                    };
+                    let device_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO devices (uuid, serial_number, oui, product_class, \
+                         manufacturer, software_version, hardware_version, \
+                         connection_request_url, address, parameter_key, unique_identifier, \
+                         is_active, status, status_change, last_connection, created, last_change) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'Up', $13, \
+                         $13, $13, $13) RETURNING id",
+                    )
+                    .bind(new_uuid())
+                    .bind(&inform.serial_number)
+                    .bind(&inform.oui)
+                    .bind(&inform.product_class)
+                    .bind(&inform.manufacturer)
+                    .bind(&inform.software_version)
+                    .bind(&inform.hardware_version)
+                    .bind(&inform.connection_request_url)
+                    .bind(&inform.address)
+                    .bind(&inform.parameter_key)
+                    .bind(unique)
+                    .bind(true)
+                    .bind(now)
+                    .fetch_one(&mut *$conn)
+                    .await?;
+                    known.insert(inform.serial_number.clone(), (device_id, true, true));
+                    InformOutcome::Accepted {
+                        device_id,
+                        created: true,
+                        came_up: true,
+                    }
+                }
+            };
+            if let InformOutcome::Accepted { device_id, .. } = outcome {
+                params.extend(
+                    inform
+                        .parameters
+                        .iter()
+                        .map(|param| $crate::inform::ParamRow {
+                            device_id,
+                            param,
+                            now,
+                        }),
+                );
+                events.extend(inform.events.iter().map(|e| (device_id, e, now)));
+            }
+            outcomes.push(outcome);
+        }
+        write_parameter_rows!($conn, dialect, params);
+        for chunk in events.chunks(EVENT_CHUNK) {
+            let mut sql =
+                String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
+            let mut args = Vec::with_capacity(chunk.len() * 4);
+            for (i, (device_id, e, now)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let n = args.len();
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(e.code.clone()));
+                args.push(Arg::Text(e.command_key.clone()));
+                args.push(Arg::Time(*now));
+                sql.push('(');
+                for k in 1..=4 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, n + k);
+                }
+                sql.push(')');
+            }
+            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        outcomes
+    }};
 }
 
 impl Store {
@@ -246,10 +318,7 @@ impl Store {
     pub async fn upsert_informs(&self, informs: &[Inform]) -> Result<Vec<InformOutcome>> {
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let mut outcomes = Vec::with_capacity(informs.len());
-            for inform in informs {
-                outcomes.push(apply_inform!(tx, inform));
-            }
+            let outcomes = apply_informs!(tx, dialect, informs);
             tx.commit().await?;
             Ok(outcomes)
         })
@@ -266,7 +335,15 @@ impl Store {
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
             crate::device::check_refs!(tx, [("device", "devices", Some(device_id))])?;
-            upsert_parameters!(tx, device_id, params, now);
+            let rows = params
+                .iter()
+                .map(|param| ParamRow {
+                    device_id,
+                    param,
+                    now,
+                })
+                .collect();
+            write_parameter_rows!(tx, dialect, rows);
             tx.commit().await?;
             Ok(())
         })
