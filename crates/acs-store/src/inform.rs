@@ -1,7 +1,7 @@
 //! The Inform upsert: identity, versions, addresses, events and parameters of one Inform
 //! written in one transaction; and the parameter table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -149,13 +149,17 @@ macro_rules! write_parameter_rows {
 
 /// Serial numbers per lookup statement.
 const LOOKUP_CHUNK: usize = 500;
+/// New devices per multi-row INSERT (15 binds each).
+const INSERT_CHUNK: usize = 200;
+/// Devices per multi-row UPDATE (11 binds each).
+const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
 const EVENT_CHUNK: usize = 1000;
 
 /// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
 /// their outcomes, in order. Statements per batch: one device lookup per 500 serials, one
-/// UPDATE or INSERT per Inform, one multi-row upsert per 500 parameters, one multi-row
-/// insert per 1,000 events.
+/// multi-row INSERT per 200 new devices, one multi-row UPDATE per 300 known ones, one
+/// multi-row upsert per 500 parameters, one multi-row insert per 1,000 events.
 macro_rules! apply_informs {
     ($conn:expr, $dialect:expr, $informs:expr) => {{
         let dialect: $crate::backend::Dialect = $dialect;
@@ -183,84 +187,199 @@ macro_rules! apply_informs {
                 known.insert(serial, (id, active, status == "Up"));
             }
         }
-        let mut outcomes = Vec::with_capacity(informs.len());
-        let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
-        let mut events: Vec<(i64, &$crate::inform::InformEvent, DateTime<Utc>)> = Vec::new();
+        // Decide each Inform's fate in order; the first Inform of a new serial inserts it,
+        // later ones in the same batch update it.
+        enum Plan {
+            Done(InformOutcome),
+            Insert,
+            Update {
+                device_id: Option<i64>,
+                came_up: bool,
+            },
+        }
+        let mut plans = Vec::with_capacity(informs.len());
+        let mut new_serials: HashSet<&str> = HashSet::new();
         for inform in informs {
-            let now = $crate::ts(inform.now);
-            let outcome = match known.get(&inform.serial_number).copied() {
-                Some((device_id, false, _)) => InformOutcome::Inactive { device_id },
-                None if !inform.auto_register => InformOutcome::Unknown,
+            let plan = match known.get(&inform.serial_number).copied() {
+                Some((device_id, false, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
                 Some((device_id, true, up)) => {
-                    sqlx::query(
-                        "UPDATE devices SET oui = $2, product_class = COALESCE($3, product_class), \
-                         manufacturer = COALESCE($4, manufacturer), \
-                         software_version = COALESCE($5, software_version), \
-                         hardware_version = COALESCE($6, hardware_version), \
-                         connection_request_url = COALESCE($7, connection_request_url), \
-                         address = COALESCE($8, address), \
-                         parameter_key = COALESCE($9, parameter_key), \
-                         status = 'Up', \
-                         status_change = CASE WHEN status = 'Up' THEN status_change ELSE $10 END, \
-                         last_connection = $10 WHERE id = $1",
-                    )
-                    .bind(device_id)
-                    .bind(&inform.oui)
-                    .bind(&inform.product_class)
-                    .bind(&inform.manufacturer)
-                    .bind(&inform.software_version)
-                    .bind(&inform.hardware_version)
-                    .bind(&inform.connection_request_url)
-                    .bind(&inform.address)
-                    .bind(&inform.parameter_key)
-                    .bind(now)
-                    .execute(&mut *$conn)
-                    .await?;
                     known.insert(inform.serial_number.clone(), (device_id, true, true));
-                    InformOutcome::Accepted {
-                        device_id,
-                        created: false,
+                    Plan::Update {
+                        device_id: Some(device_id),
                         came_up: !up,
                     }
                 }
+                None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
+                    device_id: None,
+                    came_up: false,
+                },
+                None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
                 None => {
-                    // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
-                    let unique = match &inform.product_class {
-                        Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
-                        None => format!("{}-{}", inform.oui, inform.serial_number),
-                    };
-                    let device_id: i64 = sqlx::query_scalar(
-                        "INSERT INTO devices (uuid, serial_number, oui, product_class, \
-                         manufacturer, software_version, hardware_version, \
-                         connection_request_url, address, parameter_key, unique_identifier, \
-                         is_active, status, status_change, last_connection, created, last_change) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'Up', $13, \
-                         $13, $13, $13) RETURNING id",
-                    )
-                    .bind(new_uuid())
-                    .bind(&inform.serial_number)
-                    .bind(&inform.oui)
-                    .bind(&inform.product_class)
-                    .bind(&inform.manufacturer)
-                    .bind(&inform.software_version)
-                    .bind(&inform.hardware_version)
-                    .bind(&inform.connection_request_url)
-                    .bind(&inform.address)
-                    .bind(&inform.parameter_key)
-                    .bind(unique)
-                    .bind(true)
-                    .bind(now)
-                    .fetch_one(&mut *$conn)
-                    .await?;
-                    known.insert(inform.serial_number.clone(), (device_id, true, true));
+                    new_serials.insert(inform.serial_number.as_str());
+                    Plan::Insert
+                }
+            };
+            plans.push(plan);
+        }
+        // first contact: one multi-row INSERT per chunk
+        let inserts: Vec<&$crate::inform::Inform> = informs
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::Insert))
+            .map(|(i, _)| i)
+            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::with_capacity(inserts.len());
+        for chunk in inserts.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
+                 software_version, hardware_version, connection_request_url, address, \
+                 parameter_key, unique_identifier, status_change, last_connection, created, \
+                 last_change, is_active, status) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 15);
+            for (i, inform) in chunk.iter().enumerate() {
+                let now = $crate::ts(inform.now);
+                // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
+                let unique = match &inform.product_class {
+                    Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
+                    None => format!("{}-{}", inform.oui, inform.serial_number),
+                };
+                args.push(Arg::Text(new_uuid()));
+                args.push(Arg::Text(inform.serial_number.clone()));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.push(Arg::OptText(inform.product_class.clone()));
+                args.push(Arg::OptText(inform.manufacturer.clone()));
+                args.push(Arg::OptText(inform.software_version.clone()));
+                args.push(Arg::OptText(inform.hardware_version.clone()));
+                args.push(Arg::OptText(inform.connection_request_url.clone()));
+                args.push(Arg::OptText(inform.address.clone()));
+                args.push(Arg::OptText(inform.parameter_key.clone()));
+                args.push(Arg::Text(unique));
+                for _ in 0..4 {
+                    args.push(Arg::Time(now));
+                }
+                sql.push_str(if i > 0 { ", (" } else { "(" });
+                for k in 0..15 {
+                    dialect.placeholder(&mut sql, args.len() - 14 + k);
+                    sql.push_str(", ");
+                }
+                sql.push_str("TRUE, 'Up')");
+            }
+            sql.push_str(" RETURNING id, serial_number");
+            let rows: Vec<(i64, String)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                .fetch_all(&mut *$conn)
+                .await?;
+            inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
+        }
+        // everyone else: one multi-row UPDATE per chunk; the last Inform of a device wins
+        let mut updates: Vec<(i64, &$crate::inform::Inform)> = Vec::new();
+        let mut outcomes = Vec::with_capacity(informs.len());
+        for (inform, plan) in informs.iter().zip(plans) {
+            let outcome = match plan {
+                Plan::Done(outcome) => outcome,
+                Plan::Insert => InformOutcome::Accepted {
+                    device_id: inserted[&inform.serial_number],
+                    created: true,
+                    came_up: true,
+                },
+                Plan::Update { device_id, came_up } => {
+                    let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
+                    updates.push((device_id, inform));
                     InformOutcome::Accepted {
                         device_id,
-                        created: true,
-                        came_up: true,
+                        created: false,
+                        came_up,
                     }
                 }
             };
-            if let InformOutcome::Accepted { device_id, .. } = outcome {
+            outcomes.push(outcome);
+        }
+        // the last Inform of a device carries its values; its first says when it came up
+        let mut last_update: HashMap<i64, usize> = HashMap::with_capacity(updates.len());
+        let mut first_seen: HashMap<i64, DateTime<Utc>> = HashMap::with_capacity(updates.len());
+        for (i, (id, inform)) in updates.iter().enumerate() {
+            last_update.insert(*id, i);
+            first_seen
+                .entry(*id)
+                .or_insert_with(|| $crate::ts(inform.now));
+        }
+        let updates: Vec<(i64, &$crate::inform::Inform)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(i, (id, _))| last_update[id] == *i)
+            .map(|(_, u)| *u)
+            .collect();
+        const UPDATE_TYPES: [&str; 11] = [
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "timestamptz",
+            "timestamptz",
+        ];
+        for chunk in updates.chunks(UPDATE_CHUNK) {
+            let mut sql = String::from(
+                "WITH v (id, oui, product_class, manufacturer, software_version, \
+                 hardware_version, connection_request_url, address, parameter_key, now, up_since) \
+                 AS (VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 11);
+            for (i, (device_id, inform)) in chunk.iter().enumerate() {
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.push(Arg::OptText(inform.product_class.clone()));
+                args.push(Arg::OptText(inform.manufacturer.clone()));
+                args.push(Arg::OptText(inform.software_version.clone()));
+                args.push(Arg::OptText(inform.hardware_version.clone()));
+                args.push(Arg::OptText(inform.connection_request_url.clone()));
+                args.push(Arg::OptText(inform.address.clone()));
+                args.push(Arg::OptText(inform.parameter_key.clone()));
+                args.push(Arg::Time($crate::ts(inform.now)));
+                args.push(Arg::Time(first_seen[device_id]));
+                sql.push_str(if i > 0 { ", (" } else { "(" });
+                for (k, ty) in UPDATE_TYPES.iter().enumerate() {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, args.len() - 10 + k);
+                    // PostgreSQL types a VALUES list from its parameters: say what they are
+                    if dialect == $crate::backend::Dialect::Postgres {
+                        sql.push_str("::");
+                        sql.push_str(ty);
+                    }
+                }
+                sql.push(')');
+            }
+            sql.push_str(
+                ") UPDATE devices SET oui = v.oui, \
+                 product_class = COALESCE(v.product_class, devices.product_class), \
+                 manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
+                 software_version = COALESCE(v.software_version, devices.software_version), \
+                 hardware_version = COALESCE(v.hardware_version, devices.hardware_version), \
+                 connection_request_url = \
+                     COALESCE(v.connection_request_url, devices.connection_request_url), \
+                 address = COALESCE(v.address, devices.address), \
+                 parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
+                 status = 'Up', \
+                 status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
+                     ELSE v.up_since END, \
+                 last_connection = v.now \
+                 FROM v WHERE devices.id = v.id",
+            );
+            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
+        let mut events: Vec<(i64, &$crate::inform::InformEvent, DateTime<Utc>)> = Vec::new();
+        for (inform, outcome) in informs.iter().zip(&outcomes) {
+            if let InformOutcome::Accepted { device_id, .. } = *outcome {
+                let now = $crate::ts(inform.now);
                 params.extend(
                     inform
                         .parameters
@@ -273,7 +392,6 @@ macro_rules! apply_informs {
                 );
                 events.extend(inform.events.iter().map(|e| (device_id, e, now)));
             }
-            outcomes.push(outcome);
         }
         write_parameter_rows!($conn, dialect, params);
         for chunk in events.chunks(EVENT_CHUNK) {

@@ -31,6 +31,7 @@ cases!(
     inform_for_inactive_device_writes_nothing,
     inform_with_duplicate_paths_keeps_the_last,
     writer_batches_concurrent_informs,
+    batch_with_a_repeated_serial_inserts_once_and_keeps_the_last,
     duplicate_serial_is_a_conflict,
     unknown_foreign_key_writes_nothing,
     list_filters_count_order_and_pages,
@@ -362,6 +363,76 @@ async fn writer_batches_concurrent_informs(env: Env) {
         raw_count(&env, "SELECT COUNT(*) FROM parameters").await,
         200 * 20
     );
+    store.close().await;
+}
+
+async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) {
+    let store = env.store().await;
+    store.create_device(&new_device("OLD"), t(0)).await.unwrap();
+    let mut second = inform("NEW", t(20));
+    second.software_version = Some("2.0".into());
+    second.parameters[0].value = "last".into();
+    let mut off = inform("NOPE", t(5));
+    off.auto_register = false;
+    let batch = [
+        inform("NEW", t(10)),
+        inform("OLD", t(10)),
+        off,
+        second,
+        inform("OLD", t(30)),
+    ];
+    let out = store.upsert_informs(&batch).await.unwrap();
+    let new_id = device_id(&store, "NEW").await;
+    let old_id = device_id(&store, "OLD").await;
+    assert_eq!(
+        out,
+        vec![
+            InformOutcome::Accepted {
+                device_id: new_id,
+                created: true,
+                came_up: true
+            },
+            InformOutcome::Accepted {
+                device_id: old_id,
+                created: false,
+                came_up: true
+            },
+            InformOutcome::Unknown,
+            InformOutcome::Accepted {
+                device_id: new_id,
+                created: false,
+                came_up: false
+            },
+            InformOutcome::Accepted {
+                device_id: old_id,
+                created: false,
+                came_up: false
+            },
+        ]
+    );
+    let new = store.device_by_serial("NEW").await.unwrap().unwrap();
+    assert_eq!(
+        (new.software_version.as_deref(), new.last_connection),
+        (Some("2.0"), Some(t(20)))
+    );
+    assert_eq!(new.status_change, Some(t(10)));
+    let old = store.device_by_serial("OLD").await.unwrap().unwrap();
+    assert_eq!(
+        (old.last_connection, old.status_change),
+        (Some(t(30)), Some(t(10))),
+        "came up at its first Inform of the batch"
+    );
+    let p = store
+        .list_parameters(new_id, "Device.X_Test.Value.0")
+        .await
+        .unwrap();
+    assert_eq!(p[0].value, "last");
+    assert_eq!(
+        store.list_events(new_id, 10).await.unwrap().len(),
+        4,
+        "events of both Informs"
+    );
+    assert!(store.device_by_serial("NOPE").await.unwrap().is_none());
     store.close().await;
 }
 
