@@ -69,7 +69,8 @@ async fn informs_per_sec(
     serial_prefix: &str,
     at: DateTime<Utc>,
 ) -> f64 {
-    let (writer, task) = InformWriter::spawn(store.clone(), WriterConfig::default());
+    let (writer, task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut sessions = Vec::new();

@@ -6,15 +6,22 @@
 //! batch transaction fails, each Inform is retried alone, so one bad Inform never fails its
 //! neighbours. Nothing accepted by `submit` is dropped: when the last handle goes away the
 //! task drains the queue before it ends.
+//!
+//! PostgreSQL takes concurrent writers: there several flushers each gather and write their
+//! own batch, so one batch is being written while the next is gathered. Two batches that
+//! touch one device in opposite order may deadlock; PostgreSQL aborts one, and its Informs
+//! are retried one by one like any failed batch.
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::inform::{Inform, InformOutcome};
+use crate::{Dialect, Store};
 
 #[derive(Clone, Copy, Debug)]
 pub struct WriterConfig {
@@ -24,6 +31,8 @@ pub struct WriterConfig {
     pub max_delay: Duration,
     /// Queue capacity; `submit` waits (backpressure) when it is full.
     pub queue: usize,
+    /// Batches written concurrently. 1 for SQLite (one writer anyway).
+    pub flushers: usize,
 }
 
 impl Default for WriterConfig {
@@ -32,6 +41,21 @@ impl Default for WriterConfig {
             max_batch: 256,
             max_delay: Duration::from_millis(2),
             queue: 4096,
+            flushers: 1,
+        }
+    }
+}
+
+impl WriterConfig {
+    /// The defaults, with concurrent flushers where the backend has concurrent writers.
+    pub fn for_dialect(dialect: Dialect) -> Self {
+        let flushers = match dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => 4,
+        };
+        WriterConfig {
+            flushers,
+            ..WriterConfig::default()
         }
     }
 }
@@ -47,12 +71,14 @@ pub struct InformWriter {
 /// The writer's background task; await [`WriterTask::join`] after dropping every handle to
 /// know the queue is drained.
 #[derive(Debug)]
-pub struct WriterTask(JoinHandle<()>);
+pub struct WriterTask(Vec<JoinHandle<()>>);
 
 impl WriterTask {
     pub async fn join(self) {
-        // a panic in the writer already failed every waiting caller with WriterStopped
-        let _ = self.0.await;
+        for flusher in self.0 {
+            // a panic in a flusher already failed its waiting callers with WriterStopped
+            let _ = flusher.await;
+        }
     }
 }
 
@@ -60,8 +86,11 @@ impl InformWriter {
     /// Starts the writer on the current tokio runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> (InformWriter, WriterTask) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(run(store, config, rx));
-        (InformWriter { tx }, WriterTask(task))
+        let rx = Arc::new(Mutex::new(rx));
+        let flushers = (0..config.flushers.max(1))
+            .map(|_| tokio::spawn(run(store.clone(), config, rx.clone())))
+            .collect();
+        (InformWriter { tx }, WriterTask(flushers))
     }
 
     /// Queues one Inform and waits for its own outcome.
@@ -75,10 +104,13 @@ impl InformWriter {
     }
 }
 
-async fn run(store: Store, config: WriterConfig, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
+    loop {
+        // gather under the lock, write after releasing it
+        let mut rx = rx.lock().await;
+        let Some(first) = rx.recv().await else { break };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + config.max_delay;
         while batch.len() < max_batch {
@@ -96,6 +128,7 @@ async fn run(store: Store, config: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        drop(rx);
         write(&store, &mut batch).await;
     }
 }

@@ -329,6 +329,7 @@ async fn writer_batches_concurrent_informs(env: Env) {
             max_batch: 64,
             max_delay: Duration::from_millis(5),
             queue: 1024,
+            ..WriterConfig::for_dialect(store.dialect())
         },
     );
     let mut handles = Vec::new();
