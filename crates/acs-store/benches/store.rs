@@ -1,0 +1,383 @@
+//! Store benchmark (not a test): Inform upserts/s through the batched writer (device + 20
+//! parameters), and a filtered page of 100 over 1,000,000 devices, per backend. Prints
+//! medians. `cargo bench -p acs-store --bench store`.
+//!
+//! ACS_BENCH_DEVICES (default 1000000), ACS_BENCH_INFORMS (default 20000),
+//! ACS_TEST_POSTGRES_URL (PostgreSQL half; skipped with a note when unset). The seeded SQLite
+//! file is cached under target/acs-store-bench/ between runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use acs_store::{
+    DeviceFilter, DeviceStatus, Inform, InformEvent, InformWriter, ParameterValue, SecretKey,
+    Store, WriterConfig,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{Connection, PgConnection};
+
+const CONCURRENT_SESSIONS: usize = 256;
+const ORGS: i64 = 100;
+const TYPES: i64 = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn inform(serial: String, now: DateTime<Utc>) -> Inform {
+    let parameters = (0..20)
+        .map(|i| ParameterValue {
+            path: format!("Device.X_Bench.Stats.{i}.Value"),
+            value: format!("{}", now.timestamp() + i),
+            xsd_type: "xsd:unsignedInt".into(),
+            writable: None,
+        })
+        .collect();
+    Inform {
+        serial_number: serial,
+        oui: "00D09E".into(),
+        product_class: Some("HGW".into()),
+        manufacturer: Some("Acme".into()),
+        software_version: Some("1.2.3".into()),
+        hardware_version: Some("v2".into()),
+        connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
+        address: Some("10.0.0.1".into()),
+        parameter_key: Some(String::new()),
+        events: vec![InformEvent {
+            code: "2 PERIODIC".into(),
+            command_key: String::new(),
+        }],
+        parameters,
+        auto_register: true,
+        now,
+    }
+}
+
+/// Informs/s for `count` Informs from CONCURRENT_SESSIONS concurrent sessions.
+async fn informs_per_sec(
+    store: &Store,
+    count: usize,
+    serial_prefix: &str,
+    at: DateTime<Utc>,
+) -> f64 {
+    let (writer, task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut sessions = Vec::new();
+    for _ in 0..CONCURRENT_SESSIONS {
+        let writer = writer.clone();
+        let next = next.clone();
+        let prefix = serial_prefix.to_owned();
+        sessions.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    break;
+                }
+                writer
+                    .submit(inform(format!("{prefix}{n:08}"), at))
+                    .await
+                    .expect("inform");
+            }
+        }));
+    }
+    for s in sessions {
+        s.await.expect("session");
+    }
+    let rate = count as f64 / start.elapsed().as_secs_f64();
+    drop(writer);
+    task.join().await;
+    rate
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn bench_informs(name: &str, store: &Store, count: usize) {
+    let mut first = Vec::new();
+    let mut again = Vec::new();
+    for round in 0..3 {
+        let prefix = format!("I{round}-");
+        first.push(informs_per_sec(store, count, &prefix, base_time()).await);
+        again.push(
+            informs_per_sec(
+                store,
+                count,
+                &prefix,
+                base_time() + chrono::Duration::seconds(300),
+            )
+            .await,
+        );
+    }
+    println!(
+        "{name}: inform upsert (device + 20 parameters, {CONCURRENT_SESSIONS} sessions, {count} per run, median of 3): \
+         first contact {:.0}/s, periodic re-inform {:.0}/s",
+        median(&mut first),
+        median(&mut again)
+    );
+}
+
+async fn bench_page(name: &str, store: &Store, devices: i64) {
+    let mut samples = Vec::new();
+    let probe = DeviceFilter {
+        organization_id: Some(1),
+        status: Some(DeviceStatus::Up),
+        ..DeviceFilter::default()
+    };
+    let mut count = store.list_devices(&probe, 0, 0).await.expect("count").count;
+    // pages 0..50 (or as many as one organization has)
+    let pages = (count / 100).clamp(1, 50);
+    for i in 0..300i64 {
+        let filter = DeviceFilter {
+            organization_id: Some(i % ORGS + 1),
+            status: Some(DeviceStatus::Up),
+            ..DeviceFilter::default()
+        };
+        let offset = (i * 37) % pages * 100;
+        let start = Instant::now();
+        let page = store
+            .list_devices(&filter, 100, offset)
+            .await
+            .expect("page");
+        samples.push(start.elapsed());
+        assert_eq!(page.items.len() as i64, (page.count - offset).min(100));
+        count = page.count;
+    }
+    let mut typed = Vec::new();
+    for i in 0..100i64 {
+        let filter = DeviceFilter {
+            type_id: Some(i % TYPES + 1),
+            is_active: Some(true),
+            status_change_from: Some(base_time() + chrono::Duration::seconds(devices / 2)),
+            ..DeviceFilter::default()
+        };
+        let start = Instant::now();
+        store
+            .list_devices(&filter, 100, (i % 10) * 100)
+            .await
+            .expect("page");
+        typed.push(start.elapsed());
+    }
+    println!(
+        "{name}: page of 100 over {devices} devices (organization + status, ~{count} matches, with count): \
+         p50 {:.2} ms, p95 {:.2} ms; (type + is_active + status_change_from): p50 {:.2} ms",
+        percentile(&mut samples, 0.5).as_secs_f64() * 1e3,
+        percentile(&mut samples, 0.95).as_secs_f64() * 1e3,
+        percentile(&mut typed, 0.5).as_secs_f64() * 1e3,
+    );
+}
+
+const SQLITE_SEED: &str = "
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
+    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
+    update_frequency, address, last_connection, created)
+SELECT lower(hex(randomblob(16))), printf('B%08d', i), printf('device %d', i), i % 20 <> 0,
+    CASE WHEN i % 4 = 0 THEN 'Down' ELSE 'Up' END,
+    strftime('%Y-%m-%dT%H:%M:%S+00:00', '2026-01-01', '+' || i || ' seconds'),
+    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
+    '10.0.0.1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'
+FROM n";
+
+const POSTGRES_SEED: &str = "
+INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
+    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
+    update_frequency, address, last_connection, created)
+SELECT md5(i::text), 'B' || lpad(i::text, 8, '0'), 'device ' || i, i % 20 <> 0,
+    CASE WHEN i % 4 = 0 THEN 'Down' ELSE 'Up' END,
+    TIMESTAMPTZ '2026-01-01 00:00:00+00' + make_interval(secs => i),
+    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
+    '10.0.0.1', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00'
+FROM generate_series(1, $1::bigint) AS i";
+
+async fn seed_catalog(store: &Store) {
+    for o in 0..ORGS {
+        store
+            .create_organization(&format!("org{o}"), base_time())
+            .await
+            .expect("org");
+    }
+    for t in 0..TYPES {
+        store
+            .create_device_type(
+                &acs_store::NewDeviceType {
+                    short_name: format!("type{t}"),
+                    name: format!("Type {t}"),
+                    data_model_root: "Device.".into(),
+                    profile: Default::default(),
+                },
+                base_time(),
+            )
+            .await
+            .expect("type");
+    }
+}
+
+fn bench_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("acs-store-bench")
+}
+
+async fn sqlite(devices: i64, informs: usize) {
+    let dir = bench_dir();
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let key = SecretKey::generate();
+
+    let inform_db = dir.join("informs.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", inform_db.display()));
+    }
+    let store = Store::connect(
+        &format!("sqlite://{}", inform_db.display()),
+        SecretKey::generate(),
+    )
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
+    bench_informs("sqlite", &store, informs).await;
+    store.close().await;
+
+    let seed_db = dir.join(format!("seed-{devices}.db"));
+    let url = format!("sqlite://{}", seed_db.display());
+    let store = Store::connect(&url, key).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let have = store
+        .list_devices(&DeviceFilter::default(), 0, 0)
+        .await
+        .expect("count")
+        .count;
+    if have != devices {
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", seed_db.display()));
+        }
+        let store = Store::connect(&url, SecretKey::generate())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        seed_catalog(&store).await;
+        store.close().await;
+        let start = Instant::now();
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("seed pool");
+        sqlx::query(SQLITE_SEED)
+            .bind(devices)
+            .bind(ORGS)
+            .bind(TYPES)
+            .execute(&pool)
+            .await
+            .expect("seed");
+        sqlx::query("ANALYZE")
+            .execute(&pool)
+            .await
+            .expect("analyze");
+        pool.close().await;
+        println!(
+            "sqlite: seeded {devices} devices in {:.1} s (cached in {})",
+            start.elapsed().as_secs_f64(),
+            seed_db.display()
+        );
+    } else {
+        store.close().await;
+    }
+    let store = Store::connect(&url, SecretKey::generate())
+        .await
+        .expect("connect");
+    bench_page("sqlite", &store, devices).await;
+    store.close().await;
+}
+
+async fn postgres(base: &str, devices: i64, informs: usize) {
+    let db = format!("acs_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect(base).await.expect("postgres admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create db");
+    let url = match base.rsplit_once('/') {
+        Some((head, _)) if head.contains("://") && head.len() > head.find("://").unwrap() + 3 => {
+            format!("{head}/{db}")
+        }
+        _ => format!("{base}/{db}"),
+    };
+    let store = Store::connect(&url, SecretKey::generate())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    bench_informs("postgres", &store, informs).await;
+    sqlx::query("SELECT 1")
+        .execute(&mut admin)
+        .await
+        .expect("admin alive");
+    seed_catalog(&store).await;
+    let start = Instant::now();
+    {
+        let pool = sqlx::PgPool::connect(&url).await.expect("seed pool");
+        sqlx::query("DELETE FROM devices")
+            .execute(&pool)
+            .await
+            .expect("clear");
+        sqlx::query(POSTGRES_SEED)
+            .bind(devices)
+            .bind(ORGS)
+            .bind(TYPES)
+            .execute(&pool)
+            .await
+            .expect("seed");
+        sqlx::query("VACUUM ANALYZE devices")
+            .execute(&pool)
+            .await
+            .expect("analyze");
+        pool.close().await;
+    }
+    println!(
+        "postgres: seeded {devices} devices in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    bench_page("postgres", &store, devices).await;
+    store.close().await;
+    let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut admin)
+        .await
+        .expect("drop db");
+}
+
+fn main() {
+    let devices = env_usize("ACS_BENCH_DEVICES", 1_000_000) as i64;
+    let informs = env_usize("ACS_BENCH_INFORMS", 20_000);
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        if only.as_deref().is_none_or(|o| "sqlite".contains(o)) {
+            sqlite(devices, informs).await;
+        }
+        if only.as_deref().is_none_or(|o| "postgres".contains(o)) {
+            match std::env::var("ACS_TEST_POSTGRES_URL") {
+                Ok(url) if !url.trim().is_empty() => postgres(&url, devices, informs).await,
+                _ => println!("postgres: skipped, ACS_TEST_POSTGRES_URL is not set"),
+            }
+        }
+    });
+}

@@ -1,0 +1,213 @@
+//! The two backends behind one `Store`: connecting, per-dialect SQL, and migrations.
+//!
+//! Every statement is written once with `$1`-style placeholders, which both SQLite and
+//! PostgreSQL accept; where the dialects really differ (row locking, date arithmetic,
+//! transaction start) the SQL is picked per backend. `on_pool!` expands a block once per
+//! backend so the same code runs over either pool type.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{Result, StoreError};
+
+/// The embedded migrations: (version, description, SQLite SQL, PostgreSQL SQL). Both
+/// folders use the same numbering; a test checks this list against the files on disk.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+)];
+
+fn migrator(dialect: Dialect) -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sqlite, postgres)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    dialect.pick(sqlite, postgres).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which SQL dialect a statement is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub(crate) fn pick(self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    /// Appends the placeholder for the `n`th (1-based) bind of a statement whose binds are
+    /// all used once, in order. SQLite gets anonymous `?`: it looks a named parameter up by
+    /// a linear scan, which makes binding a 3,000-value multi-row INSERT quadratic.
+    pub(crate) fn placeholder(self, sql: &mut String, n: usize) {
+        match self {
+            Dialect::Sqlite => sql.push('?'),
+            Dialect::Postgres => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+    }
+
+    /// SQLite: take the write lock up front, so a transaction that reads before it writes
+    /// never fails with SQLITE_BUSY half-way (a deferred transaction cannot wait to upgrade).
+    pub(crate) fn begin_write(self) -> &'static str {
+        self.pick("BEGIN IMMEDIATE", "BEGIN")
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool and `$dialect` to its dialect.
+macro_rules! on_pool {
+    ($backend:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match $backend {
+            $crate::backend::Backend::Sqlite($pool) => {
+                #[allow(unused_variables)]
+                let $dialect = $crate::backend::Dialect::Sqlite;
+                $body
+            }
+            $crate::backend::Backend::Postgres($pool) => {
+                #[allow(unused_variables)]
+                let $dialect = $crate::backend::Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Opens a pool for `url`: `sqlite://PATH` (created if missing, WAL, busy timeout, foreign
+/// keys on) or `postgres://...`.
+pub(crate) async fn connect(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: durable across process crashes; a power cut may lose the last
+            // commits but never corrupts the database.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .statement_cache_capacity(256);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Backend::Sqlite(pool))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(256);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        Ok(Backend::Postgres(pool))
+    } else {
+        Err(StoreError::Invalid {
+            what: "database url",
+            reason: "expected sqlite://PATH or postgres://...".into(),
+        })
+    }
+}
+
+/// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
+pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
+    let found: Option<i64> = match backend {
+        Backend::Sqlite(pool) => {
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_optional(pool)
+            .await?;
+            match exists {
+                Some(_) => {
+                    sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                        .fetch_one(pool)
+                        .await?
+                }
+                None => None,
+            }
+        }
+        Backend::Postgres(pool) => {
+            let exists: bool =
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(pool)
+                    .await?;
+            if exists {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(pool)
+                    .await?
+            } else {
+                None
+            }
+        }
+    };
+    let supported = schema_version();
+    if let Some(found) = found
+        && found > supported
+    {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    match backend {
+        Backend::Sqlite(pool) => migrator(Dialect::Sqlite).run(pool).await?,
+        Backend::Postgres(pool) => migrator(Dialect::Postgres).run(pool).await?,
+    }
+    Ok(())
+}
+
+pub(crate) fn schema_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    /// Every file in both migration folders is embedded, with the same numbering.
+    #[test]
+    fn embedded_migrations_match_the_folders() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        for dir in ["sqlite", "postgres"] {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let embedded: Vec<String> = MIGRATIONS
+                .iter()
+                .map(|(v, d, _, _)| format!("{v:04}_{d}.sql"))
+                .collect();
+            assert_eq!(files, embedded, "migrations/{dir}");
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! Devices: create, read, update, delete by serial number; the filtered, paginated list.
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::backend::on_pool;
+use crate::error::{Result, StoreError, conflict_or};
+use crate::secret::{DevicePassword, new_uuid};
+use crate::task::{NewTask, insert_tasks};
+use crate::{Store, ts};
+
+/// `Up` while the device keeps its Inform schedule, `Down` after the grace (DESIGN §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DeviceStatus {
+    Up,
+    Down,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Up => "Up",
+            DeviceStatus::Down => "Down",
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "Up" => Ok(DeviceStatus::Up),
+            "Down" => Ok(DeviceStatus::Down),
+            other => Err(format!("unknown device status {other:?}")),
+        }
+    }
+}
+
+/// A device row with the names the API shows beside the ids. The password is never part of
+/// it: [`Store::device_password`] opens it on purpose.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Device {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub customer_id: Option<String>,
+    pub is_active: bool,
+    #[sqlx(try_from = "String")]
+    pub status: DeviceStatus,
+    pub status_change: Option<DateTime<Utc>>,
+    /// The device type id (`type` in the API).
+    pub type_id: Option<i64>,
+    pub type_short_name: Option<String>,
+    pub software_version: Option<String>,
+    pub hardware_version: Option<String>,
+    pub manufacturer: Option<String>,
+    pub unique_identifier: Option<String>,
+    pub product_class: Option<String>,
+    pub oui: Option<String>,
+    pub serial_number: String,
+    pub serial_number_alt: Option<String>,
+    pub description: Option<String>,
+    pub organization_id: Option<i64>,
+    /// The firmware image id (`firmware_image` in the API).
+    pub firmware_image_id: Option<i64>,
+    pub firmware_image_is_pending: bool,
+    /// The location id (`location` in the API).
+    pub location_id: Option<i64>,
+    pub location_name: Option<String>,
+    pub location_short_name: Option<String>,
+    /// Decimal degrees as text, exactly as given ("37.7749").
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub username: Option<String>,
+    pub has_password: bool,
+    /// Periodic inform interval in seconds.
+    pub update_frequency: Option<i64>,
+    /// The WAN address the device informed from or reported.
+    pub address: Option<String>,
+    pub connection_request_url: Option<String>,
+    /// The ParameterKey the device reported in its last Inform.
+    pub parameter_key: Option<String>,
+    pub last_connection: Option<DateTime<Utc>>,
+    pub last_configuration: Option<DateTime<Utc>>,
+    pub last_change: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub debug: bool,
+    /// Comma-joined setting groups of tasks still pending or in flight, in the order they
+    /// were first queued; `None` when there are none.
+    #[sqlx(skip)]
+    pub pending_settings: Option<String>,
+}
+
+pub(crate) const DEVICE_SELECT: &str = "SELECT d.id, d.uuid, d.name, d.customer_id, \
+    d.is_active, d.status, d.status_change, d.type_id, t.short_name AS type_short_name, \
+    d.software_version, d.hardware_version, d.manufacturer, d.unique_identifier, \
+    d.product_class, d.oui, d.serial_number, d.serial_number_alt, d.description, \
+    d.organization_id, d.firmware_image_id, d.firmware_image_is_pending, d.location_id, \
+    d.location_name, l.short_name AS location_short_name, d.latitude, d.longitude, \
+    d.username, (d.password_enc IS NOT NULL) AS has_password, d.update_frequency, d.address, \
+    d.connection_request_url, d.parameter_key, d.last_connection, d.last_configuration, \
+    d.last_change, d.created, d.debug \
+    FROM devices d LEFT JOIN device_types t ON t.id = d.type_id \
+    LEFT JOIN locations l ON l.id = d.location_id";
+
+/// A device registered through the API (POST). Everything but the serial number is optional.
+#[derive(Clone, Debug, Default)]
+pub struct NewDevice {
+    pub serial_number: String,
+    pub name: Option<String>,
+    pub customer_id: Option<String>,
+    /// Defaults to true.
+    pub is_active: Option<bool>,
+    pub type_id: Option<i64>,
+    pub software_version: Option<String>,
+    pub hardware_version: Option<String>,
+    pub manufacturer: Option<String>,
+    pub unique_identifier: Option<String>,
+    pub product_class: Option<String>,
+    pub oui: Option<String>,
+    pub serial_number_alt: Option<String>,
+    pub description: Option<String>,
+    pub organization_id: Option<i64>,
+    pub firmware_image_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub location_name: Option<String>,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<DevicePassword>,
+    pub update_frequency: Option<i64>,
+    pub address: Option<String>,
+    pub debug: Option<bool>,
+}
+
+/// A partial update (PATCH; PUT is a patch that names every field). `None` leaves a field
+/// alone; `Some(None)` clears a nullable one.
+#[derive(Clone, Debug, Default)]
+pub struct DevicePatch {
+    pub name: Option<Option<String>>,
+    pub customer_id: Option<Option<String>>,
+    pub is_active: Option<bool>,
+    pub type_id: Option<Option<i64>>,
+    pub serial_number_alt: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub organization_id: Option<Option<i64>>,
+    pub firmware_image_id: Option<Option<i64>>,
+    pub firmware_image_is_pending: Option<bool>,
+    pub location_id: Option<Option<i64>>,
+    pub location_name: Option<Option<String>>,
+    pub latitude: Option<Option<String>>,
+    pub longitude: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub password: Option<Option<DevicePassword>>,
+    pub update_frequency: Option<Option<i64>>,
+    pub address: Option<Option<String>>,
+    pub debug: Option<bool>,
+    pub last_configuration: Option<DateTime<Utc>>,
+}
+
+/// The list filters of `GET /inventory_device_serial/`. All conditions are ANDed.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceFilter {
+    pub type_id: Option<i64>,
+    pub status: Option<DeviceStatus>,
+    /// `status_change >= this` (`last_status_change_from`).
+    pub status_change_from: Option<DateTime<Utc>>,
+    pub organization_id: Option<i64>,
+    pub is_active: Option<bool>,
+    /// A token's scope: only devices of these organizations. `Some(vec![])` matches nothing.
+    pub organization_scope: Option<Vec<i64>>,
+}
+
+/// One page of a list and the total number of matching rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub count: i64,
+    pub items: Vec<T>,
+}
+
+/// A bind value for dynamically assembled (but always parameterised) SQL.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    I64(i64),
+    OptI64(Option<i64>),
+    Bool(bool),
+    Text(String),
+    OptText(Option<String>),
+    OptBool(Option<bool>),
+    Time(DateTime<Utc>),
+}
+
+/// Binds `args` in order onto a query of either backend.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::device::Arg::I64(v) => q.bind(v),
+                $crate::device::Arg::OptI64(v) => q.bind(v),
+                $crate::device::Arg::Bool(v) => q.bind(v),
+                $crate::device::Arg::Text(v) => q.bind(v),
+                $crate::device::Arg::OptText(v) => q.bind(v),
+                $crate::device::Arg::OptBool(v) => q.bind(v),
+                $crate::device::Arg::Time(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_args;
+
+/// Checks that each named reference exists, in the caller's transaction, so the error can
+/// name the field (SQLite's own foreign-key error does not say which one).
+macro_rules! check_refs {
+    ($conn:expr, $refs:expr) => {{
+        let mut result: $crate::error::Result<()> = Ok(());
+        for (field, table, id) in $refs {
+            if let Some(id) = id {
+                let sql = match table {
+                    "organizations" => "SELECT 1 FROM organizations WHERE id = $1",
+                    "device_types" => "SELECT 1 FROM device_types WHERE id = $1",
+                    "firmware_images" => "SELECT 1 FROM firmware_images WHERE id = $1",
+                    "locations" => "SELECT 1 FROM locations WHERE id = $1",
+                    _ => "SELECT 1 FROM devices WHERE id = $1",
+                };
+                let found: Option<i32> = sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_optional(&mut *$conn)
+                    .await?;
+                if found.is_none() {
+                    result = Err($crate::error::StoreError::ForeignKey { field, value: id });
+                    break;
+                }
+            }
+        }
+        result
+    }};
+}
+pub(crate) use check_refs;
+
+impl Store {
+    /// Registers a device (POST). `Conflict` when the serial number is taken, `ForeignKey`
+    /// (nothing written) when a referenced organization/type/location/image does not exist.
+    pub async fn create_device(&self, new: &NewDevice, now: DateTime<Utc>) -> Result<Device> {
+        let now = ts(now);
+        let uuid = new_uuid();
+        let password_enc = new
+            .password
+            .as_ref()
+            .map(|p| self.key.seal(p.expose(), &uuid));
+        let serial = new.serial_number.clone();
+        let id: i64 = on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            check_refs!(
+                tx,
+                [
+                    ("organization_id", "organizations", new.organization_id),
+                    ("type", "device_types", new.type_id),
+                    ("location", "locations", new.location_id),
+                    ("firmware_image", "firmware_images", new.firmware_image_id),
+                ]
+            )?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO devices (uuid, serial_number, name, customer_id, is_active, status, \
+                 type_id, software_version, hardware_version, manufacturer, unique_identifier, \
+                 product_class, oui, serial_number_alt, description, organization_id, \
+                 firmware_image_id, firmware_image_is_pending, location_id, location_name, \
+                 latitude, longitude, username, password_enc, update_frequency, address, \
+                 debug, created, last_change) \
+                 VALUES ($1, $2, $3, $4, $5, 'Down', $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27) \
+                 RETURNING id",
+            )
+            .bind(&uuid)
+            .bind(&new.serial_number)
+            .bind(&new.name)
+            .bind(&new.customer_id)
+            .bind(new.is_active.unwrap_or(true))
+            .bind(new.type_id)
+            .bind(&new.software_version)
+            .bind(&new.hardware_version)
+            .bind(&new.manufacturer)
+            .bind(&new.unique_identifier)
+            .bind(&new.product_class)
+            .bind(&new.oui)
+            .bind(&new.serial_number_alt)
+            .bind(&new.description)
+            .bind(new.organization_id)
+            .bind(new.firmware_image_id)
+            .bind(new.firmware_image_id.is_some())
+            .bind(new.location_id)
+            .bind(&new.location_name)
+            .bind(&new.latitude)
+            .bind(&new.longitude)
+            .bind(&new.username)
+            .bind(&password_enc)
+            .bind(new.update_frequency)
+            .bind(&new.address)
+            .bind(new.debug.unwrap_or(false))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| conflict_or(e, || format!("device with serial number {serial}")))?;
+            tx.commit().await?;
+            id
+        });
+        self.device_by_id(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("device {id}")))
+    }
+
+    /// The device with this serial number, with `pending_settings` filled in.
+    pub async fn device_by_serial(&self, serial: &str) -> Result<Option<Device>> {
+        let sql = format!("{DEVICE_SELECT} WHERE d.serial_number = $1");
+        let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(serial)
+                .fetch_optional(pool)
+                .await?
+        });
+        self.with_pending_settings(device.into_iter().collect())
+            .await
+            .map(|mut v| v.pop())
+    }
+
+    pub async fn device_by_id(&self, id: i64) -> Result<Option<Device>> {
+        let sql = format!("{DEVICE_SELECT} WHERE d.id = $1");
+        let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        self.with_pending_settings(device.into_iter().collect())
+            .await
+            .map(|mut v| v.pop())
+    }
+
+    /// The device's connection-request password in clear, if one is set.
+    pub async fn device_password(&self, device_id: i64) -> Result<Option<DevicePassword>> {
+        let row: Option<(String, Option<Vec<u8>>)> = on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query_as("SELECT uuid, password_enc FROM devices WHERE id = $1")
+                .bind(device_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let (uuid, sealed) =
+            row.ok_or_else(|| StoreError::not_found(format!("device {device_id}")))?;
+        match sealed {
+            None => Ok(None),
+            Some(sealed) => self
+                .key
+                .open(&sealed, &uuid)
+                .map(Some)
+                .ok_or(StoreError::Decrypt { device_id }),
+        }
+    }
+
+    /// Applies `patch` and queues `tasks` in one transaction (a PATCH that changes what the
+    /// device must learn writes its pending settings atomically with the fields).
+    pub async fn update_device(
+        &self,
+        serial: &str,
+        patch: &DevicePatch,
+        tasks: &[NewTask],
+        now: DateTime<Utc>,
+    ) -> Result<Device> {
+        let now = ts(now);
+        let mut sets: Vec<String> = Vec::new();
+        let mut args: Vec<Arg> = Vec::new();
+        let mut set = |col: &str, arg: Arg| {
+            args.push(arg);
+            sets.push(format!("{col} = ${}", args.len()));
+        };
+        macro_rules! text {
+            ($field:ident) => {
+                if let Some(v) = &patch.$field {
+                    set(stringify!($field), Arg::OptText(v.clone()));
+                }
+            };
+        }
+        macro_rules! int {
+            ($field:ident) => {
+                if let Some(v) = patch.$field {
+                    set(stringify!($field), Arg::OptI64(v));
+                }
+            };
+        }
+        text!(name);
+        text!(customer_id);
+        text!(serial_number_alt);
+        text!(description);
+        text!(location_name);
+        text!(latitude);
+        text!(longitude);
+        text!(username);
+        text!(address);
+        int!(type_id);
+        int!(organization_id);
+        int!(firmware_image_id);
+        int!(location_id);
+        int!(update_frequency);
+        if let Some(v) = patch.is_active {
+            set("is_active", Arg::Bool(v));
+        }
+        if let Some(v) = patch.debug {
+            set("debug", Arg::Bool(v));
+        }
+        if let Some(v) = patch.firmware_image_is_pending {
+            set("firmware_image_is_pending", Arg::Bool(v));
+        }
+        if let Some(v) = patch.last_configuration {
+            set("last_configuration", Arg::Time(ts(v)));
+        }
+        let password = patch.password.clone();
+        set("last_change", Arg::Time(now));
+        let set_sql = sets.join(", ");
+        let n = args.len();
+        let sql = format!(
+            "UPDATE devices SET {set_sql} WHERE serial_number = ${} RETURNING id, uuid",
+            n + 1
+        );
+        args.push(Arg::Text(serial.to_owned()));
+        let not_found = || StoreError::not_found(format!("device with serial number {serial}"));
+        let id = on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            check_refs!(
+                tx,
+                [
+                    (
+                        "organization_id",
+                        "organizations",
+                        patch.organization_id.flatten()
+                    ),
+                    ("type", "device_types", patch.type_id.flatten()),
+                    ("location", "locations", patch.location_id.flatten()),
+                    (
+                        "firmware_image",
+                        "firmware_images",
+                        patch.firmware_image_id.flatten()
+                    ),
+                ]
+            )?;
+            let row: Option<(i64, String)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (id, uuid) = row.ok_or_else(not_found)?;
+            if let Some(password) = password {
+                let sealed = password.map(|p| self.key.seal(p.expose(), &uuid));
+                sqlx::query("UPDATE devices SET password_enc = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_tasks!(tx, id, tasks, now);
+            tx.commit().await?;
+            id
+        });
+        self.device_by_id(id).await?.ok_or_else(not_found)
+    }
+
+    /// Deletes the device with its parameters, tasks, events and traces.
+    pub async fn delete_device(&self, serial: &str) -> Result<()> {
+        let done = on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query("DELETE FROM devices WHERE serial_number = $1")
+                .bind(serial)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::not_found(format!(
+                "device with serial number {serial}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One page of devices matching `filter`, ordered by id, and the total count.
+    pub async fn list_devices(
+        &self,
+        filter: &DeviceFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page<Device>> {
+        let mut wheres: Vec<String> = Vec::new();
+        let mut args: Vec<Arg> = Vec::new();
+        let mut cond = |sql: &str, arg: Arg| {
+            args.push(arg);
+            wheres.push(sql.replace("$?", &format!("${}", args.len())));
+        };
+        if let Some(v) = filter.type_id {
+            cond("d.type_id = $?", Arg::I64(v));
+        }
+        if let Some(v) = filter.status {
+            cond("d.status = $?", Arg::Text(v.as_str().to_owned()));
+        }
+        if let Some(v) = filter.status_change_from {
+            cond("d.status_change >= $?", Arg::Time(ts(v)));
+        }
+        if let Some(v) = filter.organization_id {
+            cond("d.organization_id = $?", Arg::I64(v));
+        }
+        if let Some(v) = filter.is_active {
+            cond("d.is_active = $?", Arg::Bool(v));
+        }
+        if let Some(orgs) = &filter.organization_scope {
+            if orgs.is_empty() {
+                wheres.push("1 = 0".into());
+            } else {
+                let mut list = Vec::new();
+                for org in orgs {
+                    args.push(Arg::I64(*org));
+                    list.push(format!("${}", args.len()));
+                }
+                wheres.push(format!("d.organization_id IN ({})", list.join(", ")));
+            }
+        }
+        let where_sql = if wheres.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", wheres.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM devices d{where_sql}");
+        let n = args.len();
+        let page_sql = format!(
+            "{DEVICE_SELECT}{where_sql} ORDER BY d.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut page_args = args.clone();
+        page_args.push(Arg::I64(limit.max(0)));
+        page_args.push(Arg::I64(offset.max(0)));
+        let (count, items): (i64, Vec<Device>) = on_pool!(&self.backend, |pool, dialect| {
+            let count: i64 = bind_args!(sqlx::query_scalar(AssertSqlSafe(count_sql)), args)
+                .fetch_one(pool)
+                .await?;
+            let items = bind_args!(sqlx::query_as(AssertSqlSafe(page_sql)), page_args)
+                .fetch_all(pool)
+                .await?;
+            (count, items)
+        });
+        Ok(Page {
+            count,
+            items: self.with_pending_settings(items).await?,
+        })
+    }
+
+    /// Fills `pending_settings` for a batch of devices with one query.
+    async fn with_pending_settings(&self, mut devices: Vec<Device>) -> Result<Vec<Device>> {
+        if devices.is_empty() {
+            return Ok(devices);
+        }
+        let mut args = Vec::new();
+        let mut list = Vec::new();
+        for d in &devices {
+            args.push(Arg::I64(d.id));
+            list.push(format!("${}", args.len()));
+        }
+        let sql = format!(
+            "SELECT device_id, setting_group, MIN(id) AS first FROM tasks \
+             WHERE state IN ('pending', 'in_flight') AND device_id IN ({}) \
+             GROUP BY device_id, setting_group ORDER BY device_id, first",
+            list.join(", ")
+        );
+        let rows: Vec<(i64, String, i64)> = on_pool!(&self.backend, |pool, dialect| {
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                .fetch_all(pool)
+                .await?
+        });
+        for d in &mut devices {
+            let groups: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.0 == d.id)
+                .map(|r| r.1.as_str())
+                .collect();
+            d.pending_settings = (!groups.is_empty()).then(|| groups.join(","));
+        }
+        Ok(devices)
+    }
+}

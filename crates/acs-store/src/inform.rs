@@ -1,0 +1,497 @@
+//! The Inform upsert: identity, versions, addresses, events and parameters of one Inform
+//! written in one transaction; and the parameter table.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::backend::on_pool;
+use crate::device::{Arg, bind_args};
+use crate::error::Result;
+use crate::secret::new_uuid;
+use crate::{Store, ts};
+
+/// One parameter value as a CPE reported it: text plus its xsd type name (`xsd:string`,
+/// `xsd:unsignedInt`, ...). `writable` is known only from GetParameterNames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterValue {
+    pub path: String,
+    pub value: String,
+    pub xsd_type: String,
+    pub writable: Option<bool>,
+}
+
+/// A stored parameter.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Parameter {
+    pub path: String,
+    pub value: String,
+    pub xsd_type: String,
+    pub writable: Option<bool>,
+    pub updated: DateTime<Utc>,
+}
+
+/// An Inform event code and its CommandKey (empty for non-`M` events).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InformEvent {
+    pub code: String,
+    pub command_key: String,
+}
+
+/// What the session engine read from an Inform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inform {
+    pub serial_number: String,
+    pub oui: String,
+    pub product_class: Option<String>,
+    pub manufacturer: Option<String>,
+    pub software_version: Option<String>,
+    pub hardware_version: Option<String>,
+    pub connection_request_url: Option<String>,
+    /// The WAN address (ExternalIPAddress, or the peer address).
+    pub address: Option<String>,
+    pub parameter_key: Option<String>,
+    pub events: Vec<InformEvent>,
+    pub parameters: Vec<ParameterValue>,
+    /// Create the device when the serial number is unknown.
+    pub auto_register: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// What the upsert did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InformOutcome {
+    /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up.
+    Accepted {
+        device_id: i64,
+        created: bool,
+        came_up: bool,
+    },
+    /// The device exists with `is_active = false`: nothing was written; refuse the session.
+    Inactive { device_id: i64 },
+    /// Unknown serial and auto-registration off: nothing was written.
+    Unknown,
+}
+
+/// Rows per multi-row parameter INSERT: 6 binds each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits.
+pub(crate) const PARAMETER_CHUNK: usize = 500;
+
+/// A parameter row to write: whose, what, when.
+pub(crate) struct ParamRow<'a> {
+    pub device_id: i64,
+    pub param: &'a ParameterValue,
+    pub now: DateTime<Utc>,
+}
+
+/// Keeps the last row per (device, path): ZTE lists ConnectionRequestURL twice in one
+/// Inform, a batch may hold two Informs of one device, and PostgreSQL refuses to touch one
+/// row twice in a statement.
+pub(crate) fn dedup_rows(rows: Vec<ParamRow<'_>>) -> Vec<ParamRow<'_>> {
+    let mut last: HashMap<(i64, &str), usize> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        last.insert((r.device_id, r.param.path.as_str()), i);
+    }
+    let keep: Vec<bool> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| last[&(r.device_id, r.param.path.as_str())] == i)
+        .collect();
+    rows.into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// Multi-row upsert of parameter rows inside the caller's transaction.
+macro_rules! write_parameter_rows {
+    ($conn:expr, $dialect:expr, $rows:expr) => {{
+        let dialect: $crate::backend::Dialect = $dialect;
+        let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
+        for chunk in rows.chunks($crate::inform::PARAMETER_CHUNK) {
+            let mut sql = String::with_capacity(96 + chunk.len() * 40);
+            sql.push_str(
+                "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 6);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let n = args.len();
+                args.push(Arg::I64(r.device_id));
+                args.push(Arg::Text(r.param.path.clone()));
+                args.push(Arg::Text(r.param.value.clone()));
+                args.push(Arg::Text(r.param.xsd_type.clone()));
+                args.push(Arg::OptBool(r.param.writable));
+                args.push(Arg::Time(r.now));
+                sql.push('(');
+                for k in 1..=6 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, n + k);
+                }
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+                 xsd_type = excluded.xsd_type, \
+                 writable = COALESCE(excluded.writable, parameters.writable), \
+                 updated = excluded.updated",
+            );
+            bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$conn).await?;
+        }
+    }};
+}
+
+/// Serial numbers per lookup statement.
+const LOOKUP_CHUNK: usize = 500;
+/// New devices per multi-row INSERT (15 binds each).
+const INSERT_CHUNK: usize = 200;
+/// Devices per multi-row UPDATE (11 binds each).
+const UPDATE_CHUNK: usize = 300;
+/// Event rows per multi-row INSERT (4 binds each).
+const EVENT_CHUNK: usize = 1000;
+
+/// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
+/// their outcomes, in order. Statements per batch: one device lookup per 500 serials, one
+/// multi-row INSERT per 200 new devices, one multi-row UPDATE per 300 known ones, one
+/// multi-row upsert per 500 parameters, one multi-row insert per 1,000 events.
+macro_rules! apply_informs {
+    ($conn:expr, $dialect:expr, $informs:expr) => {{
+        let dialect: $crate::backend::Dialect = $dialect;
+        let informs: &[$crate::inform::Inform] = $informs;
+        // serial -> (id, is_active, is Up)
+        let mut known: HashMap<String, (i64, bool, bool)> = HashMap::with_capacity(informs.len());
+        for chunk in informs.chunks(LOOKUP_CHUNK) {
+            let mut sql = String::from(
+                "SELECT id, is_active, status, serial_number FROM devices WHERE serial_number IN (",
+            );
+            let mut args = Vec::with_capacity(chunk.len());
+            for (i, inform) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                args.push(Arg::Text(inform.serial_number.clone()));
+                dialect.placeholder(&mut sql, i + 1);
+            }
+            sql.push(')');
+            let rows: Vec<(i64, bool, String, String)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                    .fetch_all(&mut *$conn)
+                    .await?;
+            for (id, active, status, serial) in rows {
+                known.insert(serial, (id, active, status == "Up"));
+            }
+        }
+        // Decide each Inform's fate in order; the first Inform of a new serial inserts it,
+        // later ones in the same batch update it.
+        enum Plan {
+            Done(InformOutcome),
+            Insert,
+            Update {
+                device_id: Option<i64>,
+                came_up: bool,
+            },
+        }
+        let mut plans = Vec::with_capacity(informs.len());
+        let mut new_serials: HashSet<&str> = HashSet::new();
+        for inform in informs {
+            let plan = match known.get(&inform.serial_number).copied() {
+                Some((device_id, false, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
+                Some((device_id, true, up)) => {
+                    known.insert(inform.serial_number.clone(), (device_id, true, true));
+                    Plan::Update {
+                        device_id: Some(device_id),
+                        came_up: !up,
+                    }
+                }
+                None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
+                    device_id: None,
+                    came_up: false,
+                },
+                None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
+                None => {
+                    new_serials.insert(inform.serial_number.as_str());
+                    Plan::Insert
+                }
+            };
+            plans.push(plan);
+        }
+        // first contact: one multi-row INSERT per chunk
+        let inserts: Vec<&$crate::inform::Inform> = informs
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::Insert))
+            .map(|(i, _)| i)
+            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::with_capacity(inserts.len());
+        for chunk in inserts.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
+                 software_version, hardware_version, connection_request_url, address, \
+                 parameter_key, unique_identifier, status_change, last_connection, created, \
+                 last_change, is_active, status) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 15);
+            for (i, inform) in chunk.iter().enumerate() {
+                let now = $crate::ts(inform.now);
+                // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
+                let unique = match &inform.product_class {
+                    Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
+                    None => format!("{}-{}", inform.oui, inform.serial_number),
+                };
+                args.push(Arg::Text(new_uuid()));
+                args.push(Arg::Text(inform.serial_number.clone()));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.push(Arg::OptText(inform.product_class.clone()));
+                args.push(Arg::OptText(inform.manufacturer.clone()));
+                args.push(Arg::OptText(inform.software_version.clone()));
+                args.push(Arg::OptText(inform.hardware_version.clone()));
+                args.push(Arg::OptText(inform.connection_request_url.clone()));
+                args.push(Arg::OptText(inform.address.clone()));
+                args.push(Arg::OptText(inform.parameter_key.clone()));
+                args.push(Arg::Text(unique));
+                for _ in 0..4 {
+                    args.push(Arg::Time(now));
+                }
+                sql.push_str(if i > 0 { ", (" } else { "(" });
+                for k in 0..15 {
+                    dialect.placeholder(&mut sql, args.len() - 14 + k);
+                    sql.push_str(", ");
+                }
+                sql.push_str("TRUE, 'Up')");
+            }
+            sql.push_str(" RETURNING id, serial_number");
+            let rows: Vec<(i64, String)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                .fetch_all(&mut *$conn)
+                .await?;
+            inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
+        }
+        // everyone else: one multi-row UPDATE per chunk; the last Inform of a device wins
+        let mut updates: Vec<(i64, &$crate::inform::Inform)> = Vec::new();
+        let mut outcomes = Vec::with_capacity(informs.len());
+        for (inform, plan) in informs.iter().zip(plans) {
+            let outcome = match plan {
+                Plan::Done(outcome) => outcome,
+                Plan::Insert => InformOutcome::Accepted {
+                    device_id: inserted[&inform.serial_number],
+                    created: true,
+                    came_up: true,
+                },
+                Plan::Update { device_id, came_up } => {
+                    let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
+                    updates.push((device_id, inform));
+                    InformOutcome::Accepted {
+                        device_id,
+                        created: false,
+                        came_up,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        // the last Inform of a device carries its values; its first says when it came up
+        let mut last_update: HashMap<i64, usize> = HashMap::with_capacity(updates.len());
+        let mut first_seen: HashMap<i64, DateTime<Utc>> = HashMap::with_capacity(updates.len());
+        for (i, (id, inform)) in updates.iter().enumerate() {
+            last_update.insert(*id, i);
+            first_seen
+                .entry(*id)
+                .or_insert_with(|| $crate::ts(inform.now));
+        }
+        let updates: Vec<(i64, &$crate::inform::Inform)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(i, (id, _))| last_update[id] == *i)
+            .map(|(_, u)| *u)
+            .collect();
+        const UPDATE_TYPES: [&str; 11] = [
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "timestamptz",
+            "timestamptz",
+        ];
+        for chunk in updates.chunks(UPDATE_CHUNK) {
+            let mut sql = String::from(
+                "WITH v (id, oui, product_class, manufacturer, software_version, \
+                 hardware_version, connection_request_url, address, parameter_key, now, up_since) \
+                 AS (VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 11);
+            for (i, (device_id, inform)) in chunk.iter().enumerate() {
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.push(Arg::OptText(inform.product_class.clone()));
+                args.push(Arg::OptText(inform.manufacturer.clone()));
+                args.push(Arg::OptText(inform.software_version.clone()));
+                args.push(Arg::OptText(inform.hardware_version.clone()));
+                args.push(Arg::OptText(inform.connection_request_url.clone()));
+                args.push(Arg::OptText(inform.address.clone()));
+                args.push(Arg::OptText(inform.parameter_key.clone()));
+                args.push(Arg::Time($crate::ts(inform.now)));
+                args.push(Arg::Time(first_seen[device_id]));
+                sql.push_str(if i > 0 { ", (" } else { "(" });
+                for (k, ty) in UPDATE_TYPES.iter().enumerate() {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, args.len() - 10 + k);
+                    // PostgreSQL types a VALUES list from its parameters: say what they are
+                    if dialect == $crate::backend::Dialect::Postgres {
+                        sql.push_str("::");
+                        sql.push_str(ty);
+                    }
+                }
+                sql.push(')');
+            }
+            sql.push_str(
+                ") UPDATE devices SET oui = v.oui, \
+                 product_class = COALESCE(v.product_class, devices.product_class), \
+                 manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
+                 software_version = COALESCE(v.software_version, devices.software_version), \
+                 hardware_version = COALESCE(v.hardware_version, devices.hardware_version), \
+                 connection_request_url = \
+                     COALESCE(v.connection_request_url, devices.connection_request_url), \
+                 address = COALESCE(v.address, devices.address), \
+                 parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
+                 status = 'Up', \
+                 status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
+                     ELSE v.up_since END, \
+                 last_connection = v.now \
+                 FROM v WHERE devices.id = v.id",
+            );
+            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
+        let mut events: Vec<(i64, &$crate::inform::InformEvent, DateTime<Utc>)> = Vec::new();
+        for (inform, outcome) in informs.iter().zip(&outcomes) {
+            if let InformOutcome::Accepted { device_id, .. } = *outcome {
+                let now = $crate::ts(inform.now);
+                params.extend(
+                    inform
+                        .parameters
+                        .iter()
+                        .map(|param| $crate::inform::ParamRow {
+                            device_id,
+                            param,
+                            now,
+                        }),
+                );
+                events.extend(inform.events.iter().map(|e| (device_id, e, now)));
+            }
+        }
+        write_parameter_rows!($conn, dialect, params);
+        for chunk in events.chunks(EVENT_CHUNK) {
+            let mut sql =
+                String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
+            let mut args = Vec::with_capacity(chunk.len() * 4);
+            for (i, (device_id, e, now)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let n = args.len();
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(e.code.clone()));
+                args.push(Arg::Text(e.command_key.clone()));
+                args.push(Arg::Time(*now));
+                sql.push('(');
+                for k in 1..=4 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, n + k);
+                }
+                sql.push(')');
+            }
+            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        outcomes
+    }};
+}
+
+impl Store {
+    /// Upserts one Inform in its own transaction. Under load, prefer the batched
+    /// [`crate::InformWriter`], which groups concurrent Informs into one transaction.
+    pub async fn upsert_inform(&self, inform: &Inform) -> Result<InformOutcome> {
+        let mut out = self.upsert_informs(std::slice::from_ref(inform)).await?;
+        Ok(out.pop().expect("one outcome per inform"))
+    }
+
+    /// Upserts several Informs in one transaction: all are written or none.
+    pub async fn upsert_informs(&self, informs: &[Inform]) -> Result<Vec<InformOutcome>> {
+        on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            let outcomes = apply_informs!(tx, dialect, informs);
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
+    /// Upserts parameters of a device (a GetParameterValues/Names response) in one transaction.
+    pub async fn upsert_parameters(
+        &self,
+        device_id: i64,
+        params: &[ParameterValue],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = ts(now);
+        on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            crate::device::check_refs!(tx, [("device", "devices", Some(device_id))])?;
+            let rows = params
+                .iter()
+                .map(|param| ParamRow {
+                    device_id,
+                    param,
+                    now,
+                })
+                .collect();
+            write_parameter_rows!(tx, dialect, rows);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The device's parameters whose path starts with `prefix` (`""` for all), by path.
+    pub async fn list_parameters(&self, device_id: i64, prefix: &str) -> Result<Vec<Parameter>> {
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query_as(
+                "SELECT path, value, xsd_type, writable, updated FROM parameters \
+                 WHERE device_id = $1 AND substr(path, 1, length($2)) = $2 ORDER BY path",
+            )
+            .bind(device_id)
+            .bind(prefix)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Deletes the device's parameters under `prefix` (after a DeleteObject); returns how many.
+    pub async fn delete_parameters(&self, device_id: i64, prefix: &str) -> Result<u64> {
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query(
+                "DELETE FROM parameters WHERE device_id = $1 AND substr(path, 1, length($2)) = $2",
+            )
+            .bind(device_id)
+            .bind(prefix)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Session leases: at most one CWMP session per device across all nodes.
+//!
+//! A lease row per serial number names its holder and expiry. Taking it is one atomic
+//! upsert that only overwrites an expired lease or our own (renewal), so two nodes racing
+//! for one device cannot both win; a node that dies simply lets its lease expire.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::backend::on_pool;
+use crate::error::Result;
+use crate::{Store, ts};
+
+impl Store {
+    /// Takes or renews the session lease of `serial` for `holder` until `now + ttl`.
+    /// `false` when another holder's lease is still running.
+    pub async fn acquire_session_lease(
+        &self,
+        serial: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let now = ts(now);
+        let expires = ts(now + chrono::Duration::from_std(ttl).unwrap_or_default());
+        on_pool!(&self.backend, |pool, dialect| {
+            let won: Option<String> = sqlx::query_scalar(
+                "INSERT INTO session_leases (serial_number, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (serial_number) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE session_leases.expires_at <= $4 OR session_leases.holder = excluded.holder \
+                 RETURNING holder",
+            )
+            .bind(serial)
+            .bind(holder)
+            .bind(expires)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            Ok(won.is_some())
+        })
+    }
+
+    /// Gives the lease up if `holder` still has it.
+    pub async fn release_session_lease(&self, serial: &str, holder: &str) -> Result<()> {
+        on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query("DELETE FROM session_leases WHERE serial_number = $1 AND holder = $2")
+                .bind(serial)
+                .bind(holder)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Drops leases that expired before `now` (housekeeping; expired leases are harmless).
+    pub async fn purge_expired_leases(&self, now: DateTime<Utc>) -> Result<u64> {
+        let now = ts(now);
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(
+                sqlx::query("DELETE FROM session_leases WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+            )
+        })
+    }
+}

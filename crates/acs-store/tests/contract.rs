@@ -1,0 +1,16 @@
+//! The store's contract suite: every test runs once per backend. SQLite always; PostgreSQL
+//! when `ACS_TEST_POSTGRES_URL` is set, else each PostgreSQL case is reported *ignored* with
+//! the reason — never a silent pass.
+//!
+//! A custom harness (`harness = false`) because libtest cannot decide at run time to ignore a
+//! test. Each case gets a fresh database: a new SQLite file, or a uniquely named PostgreSQL
+//! database that is dropped afterwards, also when the case fails.
+
+mod contract {
+    pub mod cases;
+    pub mod harness;
+}
+
+fn main() -> std::process::ExitCode {
+    contract::harness::main(contract::cases::all())
+}

@@ -1,0 +1,1615 @@
+//! The cases. Each takes a fresh database; assertions are on what callers see.
+
+use std::time::Duration;
+
+use acs_store::DevicePassword;
+use acs_store::{
+    DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
+    InformWriter, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask, ParameterValue,
+    ProfileDefault, RetryPolicy, SecretKey, StatusPolicy, Store, StoreError, TaskOutcome,
+    TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+
+use super::harness::{BoxFuture, Case, Env};
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        pub fn all() -> Vec<Case> {
+            vec![$((stringify!($name), |env: Env| -> BoxFuture { Box::pin($name(env)) })),*]
+        }
+    };
+}
+
+cases!(
+    migrations_are_idempotent,
+    migrations_refuse_a_newer_schema,
+    inform_registers_unknown_device_with_parameters_and_events,
+    inform_updates_known_device_and_flips_status_once,
+    inform_without_auto_register_writes_nothing,
+    inform_for_inactive_device_writes_nothing,
+    inform_with_duplicate_paths_keeps_the_last,
+    writer_batches_concurrent_informs,
+    batch_with_a_repeated_serial_inserts_once_and_keeps_the_last,
+    duplicate_serial_is_a_conflict,
+    unknown_foreign_key_writes_nothing,
+    list_filters_count_order_and_pages,
+    organization_scope_limits_the_list,
+    pending_settings_joins_open_groups,
+    update_device_applies_patch_and_tasks_atomically,
+    claim_takes_due_tasks_in_creation_order,
+    concurrent_claimers_never_share_a_task,
+    session_lease_is_exclusive_and_expires,
+    crash_between_claim_and_settle_is_claimable_after_expiry,
+    faults_retry_with_backoff_then_fail,
+    await_event_task_settles_by_command_key,
+    delete_device_removes_parameters_tasks_and_history,
+    password_is_encrypted_at_rest_and_redacted,
+    key_file_is_generated_0600_and_reloaded,
+    token_is_stored_as_hash_and_looked_up,
+    status_sweep_marks_overdue_devices_down,
+    traces_are_bounded_oldest_dropped,
+    parameters_by_prefix_bulk_upsert_and_delete,
+    catalog_round_trips_and_refuses_deleting_used_rows,
+);
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+}
+
+fn param(path: &str, value: &str) -> ParameterValue {
+    ParameterValue {
+        path: path.into(),
+        value: value.into(),
+        xsd_type: "xsd:string".into(),
+        writable: None,
+    }
+}
+
+fn inform(serial: &str, now: DateTime<Utc>) -> Inform {
+    let mut parameters: Vec<ParameterValue> = (0..18)
+        .map(|i| param(&format!("Device.X_Test.Value.{i}"), &format!("v{i}")))
+        .collect();
+    parameters.push(param("Device.DeviceInfo.SoftwareVersion", "1.2.3"));
+    parameters.push(param("Device.ManagementServer.ParameterKey", "pk1"));
+    Inform {
+        serial_number: serial.into(),
+        oui: "00D09E".into(),
+        product_class: Some("HGW".into()),
+        manufacturer: Some("Acme".into()),
+        software_version: Some("1.2.3".into()),
+        hardware_version: Some("v2".into()),
+        connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
+        address: Some("10.0.0.1".into()),
+        parameter_key: Some("pk1".into()),
+        events: vec![
+            InformEvent {
+                code: "1 BOOT".into(),
+                command_key: String::new(),
+            },
+            InformEvent {
+                code: "M Reboot".into(),
+                command_key: "acs-1".into(),
+            },
+        ],
+        parameters,
+        auto_register: true,
+        now,
+    }
+}
+
+fn new_device(serial: &str) -> NewDevice {
+    NewDevice {
+        serial_number: serial.into(),
+        ..NewDevice::default()
+    }
+}
+
+fn task(group: &str) -> NewTask {
+    NewTask {
+        kind: "set_parameter_values".into(),
+        setting_group: group.into(),
+        payload: json!({"x": 1}),
+    }
+}
+
+async fn device_id(store: &Store, serial: &str) -> i64 {
+    store
+        .device_by_serial(serial)
+        .await
+        .unwrap()
+        .expect("device exists")
+        .id
+}
+
+async fn raw_count(env: &Env, sql: &'static str) -> i64 {
+    if env.is_postgres() {
+        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+async fn migrations_are_idempotent(env: Env) {
+    let store = env.store().await;
+    store.migrate().await.unwrap();
+    store.close().await;
+    let again = env.store().await;
+    again.migrate().await.unwrap();
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        again.schema_version()
+    );
+    again.close().await;
+}
+
+async fn migrations_refuse_a_newer_schema(env: Env) {
+    let store = env.store().await;
+    store.close().await;
+    let insert = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                  VALUES (9999, 'from the future', TRUE, $1, 0)";
+    if env.is_postgres() {
+        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
+        sqlx::query(insert)
+            .bind(vec![0u8])
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
+        sqlx::query(insert)
+            .bind(vec![0u8])
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = Store::connect(&env.url, env.key()).await.unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 9999, supported } if supported == store.schema_version()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("9999"), "{err}");
+    store.close().await;
+}
+
+async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
+    let store = env.store().await;
+    let out = store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
+    let InformOutcome::Accepted {
+        device_id,
+        created: true,
+        came_up: true,
+    } = out
+    else {
+        panic!("unexpected {out:?}")
+    };
+    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(d.id, device_id);
+    assert_eq!(d.status, DeviceStatus::Up);
+    assert_eq!(d.status_change, Some(t(10)));
+    assert_eq!(d.last_connection, Some(t(10)));
+    assert!(d.is_active);
+    assert_eq!(d.oui.as_deref(), Some("00D09E"));
+    assert_eq!(d.product_class.as_deref(), Some("HGW"));
+    assert_eq!(d.manufacturer.as_deref(), Some("Acme"));
+    assert_eq!(d.software_version.as_deref(), Some("1.2.3"));
+    assert_eq!(d.hardware_version.as_deref(), Some("v2"));
+    assert_eq!(d.address.as_deref(), Some("10.0.0.1"));
+    assert_eq!(
+        d.connection_request_url.as_deref(),
+        Some("http://10.0.0.1:7547/cr")
+    );
+    assert_eq!(d.parameter_key.as_deref(), Some("pk1"));
+    assert_eq!(d.unique_identifier.as_deref(), Some("00D09E-HGW-SN1"));
+    assert_eq!(d.uuid.len(), 36);
+    assert_eq!(d.pending_settings, None);
+    let params = store.list_parameters(device_id, "").await.unwrap();
+    assert_eq!(params.len(), 20);
+    assert!(params.iter().all(|p| p.updated == t(10)));
+    let events = store.list_events(device_id, 10).await.unwrap();
+    let mut codes: Vec<(String, String)> = events
+        .into_iter()
+        .map(|e| (e.code, e.command_key))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            ("1 BOOT".into(), "".into()),
+            ("M Reboot".into(), "acs-1".into())
+        ]
+    );
+    store.close().await;
+}
+
+async fn inform_updates_known_device_and_flips_status_once(env: Env) {
+    let store = env.store().await;
+    let created = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    assert_eq!(created.status, DeviceStatus::Down);
+    let out = store.upsert_inform(&inform("SN1", t(100))).await.unwrap();
+    assert_eq!(
+        out,
+        InformOutcome::Accepted {
+            device_id: created.id,
+            created: false,
+            came_up: true
+        }
+    );
+    let mut later = inform("SN1", t(400));
+    later.software_version = Some("2.0".into());
+    later.address = None;
+    let out = store.upsert_inform(&later).await.unwrap();
+    assert_eq!(
+        out,
+        InformOutcome::Accepted {
+            device_id: created.id,
+            created: false,
+            came_up: false
+        }
+    );
+    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(
+        d.status_change,
+        Some(t(100)),
+        "status_change moves only on a flip"
+    );
+    assert_eq!(d.last_connection, Some(t(400)));
+    assert_eq!(d.software_version.as_deref(), Some("2.0"));
+    assert_eq!(
+        d.address.as_deref(),
+        Some("10.0.0.1"),
+        "an absent value keeps the stored one"
+    );
+    assert_eq!(d.created, t(0));
+    store.close().await;
+}
+
+async fn inform_without_auto_register_writes_nothing(env: Env) {
+    let store = env.store().await;
+    let mut i = inform("SN1", t(0));
+    i.auto_register = false;
+    assert_eq!(
+        store.upsert_inform(&i).await.unwrap(),
+        InformOutcome::Unknown
+    );
+    assert!(store.device_by_serial("SN1").await.unwrap().is_none());
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM parameters").await, 0);
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM events").await, 0);
+    store.close().await;
+}
+
+async fn inform_for_inactive_device_writes_nothing(env: Env) {
+    let store = env.store().await;
+    let mut nd = new_device("SN1");
+    nd.is_active = Some(false);
+    let d = store.create_device(&nd, t(0)).await.unwrap();
+    let out = store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
+    assert_eq!(out, InformOutcome::Inactive { device_id: d.id });
+    let after = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(after.last_connection, None);
+    assert_eq!(after.status, DeviceStatus::Down);
+    assert!(store.list_parameters(d.id, "").await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn inform_with_duplicate_paths_keeps_the_last(env: Env) {
+    let store = env.store().await;
+    let mut i = inform("SN1", t(0));
+    // ZTE lists ConnectionRequestURL twice in one Inform
+    i.parameters = vec![
+        param("Device.ManagementServer.ConnectionRequestURL", "http://a"),
+        param("Device.ManagementServer.ConnectionRequestURL", "http://b"),
+    ];
+    store.upsert_inform(&i).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    let params = store
+        .list_parameters(id, "Device.ManagementServer.")
+        .await
+        .unwrap();
+    assert_eq!(params.len(), 1);
+    assert_eq!(params[0].value, "http://b");
+    store.close().await;
+}
+
+async fn writer_batches_concurrent_informs(env: Env) {
+    let store = env.store().await;
+    let (writer, task) = InformWriter::spawn(
+        store.clone(),
+        WriterConfig {
+            max_batch: 64,
+            max_delay: Duration::from_millis(5),
+            queue: 1024,
+            ..WriterConfig::for_dialect(store.dialect())
+        },
+    );
+    let mut handles = Vec::new();
+    for n in 0..200 {
+        let w = writer.clone();
+        handles.push(tokio::spawn(async move {
+            w.submit(inform(&format!("W{n:04}"), t(n))).await
+        }));
+    }
+    // the same serial twice in one batch: second is an update, not a conflict
+    let w = writer.clone();
+    handles.push(tokio::spawn(async move {
+        w.submit(inform("W0000", t(500))).await
+    }));
+    let mut created = 0;
+    for h in handles {
+        match h.await.unwrap().unwrap() {
+            InformOutcome::Accepted { created: true, .. } => created += 1,
+            InformOutcome::Accepted { created: false, .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 200);
+    drop(writer);
+    task.join().await;
+    let page = store
+        .list_devices(&DeviceFilter::default(), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(page.count, 200);
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM parameters").await,
+        200 * 20
+    );
+    store.close().await;
+}
+
+async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) {
+    let store = env.store().await;
+    store.create_device(&new_device("OLD"), t(0)).await.unwrap();
+    let mut second = inform("NEW", t(20));
+    second.software_version = Some("2.0".into());
+    second.parameters[0].value = "last".into();
+    let mut off = inform("NOPE", t(5));
+    off.auto_register = false;
+    let batch = [
+        inform("NEW", t(10)),
+        inform("OLD", t(10)),
+        off,
+        second,
+        inform("OLD", t(30)),
+    ];
+    let out = store.upsert_informs(&batch).await.unwrap();
+    let new_id = device_id(&store, "NEW").await;
+    let old_id = device_id(&store, "OLD").await;
+    assert_eq!(
+        out,
+        vec![
+            InformOutcome::Accepted {
+                device_id: new_id,
+                created: true,
+                came_up: true
+            },
+            InformOutcome::Accepted {
+                device_id: old_id,
+                created: false,
+                came_up: true
+            },
+            InformOutcome::Unknown,
+            InformOutcome::Accepted {
+                device_id: new_id,
+                created: false,
+                came_up: false
+            },
+            InformOutcome::Accepted {
+                device_id: old_id,
+                created: false,
+                came_up: false
+            },
+        ]
+    );
+    let new = store.device_by_serial("NEW").await.unwrap().unwrap();
+    assert_eq!(
+        (new.software_version.as_deref(), new.last_connection),
+        (Some("2.0"), Some(t(20)))
+    );
+    assert_eq!(new.status_change, Some(t(10)));
+    let old = store.device_by_serial("OLD").await.unwrap().unwrap();
+    assert_eq!(
+        (old.last_connection, old.status_change),
+        (Some(t(30)), Some(t(10))),
+        "came up at its first Inform of the batch"
+    );
+    let p = store
+        .list_parameters(new_id, "Device.X_Test.Value.0")
+        .await
+        .unwrap();
+    assert_eq!(p[0].value, "last");
+    assert_eq!(
+        store.list_events(new_id, 10).await.unwrap().len(),
+        4,
+        "events of both Informs"
+    );
+    assert!(store.device_by_serial("NOPE").await.unwrap().is_none());
+    store.close().await;
+}
+
+async fn duplicate_serial_is_a_conflict(env: Env) {
+    let store = env.store().await;
+    store
+        .create_device(&new_device("ZN123456789"), t(0))
+        .await
+        .unwrap();
+    let err = store
+        .create_device(&new_device("ZN123456789"), t(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("ZN123456789"), "{err}");
+    store.close().await;
+}
+
+async fn unknown_foreign_key_writes_nothing(env: Env) {
+    let store = env.store().await;
+    let mut nd = new_device("SN1");
+    nd.organization_id = Some(999);
+    let err = store.create_device(&nd, t(0)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "organization_id",
+                value: 999
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("organization_id"), "{err}");
+    let mut nd = new_device("SN1");
+    nd.type_id = Some(7);
+    let err = store.create_device(&nd, t(0)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "type",
+                value: 7
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM devices").await, 0);
+
+    let d = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
+    let patch = DevicePatch {
+        name: Some(Some("renamed".into())),
+        location_id: Some(Some(55)),
+        ..DevicePatch::default()
+    };
+    let err = store
+        .update_device("SN2", &patch, &[task("location_update")], t(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "location",
+                value: 55
+            }
+        ),
+        "{err:?}"
+    );
+    let after = store.device_by_serial("SN2").await.unwrap().unwrap();
+    assert_eq!(after.name, None);
+    assert!(store.list_tasks(d.id, false).await.unwrap().is_empty());
+    let err = store
+        .enqueue_tasks(12345, &[task("reboot")], t(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "device",
+                value: 12345
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM tasks").await, 0);
+    store.close().await;
+}
+
+async fn list_filters_count_order_and_pages(env: Env) {
+    let store = env.store().await;
+    let org1 = store.create_organization("one", t(0)).await.unwrap().id;
+    let org2 = store.create_organization("two", t(0)).await.unwrap().id;
+    let ty = store
+        .create_device_type(
+            &NewDeviceType {
+                short_name: "enterprise_router".into(),
+                name: "Enterprise router".into(),
+                data_model_root: "Device.".into(),
+                profile: DeviceTypeProfile::default(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap()
+        .id;
+    // 30 devices: every third in org2, even ones typed, every fifth inactive, first 10 Up
+    for n in 0..30 {
+        let mut nd = new_device(&format!("L{n:03}"));
+        nd.organization_id = Some(if n % 3 == 0 { org2 } else { org1 });
+        nd.type_id = (n % 2 == 0).then_some(ty);
+        nd.is_active = Some(n % 5 != 0);
+        store.create_device(&nd, t(0)).await.unwrap();
+    }
+    for n in 0..10 {
+        if n % 5 != 0 {
+            store
+                .upsert_inform(&inform(&format!("L{n:03}"), t(100 + n)))
+                .await
+                .unwrap();
+        }
+    }
+    let all = DeviceFilter::default();
+    let page = store.list_devices(&all, 100, 0).await.unwrap();
+    assert_eq!(page.count, 30);
+    let ids: Vec<i64> = page.items.iter().map(|d| d.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ordered by id");
+
+    let count = |f: DeviceFilter| {
+        let store = store.clone();
+        async move {
+            let p = store.list_devices(&f, 1000, 0).await.unwrap();
+            assert_eq!(p.count as usize, p.items.len());
+            p
+        }
+    };
+    let p = count(DeviceFilter {
+        organization_id: Some(org2),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 10);
+    assert!(p.items.iter().all(|d| d.organization_id == Some(org2)));
+    let p = count(DeviceFilter {
+        type_id: Some(ty),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 15);
+    assert!(
+        p.items
+            .iter()
+            .all(|d| d.type_short_name.as_deref() == Some("enterprise_router"))
+    );
+    let p = count(DeviceFilter {
+        is_active: Some(false),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 6);
+    let p = count(DeviceFilter {
+        status: Some(DeviceStatus::Up),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 8);
+    let p = count(DeviceFilter {
+        status: Some(DeviceStatus::Down),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 22);
+    let p = count(DeviceFilter {
+        status_change_from: Some(t(105)),
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(p.count, 4, "L006..L009 came up at t(106)..t(109)");
+    let p = count(DeviceFilter {
+        organization_id: Some(org1),
+        status: Some(DeviceStatus::Up),
+        type_id: Some(ty),
+        is_active: Some(true),
+        ..DeviceFilter::default()
+    })
+    .await;
+    // up (1..9 minus 5) and org1 (not multiple of 3) and even: 2, 4, 8
+    assert_eq!(
+        p.items
+            .iter()
+            .map(|d| d.serial_number.as_str())
+            .collect::<Vec<_>>(),
+        ["L002", "L004", "L008"]
+    );
+
+    // pages: no overlap, no gap, stable
+    let mut seen = Vec::new();
+    for offset in (0..30).step_by(7) {
+        let p = store.list_devices(&all, 7, offset).await.unwrap();
+        assert_eq!(p.count, 30);
+        seen.extend(p.items.into_iter().map(|d| d.id));
+    }
+    assert_eq!(seen, ids);
+    let past = store.list_devices(&all, 10, 100).await.unwrap();
+    assert_eq!((past.count, past.items.len()), (30, 0));
+    store.close().await;
+}
+
+async fn organization_scope_limits_the_list(env: Env) {
+    let store = env.store().await;
+    let a = store.create_organization("a", t(0)).await.unwrap().id;
+    let b = store.create_organization("b", t(0)).await.unwrap().id;
+    let c = store.create_organization("c", t(0)).await.unwrap().id;
+    for (serial, org) in [("A1", a), ("B1", b), ("C1", c), ("A2", a)] {
+        let mut nd = new_device(serial);
+        nd.organization_id = Some(org);
+        store.create_device(&nd, t(0)).await.unwrap();
+    }
+    store
+        .create_device(&new_device("NONE"), t(0))
+        .await
+        .unwrap();
+    let scoped = DeviceFilter {
+        organization_scope: Some(vec![a, c]),
+        ..DeviceFilter::default()
+    };
+    let p = store.list_devices(&scoped, 10, 0).await.unwrap();
+    assert_eq!(
+        p.items
+            .iter()
+            .map(|d| d.serial_number.as_str())
+            .collect::<Vec<_>>(),
+        ["A1", "C1", "A2"]
+    );
+    assert_eq!(p.count, 3);
+    let nothing = DeviceFilter {
+        organization_scope: Some(vec![]),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(store.list_devices(&nothing, 10, 0).await.unwrap().count, 0);
+    let outside = DeviceFilter {
+        organization_scope: Some(vec![a]),
+        organization_id: Some(b),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(store.list_devices(&outside, 10, 0).await.unwrap().count, 0);
+    store.close().await;
+}
+
+async fn pending_settings_joins_open_groups(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let other = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
+    store
+        .enqueue_tasks(
+            d.id,
+            &[
+                task("firmware_upgrade"),
+                task("location_update"),
+                task("firmware_upgrade"),
+            ],
+            t(1),
+        )
+        .await
+        .unwrap();
+    let done = store
+        .enqueue_tasks(d.id, &[task("reboot")], t(2))
+        .await
+        .unwrap();
+    store
+        .enqueue_tasks(other.id, &[task("sync")], t(2))
+        .await
+        .unwrap();
+    // settle the reboot: claim everything up to it, release the rest
+    let mut claimed = Vec::new();
+    while let Some(c) = store
+        .claim_next_task(d.id, "n1", t(3), Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        claimed.push(c);
+    }
+    for c in &claimed {
+        let outcome = if c.id == done[0].id {
+            TaskOutcome::Done
+        } else {
+            TaskOutcome::Release
+        };
+        store.settle_task(c.id, "n1", &outcome, t(4)).await.unwrap();
+    }
+    let got = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(
+        got.pending_settings.as_deref(),
+        Some("firmware_upgrade,location_update")
+    );
+    let page = store
+        .list_devices(&DeviceFilter::default(), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items[0].pending_settings.as_deref(),
+        Some("firmware_upgrade,location_update")
+    );
+    assert_eq!(page.items[1].pending_settings.as_deref(), Some("sync"));
+    let fresh = store.create_device(&new_device("SN3"), t(0)).await.unwrap();
+    assert_eq!(fresh.pending_settings, None);
+    store.close().await;
+}
+
+async fn update_device_applies_patch_and_tasks_atomically(env: Env) {
+    let store = env.store().await;
+    let mut nd = new_device("SN1");
+    nd.name = Some("old".into());
+    nd.description = Some("desc".into());
+    store.create_device(&nd, t(0)).await.unwrap();
+    let patch = DevicePatch {
+        name: Some(Some("Office Router".into())),
+        description: Some(None),
+        latitude: Some(Some("37.7749".into())),
+        longitude: Some(Some("-122.4194".into())),
+        location_name: Some(Some("HQ".into())),
+        update_frequency: Some(Some(300)),
+        debug: Some(true),
+        ..DevicePatch::default()
+    };
+    let d = store
+        .update_device("SN1", &patch, &[task("location_update")], t(5))
+        .await
+        .unwrap();
+    assert_eq!(d.name.as_deref(), Some("Office Router"));
+    assert_eq!(d.description, None);
+    assert_eq!(d.latitude.as_deref(), Some("37.7749"));
+    assert_eq!(d.longitude.as_deref(), Some("-122.4194"));
+    assert_eq!(d.location_name.as_deref(), Some("HQ"));
+    assert_eq!(d.update_frequency, Some(300));
+    assert!(d.debug);
+    assert_eq!(d.last_change, Some(t(5)));
+    assert_eq!(d.pending_settings.as_deref(), Some("location_update"));
+    let tasks = store.list_tasks(d.id, true).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].command_key.len() <= 32);
+    let err = store
+        .update_device("NOPE", &patch, &[], t(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { .. }) && err.to_string().contains("NOPE"),
+        "{err}"
+    );
+    store.close().await;
+}
+
+async fn claim_takes_due_tasks_in_creation_order(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let queued = store
+        .enqueue_tasks(d.id, &[task("a"), task("b"), task("c")], t(10))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 3);
+    assert_ne!(queued[0].command_key, queued[1].command_key);
+    assert!(
+        store
+            .claim_next_task(d.id, "n1", t(9), Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    let mut order = Vec::new();
+    while let Some(c) = store
+        .claim_next_task(d.id, "n1", t(10), Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        assert_eq!(c.state, TaskState::InFlight);
+        assert_eq!(c.attempts, 1);
+        assert_eq!(c.claimed_by.as_deref(), Some("n1"));
+        assert_eq!(c.claim_expires_at, Some(t(70)));
+        order.push(c.setting_group.clone());
+        assert_eq!(
+            store
+                .settle_task(c.id, "n1", &TaskOutcome::Done, t(11))
+                .await
+                .unwrap(),
+            TaskState::Done
+        );
+    }
+    assert_eq!(order, ["a", "b", "c"]);
+    let dev = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(dev.last_configuration, Some(t(11)));
+    assert_eq!(dev.pending_settings, None);
+    store.close().await;
+}
+
+async fn concurrent_claimers_never_share_a_task(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let tasks: Vec<NewTask> = (0..40).map(|i| task(&format!("g{i}"))).collect();
+    store.enqueue_tasks(d.id, &tasks, t(0)).await.unwrap();
+    let mut handles = Vec::new();
+    for node in 0..4 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let holder = format!("node{node}");
+            let mut mine = Vec::new();
+            while let Some(c) = store
+                .claim_next_task(d.id, &holder, t(1), Duration::from_secs(60))
+                .await
+                .unwrap()
+            {
+                mine.push(c.id);
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, 40, "a task was claimed twice");
+    assert_eq!(all.len(), 40);
+    store.close().await;
+}
+
+async fn session_lease_is_exclusive_and_expires(env: Env) {
+    let store = env.store().await;
+    let ttl = Duration::from_secs(30);
+    assert!(
+        store
+            .acquire_session_lease("SN1", "a", t(0), ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_session_lease("SN1", "b", t(10), ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_session_lease("SN1", "a", t(20), ttl)
+            .await
+            .unwrap(),
+        "renewal"
+    );
+    assert!(
+        !store
+            .acquire_session_lease("SN1", "b", t(49), ttl)
+            .await
+            .unwrap(),
+        "renewed to t(50)"
+    );
+    assert!(
+        store
+            .acquire_session_lease("SN2", "b", t(10), ttl)
+            .await
+            .unwrap(),
+        "per device"
+    );
+    assert!(
+        store
+            .acquire_session_lease("SN1", "b", t(50), ttl)
+            .await
+            .unwrap(),
+        "expired"
+    );
+    store.release_session_lease("SN1", "a").await.unwrap();
+    assert!(
+        !store
+            .acquire_session_lease("SN1", "c", t(60), ttl)
+            .await
+            .unwrap(),
+        "a cannot release b's lease"
+    );
+    store.release_session_lease("SN1", "b").await.unwrap();
+    assert!(
+        store
+            .acquire_session_lease("SN1", "c", t(61), ttl)
+            .await
+            .unwrap()
+    );
+    // racing nodes: exactly one wins
+    let mut handles = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .acquire_session_lease("RACE", &format!("n{n}"), t(0), ttl)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for h in handles {
+        winners += usize::from(h.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    store.close().await;
+}
+
+async fn crash_between_claim_and_settle_is_claimable_after_expiry(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    store
+        .enqueue_tasks(d.id, &[task("reboot")], t(0))
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(120);
+    let first = store
+        .claim_next_task(d.id, "crashed", t(1), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    // the node dies here, never settling
+    assert!(
+        store
+            .claim_next_task(d.id, "n2", t(100), ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .device_by_serial("SN1")
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_settings
+            .as_deref(),
+        Some("reboot")
+    );
+    let again = store
+        .claim_next_task(d.id, "n2", t(121), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (first.id, 2));
+    let err = store
+        .settle_task(first.id, "crashed", &TaskOutcome::Done, t(122))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { .. }),
+        "stale holder must not settle: {err:?}"
+    );
+    // the sweep route: an expired claim goes back to pending
+    assert_eq!(
+        store.release_expired_tasks(t(200)).await.unwrap(),
+        0,
+        "not expired yet"
+    );
+    assert_eq!(store.release_expired_tasks(t(241)).await.unwrap(), 1);
+    let back = store.task(first.id).await.unwrap().unwrap();
+    assert_eq!(back.state, TaskState::Pending);
+    assert_eq!(back.claimed_by, None);
+    store.close().await;
+}
+
+async fn faults_retry_with_backoff_then_fail(env: Env) {
+    let store = env.store().await.with_retry_policy(RetryPolicy {
+        max_attempts: 3,
+        base_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(3600),
+    });
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    store
+        .enqueue_tasks(d.id, &[task("credentials")], t(0))
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(30);
+    let fault = TaskOutcome::Fault {
+        code: 9002,
+        string: "Internal error".into(),
+        retryable: true,
+    };
+    let c = store
+        .claim_next_task(d.id, "n", t(0), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.settle_task(c.id, "n", &fault, t(1)).await.unwrap(),
+        TaskState::Pending
+    );
+    let after = store.task(c.id).await.unwrap().unwrap();
+    assert_eq!(after.next_attempt_at, t(61));
+    assert_eq!(
+        (after.fault_code, after.fault_string.as_deref()),
+        (Some(9002), Some("Internal error"))
+    );
+    assert!(
+        store
+            .claim_next_task(d.id, "n", t(60), ttl)
+            .await
+            .unwrap()
+            .is_none(),
+        "backing off"
+    );
+    let c = store
+        .claim_next_task(d.id, "n", t(61), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.settle_task(c.id, "n", &fault, t(62)).await.unwrap(),
+        TaskState::Pending
+    );
+    assert_eq!(
+        store.task(c.id).await.unwrap().unwrap().next_attempt_at,
+        t(182),
+        "doubled"
+    );
+    let c = store
+        .claim_next_task(d.id, "n", t(182), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.attempts, 3);
+    assert_eq!(
+        store.settle_task(c.id, "n", &fault, t(183)).await.unwrap(),
+        TaskState::Failed
+    );
+    assert!(
+        store
+            .claim_next_task(d.id, "n", t(10_000), ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .device_by_serial("SN1")
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_settings,
+        None
+    );
+
+    // a fault that retrying cannot fix fails at once
+    store.enqueue_tasks(d.id, &[task("x")], t(0)).await.unwrap();
+    let c = store
+        .claim_next_task(d.id, "n", t(200), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let permanent = TaskOutcome::Fault {
+        code: 9005,
+        string: "Invalid parameter name".into(),
+        retryable: false,
+    };
+    assert_eq!(
+        store
+            .settle_task(c.id, "n", &permanent, t(201))
+            .await
+            .unwrap(),
+        TaskState::Failed
+    );
+    let failed = store.list_tasks(d.id, false).await.unwrap();
+    assert!(failed.iter().all(|t| t.state == TaskState::Failed));
+    store.close().await;
+}
+
+async fn await_event_task_settles_by_command_key(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let q = store
+        .enqueue_tasks(
+            d.id,
+            &[NewTask {
+                kind: "reboot".into(),
+                setting_group: "reboot".into(),
+                payload: json!({}),
+            }],
+            t(0),
+        )
+        .await
+        .unwrap();
+    let c = store
+        .claim_next_task(d.id, "n", t(1), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .settle_task(c.id, "n", &TaskOutcome::AwaitEvent { until: t(3600) }, t(2))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_next_task(d.id, "m", t(100), Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // the device re-informs with M Reboot + the CommandKey
+    let settled = store
+        .settle_task_by_command_key(d.id, &q[0].command_key, &TaskOutcome::Done, t(120))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settled.state, TaskState::Done);
+    assert!(
+        store
+            .settle_task_by_command_key(d.id, &q[0].command_key, &TaskOutcome::Done, t(121))
+            .await
+            .unwrap()
+            .is_none(),
+        "idempotent"
+    );
+    assert!(
+        store
+            .settle_task_by_command_key(d.id, "acs-unknown", &TaskOutcome::Done, t(121))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+}
+
+async fn delete_device_removes_parameters_tasks_and_history(env: Env) {
+    let store = env.store().await;
+    store.upsert_inform(&inform("SN1", t(0))).await.unwrap();
+    store.upsert_inform(&inform("KEEP", t(0))).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    store
+        .enqueue_tasks(id, &[task("sync")], t(0))
+        .await
+        .unwrap();
+    store
+        .record_trace(id, TraceDirection::In, "<Inform/>", 10, t(0))
+        .await
+        .unwrap();
+    store.delete_device("SN1").await.unwrap();
+    assert!(store.device_by_serial("SN1").await.unwrap().is_none());
+    assert!(store.list_parameters(id, "").await.unwrap().is_empty());
+    assert!(store.list_tasks(id, false).await.unwrap().is_empty());
+    assert!(store.list_events(id, 10).await.unwrap().is_empty());
+    assert!(store.list_traces(id).await.unwrap().is_empty());
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM parameters").await,
+        20,
+        "other device untouched"
+    );
+    let err = store.delete_device("SN1").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
+
+async fn password_is_encrypted_at_rest_and_redacted(env: Env) {
+    let store = env.store().await;
+    let secret = "secure_password_123";
+    let mut nd = new_device("SN1");
+    nd.username = Some("device_admin".into());
+    nd.password = Some(DevicePassword::new(secret));
+    assert!(
+        !format!("{nd:?}").contains(secret),
+        "NewDevice Debug leaks the password"
+    );
+    let d = store.create_device(&nd, t(0)).await.unwrap();
+    assert!(d.has_password);
+    assert!(!format!("{d:?}").contains(secret));
+    let raw: Vec<u8> = if env.is_postgres() {
+        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
+        let v = sqlx::query_scalar("SELECT password_enc FROM devices")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
+        let v = sqlx::query_scalar("SELECT password_enc FROM devices")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    };
+    assert!(
+        !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "plaintext at rest"
+    );
+    let opened = store.device_password(d.id).await.unwrap().unwrap();
+    assert_eq!(opened.expose(), secret);
+    assert_eq!(format!("{opened:?}"), "DevicePassword(<redacted>)");
+    assert!(!format!("{:?}", env.key()).contains(&env.key_hex));
+    assert!(!format!("{store:?}").contains(&env.key_hex));
+    // a new password replaces it; a wrong key does not open it
+    let patch = DevicePatch {
+        password: Some(Some(DevicePassword::new("n3w"))),
+        ..DevicePatch::default()
+    };
+    store.update_device("SN1", &patch, &[], t(1)).await.unwrap();
+    assert_eq!(
+        store.device_password(d.id).await.unwrap().unwrap().expose(),
+        "n3w"
+    );
+    store.close().await;
+    let wrong = Store::connect(&env.url, SecretKey::generate())
+        .await
+        .unwrap();
+    let err = wrong.device_password(d.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Decrypt { .. }), "{err:?}");
+    wrong.close().await;
+}
+
+async fn key_file_is_generated_0600_and_reloaded(env: Env) {
+    let dir = env.dir.join("data");
+    let key = SecretKey::load_or_create(&dir).unwrap();
+    let path = dir.join(acs_store::KEY_FILE_NAME);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key file mode {mode:o}");
+    }
+    // the reloaded key opens what the first sealed
+    let store = Store::connect(&env.url, key).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut nd = new_device("SN1");
+    nd.password = Some(DevicePassword::new("pw"));
+    let d = store.create_device(&nd, t(0)).await.unwrap();
+    store.close().await;
+    let again = Store::connect(&env.url, SecretKey::load_or_create(&dir).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.device_password(d.id).await.unwrap().unwrap().expose(),
+        "pw"
+    );
+    again.close().await;
+    // ACS_SECRET_KEY wins over the file; garbage is refused
+    assert!(SecretKey::from_config(Some(&env.key_hex), &dir).is_ok());
+    let err = SecretKey::from_config(Some("not-hex"), &dir).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                what: "secret key",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+async fn token_is_stored_as_hash_and_looked_up(env: Env) {
+    let store = env.store().await;
+    let org = store.create_organization("o", t(0)).await.unwrap().id;
+    let (admin, admin_secret) = store
+        .create_token("ops", TokenScope::Admin, t(0))
+        .await
+        .unwrap();
+    let (scoped, secret) = store
+        .create_token("dash", TokenScope::Organization(org), t(0))
+        .await
+        .unwrap();
+    assert_eq!(scoped.scope, TokenScope::Organization(org));
+    assert!(secret.expose().len() >= 64 + 4, "256 bits, hex");
+    assert!(!format!("{secret:?}").contains(secret.expose()));
+    assert_ne!(admin_secret.expose(), secret.expose());
+    let stored = raw_count(
+        &env,
+        "SELECT COUNT(*) FROM api_tokens WHERE length(token_sha256) = 64",
+    )
+    .await;
+    assert_eq!(stored, 2);
+    let found = store
+        .lookup_token(&TokenHash::of(secret.expose()), t(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, scoped.id);
+    assert_eq!(found.last_used, Some(t(50)));
+    assert!(
+        store
+            .lookup_token(&TokenHash::of("acs_guess"), t(50))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = store.list_tokens().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [admin.id, scoped.id]
+    );
+    store.revoke_token(scoped.id).await.unwrap();
+    assert!(
+        store
+            .lookup_token(&secret.hash(), t(60))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let err = store
+        .create_token("x", TokenScope::Organization(4242), t(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "organization_id",
+                value: 4242
+            }
+        ),
+        "{err:?}"
+    );
+    store.close().await;
+}
+
+async fn status_sweep_marks_overdue_devices_down(env: Env) {
+    let store = env.store().await;
+    // default interval 300 s -> grace 660 s; SN_F has 60 s -> grace 180 s
+    store.upsert_inform(&inform("SN_OLD", t(0))).await.unwrap();
+    store
+        .upsert_inform(&inform("SN_NEW", t(500)))
+        .await
+        .unwrap();
+    store.upsert_inform(&inform("SN_F", t(500))).await.unwrap();
+    let patch = DevicePatch {
+        update_frequency: Some(Some(60)),
+        ..DevicePatch::default()
+    };
+    store
+        .update_device("SN_F", &patch, &[], t(500))
+        .await
+        .unwrap();
+    store
+        .create_device(&new_device("NEVER"), t(0))
+        .await
+        .unwrap();
+    let policy = StatusPolicy::default();
+    assert_eq!(
+        store.sweep_status(t(660), policy).await.unwrap(),
+        0,
+        "exactly at the grace"
+    );
+    assert_eq!(store.sweep_status(t(681), policy).await.unwrap(), 2);
+    let status = |s: &'static str| {
+        let store = store.clone();
+        async move { store.device_by_serial(s).await.unwrap().unwrap() }
+    };
+    let old = status("SN_OLD").await;
+    assert_eq!(
+        (old.status, old.status_change),
+        (DeviceStatus::Down, Some(t(681)))
+    );
+    assert_eq!(status("SN_F").await.status, DeviceStatus::Down);
+    assert_eq!(status("SN_NEW").await.status, DeviceStatus::Up);
+    assert_eq!(
+        status("NEVER").await.status_change,
+        None,
+        "already Down: untouched"
+    );
+    assert_eq!(
+        store.sweep_status(t(700), policy).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    store.close().await;
+}
+
+async fn traces_are_bounded_oldest_dropped(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    for n in 0..10 {
+        let dir = if n % 2 == 0 {
+            TraceDirection::In
+        } else {
+            TraceDirection::Out
+        };
+        store
+            .record_trace(d.id, dir, &format!("msg{n}"), 3, t(n))
+            .await
+            .unwrap();
+    }
+    let kept = store.list_traces(d.id).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|t| t.body.as_str()).collect::<Vec<_>>(),
+        ["msg7", "msg8", "msg9"]
+    );
+    assert_eq!(kept[0].direction, TraceDirection::Out);
+    let err = store
+        .record_trace(999, TraceDirection::In, "x", 3, t(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ForeignKey { .. }), "{err:?}");
+    store.close().await;
+}
+
+async fn parameters_by_prefix_bulk_upsert_and_delete(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let many: Vec<ParameterValue> = (0..1200)
+        .map(|i| ParameterValue {
+            path: format!("Device.WiFi.SSID.{i}.SSID"),
+            value: format!("net{i}"),
+            xsd_type: "xsd:string".into(),
+            writable: Some(i % 2 == 0),
+        })
+        .collect();
+    store.upsert_parameters(d.id, &many, t(1)).await.unwrap();
+    store
+        .upsert_parameters(d.id, &[param("Device.DeviceInfo.UpTime", "5")], t(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_parameters(d.id, "Device.WiFi.")
+            .await
+            .unwrap()
+            .len(),
+        1200
+    );
+    assert_eq!(store.list_parameters(d.id, "").await.unwrap().len(), 1201);
+    // an update without writability keeps the known flag
+    store
+        .upsert_parameters(d.id, &[param("Device.WiFi.SSID.0.SSID", "renamed")], t(2))
+        .await
+        .unwrap();
+    let p = store
+        .list_parameters(d.id, "Device.WiFi.SSID.0.")
+        .await
+        .unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].value.as_str(), p[0].writable, p[0].updated),
+        ("renamed", Some(true), t(2))
+    );
+    // 1, 10-19, 100-199, 1000-1199: a prefix is a string prefix, as GetParameterNames has it
+    // LIKE wildcards in a prefix are literal
+    assert!(
+        store
+            .list_parameters(d.id, "Device.WiFi.SSID.%")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .delete_parameters(d.id, "Device.WiFi.SSID.1")
+            .await
+            .unwrap(),
+        311
+    );
+    let err = store
+        .upsert_parameters(777, &many[..1], t(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::ForeignKey {
+                field: "device",
+                value: 777
+            }
+        ),
+        "{err:?}"
+    );
+    store.close().await;
+}
+
+async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
+    let store = env.store().await;
+    let org = store.create_organization("Acme", t(0)).await.unwrap();
+    let err = store.create_organization("Acme", t(0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let loc = store
+        .create_location(
+            &NewLocation {
+                name: "Headquarters - Building A".into(),
+                short_name: Some("HQ_BLDG_A".into()),
+                organization_id: Some(org.id),
+                latitude: Some("37.7749".into()),
+                longitude: Some("-122.4194".into()),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.location(loc.id).await.unwrap().unwrap(), loc);
+    assert_eq!(
+        store.list_locations(Some(org.id)).await.unwrap(),
+        vec![loc.clone()]
+    );
+    let profile = DeviceTypeProfile {
+        latitude_path: Some("Device.X_Acme.Lat".into()),
+        inform_interval_path: Some("Device.ManagementServer.PeriodicInformInterval".into()),
+        defaults: vec![ProfileDefault {
+            path: "Device.ManagementServer.PeriodicInformEnable".into(),
+            value: "true".into(),
+            xsd_type: "xsd:boolean".into(),
+        }],
+        ..DeviceTypeProfile::default()
+    };
+    let ty = store
+        .create_device_type(
+            &NewDeviceType {
+                short_name: "enterprise_router".into(),
+                name: "Enterprise router".into(),
+                data_model_root: "Device.".into(),
+                profile: profile.clone(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.device_type(ty.id).await.unwrap().unwrap().profile.0,
+        profile
+    );
+    let renamed = store
+        .update_device_type(
+            ty.id,
+            &NewDeviceType {
+                short_name: "er".into(),
+                name: "ER".into(),
+                data_model_root: "Device.".into(),
+                profile: DeviceTypeProfile::default(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.short_name, "er");
+    let fw = store
+        .create_firmware_image(
+            &NewFirmwareImage {
+                version: "1.2.4".into(),
+                file_name: "er-1.2.4.bin".into(),
+                size: 1024,
+                sha256: "ab".repeat(32),
+                device_type_id: Some(ty.id),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_firmware_images().await.unwrap(),
+        vec![fw.clone()]
+    );
+    let mut nd = new_device("SN1");
+    nd.organization_id = Some(org.id);
+    nd.location_id = Some(loc.id);
+    nd.type_id = Some(ty.id);
+    nd.firmware_image_id = Some(fw.id);
+    let d = store.create_device(&nd, t(0)).await.unwrap();
+    assert_eq!(d.location_short_name.as_deref(), Some("HQ_BLDG_A"));
+    assert_eq!(d.type_short_name.as_deref(), Some("er"));
+    assert!(d.firmware_image_is_pending);
+    for err in [
+        store.delete_organization(org.id).await.unwrap_err(),
+        store.delete_device_type(ty.id).await.unwrap_err(),
+        store.delete_firmware_image(fw.id).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    }
+    store.delete_location(loc.id).await.unwrap();
+    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(d.location_id, None);
+    store.delete_device("SN1").await.unwrap();
+    store.delete_firmware_image(fw.id).await.unwrap();
+    store.delete_device_type(ty.id).await.unwrap();
+    store.delete_organization(org.id).await.unwrap();
+    assert!(store.list_organizations().await.unwrap().is_empty());
+    let err = store.delete_organization(org.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
