@@ -186,7 +186,6 @@ pub(crate) enum Arg {
     Bool(bool),
     Text(String),
     OptText(Option<String>),
-    OptBool(Option<bool>),
     Time(DateTime<Utc>),
 }
 
@@ -201,7 +200,6 @@ macro_rules! bind_args {
                 $crate::device::Arg::Bool(v) => q.bind(v),
                 $crate::device::Arg::Text(v) => q.bind(v),
                 $crate::device::Arg::OptText(v) => q.bind(v),
-                $crate::device::Arg::OptBool(v) => q.bind(v),
                 $crate::device::Arg::Time(v) => q.bind(v),
             };
         }

@@ -2,9 +2,11 @@
 //! written in one transaction; and the parameter table.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
 use crate::backend::on_pool;
 use crate::device::{Arg, bind_args};
@@ -105,45 +107,101 @@ pub(crate) fn dedup_rows(rows: Vec<ParamRow<'_>>) -> Vec<ParamRow<'_>> {
         .collect()
 }
 
-/// Multi-row upsert of parameter rows inside the caller's transaction.
-macro_rules! write_parameter_rows {
-    ($conn:expr, $dialect:expr, $rows:expr) => {{
-        let dialect: $crate::backend::Dialect = $dialect;
-        let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
-        for chunk in rows.chunks($crate::inform::PARAMETER_CHUNK) {
-            let mut sql = String::with_capacity(96 + chunk.len() * 40);
-            sql.push_str(
-                "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ",
-            );
-            let mut args = Vec::with_capacity(chunk.len() * 6);
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
+/// Writes parameter rows (already deduplicated) on a connection of either backend. A trait
+/// so the per-backend expansions of `on_pool!` each reach their own bulk method.
+pub(crate) trait BulkParameters {
+    fn write_parameters<'a>(
+        &'a mut self,
+        rows: &'a [ParamRow<'a>],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+}
+
+const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+     xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
+     updated = excluded.updated";
+
+impl BulkParameters for SqliteConnection {
+    /// Multi-row VALUES with anonymous placeholders, 500 rows per statement.
+    fn write_parameters<'a>(
+        &'a mut self,
+        rows: &'a [ParamRow<'a>],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            for chunk in rows.chunks(PARAMETER_CHUNK) {
+                let mut sql = String::with_capacity(96 + chunk.len() * 20);
+                sql.push_str(
+                    "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) \
+                     VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    sql.push_str(if i > 0 {
+                        ", (?, ?, ?, ?, ?, ?)"
+                    } else {
+                        "(?, ?, ?, ?, ?, ?)"
+                    });
                 }
-                let n = args.len();
-                args.push(Arg::I64(r.device_id));
-                args.push(Arg::Text(r.param.path.clone()));
-                args.push(Arg::Text(r.param.value.clone()));
-                args.push(Arg::Text(r.param.xsd_type.clone()));
-                args.push(Arg::OptBool(r.param.writable));
-                args.push(Arg::Time(r.now));
-                sql.push('(');
-                for k in 1..=6 {
-                    if k > 1 {
-                        sql.push_str(", ");
-                    }
-                    dialect.placeholder(&mut sql, n + k);
+                sql.push_str(UPSERT_TAIL);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q
+                        .bind(r.device_id)
+                        .bind(&r.param.path)
+                        .bind(&r.param.value)
+                        .bind(&r.param.xsd_type)
+                        .bind(r.param.writable)
+                        .bind(r.now);
                 }
-                sql.push(')');
+                q.execute(&mut *self).await?;
             }
-            sql.push_str(
-                " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+            Ok(())
+        })
+    }
+}
+
+impl BulkParameters for PgConnection {
+    /// One statement of one shape for any number of rows: six arrays, unnested. (A
+    /// multi-row VALUES has a new shape per row count, and PostgreSQL plans each anew.)
+    fn write_parameters<'a>(
+        &'a mut self,
+        rows: &'a [ParamRow<'a>],
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.device_id).collect();
+            let paths: Vec<&str> = rows.iter().map(|r| r.param.path.as_str()).collect();
+            let values: Vec<&str> = rows.iter().map(|r| r.param.value.as_str()).collect();
+            let types: Vec<&str> = rows.iter().map(|r| r.param.xsd_type.as_str()).collect();
+            let writable: Vec<Option<bool>> = rows.iter().map(|r| r.param.writable).collect();
+            let updated: Vec<DateTime<Utc>> = rows.iter().map(|r| r.now).collect();
+            sqlx::query(
+                "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                 $5::boolean[], $6::timestamptz[]) \
+                 ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
                  xsd_type = excluded.xsd_type, \
                  writable = COALESCE(excluded.writable, parameters.writable), \
                  updated = excluded.updated",
-            );
-            bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$conn).await?;
-        }
+            )
+            .bind(ids)
+            .bind(paths)
+            .bind(values)
+            .bind(types)
+            .bind(writable)
+            .bind(updated)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Upserts parameter rows inside the caller's transaction.
+macro_rules! write_parameter_rows {
+    ($conn:expr, $rows:expr) => {{
+        let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
+        $crate::inform::BulkParameters::write_parameters(&mut *$conn, &rows).await?;
     }};
 }
 
@@ -393,7 +451,7 @@ macro_rules! apply_informs {
                 events.extend(inform.events.iter().map(|e| (device_id, e, now)));
             }
         }
-        write_parameter_rows!($conn, dialect, params);
+        write_parameter_rows!($conn, params);
         for chunk in events.chunks(EVENT_CHUNK) {
             let mut sql =
                 String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
@@ -461,7 +519,7 @@ impl Store {
                     now,
                 })
                 .collect();
-            write_parameter_rows!(tx, dialect, rows);
+            write_parameter_rows!(tx, rows);
             tx.commit().await?;
             Ok(())
         })

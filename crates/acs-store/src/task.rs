@@ -48,6 +48,10 @@ impl TryFrom<String> for TaskState {
 
 /// A task to queue. `kind` names the RPC or procedure (`set_parameter_values`, `reboot`,
 /// `download`, ...); the session engine owns its meaning and the payload's shape.
+///
+/// The payload is stored and listed in clear: never put a secret in it. A `credentials`
+/// task names the device's password instead; the engine opens it with
+/// [`Store::device_password`] when it builds the SetParameterValues.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewTask {
     pub kind: String,
