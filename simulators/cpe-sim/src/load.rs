@@ -58,6 +58,9 @@ pub struct Report {
     pub sessions_per_second: f64,
     pub latency_ms: Latency,
     pub errors: BTreeMap<String, u64>,
+    /// Sessions still in flight at the end of the duration, finished but not counted above
+    /// (their latency includes the queueing of an overloaded server).
+    pub drained: u64,
     /// ACS requests answered, by method (the provisioning profile's work).
     pub rpcs: BTreeMap<String, u64>,
 }
@@ -65,6 +68,7 @@ pub struct Report {
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    drained: u64,
     errors: BTreeMap<String, u64>,
     rpcs: BTreeMap<String, u64>,
 }
@@ -98,7 +102,7 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let elapsed = start.elapsed().as_secs_f64();
+                let elapsed = options.duration.as_secs_f64();
                 bar2.set_position(elapsed as u64);
                 let n = done.load(Ordering::Relaxed);
                 bar2.set_message(format!(
@@ -140,6 +144,7 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
                 let result = Box::pin(cpe.session(&settings)).await;
                 let elapsed = began.elapsed();
                 match result {
+                    Ok(_) if Instant::now() > deadline => tally.drained += 1,
                     Ok(report) => {
                         tally
                             .latencies_us
@@ -168,6 +173,7 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
     for w in workers {
         if let Ok(t) = w.await {
             all.latencies_us.extend(t.latencies_us);
+            all.drained += t.drained;
             for (k, v) in t.errors {
                 *all.errors.entry(k).or_default() += v;
             }
@@ -176,7 +182,7 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
             }
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = options.duration.as_secs_f64();
     if let Some((bar, ticker)) = progress {
         ticker.abort();
         bar.finish_and_clear();
@@ -192,6 +198,7 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
         sessions_per_second: sessions as f64 / elapsed.max(1e-9),
         latency_ms: percentiles(all.latencies_us),
         errors: all.errors,
+        drained: all.drained,
         rpcs: all.rpcs,
     }
 }

@@ -30,8 +30,9 @@ enum Command {
     /// answering every RPC from their data models.
     Run(RunArgs),
     /// Drive sessions as fast as the ACS takes them (or at --rate) and print a JSON report on
-    /// stdout: sessions, sessions_per_second, latency_ms (p50, p90, p99, max, mean), errors by
-    /// kind, rpcs answered.
+    /// stdout: sessions (completed within --duration), sessions_per_second, latency_ms (whole
+    /// session: p50, p90, p99, max, mean), errors by kind, drained (sessions that ended after
+    /// the duration, not counted), rpcs answered.
     Load(LoadArgs),
     /// A canned responder: InformResponse (with the request's cwmp:ID) to an Inform, 204 to
     /// anything else; no parsing, no state. The reference a load run is compared with.
