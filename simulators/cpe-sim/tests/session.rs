@@ -462,3 +462,82 @@ async fn cwmp_versions_set_namespace_and_headers() {
         assert_eq!(inform.version(), version);
     }
 }
+
+#[tokio::test]
+async fn objects_attributes_and_upload_on_the_wire() {
+    let acs = FakeAcs::start().await;
+    let s = settings(&acs, &[]);
+    let cpe = one_device(&s);
+    let table = "Device.DeviceInfo.Location.";
+    let name = "Device.ManagementServer.PeriodicInformInterval";
+    acs.script([
+        Body::AddObject(cwmp::AddObject {
+            object_name: table.to_owned(),
+            parameter_key: "add".to_owned(),
+        }),
+        Body::DeleteObject(cwmp::DeleteObject {
+            object_name: format!("{table}2."),
+            parameter_key: "del".to_owned(),
+        }),
+        Body::DeleteObject(cwmp::DeleteObject {
+            object_name: format!("{table}2."),
+            parameter_key: "again".to_owned(),
+        }),
+        Body::SetParameterAttributes(cwmp::SetParameterAttributes {
+            parameter_list: vec![cwmp::SetParameterAttributesStruct {
+                name: name.to_owned(),
+                notification_change: true,
+                notification: 2,
+                access_list_change: false,
+                access_list: Vec::new(),
+            }],
+        }),
+        Body::GetParameterAttributes(cwmp::GetParameterAttributes {
+            parameter_names: vec![name.to_owned()],
+        }),
+        Body::Upload(cwmp::Upload {
+            command_key: "up".to_owned(),
+            file_type: "1 Vendor Configuration File".to_owned(),
+            url: format!("{}/upload/cfg", acs.base),
+            ..cwmp::Upload::default()
+        }),
+    ]);
+    cpe.session(&s).await.unwrap();
+    let msgs = posted(&acs.take());
+    assert!(
+        matches!(&msgs[2].as_ref().unwrap().body, Body::AddObjectResponse(r) if r.instance_number == 2)
+    );
+    assert!(
+        matches!(&msgs[3].as_ref().unwrap().body, Body::DeleteObjectResponse(r) if r.status == 0)
+    );
+    assert_eq!(fault_code(&msgs[4]).0, 9005, "the instance is gone");
+    assert!(matches!(
+        msgs[5].as_ref().unwrap().body,
+        Body::SetParameterAttributesResponse(_)
+    ));
+    match &msgs[6].as_ref().unwrap().body {
+        Body::GetParameterAttributesResponse(r) => assert_eq!(r.parameter_list[0].notification, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        msgs[7].as_ref().unwrap().body,
+        Body::UploadResponse(_)
+    ));
+    assert_eq!(cpe.state().device.parameter_key(), "del");
+
+    assert!(cpe.after_session(&s).await);
+    let put = acs
+        .take()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("the file was uploaded");
+    assert_eq!(put.path, "/upload/cfg");
+    assert!(String::from_utf8_lossy(&put.body).contains("Device.DeviceInfo.SerialNumber=T0000"));
+    cpe.session(&s).await.unwrap();
+    let msgs = posted(&acs.take());
+    let ev = events(&inform_of(&msgs[0]));
+    assert!(ev.contains(&("M Upload".into(), "up".into())), "{ev:?}");
+    assert!(
+        matches!(&msgs[1].as_ref().unwrap().body, Body::TransferComplete(tc) if tc.command_key == "up" && tc.fault_struct.fault_code.0 == 0)
+    );
+}
