@@ -16,7 +16,8 @@ use crate::settings::Settings;
 pub struct LoopOptions {
     /// Delay before the first Inform (spreads a fleet's BOOTSTRAPs).
     pub first_delay: Duration,
-    /// One session (plus what a reboot or transfer in it triggers is not waited for), then stop.
+    /// One session (and the actions it deferred, without the session they would open), then
+    /// stop.
     pub once: bool,
 }
 
