@@ -1,0 +1,240 @@
+//! How a virtual CPE answers each ACS request (PROTOCOL §7.1): the data-model RPCs through
+//! [`crate::datamodel`], the rest by recording what to do once the session is over.
+
+use cwmp::{Body, CwmpFault, Fault, FaultCode, SetParameterValuesFault};
+
+use crate::datamodel::{self, Device, SetAttributes, SetValue};
+
+/// Something the CPE does after the session ends (TR-069 §3.7.1.4: Reboot, FactoryReset and
+/// transfers are carried out once the session is closed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferred {
+    Reboot {
+        command_key: String,
+    },
+    FactoryReset,
+    Download(cwmp::Download),
+    Upload(cwmp::Upload),
+    ScheduleInform {
+        delay_seconds: u32,
+        command_key: String,
+    },
+}
+
+/// The methods a simulated CPE answers (GetRPCMethodsResponse).
+pub const CPE_METHODS: [&str; 13] = [
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "Download",
+    "Upload",
+    "FactoryReset",
+    "ScheduleInform",
+];
+
+/// The FileTypes this CPE downloads (PROTOCOL §9).
+const DOWNLOAD_TYPES: [&str; 3] = [
+    "1 Firmware Upgrade Image",
+    "2 Web Content",
+    "3 Vendor Configuration File",
+];
+/// The FileTypes this CPE uploads.
+const UPLOAD_TYPES: [&str; 2] = ["1 Vendor Configuration File", "2 Vendor Log File"];
+
+/// The answer to `request` (an ACS → CPE message body); deferred actions go to `deferred`.
+pub fn answer(device: &mut Device, request: &Body, deferred: &mut Vec<Deferred>) -> Body {
+    match request {
+        Body::GetRpcMethods(_) => cwmp::GetRpcMethodsResponse {
+            method_list: CPE_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+        }
+        .into(),
+        Body::GetParameterNames(r) => {
+            match device.get_parameter_names(&r.parameter_path, r.next_level) {
+                Ok(list) => cwmp::GetParameterNamesResponse {
+                    parameter_list: list
+                        .into_iter()
+                        .map(|p| cwmp::ParameterInfoStruct {
+                            name: p.name,
+                            writable: p.writable,
+                        })
+                        .collect(),
+                }
+                .into(),
+                Err(f) => model_fault(&f),
+            }
+        }
+        Body::GetParameterValues(r) => match device.get_parameter_values(&r.parameter_names) {
+            Ok(values) => cwmp::GetParameterValuesResponse {
+                parameter_list: values.into_iter().map(to_cwmp_value).collect(),
+            }
+            .into(),
+            Err(f) => model_fault(&f),
+        },
+        Body::SetParameterValues(r) => {
+            let items: Vec<SetValue<'_>> = r
+                .parameter_list
+                .iter()
+                .map(|p| SetValue {
+                    name: &p.name,
+                    value: &p.value.raw,
+                    ty: declared_type(&p.value.xsd_type),
+                })
+                .collect();
+            match device.set_parameter_values(&items, &r.parameter_key) {
+                Ok(()) => cwmp::SetParameterValuesResponse { status: 0 }.into(),
+                Err(f) => model_fault(&f),
+            }
+        }
+        Body::GetParameterAttributes(r) => {
+            match device.get_parameter_attributes(&r.parameter_names) {
+                Ok(list) => cwmp::GetParameterAttributesResponse {
+                    parameter_list: list
+                        .into_iter()
+                        .map(|a| cwmp::ParameterAttributeStruct {
+                            name: a.name,
+                            notification: i32::from(a.notification),
+                            access_list: a.access_list,
+                        })
+                        .collect(),
+                }
+                .into(),
+                Err(f) => model_fault(&f),
+            }
+        }
+        Body::SetParameterAttributes(r) => {
+            let mut items = Vec::with_capacity(r.parameter_list.len());
+            for p in &r.parameter_list {
+                let notification = match u8::try_from(p.notification) {
+                    _ if !p.notification_change => None,
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        return fault(
+                            9003,
+                            format!("invalid notification {} for {}", p.notification, p.name),
+                        );
+                    }
+                };
+                items.push(SetAttributes {
+                    name: &p.name,
+                    notification,
+                    access_list: p.access_list_change.then(|| p.access_list.clone()),
+                });
+            }
+            match device.set_parameter_attributes(&items) {
+                Ok(()) => cwmp::SetParameterAttributesResponse.into(),
+                Err(f) => model_fault(&f),
+            }
+        }
+        Body::AddObject(r) => match device.add_object(&r.object_name, &r.parameter_key) {
+            Ok(instance_number) => cwmp::AddObjectResponse {
+                instance_number,
+                status: 0,
+            }
+            .into(),
+            Err(f) => model_fault(&f),
+        },
+        Body::DeleteObject(r) => match device.delete_object(&r.object_name, &r.parameter_key) {
+            Ok(()) => cwmp::DeleteObjectResponse { status: 0 }.into(),
+            Err(f) => model_fault(&f),
+        },
+        Body::Reboot(r) => {
+            deferred.push(Deferred::Reboot {
+                command_key: r.command_key.clone(),
+            });
+            cwmp::RebootResponse.into()
+        }
+        Body::FactoryReset(_) => {
+            deferred.push(Deferred::FactoryReset);
+            cwmp::FactoryResetResponse.into()
+        }
+        Body::ScheduleInform(r) => {
+            if r.delay_seconds == 0 {
+                return fault(9003, "ScheduleInform with DelaySeconds 0".to_owned());
+            }
+            deferred.push(Deferred::ScheduleInform {
+                delay_seconds: r.delay_seconds,
+                command_key: r.command_key.clone(),
+            });
+            cwmp::ScheduleInformResponse.into()
+        }
+        Body::Download(r) => {
+            if !DOWNLOAD_TYPES.contains(&r.file_type.as_str()) {
+                return fault(9003, format!("unsupported FileType {:?}", r.file_type));
+            }
+            if !r.url.starts_with("http://") {
+                return fault(9013, format!("unsupported protocol in {}", r.url));
+            }
+            deferred.push(Deferred::Download(r.clone()));
+            Body::DownloadResponse(cwmp::TransferResponse::default())
+        }
+        Body::Upload(r) => {
+            if !UPLOAD_TYPES.contains(&r.file_type.as_str()) {
+                return fault(9003, format!("unsupported FileType {:?}", r.file_type));
+            }
+            if !r.url.starts_with("http://") {
+                return fault(9013, format!("unsupported protocol in {}", r.url));
+            }
+            deferred.push(Deferred::Upload(r.clone()));
+            Body::UploadResponse(cwmp::TransferResponse::default())
+        }
+        other => fault(9000, format!("method {} not supported", other.name())),
+    }
+}
+
+/// The type a SetParameterValues entry declares. `xsd:string` counts as "no type": the codec
+/// reads a missing `xsi:type` as string, and an ACS that leaves the type out must not get
+/// 9006 for a number; a string that is not a number still gets 9006 from the value check.
+fn declared_type(t: &cwmp::XsdType) -> Option<datamodel::XsdType> {
+    match t {
+        cwmp::XsdType::String => None,
+        other => {
+            datamodel::XsdType::from_xsi_type(other.name()).or(Some(datamodel::XsdType::String))
+        }
+    }
+}
+
+/// A data-model value as a `ParameterValueStruct`.
+pub fn to_cwmp_value(p: datamodel::ParameterValue) -> cwmp::ParameterValueStruct {
+    let ty = cwmp::XsdType::from_attr(p.ty.xsd_local_name());
+    cwmp::ParameterValueStruct::new(p.name, cwmp::Value::parse(ty, p.value))
+}
+
+/// A SOAP Fault with `code` and `message`.
+pub fn fault(code: u32, message: String) -> Body {
+    let code = FaultCode(code);
+    Body::Fault(Fault {
+        fault_code: code.class(),
+        fault_string: "CWMP fault".to_owned(),
+        detail: Some(CwmpFault {
+            fault_code: code,
+            fault_string: Some(message),
+            set_parameter_values_faults: Vec::new(),
+        }),
+    })
+}
+
+/// A data-model fault as a SOAP Fault; SetParameterValues lists each faulty parameter.
+fn model_fault(f: &datamodel::Fault) -> Body {
+    let mut body = fault(f.code(), f.to_string());
+    if let Body::Fault(Fault {
+        detail: Some(d), ..
+    }) = &mut body
+    {
+        d.set_parameter_values_faults = f
+            .parameter_faults()
+            .iter()
+            .map(|p| SetParameterValuesFault {
+                parameter_name: p.parameter().unwrap_or_default().to_owned(),
+                fault_code: FaultCode(p.code()),
+                fault_string: Some(p.to_string()),
+            })
+            .collect();
+    }
+    body
+}

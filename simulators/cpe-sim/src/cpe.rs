@@ -1,0 +1,653 @@
+//! One virtual CPE: its data model, the events waiting for an Inform, and the CWMP session as
+//! the CPE side runs it (PROTOCOL §3): Inform, its own requests, then the ACS's requests until
+//! the ACS has no more; and what it does once the session is over (reboot, factory reset,
+//! transfers).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cwmp::{Body, Decoded, EncodeOptions, Envelope, EventStruct, Header, XsdDateTime};
+
+use crate::answer::{self, Deferred};
+use crate::datamodel::Device;
+use crate::events;
+use crate::settings::Settings;
+use crate::transport::{Client, Reply, Target, TransportError};
+
+/// How many ACS requests one session may carry before the CPE gives up on it (a loop guard).
+const MAX_REQUESTS_PER_SESSION: usize = 10_000;
+
+/// A virtual CPE. The session task owns its progress; the connection-request listener only
+/// reads credentials and sets [`Cpe::request_connection`].
+#[derive(Debug)]
+pub struct Cpe {
+    pub serial: String,
+    state: Mutex<CpeState>,
+    /// Woken by a connection request.
+    pub wake: tokio::sync::Notify,
+    /// A connection request was accepted and not yet put into an Inform.
+    cr_pending: AtomicBool,
+}
+
+/// What changes as the CPE lives.
+#[derive(Debug)]
+pub struct CpeState {
+    pub device: Device,
+    /// Events not yet delivered (an InformResponse delivers them).
+    pending: Vec<EventStruct>,
+    /// Failed session attempts since the last successful one (the Inform's RetryCount).
+    pub retry_count: u32,
+    /// TransferComplete messages to send in the next session.
+    transfers: Vec<cwmp::TransferComplete>,
+    /// Actions waiting for the end of the current session.
+    deferred: Vec<Deferred>,
+    /// ScheduleInform requests: when, and their CommandKey.
+    pub scheduled: Vec<(Instant, String)>,
+    rng: u64,
+    next_id: u32,
+}
+
+/// What a successful session did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionReport {
+    /// The event codes of the Inform.
+    pub informed: Vec<String>,
+    /// The ACS requests answered, by method name.
+    pub rpcs: Vec<String>,
+}
+
+/// Why a session failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("http status {0}")]
+    Status(u16),
+    #[error("cannot decode the acs message: {0}")]
+    Decode(String),
+    #[error("unexpected message: {0}")]
+    Unexpected(String),
+    #[error("acs fault {0}")]
+    Fault(u32),
+}
+
+impl SessionError {
+    /// A short name for load reports: `connect`, `timeout`, `http`, `http_status_503`,
+    /// `decode`, `unexpected_message`, `fault_8005`.
+    pub fn kind(&self) -> String {
+        match self {
+            SessionError::Transport(TransportError::Connect(_)) => "connect".to_owned(),
+            SessionError::Transport(TransportError::Timeout(_)) => "timeout".to_owned(),
+            SessionError::Transport(TransportError::Http(_)) => "http".to_owned(),
+            SessionError::Status(s) => format!("http_status_{s}"),
+            SessionError::Decode(_) => "decode".to_owned(),
+            SessionError::Unexpected(_) => "unexpected_message".to_owned(),
+            SessionError::Fault(c) => format!("fault_{c}"),
+        }
+    }
+}
+
+impl Cpe {
+    pub fn new(device: Device, seed: u64) -> Cpe {
+        Cpe {
+            serial: device.device_id().serial_number,
+            state: Mutex::new(CpeState {
+                device,
+                pending: Vec::new(),
+                retry_count: 0,
+                transfers: Vec::new(),
+                deferred: Vec::new(),
+                scheduled: Vec::new(),
+                rng: seed | 1,
+                next_id: 1,
+            }),
+            wake: tokio::sync::Notify::new(),
+            cr_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// The state, for the listener and the run loop (never held across an await).
+    pub fn state(&self) -> MutexGuard<'_, CpeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an event for the next Inform. Single events (`0 BOOTSTRAP`, `2 PERIODIC` …) are
+    /// kept once; `M …` events once per CommandKey.
+    pub fn queue_event(&self, code: &str, command_key: &str) {
+        self.state().queue_event(code, command_key);
+    }
+
+    /// Records an accepted connection request and wakes the device; `false` if one is already
+    /// waiting (the listener answers 503 then).
+    pub fn request_connection(&self) -> bool {
+        if self.cr_pending.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.wake.notify_one();
+        true
+    }
+
+    /// Whether a connection request waits for a session.
+    pub fn connection_requested(&self) -> bool {
+        self.cr_pending.load(Ordering::Acquire)
+    }
+
+    /// One CWMP session with the ACS. Events stay queued unless an InformResponse arrives.
+    pub async fn session(&self, settings: &Settings) -> Result<SessionReport, SessionError> {
+        let (credentials, inform, informed) = {
+            let mut st = self.state();
+            if self.cr_pending.swap(false, Ordering::AcqRel) {
+                st.queue_event("6 CONNECTION REQUEST", "");
+            }
+            let changes = st.device.value_changes();
+            if !changes.parameters.is_empty() {
+                st.queue_event("4 VALUE CHANGE", "");
+            }
+            let codes: Vec<&str> = st.pending.iter().map(|e| e.event_code.as_str()).collect();
+            let mut parameters = st.device.inform_parameters(&codes);
+            for p in changes.parameters {
+                if !parameters.iter().any(|q| q.name == p.name) {
+                    parameters.push(p);
+                }
+            }
+            let id = st.device.device_id();
+            let inform = cwmp::Inform {
+                device_id: cwmp::DeviceId {
+                    manufacturer: id.manufacturer,
+                    oui: id.oui,
+                    product_class: id.product_class,
+                    serial_number: id.serial_number,
+                },
+                event: st.pending.clone(),
+                max_envelopes: 1,
+                current_time: now_xsd(),
+                retry_count: st.retry_count,
+                parameter_list: parameters.into_iter().map(answer::to_cwmp_value).collect(),
+            };
+            let informed: Vec<String> = st.pending.iter().map(|e| e.event_code.clone()).collect();
+            let mut envelope = Envelope::new(settings.version.namespace(), inform);
+            envelope.header = st.request_header(settings);
+            let root = st.device.root().to_owned();
+            let get = |leaf: &str| {
+                st.device
+                    .get(&format!("{root}ManagementServer.{leaf}"))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            ((get("Username"), get("Password")), envelope, informed)
+        };
+        let mut client = Client::new(
+            settings.acs.clone(),
+            settings.quirks.wire,
+            settings.http_timeout,
+            &credentials.0,
+            &credentials.1,
+        );
+        let mut report = SessionReport {
+            informed,
+            rpcs: Vec::new(),
+        };
+
+        // 1. Inform → InformResponse.
+        let reply = send(&mut client, settings, Some(&inform)).await?;
+        let response = expect_envelope(&reply)?;
+        let hold = match &response.body {
+            Body::InformResponse(_) => response.header.hold_requests == Some(true),
+            Body::Fault(f) => return Err(SessionError::Fault(f.code().map_or(0, |c| c.0))),
+            other => {
+                return Err(SessionError::Unexpected(format!(
+                    "{} in answer to Inform",
+                    other.name()
+                )));
+            }
+        };
+        {
+            let mut st = self.state();
+            let delivered = inform_event_count(&inform);
+            let delivered = delivered.min(st.pending.len());
+            st.pending.drain(..delivered);
+            st.device.clear_value_changes();
+        }
+
+        // 2. The CPE's own requests: TransferComplete after a transfer.
+        if !hold {
+            loop {
+                let next = {
+                    let mut st = self.state();
+                    let Some(tc) = st.transfers.first().cloned() else {
+                        break;
+                    };
+                    let mut envelope = Envelope::new(settings.version.namespace(), tc);
+                    envelope.header = st.request_header(settings);
+                    envelope
+                };
+                let reply = send(&mut client, settings, Some(&next)).await?;
+                match expect_envelope(&reply)?.body {
+                    Body::TransferCompleteResponse(_) => {
+                        self.state().transfers.remove(0);
+                    }
+                    Body::Fault(f) => return Err(SessionError::Fault(f.code().map_or(0, |c| c.0))),
+                    other => {
+                        return Err(SessionError::Unexpected(format!(
+                            "{} in answer to TransferComplete",
+                            other.name()
+                        )));
+                    }
+                }
+            }
+        }
+
+        // 3. Empty POST, then answer the ACS's requests until it has none (204).
+        let mut reply = send(&mut client, settings, None).await?;
+        for _ in 0..MAX_REQUESTS_PER_SESSION {
+            if reply.status == 204
+                || (reply.status == 200 && reply.body.iter().all(u8::is_ascii_whitespace))
+            {
+                self.state().retry_count = 0;
+                return Ok(report);
+            }
+            let request = expect_envelope(&reply)?;
+            if matches!(request.body, Body::Fault(_)) || request.body.name().ends_with("Response") {
+                return Err(SessionError::Unexpected(format!(
+                    "{} while waiting for a request",
+                    request.body.name()
+                )));
+            }
+            let method = request.body.name().to_owned();
+            let response = {
+                let mut st = self.state();
+                let draw = st.draw();
+                let body = match settings.faults.fault_for(&method, draw) {
+                    Some(code) => {
+                        answer::fault(code, format!("injected fault {code} for {method}"))
+                    }
+                    None => {
+                        let CpeState {
+                            device, deferred, ..
+                        } = &mut *st;
+                        answer::answer(device, &request.body, deferred)
+                    }
+                };
+                request.reply(body)
+            };
+            report.rpcs.push(method);
+            reply = send(&mut client, settings, Some(&response)).await?;
+        }
+        Err(SessionError::Unexpected(format!(
+            "more than {MAX_REQUESTS_PER_SESSION} requests in one session"
+        )))
+    }
+
+    /// Carries out what the session left for afterwards. Returns whether the device should
+    /// open a new session right away (after a reboot, a factory reset or a transfer).
+    pub async fn after_session(&self, settings: &Settings) -> bool {
+        let deferred = std::mem::take(&mut self.state().deferred);
+        let mut immediate = false;
+        for action in deferred {
+            match action {
+                Deferred::Reboot { command_key } => {
+                    tokio::time::sleep(settings.reboot_delay).await;
+                    {
+                        let mut st = self.state();
+                        st.queue_event("1 BOOT", "");
+                        st.queue_event("M Reboot", &command_key);
+                    }
+                    events::emit(
+                        settings,
+                        &self.serial,
+                        "rebooted",
+                        serde_json::json!({ "command_key": command_key }),
+                    );
+                    immediate = true;
+                }
+                Deferred::FactoryReset => {
+                    tokio::time::sleep(settings.reboot_delay).await;
+                    {
+                        let mut st = self.state();
+                        st.device.factory_reset();
+                        settings.apply_overrides(&mut st.device);
+                        st.device.clear_value_changes();
+                        st.pending.clear();
+                        st.transfers.clear();
+                        st.scheduled.clear();
+                        st.queue_event("0 BOOTSTRAP", "");
+                        st.queue_event("1 BOOT", "");
+                    }
+                    events::emit(
+                        settings,
+                        &self.serial,
+                        "factory_reset",
+                        serde_json::json!({}),
+                    );
+                    immediate = true;
+                }
+                Deferred::ScheduleInform {
+                    delay_seconds,
+                    command_key,
+                } => {
+                    let at = Instant::now() + Duration::from_secs(u64::from(delay_seconds));
+                    self.state().scheduled.push((at, command_key));
+                }
+                Deferred::Download(d) => {
+                    tokio::time::sleep(Duration::from_secs(u64::from(d.delay_seconds))).await;
+                    self.download(settings, &d).await;
+                    immediate = true;
+                }
+                Deferred::Upload(u) => {
+                    tokio::time::sleep(Duration::from_secs(u64::from(u.delay_seconds))).await;
+                    self.upload(settings, &u).await;
+                    immediate = true;
+                }
+            }
+        }
+        immediate
+    }
+
+    /// Fetches a Download's file, checks its size and queues the TransferComplete. A firmware
+    /// image changes `DeviceInfo.SoftwareVersion` to [`firmware_version`] of the URL and the
+    /// device boots it (`1 BOOT`).
+    async fn download(&self, settings: &Settings, d: &cwmp::Download) {
+        let start = now_xsd();
+        let result: Result<Bytes, (u32, String)> = async {
+            let target = Target::parse(&d.url).map_err(|e| (9013, e))?;
+            let mut client = Client::new(
+                target,
+                crate::transport::Wire::default(),
+                settings.http_timeout,
+                &d.username,
+                &d.password,
+            );
+            let reply = client.get().await.map_err(|e| match e {
+                TransportError::Connect(m) => (9015, m),
+                other => (9017, other.to_string()),
+            })?;
+            if reply.status != 200 {
+                return Err((9016, format!("http status {} for {}", reply.status, d.url)));
+            }
+            if d.file_size > 0 && reply.body.len() as u64 != u64::from(d.file_size) {
+                return Err((
+                    9018,
+                    format!(
+                        "file is {} bytes, FileSize says {}",
+                        reply.body.len(),
+                        d.file_size
+                    ),
+                ));
+            }
+            Ok(reply.body)
+        }
+        .await;
+        let (code, message) = match &result {
+            Ok(_) => (0, String::new()),
+            Err((c, m)) => (*c, m.clone()),
+        };
+        let firmware = d.file_type == "1 Firmware Upgrade Image";
+        let mut version = None;
+        {
+            let mut st = self.state();
+            if code == 0 && firmware {
+                let v = firmware_version(&d.url);
+                let name = format!("{}DeviceInfo.SoftwareVersion", st.device.root());
+                if st.device.set(&name, &v).is_ok() {
+                    version = Some(v);
+                }
+                st.queue_event("1 BOOT", "");
+            }
+            st.transfers
+                .push(transfer_complete(&d.command_key, code, &message, start));
+            st.queue_event("7 TRANSFER COMPLETE", "");
+            st.queue_event("M Download", &d.command_key);
+        }
+        events::emit(
+            settings,
+            &self.serial,
+            "downloaded",
+            serde_json::json!({
+                "url": d.url,
+                "file_type": d.file_type,
+                "fault_code": code,
+                "bytes": result.as_ref().map_or(0, Bytes::len),
+                "software_version": version,
+            }),
+        );
+    }
+
+    /// PUTs the requested file (a configuration dump: every parameter as `name=value`; or a
+    /// short log) and queues the TransferComplete.
+    async fn upload(&self, settings: &Settings, u: &cwmp::Upload) {
+        let start = now_xsd();
+        let file = {
+            let st = self.state();
+            let mut text = String::new();
+            if u.file_type == "1 Vendor Configuration File" {
+                for p in st.device.get_parameter_values(&[""]).unwrap_or_default() {
+                    text.push_str(&p.name);
+                    text.push('=');
+                    text.push_str(&p.value);
+                    text.push('\n');
+                }
+            } else {
+                text.push_str(&format!("cpe-sim {}: log\n", self.serial));
+            }
+            Bytes::from(text)
+        };
+        let result: Result<(), (u32, String)> = async {
+            let target = Target::parse(&u.url).map_err(|e| (9013, e))?;
+            let mut client = Client::new(
+                target,
+                crate::transport::Wire::default(),
+                settings.http_timeout,
+                &u.username,
+                &u.password,
+            );
+            let reply = client
+                .put(file, "application/octet-stream")
+                .await
+                .map_err(|e| (9011, e.to_string()))?;
+            if !(200..300).contains(&reply.status) {
+                return Err((9011, format!("http status {} for {}", reply.status, u.url)));
+            }
+            Ok(())
+        }
+        .await;
+        let (code, message) = result.err().unwrap_or((0, String::new()));
+        {
+            let mut st = self.state();
+            st.transfers
+                .push(transfer_complete(&u.command_key, code, &message, start));
+            st.queue_event("7 TRANSFER COMPLETE", "");
+            st.queue_event("M Upload", &u.command_key);
+        }
+        events::emit(
+            settings,
+            &self.serial,
+            "uploaded",
+            serde_json::json!({ "url": u.url, "fault_code": code }),
+        );
+    }
+}
+
+impl CpeState {
+    /// See [`Cpe::queue_event`].
+    pub fn queue_event(&mut self, code: &str, command_key: &str) {
+        let multiple = code.starts_with("M ");
+        let present = self
+            .pending
+            .iter()
+            .any(|e| e.event_code == code && (!multiple || e.command_key == command_key));
+        if !present {
+            self.pending.push(EventStruct {
+                event_code: code.to_owned(),
+                command_key: command_key.to_owned(),
+            });
+        }
+    }
+
+    /// The events waiting for the next Inform.
+    pub fn pending_events(&self) -> &[EventStruct] {
+        &self.pending
+    }
+
+    /// A uniform draw in [0, 1) (xorshift: cheap, per device, no shared state).
+    pub fn draw(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The header of a request the CPE sends: its own `cwmp:ID`, and the version headers
+    /// (1.3: SessionTimeout; 1.4: SupportedCWMPVersions too).
+    fn request_header(&mut self, settings: &Settings) -> Header {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let mut header = Header::with_id(format!("cpe-{id}"));
+        if settings.version >= cwmp::CwmpVersion::V1_3 {
+            header.session_timeout = Some(settings.http_timeout.as_secs() as u32);
+        }
+        if settings.version == cwmp::CwmpVersion::V1_4 {
+            header.supported_cwmp_versions = Some("1.0,1.1,1.2,1.3,1.4".to_owned());
+        }
+        header
+    }
+}
+
+/// The SoftwareVersion a firmware image brings: the file name of its URL without extension
+/// (`http://fw/acme-2.1.0.bin` → `acme-2.1.0`), so a test knows what to expect; `unknown` if the
+/// URL has no file name.
+pub fn firmware_version(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+    let file = match path.split_once('/') {
+        Some((_, p)) => p.rsplit('/').next().unwrap_or_default(),
+        None => "",
+    };
+    let stem = match file.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => file,
+    };
+    if stem.is_empty() {
+        "unknown".to_owned()
+    } else {
+        stem.chars().take(64).collect()
+    }
+}
+
+fn inform_event_count(inform: &Envelope) -> usize {
+    match &inform.body {
+        Body::Inform(i) => i.event.len(),
+        _ => 0,
+    }
+}
+
+fn transfer_complete(
+    command_key: &str,
+    code: u32,
+    message: &str,
+    start: XsdDateTime,
+) -> cwmp::TransferComplete {
+    let failed = code != 0;
+    cwmp::TransferComplete {
+        command_key: command_key.to_owned(),
+        fault_struct: cwmp::TransferFault {
+            fault_code: cwmp::FaultCode(code),
+            fault_string: message.to_owned(),
+        },
+        start_time: if failed {
+            XsdDateTime::unknown()
+        } else {
+            start
+        },
+        complete_time: if failed {
+            XsdDateTime::unknown()
+        } else {
+            now_xsd()
+        },
+    }
+}
+
+/// The current time as the Inform's CurrentTime.
+pub fn now_xsd() -> XsdDateTime {
+    XsdDateTime::from_utc(chrono::Utc::now())
+}
+
+/// POSTs `message` (or the empty POST) encoded as the quirks say.
+async fn send(
+    client: &mut Client,
+    settings: &Settings,
+    message: Option<&Envelope>,
+) -> Result<Reply, SessionError> {
+    let reply = match message {
+        Some(m) => {
+            let (bytes, content_type) = encode(m, settings);
+            client.post(Some(bytes), content_type).await?
+        }
+        None => client.post(None, "").await?,
+    };
+    Ok(reply)
+}
+
+/// The envelope of a 200 answer.
+fn expect_envelope(reply: &Reply) -> Result<Envelope, SessionError> {
+    if reply.status != 200 {
+        return Err(SessionError::Status(reply.status));
+    }
+    match cwmp::decode(&reply.body, reply.content_type.as_deref()) {
+        Ok(Decoded::Envelope(e)) => Ok(e),
+        Ok(Decoded::EmptyBody) => Err(SessionError::Unexpected("empty answer".to_owned())),
+        Err(e) => Err(SessionError::Decode(e.to_string())),
+    }
+}
+
+/// Encodes a message the CPE sends, with its quirks: no Header, zero-padded array counts,
+/// ISO-8859-1. Returns the bytes and the Content-Type.
+pub fn encode(message: &Envelope, settings: &Settings) -> (Bytes, &'static str) {
+    let q = settings.quirks;
+    let bytes = if q.no_header {
+        let mut m = message.clone();
+        m.header = Header::default();
+        m.encode(&EncodeOptions::default())
+    } else {
+        message.encode(&EncodeOptions::default())
+    };
+    let mut text = String::from_utf8(bytes).unwrap_or_default();
+    if q.zero_padded_arrays {
+        text = zero_pad_arrays(&text);
+    }
+    if q.iso_8859_1 {
+        let text = text.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1);
+        let latin1: Vec<u8> = text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        (Bytes::from(latin1), "text/xml; charset=ISO-8859-1")
+    } else {
+        (Bytes::from(text), "text/xml; charset=\"utf-8\"")
+    }
+}
+
+/// `arrayType="cwmp:EventStruct[2]"` → `arrayType="cwmp:EventStruct[0002]"` (seen on old
+/// Broadcom-based stacks).
+fn zero_pad_arrays(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(i) = rest.find("arrayType=\"") {
+        let after = i + "arrayType=\"".len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        if let (Some(open), Some(close)) = (rest.find('['), rest.find(']'))
+            && open < close
+            && !rest[..open].contains('"')
+        {
+            out.push_str(&rest[..=open]);
+            out.push_str(&format!("{:0>4}", &rest[open + 1..close]));
+            rest = &rest[close..];
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,156 @@
+//! `cpe-sim run`: each device a tokio task that sleeps between sessions — BOOTSTRAP first,
+//! then periodic Informs (jittered), connection requests, scheduled Informs and the sessions
+//! that follow a reboot or a transfer; failed sessions retried with the TR-069 backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::cpe::Cpe;
+use crate::events;
+use crate::settings::Settings;
+
+/// How a device task behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopOptions {
+    /// Delay before the first Inform (spreads a fleet's BOOTSTRAPs).
+    pub first_delay: Duration,
+    /// One session (and the actions it deferred, without the session they would open), then
+    /// stop.
+    pub once: bool,
+}
+
+/// Runs one device until `shutdown` turns true (or after one session with `once`).
+pub async fn device_loop(
+    cpe: Arc<Cpe>,
+    settings: Arc<Settings>,
+    mut shutdown: watch::Receiver<bool>,
+    options: LoopOptions,
+) {
+    if *shutdown.borrow() {
+        return;
+    }
+    cpe.queue_event("0 BOOTSTRAP", "");
+    cpe.queue_event("1 BOOT", "");
+    if !options.first_delay.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(options.first_delay) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    let mut interval = cpe.state().device.periodic_inform();
+    let mut next_periodic = Instant::now() + jittered(&cpe, interval.interval);
+    loop {
+        // Boxed so that a sleeping device holds only its small loop state, not a session's.
+        let result = Box::pin(cpe.session(&settings)).await;
+        match result {
+            Ok(report) => {
+                events::emit(
+                    &settings,
+                    &cpe.serial,
+                    "session_end",
+                    serde_json::json!({ "informed": report.informed, "rpcs": report.rpcs }),
+                );
+            }
+            Err(e) => {
+                let retry = {
+                    let mut st = cpe.state();
+                    st.retry_count = st.retry_count.saturating_add(1);
+                    st.retry_count
+                };
+                events::emit(
+                    &settings,
+                    &cpe.serial,
+                    "session_failed",
+                    serde_json::json!({ "error": e.to_string(), "kind": e.kind(), "retry_count": retry }),
+                );
+                if options.once {
+                    return;
+                }
+                let wait = retry_wait(&cpe, retry);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+        let immediate = Box::pin(cpe.after_session(&settings)).await;
+        if options.once || *shutdown.borrow() {
+            return;
+        }
+        // The ACS may have changed the periodic settings during the session.
+        let now_interval = cpe.state().device.periodic_inform();
+        if now_interval != interval {
+            interval = now_interval;
+            next_periodic = Instant::now() + jittered(&cpe, interval.interval);
+        }
+        if immediate || cpe.connection_requested() {
+            continue;
+        }
+        loop {
+            let next_scheduled = cpe.state().scheduled.iter().map(|(t, _)| *t).min();
+            let mut wake_at =
+                next_scheduled.unwrap_or(Instant::now() + Duration::from_secs(86_400 * 365));
+            if interval.enable {
+                wake_at = wake_at.min(next_periodic);
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(wake_at.into()) => {}
+                () = cpe.wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            let now = Instant::now();
+            let mut due = cpe.connection_requested();
+            {
+                let mut st = cpe.state();
+                let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut st.scheduled)
+                    .into_iter()
+                    .partition(|(t, _)| *t <= now);
+                st.scheduled = later;
+                for (_, key) in ready {
+                    st.queue_event("3 SCHEDULED", "");
+                    st.queue_event("M ScheduleInform", &key);
+                    due = true;
+                }
+                if interval.enable && next_periodic <= now {
+                    st.queue_event("2 PERIODIC", "");
+                    due = true;
+                }
+            }
+            if interval.enable && next_periodic <= now {
+                next_periodic = now + jittered(&cpe, interval.interval);
+            }
+            if due {
+                break;
+            }
+        }
+    }
+}
+
+/// The periodic interval, ±10 % so a fleet started at once drifts apart.
+fn jittered(cpe: &Cpe, seconds: u32) -> Duration {
+    let draw = cpe.state().draw();
+    Duration::from_secs_f64(f64::from(seconds.max(1)) * (0.9 + 0.2 * draw))
+}
+
+/// The wait before retry `n` (TR-069 §3.2.1.1): uniform in [m·(k/1000)^(n−1), m·(k/1000)^n]
+/// seconds, n capped at 10, m and k from CWMPRetryMinimumWaitInterval and
+/// CWMPRetryIntervalMultiplier (defaults 5 and 2000).
+pub fn retry_wait(cpe: &Cpe, n: u32) -> Duration {
+    let mut st = cpe.state();
+    let ms = format!("{}ManagementServer.", st.device.root());
+    let read = |leaf: &str, default: f64| {
+        st.device
+            .get(&format!("{ms}{leaf}"))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let m = read("CWMPRetryMinimumWaitInterval", 5.0);
+    let k = read("CWMPRetryIntervalMultiplier", 2000.0) / 1000.0;
+    let n = n.clamp(1, 10) as i32;
+    let low = m * k.powi(n - 1);
+    let high = m * k.powi(n);
+    let draw = st.draw();
+    Duration::from_secs_f64(low + (high - low) * draw)
+}

@@ -1,0 +1,363 @@
+//! The CPE's HTTP client: one TCP connection kept for a session (unless a quirk says
+//! otherwise), the session's cookies, and answers to 401 challenges (PROTOCOL §2).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::digest::{self, Challenge};
+
+/// Where HTTP requests go: an `http://` URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `http://host[:port][/path]` (IPv6 literals in brackets). `https` is refused:
+    /// the simulator speaks plain HTTP only.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("unsupported URL {url:?}: only http:// is supported"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("bad IPv6 host in {url:?}"))?;
+            (h.to_owned(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (authority.to_owned(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("bad port in {url:?}"))?,
+            None => 80,
+        };
+        if host.is_empty() {
+            return Err(format!("no host in {url:?}"));
+        }
+        Ok(Target {
+            host,
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Why an HTTP exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("http: {0}")]
+    Http(String),
+}
+
+/// An HTTP response, body read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// How requests go on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// Send bodies chunked, without Content-Length (Thomson SpeedTouch).
+    pub chunked: bool,
+    /// A new TCP connection for every request, `Connection: close` (HTTP/1.0 style).
+    pub reconnect_per_message: bool,
+    /// Never store or send cookies.
+    pub no_cookies: bool,
+}
+
+/// A request body sent in one piece; with `chunked` its size is not announced, so hyper
+/// sends it with `Transfer-Encoding: chunked`.
+pub struct Outgoing {
+    data: Option<Bytes>,
+    chunked: bool,
+}
+
+impl Body for Outgoing {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.data {
+            Some(_) if self.chunked => SizeHint::default(),
+            Some(d) => SizeHint::with_exact(d.len() as u64),
+            None => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// One CWMP session's HTTP side (or one file transfer): a connection, cookies and credentials.
+pub struct Client {
+    target: Target,
+    wire: Wire,
+    timeout: Duration,
+    user: String,
+    password: String,
+    conn: Option<SendRequest<Outgoing>>,
+    cookies: Vec<(String, String)>,
+    auth: Option<(Challenge, u32)>,
+    /// The challenge of the last 401, if this CPE can answer it.
+    challenge: Option<Challenge>,
+}
+
+impl Client {
+    pub fn new(
+        target: Target,
+        wire: Wire,
+        timeout: Duration,
+        user: &str,
+        password: &str,
+    ) -> Client {
+        Client {
+            target,
+            wire,
+            timeout,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            conn: None,
+            cookies: Vec::new(),
+            auth: None,
+            challenge: None,
+        }
+    }
+
+    /// POSTs a CWMP message (`None`: the empty POST). `content_type` goes with a body.
+    pub async fn post(
+        &mut self,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<Reply, TransportError> {
+        self.exchange(hyper::Method::POST, body, content_type).await
+    }
+
+    /// GETs a file (Download).
+    pub async fn get(&mut self) -> Result<Reply, TransportError> {
+        self.exchange(hyper::Method::GET, None, "").await
+    }
+
+    /// PUTs a file (Upload).
+    pub async fn put(&mut self, body: Bytes, content_type: &str) -> Result<Reply, TransportError> {
+        self.exchange(hyper::Method::PUT, Some(body), content_type)
+            .await
+    }
+
+    async fn exchange(
+        &mut self,
+        method: hyper::Method,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<Reply, TransportError> {
+        let timeout = self.timeout;
+        let reply = tokio::time::timeout(
+            timeout,
+            self.send(method.clone(), body.clone(), content_type),
+        )
+        .await
+        .map_err(|_| TransportError::Timeout(timeout))??;
+        if reply.status != 401 || self.user.is_empty() && self.password.is_empty() {
+            return Ok(reply);
+        }
+        // 401: answer the challenge once with the device's credentials (PROTOCOL §2).
+        let Some(challenge) = self.challenge.take() else {
+            return Ok(reply);
+        };
+        self.auth = Some((challenge, 0));
+        tokio::time::timeout(timeout, self.send(method, body, content_type))
+            .await
+            .map_err(|_| TransportError::Timeout(timeout))?
+    }
+
+    async fn send(
+        &mut self,
+        method: hyper::Method,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<Reply, TransportError> {
+        let reused = self.conn.as_ref().is_some_and(|c| !c.is_closed());
+        match self
+            .send_once(method.clone(), body.clone(), content_type)
+            .await
+        {
+            // A kept-alive connection the server closed meanwhile: try once on a new one.
+            Err(TransportError::Http(_)) if reused => {
+                self.conn = None;
+                self.send_once(method, body, content_type).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect(&mut self) -> Result<(), TransportError> {
+        if self.conn.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        let authority = self.target.authority();
+        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port))
+            .await
+            .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
+        tokio::spawn(connection);
+        self.conn = Some(sender);
+        Ok(())
+    }
+
+    async fn send_once(
+        &mut self,
+        method: hyper::Method,
+        body: Option<Bytes>,
+        content_type: &str,
+    ) -> Result<Reply, TransportError> {
+        self.connect().await?;
+        let mut request = hyper::Request::builder()
+            .method(method.clone())
+            .uri(self.target.path.as_str())
+            .header(hyper::header::HOST, self.target.authority());
+        match &body {
+            Some(_) => {
+                request = request.header(hyper::header::CONTENT_TYPE, content_type);
+                if method == hyper::Method::POST {
+                    // TR-069 §3.4.1: an empty SOAPAction on every envelope the CPE POSTs.
+                    request = request.header("SOAPAction", "");
+                }
+            }
+            None if method == hyper::Method::POST => {
+                request = request.header(hyper::header::CONTENT_LENGTH, "0");
+            }
+            None => {}
+        }
+        if self.wire.reconnect_per_message {
+            request = request.header(hyper::header::CONNECTION, "close");
+        }
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request = request.header(hyper::header::COOKIE, cookie);
+        }
+        if let Some((challenge, nc)) = &mut self.auth {
+            *nc += 1;
+            let value = digest::authorization(
+                challenge,
+                &self.user,
+                &self.password,
+                method.as_str(),
+                &self.target.path,
+                *nc,
+            );
+            request = request.header(hyper::header::AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Outgoing {
+                data: body.filter(|b| !b.is_empty()),
+                chunked: self.wire.chunked,
+            })
+            .map_err(|e| TransportError::Http(e.to_string()))?;
+        let Some(sender) = self.conn.as_mut() else {
+            return Err(TransportError::Http("no connection".to_owned()));
+        };
+        sender
+            .ready()
+            .await
+            .map_err(|e| TransportError::Http(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| TransportError::Http(e.to_string()))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let content_type = headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let close = headers
+            .get(hyper::header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if !self.wire.no_cookies {
+            for value in headers.get_all(hyper::header::SET_COOKIE) {
+                let Ok(value) = value.to_str() else { continue };
+                let pair = value.split(';').next().unwrap_or_default();
+                if let Some((name, val)) = pair.split_once('=') {
+                    let name = name.trim().to_owned();
+                    self.cookies.retain(|(n, _)| *n != name);
+                    self.cookies.push((name, val.trim().to_owned()));
+                }
+            }
+        }
+        self.challenge = if status == 401 {
+            digest::pick_challenge(
+                headers
+                    .get_all(hyper::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            )
+        } else {
+            None
+        };
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| TransportError::Http(e.to_string()))?
+            .to_bytes();
+        if close || self.wire.reconnect_per_message {
+            self.conn = None;
+        }
+        Ok(Reply {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
