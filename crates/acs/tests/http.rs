@@ -416,3 +416,137 @@ fn token_create_prints_the_token_alone() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn firmware_files_with_range_etag_and_unknown_names() {
+    let s = start(&[]);
+    let store = acs_store::Store::connect(
+        &format!("sqlite://{}/acs.db", s.dir.display()),
+        acs_store::SecretKey::load_or_create(&s.dir).unwrap(),
+    )
+    .await
+    .unwrap();
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::create_dir_all(s.dir.join("firmware")).unwrap();
+    std::fs::write(s.dir.join("firmware/fw-1.bin"), &data).unwrap();
+    std::fs::write(s.dir.join("firmware/unlisted.bin"), b"x").unwrap();
+    let sha = "ab".repeat(32);
+    store
+        .create_firmware_image(
+            &acs_store::NewFirmwareImage {
+                version: "1".into(),
+                file_name: "fw-1.bin".into(),
+                size: 1000,
+                sha256: sha.clone(),
+                device_type_id: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
+    let get = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
+    };
+    let r = exchange(&mut c, &get("/files/firmware/fw-1.bin", "")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, data);
+    assert_eq!(r.header("etag"), Some(format!("\"{sha}\"").as_str()));
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
+    let r = exchange(
+        &mut c,
+        &get("/files/firmware/fw-1.bin", "Range: bytes=10-19\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &data[10..20]);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/1000"));
+    let r = exchange(
+        &mut c,
+        &get("/files/firmware/fw-1.bin", "Range: bytes=5000-\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, 416);
+    let inm = format!("If-None-Match: \"{sha}\"\r\n");
+    assert_eq!(
+        exchange(&mut c, &get("/files/firmware/fw-1.bin", &inm))
+            .await
+            .status,
+        304
+    );
+    for bad in [
+        "/files/firmware/unlisted.bin",
+        "/files/firmware/..%2facs.db",
+        "/files/firmware/../acs.db",
+    ] {
+        assert_eq!(exchange(&mut c, &get(bad, "")).await.status, 404, "{bad}");
+    }
+    let head = b"HEAD /files/firmware/fw-1.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.write_all(head).await.unwrap();
+    let line = read_response_status_line(&mut c).await;
+    assert!(
+        line.starts_with("HTTP/1.1 200") && line.contains("content-length: 1000"),
+        "{line}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn queued_tasks_run_against_the_real_store() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-T"), "")).await.status,
+        200
+    );
+    assert_eq!(exchange(&mut a, &post(b"", "")).await.status, 204);
+    let store = acs_store::Store::connect(
+        &format!("sqlite://{}/acs.db", s.dir.display()),
+        acs_store::SecretKey::load_or_create(&s.dir).unwrap(),
+    )
+    .await
+    .unwrap();
+    let device = store
+        .device_by_serial("SN-T")
+        .await
+        .unwrap()
+        .expect("auto-registered");
+    assert_eq!(
+        device.connection_request_url.as_deref(),
+        Some("http://10.0.0.1:7547/cr")
+    );
+    let tasks: Vec<acs_store::NewTask> = [
+        acs_session::task::TaskSpec::UpdateFrequency { interval: 300 },
+        acs_session::task::TaskSpec::Reboot {},
+    ]
+    .iter()
+    .map(|spec| {
+        let (kind, payload) = spec.to_parts();
+        acs_store::NewTask {
+            kind: kind.to_owned(),
+            setting_group: spec.default_setting_group().to_owned(),
+            payload,
+        }
+    })
+    .collect();
+    let queued = store
+        .enqueue_tasks(device.id, &tasks, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let r = exchange(&mut a, &post(&inform("SN-T"), "")).await;
+    assert_eq!(r.status, 200);
+    let r = exchange(&mut a, &post(b"", "")).await;
+    assert!(r.text().contains("SetParameterValues"), "{}", r.text());
+    assert!(r.text().contains(&queued[0].command_key));
+    let spv_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse></soap:Body></soap:Envelope>"#;
+    let r = exchange(&mut a, &post(spv_ok, "")).await;
+    assert!(r.text().contains("cwmp:Reboot"), "{}", r.text());
+    let t0 = store.task(queued[0].id).await.unwrap().unwrap();
+    assert_eq!(t0.state, acs_store::TaskState::Done);
+    let reboot_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:RebootResponse/></soap:Body></soap:Envelope>"#;
+    assert_eq!(exchange(&mut a, &post(reboot_ok, "")).await.status, 204);
+    let t1 = store.task(queued[1].id).await.unwrap().unwrap();
+    assert_eq!(t1.state, acs_store::TaskState::InFlight);
+    store.close().await;
+}
