@@ -1,4 +1,4 @@
-//! The CWMP session engine (DESIGN §2, §3): so far the HTTP edges of a CWMP session.
+//! The CWMP session engine (DESIGN §2, §3).
 //!
 //! - [`auth`]: CPE -> ACS authentication (none, Basic, Digest with stateless nonces), pure.
 //! - [`connection_request`]: ACS -> CPE connection requests (HTTP GET with digest), async.
@@ -6,12 +6,14 @@
 //! - [`task`]: what can be queued for a device, shared by the REST API and the engine.
 //! - [`Secret`] and [`Credentials`]: passwords that never print.
 //!
-//! The session state machine (Inform handling, task dispatch) comes later and builds on these.
+//! - [`engine`]: the session state machine (Inform, CPE requests, task dispatch, completion by
+//!   events) over a [`engine::SessionBackend`], and [`engine::wake::wake_device`].
 
 pub mod auth;
 pub mod connection_request;
 mod constant_time;
 pub mod cookie;
+pub mod engine;
 mod secret;
 pub mod task;
 

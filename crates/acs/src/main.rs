@@ -1,33 +1,136 @@
-//! The `acs` command line.
-//!
-//! The server (`acs serve`) is wired in once the session engine exists (issue 4); until then
-//! this binary says so plainly instead of pretending to run.
+//! The `acs` command line: `serve`, `migrate`, `token create|list|revoke`.
+
+mod api;
+mod config;
+mod cpe;
+mod files;
+mod serve;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: acs <command>
+use acs_store::{SecretKey, Store, TokenScope};
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::Parser;
 
-commands:
-  serve     run the ACS (not available yet: the session engine lands with issue 4)
-  help      print this message";
+use config::{Cli, Command, DbArgs, TokenCommand, db_settings};
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
-        None | Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("acs: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Some("serve") => {
-            eprintln!(
-                "acs serve: not yet — the CWMP session engine and the listeners are not built yet; \
-                 today this repository holds the protocol crate (crates/cwmp) and its tests"
-            );
-            ExitCode::from(2)
-        }
-        Some(other) => {
-            eprintln!("acs: unknown command `{other}`\n\n{USAGE}");
-            ExitCode::from(2)
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acs: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(config::Settings::merge(args)?).await,
+        Command::Migrate(db) => {
+            let store = open_store(&db).await?;
+            store.migrate().await.context("migrating")?;
+            println!("schema at version {}", store.schema_version());
+            Ok(())
+        }
+        Command::Token { command, db } => {
+            let store = open_store(&db).await?;
+            store.migrate().await.context("migrating")?;
+            token(&store, command).await
+        }
+    }
+}
+
+pub(crate) async fn connect(
+    database_url: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let env_key = std::env::var("ACS_SECRET_KEY").ok();
+    let key = SecretKey::from_config(env_key.as_deref(), data_dir).context("secret key")?;
+    Store::connect(database_url, key)
+        .await
+        .with_context(|| format!("connecting to {}", redact_url(database_url)))
+}
+
+async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
+    let (url, data_dir) = db_settings(db)?;
+    connect(&url, &data_dir).await
+}
+
+/// The URL without a password, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            name,
+            organization,
+            admin,
+        } => {
+            let scope = match (admin, organization.as_slice()) {
+                (true, []) => TokenScope::Admin,
+                (false, [org]) => TokenScope::Organization(*org),
+                (true, _) => bail!("--admin and --organization exclude each other"),
+                (false, []) => bail!("say what the token may reach: --admin or --organization ID"),
+                (false, _) => {
+                    bail!("a token is scoped to one organization; give --organization once")
+                }
+            };
+            let (_, secret) = store
+                .create_token(&name, scope, Utc::now())
+                .await
+                .context("creating the token")?;
+            println!("{}", secret.expose());
+        }
+        TokenCommand::List => {
+            for t in store.list_tokens().await.context("listing tokens")? {
+                let scope = match t.scope {
+                    TokenScope::Admin => "admin".to_owned(),
+                    TokenScope::Organization(o) => format!("organization {o}"),
+                };
+                let used = t
+                    .last_used
+                    .map_or_else(|| "never".to_owned(), |u| u.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\tcreated {}\tlast used {}",
+                    t.id,
+                    t.name,
+                    scope,
+                    t.created.to_rfc3339(),
+                    used
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            store
+                .revoke_token(id)
+                .await
+                .with_context(|| format!("revoking token {id}"))?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
 }

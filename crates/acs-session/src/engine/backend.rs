@@ -1,0 +1,261 @@
+//! What the session engine needs from the outside world, as one async trait: the store on
+//! a real node ([`StoreBackend`]), an in-memory fake in the engine's tests.
+//!
+//! Every call on the session path runs under a timeout in [`StoreBackend`], so a stuck
+//! database answers the CPE with a retry fault instead of wedging the session.
+
+use std::future::Future;
+use std::time::Duration;
+
+use acs_store::{
+    Device, DevicePassword, DevicePatch, DeviceType, FirmwareImage, Inform, InformOutcome,
+    InformWriter, ParameterValue, Store, Task, TaskOutcome,
+};
+use chrono::{DateTime, Utc};
+
+/// A store call failed or took too long; the message never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("store: {0}")]
+pub struct BackendError(pub String);
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// The store operations of a CWMP session.
+pub trait SessionBackend: Send + Sync + 'static {
+    fn inform(&self, inform: Inform) -> impl Future<Output = BackendResult<InformOutcome>> + Send;
+    fn acquire_lease(
+        &self,
+        serial: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> impl Future<Output = BackendResult<bool>> + Send;
+    fn release_lease(
+        &self,
+        serial: &str,
+        holder: &str,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn claim_next_task(
+        &self,
+        device_id: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
+    fn settle_task(
+        &self,
+        task_id: i64,
+        holder: &str,
+        outcome: TaskOutcome,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// Settles the device's in-flight task with this CommandKey/ParameterKey, if any.
+    fn settle_by_command_key(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        outcome: TaskOutcome,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
+    /// The device's open (pending or in-flight) tasks, oldest first.
+    fn open_tasks(&self, device_id: i64) -> impl Future<Output = BackendResult<Vec<Task>>> + Send;
+    fn device(&self, device_id: i64) -> impl Future<Output = BackendResult<Option<Device>>> + Send;
+    fn device_password(
+        &self,
+        device_id: i64,
+    ) -> impl Future<Output = BackendResult<Option<DevicePassword>>> + Send;
+    fn device_type(
+        &self,
+        type_id: i64,
+    ) -> impl Future<Output = BackendResult<Option<DeviceType>>> + Send;
+    fn firmware_image(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = BackendResult<Option<FirmwareImage>>> + Send;
+    fn store_parameters(
+        &self,
+        device_id: i64,
+        params: Vec<ParameterValue>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// Drops every stored parameter of the device (a factory reset forgot them).
+    fn clear_parameters(&self, device_id: i64) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `firmware_image_is_pending = false` after a confirmed firmware download.
+    fn firmware_applied(
+        &self,
+        serial: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+}
+
+/// The real backend: the store, with Informs going through the batched writer.
+#[derive(Clone, Debug)]
+pub struct StoreBackend {
+    store: Store,
+    writer: InformWriter,
+    timeout: Duration,
+}
+
+impl StoreBackend {
+    /// `timeout` bounds every call (the session must answer a CPE within its own timeout).
+    pub fn new(store: Store, writer: InformWriter, timeout: Duration) -> Self {
+        StoreBackend {
+            store,
+            writer,
+            timeout,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn run<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = acs_store::Result<T>>,
+    ) -> BackendResult<T> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(BackendError(format!("{what}: {e}"))),
+            Err(_) => Err(BackendError(format!(
+                "{what}: no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+impl SessionBackend for StoreBackend {
+    async fn inform(&self, inform: Inform) -> BackendResult<InformOutcome> {
+        self.run("inform", self.writer.submit(inform)).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        serial: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> BackendResult<bool> {
+        self.run(
+            "session lease",
+            self.store.acquire_session_lease(serial, holder, now, ttl),
+        )
+        .await
+    }
+
+    async fn release_lease(&self, serial: &str, holder: &str) -> BackendResult<()> {
+        self.run(
+            "session lease release",
+            self.store.release_session_lease(serial, holder),
+        )
+        .await
+    }
+
+    async fn claim_next_task(
+        &self,
+        device_id: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> BackendResult<Option<Task>> {
+        self.run(
+            "task claim",
+            self.store.claim_next_task(device_id, holder, now, ttl),
+        )
+        .await
+    }
+
+    async fn settle_task(
+        &self,
+        task_id: i64,
+        holder: &str,
+        outcome: TaskOutcome,
+        now: DateTime<Utc>,
+    ) -> BackendResult<()> {
+        match tokio::time::timeout(
+            self.timeout,
+            self.store.settle_task(task_id, holder, &outcome, now),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            // the claim expired and another session took the task: its result wins
+            Ok(Err(acs_store::StoreError::NotFound { .. })) => Ok(()),
+            Ok(Err(e)) => Err(BackendError(format!("settle task {task_id}: {e}"))),
+            Err(_) => Err(BackendError(format!("settle task {task_id}: timed out"))),
+        }
+    }
+
+    async fn settle_by_command_key(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        outcome: TaskOutcome,
+        now: DateTime<Utc>,
+    ) -> BackendResult<Option<Task>> {
+        self.run(
+            "settle by command key",
+            self.store
+                .settle_task_by_command_key(device_id, command_key, &outcome, now),
+        )
+        .await
+    }
+
+    async fn open_tasks(&self, device_id: i64) -> BackendResult<Vec<Task>> {
+        self.run("open tasks", self.store.list_tasks(device_id, true))
+            .await
+    }
+
+    async fn device(&self, device_id: i64) -> BackendResult<Option<Device>> {
+        self.run("device", self.store.device_by_id(device_id)).await
+    }
+
+    async fn device_password(&self, device_id: i64) -> BackendResult<Option<DevicePassword>> {
+        self.run("device password", self.store.device_password(device_id))
+            .await
+    }
+
+    async fn device_type(&self, type_id: i64) -> BackendResult<Option<DeviceType>> {
+        self.run("device type", self.store.device_type(type_id))
+            .await
+    }
+
+    async fn firmware_image(&self, id: i64) -> BackendResult<Option<FirmwareImage>> {
+        self.run("firmware image", self.store.firmware_image(id))
+            .await
+    }
+
+    async fn store_parameters(
+        &self,
+        device_id: i64,
+        params: Vec<ParameterValue>,
+        now: DateTime<Utc>,
+    ) -> BackendResult<()> {
+        self.run(
+            "parameters",
+            self.store.upsert_parameters(device_id, &params, now),
+        )
+        .await
+    }
+
+    async fn clear_parameters(&self, device_id: i64) -> BackendResult<()> {
+        self.run("parameters", self.store.delete_parameters(device_id, ""))
+            .await
+            .map(|_| ())
+    }
+
+    async fn firmware_applied(&self, serial: &str, now: DateTime<Utc>) -> BackendResult<()> {
+        let patch = DevicePatch {
+            firmware_image_is_pending: Some(false),
+            ..DevicePatch::default()
+        };
+        self.run(
+            "firmware state",
+            self.store.update_device(serial, &patch, &[], now),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,26 @@
+//! The CWMP session state machine (DESIGN §3, PROTOCOL §3).
+//!
+//! [`Engine::handle`] takes one decoded message of a session, the session's state and `now`,
+//! and returns what to answer. All I/O goes through [`SessionBackend`], so the whole flow is
+//! tested by feeding messages to an in-memory backend (`tests/engine.rs`); the HTTP layer in
+//! the `acs` binary only frames bytes, authenticates and finds the [`Session`].
+//!
+//! Rules kept here:
+//! - an Inform always starts a new session (whatever cookie came with it): the previous
+//!   one on that connection/cookie is ended first, its in-flight task returned to pending;
+//! - a session holds the device's store lease; a second concurrent session is refused;
+//! - one ACS request outstanding at a time, and its result is in the store before the next
+//!   RPC goes out;
+//! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
+//!   `M Download`+TransferComplete, `M ScheduleInform`, and a ParameterKey equal to an
+//!   in-flight SPV's key (the session broke after the CPE applied it).
+
+pub mod backend;
+pub mod dispatch;
+pub mod metrics;
+mod session;
+pub mod wake;
+
+pub use backend::{BackendError, BackendResult, SessionBackend, StoreBackend};
+pub use metrics::Metrics;
+pub use session::{Engine, EngineConfig, Reply, RequestContext, Session};

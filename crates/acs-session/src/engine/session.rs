@@ -1,0 +1,941 @@
+//! One CWMP session: its state, and the engine that moves it one message at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use acs_store::{
+    Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
+};
+use chrono::{DateTime, Utc};
+use cwmp::{
+    Body, Decoded, EncodeOptions, Envelope, Fault, FaultCode, GetParameterValues, Namespace,
+    ParameterValueStruct, SetParameterValues,
+};
+
+use super::backend::SessionBackend;
+use super::dispatch::{self, DispatchInputs};
+use super::metrics::Metrics;
+use crate::task::TaskSpec;
+
+/// Settings of the engine (`acs serve` flags).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Create devices on their first Inform.
+    pub auto_register: bool,
+    /// Idle time after which a session is dropped (and its lease and task released).
+    pub session_timeout: Duration,
+    /// How long a Reboot/FactoryReset/Download waits for the event that completes it.
+    pub await_event_ttl: Duration,
+    /// How CPEs reach this server (`--public-cwmp-url`), for Download URLs; else the `Host`.
+    pub public_cwmp_url: Option<String>,
+    /// Names per GetParameterValues during a `sync`.
+    pub sync_batch: usize,
+    /// Identifies this node in lease and claim holders.
+    pub node_id: String,
+    pub encode: EncodeOptions,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            auto_register: true,
+            session_timeout: Duration::from_secs(30),
+            await_event_ttl: Duration::from_secs(3600),
+            public_cwmp_url: None,
+            sync_batch: 100,
+            node_id: "acs".to_owned(),
+            encode: EncodeOptions::default(),
+        }
+    }
+}
+
+/// What the HTTP layer knows about the request besides its body.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// `scheme://host[:port]` the CPE used to reach us.
+    pub base_url: Option<String>,
+    /// The peer IP address, stored when the Inform names no WAN address.
+    pub peer_ip: Option<String>,
+}
+
+/// What to answer on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// 200 with a SOAP envelope.
+    Envelope(Vec<u8>),
+    /// 204: nothing more from the ACS, the session is over.
+    NoContent,
+    /// 503 + Retry-After: another session of this device is running (here or on another node).
+    Busy { retry_after_secs: u32 },
+    /// 403: the device is inactive or unknown with auto-registration off.
+    Refused,
+    /// 400: not a message this session can take (no Inform first, undecodable).
+    BadRequest(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for an Inform.
+    New,
+    /// InformResponse sent; the CPE sends its own requests or an empty POST.
+    CpeRequests,
+    /// We send RPCs; the CPE answers.
+    AcsRequests,
+    /// 204 sent.
+    Ended,
+}
+
+#[derive(Debug)]
+enum SyncStep {
+    Names,
+    Values { remaining: Vec<String> },
+    Defaults,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    task: Task,
+    spec: TaskSpec,
+    method: &'static str,
+    id: String,
+    sync: Option<SyncStep>,
+}
+
+/// The state of one session; the HTTP layer keeps it per cookie and per TCP connection.
+#[derive(Debug)]
+pub struct Session {
+    /// The cookie value naming this session.
+    pub id: String,
+    holder: String,
+    phase: Phase,
+    namespace: Namespace,
+    serial: String,
+    device_id: i64,
+    root: String,
+    base_url: Option<String>,
+    in_flight: Option<InFlight>,
+    next_rpc_id: u64,
+    /// When the last message of this session arrived.
+    pub last_seen: DateTime<Utc>,
+}
+
+impl Session {
+    pub fn new(id: String, node_id: &str, now: DateTime<Utc>) -> Session {
+        Session {
+            holder: format!("{node_id}/{id}"),
+            id,
+            phase: Phase::New,
+            namespace: Namespace::Cwmp10,
+            serial: String::new(),
+            device_id: 0,
+            root: String::new(),
+            base_url: None,
+            in_flight: None,
+            next_rpc_id: 1,
+            last_seen: now,
+        }
+    }
+
+    /// The device's serial number once an Inform was accepted.
+    pub fn serial(&self) -> Option<&str> {
+        (self.phase != Phase::New && !self.serial.is_empty()).then_some(self.serial.as_str())
+    }
+
+    /// True while the session holds a lease (between an accepted Inform and its end).
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::CpeRequests | Phase::AcsRequests)
+    }
+
+    pub fn is_idle(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
+        let idle = chrono::Duration::from_std(timeout).unwrap_or_default();
+        now - self.last_seen > idle
+    }
+}
+
+/// The session engine over a backend.
+#[derive(Debug)]
+pub struct Engine<B> {
+    backend: B,
+    config: EngineConfig,
+    metrics: Arc<Metrics>,
+}
+
+const ACS_METHODS: &[&str] = &[
+    "Inform",
+    "GetRPCMethods",
+    "TransferComplete",
+    "AutonomousTransferComplete",
+    "RequestDownload",
+    "DUStateChangeComplete",
+    "AutonomousDUStateChangeComplete",
+];
+
+impl<B: SessionBackend> Engine<B> {
+    pub fn new(backend: B, config: EngineConfig, metrics: Arc<Metrics>) -> Self {
+        Engine {
+            backend,
+            config,
+            metrics,
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Moves `session` by one message.
+    pub async fn handle(
+        &self,
+        session: &mut Session,
+        message: Decoded,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Reply {
+        session.last_seen = now;
+        match message {
+            Decoded::Envelope(env) => match &env.body {
+                Body::Inform(_) => {
+                    // a new Inform always starts a new session, whatever the cookie said
+                    if session.is_open() {
+                        self.end(session, now).await;
+                    }
+                    self.on_inform(session, env, ctx, now).await
+                }
+                _ if session.phase == Phase::New || session.phase == Phase::Ended => {
+                    Reply::BadRequest(format!(
+                        "{} outside a session: a session starts with an Inform",
+                        env.body.name()
+                    ))
+                }
+                _ if is_cpe_request(&env.body) => self.on_cpe_request(session, env, now).await,
+                Body::Unknown { .. } | Body::Kicked(_) => self.fault_reply(
+                    session,
+                    &env,
+                    FaultCode::METHOD_NOT_SUPPORTED,
+                    "method not supported by this ACS",
+                ),
+                _ => {
+                    if let Some(reply) = self.on_cpe_response(session, env, now).await {
+                        return reply;
+                    }
+                    self.next_rpc(session, now).await
+                }
+            },
+            Decoded::EmptyBody => {
+                if !session.is_open() {
+                    return Reply::BadRequest("empty POST outside a session".to_owned());
+                }
+                session.phase = Phase::AcsRequests;
+                self.next_rpc(session, now).await
+            }
+        }
+    }
+
+    /// Ends the session early (idle timeout, dropped connection, shutdown): the in-flight task
+    /// goes back to pending and the lease is released.
+    pub async fn end(&self, session: &mut Session, now: DateTime<Utc>) {
+        if let Some(f) = session.in_flight.take() {
+            self.metrics.rpc(f.method, "abandoned");
+            let _ = self
+                .backend
+                .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
+                .await;
+        }
+        if session.is_open() {
+            let _ = self
+                .backend
+                .release_lease(&session.serial, &session.holder)
+                .await;
+            self.metrics
+                .sessions_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        session.phase = Phase::Ended;
+    }
+
+    fn encode(&self, env: &Envelope) -> Reply {
+        Reply::Envelope(env.encode(&self.config.encode))
+    }
+
+    fn fault_reply(&self, _s: &Session, req: &Envelope, code: FaultCode, text: &str) -> Reply {
+        let mut fault = Fault::new(code);
+        if let Some(d) = fault.detail.as_mut() {
+            d.fault_string = Some(text.to_owned());
+        }
+        self.encode(&req.reply(Body::Fault(fault)))
+    }
+
+    async fn on_inform(
+        &self,
+        session: &mut Session,
+        env: Envelope,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Reply {
+        Metrics::inc(&self.metrics.informs);
+        let Body::Inform(inform) = &env.body else {
+            return Reply::BadRequest("not an Inform".to_owned());
+        };
+        let serial = inform.device_id.serial_number.trim().to_owned();
+        if serial.is_empty() {
+            return Reply::BadRequest("Inform without a SerialNumber".to_owned());
+        }
+        *session = Session::new(session.id.clone(), &self.config.node_id, now);
+        session.serial = serial.clone();
+        session.namespace = env.namespace;
+        session.base_url = ctx.base_url.clone();
+        session.root = data_model_root(&inform.parameter_list).to_owned();
+
+        match self
+            .backend
+            .acquire_lease(&serial, &session.holder, now, self.lease_ttl())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                Metrics::inc(&self.metrics.sessions_refused_busy);
+                session.phase = Phase::Ended;
+                return Reply::Busy {
+                    retry_after_secs: self.config.session_timeout.as_secs().max(1) as u32,
+                };
+            }
+            Err(e) => return self.retry_fault(session, &env, &e.0),
+        }
+
+        let record = store_inform(inform, &serial, ctx, self.config.auto_register, now);
+        let bootstrap = inform.has_event("0 BOOTSTRAP");
+        let params = record.parameters.clone();
+        let parameter_key = record.parameter_key.clone();
+        let outcome = match self.backend.inform(record).await {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self.backend.release_lease(&serial, &session.holder).await;
+                return self.retry_fault(session, &env, &e.0);
+            }
+        };
+        let device_id = match outcome {
+            InformOutcome::Accepted { device_id, .. } => device_id,
+            InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
+                let _ = self.backend.release_lease(&serial, &session.holder).await;
+                Metrics::inc(&self.metrics.sessions_refused_inactive);
+                session.phase = Phase::Ended;
+                tracing::info!(serial = %serial, "inform refused: device inactive or unknown");
+                return Reply::Refused;
+            }
+        };
+        session.device_id = device_id;
+        session.phase = Phase::CpeRequests;
+        Metrics::inc(&self.metrics.sessions_started);
+        self.metrics
+            .sessions_open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+        if let Err(e) = self
+            .complete_by_events(
+                session,
+                inform,
+                bootstrap,
+                &params,
+                parameter_key.as_deref(),
+                now,
+            )
+            .await
+        {
+            self.end(session, now).await;
+            return self.retry_fault(session, &env, &e.0);
+        }
+        self.encode(&env.inform_reply())
+    }
+
+    /// Settles what this Inform's events prove done (PROTOCOL §8, §10).
+    async fn complete_by_events(
+        &self,
+        session: &Session,
+        inform: &cwmp::Inform,
+        bootstrap: bool,
+        params: &[ParameterValue],
+        parameter_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), super::BackendError> {
+        let device_id = session.device_id;
+        let boot = inform.has_event("1 BOOT");
+        for event in &inform.event {
+            let key = event.command_key.trim();
+            let done = match event.event_code.trim() {
+                "M Reboot" => boot,
+                "M ScheduleInform" => true,
+                _ => false,
+            };
+            if done && !key.is_empty() {
+                self.backend
+                    .settle_by_command_key(device_id, key, TaskOutcome::Done, now)
+                    .await?;
+            }
+        }
+        if bootstrap {
+            // a factory reset (or a new ACS URL): the CPE forgot its parameters; the ones
+            // stored before are stale. The Inform's own parameters are stored again.
+            let open = self.backend.open_tasks(device_id).await?;
+            for t in open
+                .iter()
+                .filter(|t| t.kind == "factory_reset" && t.state == TaskState::InFlight)
+            {
+                self.backend
+                    .settle_by_command_key(device_id, &t.command_key, TaskOutcome::Done, now)
+                    .await?;
+            }
+            self.backend.clear_parameters(device_id).await?;
+            self.backend
+                .store_parameters(device_id, params.to_vec(), now)
+                .await?;
+        }
+        if let Some(pk) = parameter_key.filter(|k| !k.is_empty()) {
+            // the session broke after an SPV was sent: the CPE's ParameterKey proves it applied
+            self.backend
+                .settle_by_command_key(device_id, pk, TaskOutcome::Done, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn retry_fault(&self, session: &mut Session, req: &Envelope, why: &str) -> Reply {
+        Metrics::inc(&self.metrics.store_errors);
+        tracing::warn!(serial = %session.serial, error = %why, "answering 8005 (retry request)");
+        self.fault_reply(session, req, FaultCode::RETRY_REQUEST, "retry request")
+    }
+
+    async fn on_cpe_request(
+        &self,
+        session: &mut Session,
+        env: Envelope,
+        now: DateTime<Utc>,
+    ) -> Reply {
+        let body = match &env.body {
+            Body::GetRpcMethods(_) => Body::GetRpcMethodsResponse(cwmp::GetRpcMethodsResponse {
+                method_list: ACS_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+            }),
+            Body::TransferComplete(tc) => {
+                let code = i64::from(tc.fault_struct.fault_code.0);
+                let outcome = if code == 0 {
+                    TaskOutcome::Done
+                } else {
+                    TaskOutcome::Fault {
+                        code,
+                        string: tc.fault_struct.fault_string.clone(),
+                        retryable: true,
+                    }
+                };
+                let settled = self
+                    .backend
+                    .settle_by_command_key(session.device_id, tc.command_key.trim(), outcome, now)
+                    .await;
+                match settled {
+                    Ok(Some(task)) if code == 0 && task.kind == "firmware" => {
+                        if let Err(e) = self.backend.firmware_applied(&session.serial, now).await {
+                            return self.retry_fault(session, &env, &e.0);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return self.retry_fault(session, &env, &e.0),
+                }
+                if code != 0 {
+                    self.metrics.fault("Download", code);
+                }
+                Body::TransferCompleteResponse(cwmp::TransferCompleteResponse)
+            }
+            Body::AutonomousTransferComplete(_) => {
+                Body::AutonomousTransferCompleteResponse(cwmp::AutonomousTransferCompleteResponse)
+            }
+            Body::RequestDownload(_) => {
+                Body::RequestDownloadResponse(cwmp::RequestDownloadResponse)
+            }
+            Body::DuStateChangeComplete(d) => {
+                let key = d.command_key.trim();
+                if !key.is_empty()
+                    && let Err(e) = self
+                        .backend
+                        .settle_by_command_key(session.device_id, key, TaskOutcome::Done, now)
+                        .await
+                {
+                    return self.retry_fault(session, &env, &e.0);
+                }
+                Body::DuStateChangeCompleteResponse(cwmp::DuStateChangeCompleteResponse)
+            }
+            Body::AutonomousDuStateChangeComplete(_) => {
+                Body::AutonomousDuStateChangeCompleteResponse(
+                    cwmp::AutonomousDuStateChangeCompleteResponse,
+                )
+            }
+            _ => {
+                return self.fault_reply(
+                    session,
+                    &env,
+                    FaultCode::METHOD_NOT_SUPPORTED,
+                    "method not supported by this ACS",
+                );
+            }
+        };
+        self.encode(&env.reply(body))
+    }
+
+    /// Settles the in-flight task with the CPE's answer. `Some(reply)` when the session
+    /// continues with a follow-up step of the same task (sync) or must stop.
+    async fn on_cpe_response(
+        &self,
+        session: &mut Session,
+        env: Envelope,
+        now: DateTime<Utc>,
+    ) -> Option<Reply> {
+        session.phase = Phase::AcsRequests;
+        let mut f = session.in_flight.take()?;
+        // correlate by cwmp:ID when the CPE sends one
+        if let Some(id) = env.header.id.as_deref()
+            && id != f.id
+        {
+            tracing::debug!(serial = %session.serial, got = id, want = %f.id, "response with another cwmp:ID");
+        }
+        let outcome = match &env.body {
+            Body::Fault(fault) => {
+                let code = fault.code().map_or(0, |c| i64::from(c.0));
+                let string = fault
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.fault_string.clone())
+                    .unwrap_or_else(|| fault.fault_string.clone());
+                self.metrics.fault(f.method, code);
+                self.metrics.rpc(f.method, "fault");
+                TaskOutcome::Fault {
+                    code,
+                    string,
+                    // a method the CPE lacks or a name/value it refuses will not work next time
+                    retryable: !matches!(code, 9000 | 9003 | 9005 | 9006 | 9007 | 9008),
+                }
+            }
+            body if expected_response(f.method) == body.name() => {
+                self.metrics.rpc(f.method, "ok");
+                match self.on_success(session, &mut f, body, now).await {
+                    Ok(Some(next)) => {
+                        let id = self.next_id(session);
+                        f.id = id.clone();
+                        f.method = method_name(&next);
+                        session.in_flight = Some(f);
+                        return Some(self.request(session, id, next));
+                    }
+                    Ok(None) => success_outcome(body, &f, now, self.config.await_event_ttl),
+                    Err(e) => {
+                        Metrics::inc(&self.metrics.store_errors);
+                        tracing::warn!(serial = %session.serial, error = %e.0, "storing a response failed");
+                        let _ = self
+                            .backend
+                            .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
+                            .await;
+                        self.end(session, now).await;
+                        return Some(Reply::NoContent);
+                    }
+                }
+            }
+            other => {
+                self.metrics.rpc(f.method, "unexpected");
+                TaskOutcome::Fault {
+                    code: i64::from(FaultCode::INTERNAL_ERROR.0),
+                    string: format!("answered {} to {}", other.name(), f.method),
+                    retryable: true,
+                }
+            }
+        };
+        if let Err(e) = self
+            .backend
+            .settle_task(f.task.id, &session.holder, outcome, now)
+            .await
+        {
+            Metrics::inc(&self.metrics.store_errors);
+            tracing::warn!(serial = %session.serial, error = %e.0, "settling a task failed; ending the session");
+            self.end(session, now).await;
+            return Some(Reply::NoContent);
+        }
+        None
+    }
+
+    /// Stores what a successful response carries; `Some(body)` is the next step of the task.
+    async fn on_success(
+        &self,
+        session: &Session,
+        f: &mut InFlight,
+        body: &Body,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Body>, super::BackendError> {
+        match body {
+            Body::GetParameterValuesResponse(r) => {
+                let params = r.parameter_list.iter().map(param_value).collect();
+                self.backend
+                    .store_parameters(session.device_id, params, now)
+                    .await?;
+            }
+            Body::DownloadResponse(r)
+                if r.status == 0 && matches!(f.spec, TaskSpec::Firmware { .. }) =>
+            {
+                self.backend.firmware_applied(&session.serial, now).await?;
+            }
+            _ => {}
+        }
+        let Some(step) = f.sync.take() else {
+            return Ok(None);
+        };
+        let mut remaining = match (step, body) {
+            (SyncStep::Names, Body::GetParameterNamesResponse(r)) => r
+                .parameter_list
+                .iter()
+                .filter(|p| !p.name.ends_with('.'))
+                .map(|p| p.name.clone())
+                .collect(),
+            (SyncStep::Values { remaining }, _) => remaining,
+            (SyncStep::Defaults, _) => return Ok(None),
+            (SyncStep::Names, _) => Vec::new(),
+        };
+        if !remaining.is_empty() {
+            let rest = remaining.split_off(remaining.len().min(self.config.sync_batch.max(1)));
+            f.sync = Some(SyncStep::Values { remaining: rest });
+            return Ok(Some(Body::GetParameterValues(GetParameterValues {
+                parameter_names: remaining,
+            })));
+        }
+        let profile = self.profile(session.device_id).await?;
+        let defaults = profile
+            .as_ref()
+            .map(dispatch::profile_defaults)
+            .unwrap_or_default();
+        if defaults.is_empty() {
+            return Ok(None);
+        }
+        f.sync = Some(SyncStep::Defaults);
+        Ok(Some(Body::SetParameterValues(SetParameterValues {
+            parameter_list: defaults,
+            parameter_key: f.task.command_key.clone(),
+        })))
+    }
+
+    async fn profile(
+        &self,
+        device_id: i64,
+    ) -> Result<Option<acs_store::DeviceTypeProfile>, super::BackendError> {
+        let Some(device) = self.backend.device(device_id).await? else {
+            return Ok(None);
+        };
+        let Some(type_id) = device.type_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .device_type(type_id)
+            .await?
+            .map(|t| t.profile.0))
+    }
+
+    fn next_id(&self, session: &mut Session) -> String {
+        let id = format!("acs-{}", session.next_rpc_id);
+        session.next_rpc_id += 1;
+        id
+    }
+
+    fn request(&self, session: &Session, id: String, body: Body) -> Reply {
+        let mut env = Envelope::new(session.namespace, body);
+        env.header.id = Some(id);
+        self.encode(&env)
+    }
+
+    /// Claims the next task and sends its RPC, or ends the session with 204.
+    async fn next_rpc(&self, session: &mut Session, now: DateTime<Utc>) -> Reply {
+        if session.in_flight.is_some() {
+            // the CPE sent an empty POST while our request is outstanding: it will not answer
+            // it any more; the task goes back to pending (TR-069 §3.7.2: the CPE sends the
+            // empty POST only when it has nothing to send, including responses)
+            if let Some(f) = session.in_flight.take() {
+                self.metrics.rpc(f.method, "unanswered");
+                let _ = self
+                    .backend
+                    .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
+                    .await;
+            }
+            return self.finish(session, now).await;
+        }
+        // renew the lease while the session lives
+        let _ = self
+            .backend
+            .acquire_lease(&session.serial, &session.holder, now, self.lease_ttl())
+            .await;
+        loop {
+            let task = match self
+                .backend
+                .claim_next_task(session.device_id, &session.holder, now, self.claim_ttl())
+                .await
+            {
+                Ok(Some(t)) => t,
+                Ok(None) => return self.finish(session, now).await,
+                Err(e) => {
+                    Metrics::inc(&self.metrics.store_errors);
+                    tracing::warn!(serial = %session.serial, error = %e.0, "claiming a task failed; ending the session");
+                    return self.finish(session, now).await;
+                }
+            };
+            match self.build(session, &task).await {
+                Ok((spec, body)) => {
+                    let id = self.next_id(session);
+                    let method = method_name(&body);
+                    let sync = matches!(spec, TaskSpec::Sync {}).then_some(SyncStep::Names);
+                    session.in_flight = Some(InFlight {
+                        task,
+                        spec,
+                        method,
+                        id: id.clone(),
+                        sync,
+                    });
+                    return self.request(session, id, body);
+                }
+                Err(BuildError::Invalid(why)) => {
+                    tracing::warn!(serial = %session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
+                    let outcome = TaskOutcome::Fault {
+                        code: i64::from(FaultCode::INVALID_ARGUMENTS.0),
+                        string: why,
+                        retryable: false,
+                    };
+                    if self
+                        .backend
+                        .settle_task(task.id, &session.holder, outcome, now)
+                        .await
+                        .is_err()
+                    {
+                        return self.finish(session, now).await;
+                    }
+                }
+                Err(BuildError::Store(e)) => {
+                    Metrics::inc(&self.metrics.store_errors);
+                    tracing::warn!(serial = %session.serial, error = %e, "loading a task's inputs failed");
+                    let _ = self
+                        .backend
+                        .settle_task(task.id, &session.holder, TaskOutcome::Release, now)
+                        .await;
+                    return self.finish(session, now).await;
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, session: &mut Session, now: DateTime<Utc>) -> Reply {
+        if session.is_open() {
+            Metrics::inc(&self.metrics.sessions_completed);
+        }
+        self.end(session, now).await;
+        Reply::NoContent
+    }
+
+    async fn build(&self, session: &Session, task: &Task) -> Result<(TaskSpec, Body), BuildError> {
+        let spec = TaskSpec::from_parts(&task.kind, &task.payload.0)
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let store = |e: super::BackendError| BuildError::Store(e.0);
+        let needs_profile = matches!(
+            spec,
+            TaskSpec::UpdateFrequency { .. } | TaskSpec::Credentials {} | TaskSpec::Location { .. }
+        );
+        let profile = if needs_profile {
+            self.profile(session.device_id).await.map_err(store)?
+        } else {
+            None
+        };
+        let (mut username, mut password) = (None, None);
+        if matches!(spec, TaskSpec::Credentials {}) {
+            let device = self
+                .backend
+                .device(session.device_id)
+                .await
+                .map_err(store)?;
+            username = device.and_then(|d| d.username);
+            password = self
+                .backend
+                .device_password(session.device_id)
+                .await
+                .map_err(store)?;
+        }
+        let mut firmware = None;
+        if let TaskSpec::Firmware { firmware_image } = spec {
+            firmware = self
+                .backend
+                .firmware_image(firmware_image)
+                .await
+                .map_err(store)?;
+        }
+        let base = self
+            .config
+            .public_cwmp_url
+            .as_deref()
+            .or(session.base_url.as_deref())
+            .unwrap_or("")
+            .trim_end_matches('/');
+        let inputs = DispatchInputs {
+            root: &session.root,
+            command_key: &task.command_key,
+            profile: profile.as_ref(),
+            cr_username: username.as_deref(),
+            cr_password: password.as_ref().map(|p| p.expose()),
+            firmware: firmware.as_ref(),
+            file_base_url: base,
+        };
+        let body = dispatch::rpc_for(&spec, &inputs).map_err(|e| BuildError::Invalid(e.0))?;
+        Ok((spec, body))
+    }
+
+    fn lease_ttl(&self) -> Duration {
+        self.config.session_timeout * 2
+    }
+
+    fn claim_ttl(&self) -> Duration {
+        self.config.session_timeout * 2
+    }
+}
+
+enum BuildError {
+    Invalid(String),
+    Store(String),
+}
+
+fn is_cpe_request(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::GetRpcMethods(_)
+            | Body::TransferComplete(_)
+            | Body::AutonomousTransferComplete(_)
+            | Body::RequestDownload(_)
+            | Body::DuStateChangeComplete(_)
+            | Body::AutonomousDuStateChangeComplete(_)
+    )
+}
+
+fn method_name(body: &Body) -> &'static str {
+    match body {
+        Body::GetRpcMethods(_) => "GetRPCMethods",
+        Body::SetParameterValues(_) => "SetParameterValues",
+        Body::GetParameterValues(_) => "GetParameterValues",
+        Body::GetParameterNames(_) => "GetParameterNames",
+        Body::SetParameterAttributes(_) => "SetParameterAttributes",
+        Body::GetParameterAttributes(_) => "GetParameterAttributes",
+        Body::AddObject(_) => "AddObject",
+        Body::DeleteObject(_) => "DeleteObject",
+        Body::Reboot(_) => "Reboot",
+        Body::Download(_) => "Download",
+        Body::Upload(_) => "Upload",
+        Body::FactoryReset(_) => "FactoryReset",
+        Body::ScheduleInform(_) => "ScheduleInform",
+        _ => "Other",
+    }
+}
+
+fn expected_response(method: &str) -> &'static str {
+    match method {
+        "GetRPCMethods" => "GetRPCMethodsResponse",
+        "SetParameterValues" => "SetParameterValuesResponse",
+        "GetParameterValues" => "GetParameterValuesResponse",
+        "GetParameterNames" => "GetParameterNamesResponse",
+        "SetParameterAttributes" => "SetParameterAttributesResponse",
+        "GetParameterAttributes" => "GetParameterAttributesResponse",
+        "AddObject" => "AddObjectResponse",
+        "DeleteObject" => "DeleteObjectResponse",
+        "Reboot" => "RebootResponse",
+        "Download" => "DownloadResponse",
+        "Upload" => "UploadResponse",
+        "FactoryReset" => "FactoryResetResponse",
+        "ScheduleInform" => "ScheduleInformResponse",
+        _ => "",
+    }
+}
+
+/// How a successful final response settles its task.
+fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration) -> TaskOutcome {
+    let until = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+    match body {
+        // completes with `M Reboot` + `1 BOOT` / `0 BOOTSTRAP` in a later session
+        Body::RebootResponse(_) | Body::FactoryResetResponse(_) => {
+            TaskOutcome::AwaitEvent { until }
+        }
+        // Status 1: TransferComplete follows in a later session
+        Body::DownloadResponse(r) | Body::UploadResponse(r) if r.status != 0 => {
+            TaskOutcome::AwaitEvent { until }
+        }
+        _ => {
+            let _ = f;
+            TaskOutcome::Done
+        }
+    }
+}
+
+fn param_value(p: &ParameterValueStruct) -> ParameterValue {
+    ParameterValue {
+        path: p.name.clone(),
+        value: p.value.raw.clone(),
+        xsd_type: p.value.xsd_type.name().to_owned(),
+        writable: None,
+    }
+}
+
+/// `Device.` or `InternetGatewayDevice.`, from the first segment of the Inform's parameters.
+fn data_model_root(params: &[ParameterValueStruct]) -> &'static str {
+    if params.iter().any(|p| p.name.starts_with("Device.")) {
+        "Device."
+    } else {
+        "InternetGatewayDevice."
+    }
+}
+
+/// What the store keeps of an Inform (PROTOCOL §8 forced parameters, §13).
+fn store_inform(
+    inform: &cwmp::Inform,
+    serial: &str,
+    ctx: &RequestContext,
+    auto_register: bool,
+    now: DateTime<Utc>,
+) -> StoreInform {
+    let find = |suffix: &str| {
+        inform
+            .parameter_list
+            .iter()
+            .find(|p| p.name.ends_with(suffix))
+            .map(|p| p.value.raw.trim().to_owned())
+    };
+    // Thomson sends `.ExternalIPAddress` with no path; TR-181 names the IP interface address
+    let address = find("ExternalIPAddress")
+        .or_else(|| find("IPv4Address.1.IPAddress"))
+        .filter(|a| !a.is_empty())
+        .or_else(|| ctx.peer_ip.clone());
+    let non_empty = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_owned())
+    };
+    StoreInform {
+        serial_number: serial.to_owned(),
+        oui: inform.device_id.oui.trim().to_owned(),
+        product_class: non_empty(&inform.device_id.product_class),
+        manufacturer: non_empty(&inform.device_id.manufacturer),
+        software_version: find("DeviceInfo.SoftwareVersion"),
+        hardware_version: find("DeviceInfo.HardwareVersion"),
+        connection_request_url: find("ManagementServer.ConnectionRequestURL"),
+        address,
+        parameter_key: find("ManagementServer.ParameterKey"),
+        events: inform
+            .event
+            .iter()
+            .map(|e| InformEvent {
+                code: e.event_code.trim().to_owned(),
+                command_key: e.command_key.trim().to_owned(),
+            })
+            .collect(),
+        parameters: inform.parameter_list.iter().map(param_value).collect(),
+        auto_register,
+        now,
+    }
+}

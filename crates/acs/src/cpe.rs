@@ -1,0 +1,503 @@
+//! The CPE listener: HTTP/1.x framing of CWMP sessions (PROTOCOL §2) around the engine.
+//!
+//! Per request: size-capped body (chunked, `Expect: 100-continue`, gzip), CPE
+//! authentication, session lookup by cookie and else by TCP connection (cookie-less CPEs),
+//! then [`Engine::handle`]. An Inform always opens a new session. Idle sessions are dropped
+//! by [`expire_idle`].
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use acs_session::auth::{AuthMode, CpeAuthenticator};
+use acs_session::cookie::{SessionCookie, find_cookie};
+use acs_session::engine::{Engine, Reply, RequestContext, Session, StoreBackend};
+use acs_session::{Credentials, Secret};
+use acs_store::Store;
+use bytes::Bytes;
+use chrono::Utc;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::files;
+
+pub const COOKIE_NAME: &str = "acs_session";
+
+type SharedSession = Arc<AsyncMutex<SessionEntry>>;
+
+pub struct SessionEntry {
+    pub session: Session,
+    /// Who authenticated on the session's Inform (CPEs that send Authorization once).
+    pub authenticated: bool,
+}
+
+/// Everything the CPE listener shares across connections.
+pub struct CpeState {
+    pub engine: Engine<StoreBackend>,
+    pub store: Store,
+    pub auth: CpeAuthenticator,
+    pub shared_credentials: Option<Credentials>,
+    pub sessions: Mutex<HashMap<String, SharedSession>>,
+    pub max_sessions: usize,
+    pub max_body: usize,
+    pub read_timeout: Duration,
+    pub data_dir: std::path::PathBuf,
+    counter: AtomicU64,
+    salt: u64,
+}
+
+impl CpeState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine<StoreBackend>,
+        store: Store,
+        auth: CpeAuthenticator,
+        shared_credentials: Option<Credentials>,
+        max_sessions: usize,
+        max_body: usize,
+        read_timeout: Duration,
+        data_dir: std::path::PathBuf,
+    ) -> Self {
+        let salt = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        CpeState {
+            engine,
+            store,
+            auth,
+            shared_credentials,
+            sessions: Mutex::new(HashMap::new()),
+            max_sessions,
+            max_body,
+            read_timeout,
+            data_dir,
+            counter: AtomicU64::new(1),
+            salt,
+        }
+    }
+
+    fn new_session_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // unique per process start and per session; not a secret (auth is separate)
+        format!("{:x}{:08x}", self.salt & 0xffff_ffff_ffff, n)
+    }
+
+    fn lookup(&self, id: &str) -> Option<SharedSession> {
+        self.sessions.lock().ok()?.get(id).cloned()
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut m) = self.sessions.lock() {
+            m.remove(id);
+        }
+    }
+
+    fn open_count(&self) -> usize {
+        self.sessions.lock().map_or(0, |m| m.len())
+    }
+
+    /// Ends every open session (shutdown): in-flight tasks back to pending, leases released.
+    pub async fn end_all(&self) {
+        let all: Vec<SharedSession> = self
+            .sessions
+            .lock()
+            .map(|mut m| m.drain().map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        for s in all {
+            let mut e = s.lock().await;
+            self.engine.end(&mut e.session, Utc::now()).await;
+        }
+    }
+}
+
+/// Drops sessions idle past the timeout, returning their tasks and leases.
+pub async fn expire_idle(state: &CpeState, timeout: Duration) {
+    let now = Utc::now();
+    let candidates: Vec<(String, SharedSession)> = state
+        .sessions
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    for (id, s) in candidates {
+        // a locked session is handling a message right now: not idle
+        let Ok(mut e) = s.try_lock() else { continue };
+        if e.session.is_idle(now, timeout) {
+            if e.session.is_open() {
+                acs_session::engine::Metrics::inc(&state.engine.metrics().sessions_expired);
+                tracing::info!(
+                    serial = e.session.serial().unwrap_or(""),
+                    "session idle past its timeout; dropped"
+                );
+            }
+            state.engine.end(&mut e.session, now).await;
+            state.remove(&id);
+        }
+    }
+}
+
+/// Per TCP connection: the session of a CPE that sends no cookies.
+#[derive(Default)]
+struct ConnState {
+    session_id: Option<String>,
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<CpeState>,
+    header_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        conns.spawn(async move {
+            let conn_state = Arc::new(AsyncMutex::new(ConnState::default()));
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                let conn_state = conn_state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, &conn_state, peer, req).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(io, svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+fn simple(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::copy_from_slice(text.as_bytes())));
+    *r.status_mut() = status;
+    if !text.is_empty() {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    r
+}
+
+async fn handle(
+    state: &CpeState,
+    conn: &AsyncMutex<ConnState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let metrics = state.engine.metrics().clone();
+    acs_session::engine::Metrics::inc(&metrics.http_requests);
+    let resp = handle_inner(state, conn, peer, req).await;
+    metrics.observe_latency(started.elapsed().as_micros() as u64);
+    resp
+}
+
+async fn read_body(
+    state: &CpeState,
+    req: Request<Incoming>,
+) -> Result<(http::request::Parts, Bytes), Response<Full<Bytes>>> {
+    let (parts, body) = req.into_parts();
+    let limited = Limited::new(body, state.max_body);
+    let collected = match tokio::time::timeout(state.read_timeout, limited.collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) => {
+            acs_session::engine::Metrics::inc(&state.engine.metrics().bodies_rejected);
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return Err(simple(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body larger than the configured limit",
+                ));
+            }
+            return Err(simple(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+            ));
+        }
+        Err(_) => {
+            acs_session::engine::Metrics::inc(&state.engine.metrics().bodies_rejected);
+            return Err(simple(StatusCode::REQUEST_TIMEOUT, "request body too slow"));
+        }
+    };
+    let gzip = |name: header::HeaderName| {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("gzip"))
+    };
+    if (gzip(header::CONTENT_ENCODING) || gzip(header::TRANSFER_ENCODING)) && !collected.is_empty()
+    {
+        let mut out = Vec::new();
+        let decoder = flate2::read::MultiGzDecoder::new(&collected[..]);
+        match decoder
+            .take(state.max_body as u64 + 1)
+            .read_to_end(&mut out)
+        {
+            Ok(n) if n <= state.max_body => return Ok((parts, Bytes::from(out))),
+            Ok(_) => {
+                return Err(simple(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body larger than the configured limit",
+                ));
+            }
+            Err(_) => return Err(simple(StatusCode::BAD_REQUEST, "invalid gzip body")),
+        }
+    }
+    Ok((parts, collected))
+}
+
+async fn handle_inner(
+    state: &CpeState,
+    conn: &AsyncMutex<ConnState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    if let Some(name) = path.strip_prefix("/files/firmware/") {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            return files::serve_firmware(state, name, &req).await;
+        }
+        return simple(StatusCode::METHOD_NOT_ALLOWED, "");
+    }
+    if req.method() != Method::POST {
+        let mut r = simple(StatusCode::METHOD_NOT_ALLOWED, "CWMP sessions use POST");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let (parts, body) = match read_body(state, req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let decoded = match cwmp::decode(&body, content_type) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::info!(peer = %peer, error = %e, "undecodable CWMP message");
+            return simple(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid CWMP message: {e}"),
+            );
+        }
+    };
+    let is_inform = matches!(&decoded, cwmp::Decoded::Envelope(env) if matches!(env.body, cwmp::Body::Inform(_)));
+
+    // find the session: the cookie first, then this TCP connection's
+    let cookie_id = find_cookie(
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        COOKIE_NAME,
+    )
+    .map(str::to_owned);
+    let mut conn_guard = conn.lock().await;
+    let existing = cookie_id
+        .as_deref()
+        .and_then(|id| state.lookup(id).map(|s| (id.to_owned(), s)))
+        .or_else(|| {
+            conn_guard
+                .session_id
+                .as_deref()
+                .and_then(|id| state.lookup(id).map(|s| (id.to_owned(), s)))
+        });
+
+    let already_authenticated = match &existing {
+        Some((_, s)) if !is_inform => s.lock().await.authenticated,
+        _ => false,
+    };
+    if state.auth.mode() != AuthMode::None && !already_authenticated {
+        let authz = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(resp) = authenticate(state, authz, parts.method.as_str(), &target).await {
+            return resp;
+        }
+    }
+
+    let session = if is_inform {
+        // a new Inform always starts a new session: end the one this cookie/connection had
+        if let Some((id, old)) = existing {
+            let mut e = old.lock().await;
+            state.engine.end(&mut e.session, Utc::now()).await;
+            state.remove(&id);
+        }
+        if state.open_count() >= state.max_sessions {
+            acs_session::engine::Metrics::inc(&state.engine.metrics().sessions_refused_busy);
+            return busy(5);
+        }
+        let id = state.new_session_id();
+        let entry = Arc::new(AsyncMutex::new(SessionEntry {
+            session: Session::new(id.clone(), &state.engine.config().node_id, Utc::now()),
+            authenticated: true,
+        }));
+        if let Ok(mut m) = state.sessions.lock() {
+            m.insert(id.clone(), entry.clone());
+        }
+        conn_guard.session_id = Some(id.clone());
+        (id, entry)
+    } else {
+        match existing {
+            Some(x) => x,
+            None => {
+                return simple(
+                    StatusCode::BAD_REQUEST,
+                    "no CWMP session: start with an Inform",
+                );
+            }
+        }
+    };
+    drop(conn_guard);
+
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| format!("http://{h}"));
+    let ctx = RequestContext {
+        base_url: host,
+        peer_ip: Some(peer.ip().to_string()),
+    };
+    let (id, entry) = session;
+    let mut e = entry.lock().await;
+    let reply = state
+        .engine
+        .handle(&mut e.session, decoded, &ctx, Utc::now())
+        .await;
+    let open = e.session.is_open();
+    drop(e);
+    if !open {
+        state.remove(&id);
+        let mut c = conn.lock().await;
+        if c.session_id.as_deref() == Some(id.as_str()) {
+            c.session_id = None;
+        }
+    }
+    match reply {
+        Reply::Envelope(bytes) => {
+            let mut r = Response::new(Full::new(Bytes::from(bytes)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=\"utf-8\""),
+            );
+            r.headers_mut()
+                .insert("SOAPAction", HeaderValue::from_static(""));
+            if is_inform
+                && open
+                && let Ok(c) = SessionCookie::new(COOKIE_NAME, id.as_str(), false)
+                && let Ok(v) = HeaderValue::from_str(&c.set_cookie_header())
+            {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Reply::NoContent => simple(StatusCode::NO_CONTENT, ""),
+        Reply::Busy { retry_after_secs } => busy(retry_after_secs),
+        Reply::Refused => simple(StatusCode::FORBIDDEN, "device is not active on this ACS"),
+        Reply::BadRequest(why) => simple(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+fn busy(secs: u32) -> Response<Full<Bytes>> {
+    let mut r = simple(StatusCode::SERVICE_UNAVAILABLE, "busy: retry later");
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Per-device credentials (a device whose serial number is the username and which has a
+/// password on record), else the shared ones from the configuration.
+async fn authenticate(
+    state: &CpeState,
+    authorization: Option<&str>,
+    method: &str,
+    target: &str,
+) -> Result<(), Response<Full<Bytes>>> {
+    let now = SystemTime::now();
+    let attempt = match state.auth.parse(authorization) {
+        Ok(a) => a,
+        Err(e) => return Err(unauthorized(state, state.auth.reject(e, now))),
+    };
+    let mut password: Option<Secret> = None;
+    if let Some(user) = attempt.username() {
+        let per_device = tokio::time::timeout(Duration::from_secs(5), async {
+            let d = state.store.device_by_serial(user).await.ok()??;
+            state.store.device_password(d.id).await.ok()?
+        })
+        .await
+        .ok()
+        .flatten();
+        password = per_device.map(|p| Secret::new(p.expose()));
+        if password.is_none()
+            && let Some(shared) = &state.shared_credentials
+            && shared.username == user
+        {
+            password = Some(shared.password.clone());
+        }
+    }
+    match state
+        .auth
+        .verify(&attempt, method, target, password.as_ref(), now)
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(unauthorized(state, state.auth.reject(e, now))),
+    }
+}
+
+fn unauthorized(
+    state: &CpeState,
+    rejection: acs_session::auth::Rejection,
+) -> Response<Full<Bytes>> {
+    acs_session::engine::Metrics::inc(&state.engine.metrics().auth_failures);
+    tracing::debug!(error = %rejection.error, "CPE authentication failed");
+    let mut r = simple(StatusCode::UNAUTHORIZED, "");
+    for c in rejection.www_authenticate {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}

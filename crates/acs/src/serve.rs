@@ -1,0 +1,205 @@
+//! `acs serve`: wiring of the store, the engine, both listeners and the background sweeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
+use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
+use acs_session::{Credentials, Secret};
+use acs_store::{InformWriter, StatusPolicy, WriterConfig};
+use anyhow::{Context, bail};
+use chrono::Utc;
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiState};
+use crate::config::Settings;
+use crate::cpe::{self, CpeState};
+
+fn init_tracing(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        "json" => builder.json().try_init(),
+        "text" => builder.try_init(),
+        other => bail!("unknown log format `{other}`, expected text or json"),
+    };
+    result.map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) || s.len() < 32 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+pub async fn serve(s: Settings) -> anyhow::Result<()> {
+    init_tracing(&s.log_format)?;
+    let mode: AuthMode = s.cwmp_auth.parse()?;
+    let store = crate::connect(&s.database_url, &s.data_dir).await?;
+    store.migrate().await.context("migrating the database")?;
+    tracing::info!(database = %crate::redact_url(&s.database_url), "store ready");
+
+    let mut auth_config = CpeAuthConfig::new(mode);
+    match &s.cwmp_nonce_key {
+        Some(k) => {
+            let bytes =
+                hex_decode(k).context("--cwmp-nonce-key must be at least 16 bytes of hex")?;
+            auth_config.nonce_key = NonceKey::from_bytes(&bytes);
+        }
+        None if mode == AuthMode::Digest => tracing::info!(
+            "digest nonces are signed with a per-process key; give every node the same --cwmp-nonce-key"
+        ),
+        None => {}
+    }
+    if let Some(w) = auth_config.startup_warning(false) {
+        tracing::warn!("{w}");
+    }
+    let shared = match (&s.cwmp_username, &s.cwmp_password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u.clone(), Secret::new(p.clone()))),
+        (None, None) => None,
+        _ => bail!("--cwmp-username and --cwmp-password go together"),
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let (writer, writer_task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
+    let session_timeout = Duration::from_secs(s.session_timeout);
+    let node_id = format!("{}-{}", hostname(), std::process::id());
+    let engine = Engine::new(
+        StoreBackend::new(store.clone(), writer, Duration::from_secs(5)),
+        EngineConfig {
+            auto_register: s.auto_register,
+            session_timeout,
+            public_cwmp_url: s.public_cwmp_url.clone(),
+            node_id,
+            ..EngineConfig::default()
+        },
+        metrics.clone(),
+    );
+    let state = Arc::new(CpeState::new(
+        engine,
+        store.clone(),
+        CpeAuthenticator::new(auth_config),
+        shared,
+        s.max_sessions,
+        s.max_body,
+        Duration::from_secs(s.read_timeout),
+        s.data_dir.clone(),
+    ));
+
+    let cwmp_listener = TcpListener::bind(s.cwmp_listen)
+        .await
+        .with_context(|| format!("binding the CPE listener to {}", s.cwmp_listen))?;
+    let api_listener = TcpListener::bind(s.api_listen)
+        .await
+        .with_context(|| format!("binding the API listener to {}", s.api_listen))?;
+    tracing::info!(
+        "CPE listener (CWMP) on http://{}",
+        cwmp_listener.local_addr()?
+    );
+    tracing::info!("API listener on http://{}", api_listener.local_addr()?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let cpe_task = tokio::spawn(cpe::serve(
+        cwmp_listener,
+        state.clone(),
+        Duration::from_secs(s.header_timeout),
+        stop_rx.clone(),
+    ));
+    let app = api::router(ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+    });
+    let mut api_stop = stop_rx.clone();
+    let api_task = tokio::spawn(async move {
+        let _ = axum::serve(api_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.changed().await;
+            })
+            .await;
+    });
+
+    // sweeps: idle sessions, expired claims and leases, Up/Down status (DESIGN §5)
+    let sweep_state = state.clone();
+    let sweep_store = store.clone();
+    let mut sweep_stop = stop_rx.clone();
+    let sweep_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = sweep_stop.changed() => break,
+            }
+            cpe::expire_idle(&sweep_state, session_timeout).await;
+            n += 1;
+            if n.is_multiple_of(6) {
+                let now = Utc::now();
+                if let Err(e) = sweep_store.sweep_status(now, StatusPolicy::default()).await {
+                    tracing::warn!(error = %e, "status sweep failed");
+                }
+                if let Err(e) = sweep_store.release_expired_tasks(now).await {
+                    tracing::warn!(error = %e, "releasing expired tasks failed");
+                }
+                if let Err(e) = sweep_store.purge_expired_leases(now).await {
+                    tracing::warn!(error = %e, "purging leases failed");
+                }
+            }
+        }
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests, returning in-flight tasks");
+    let _ = stop_tx.send(true);
+    let _ = cpe_task.await;
+    let _ = api_task.await;
+    let _ = sweep_task.await;
+    state.end_all().await;
+    drop(state);
+    writer_task.join().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "acs".to_owned())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,552 @@
+//! HTTP-level tests: the real `acs serve` on port 0 with a fresh SQLite database, spoken to
+//! over raw TCP so that framing (chunked, HTTP/1.0, Expect, cookies, reconnects) is exact.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use acs_session::Credentials;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Server {
+    child: Child,
+    cwmp: String,
+    api: String,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "acs-http-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(extra: &[&str]) -> Server {
+    let dir = temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .arg("serve")
+        .args([
+            "--cwmp-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("ACS_DATA_DIR", &dir)
+        .env("ACS_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        .env_remove("ACS_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("acs starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut cwmp, mut api) = (None, None);
+    while cwmp.is_none() || api.is_none() {
+        let line = lines.next().expect("acs printed its listeners").unwrap();
+        let addr = || line.rsplit("http://").next().unwrap().trim().to_owned();
+        if line.contains("CPE listener") {
+            cwmp = Some(addr());
+        } else if line.contains("API listener") {
+            api = Some(addr());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        cwmp: cwmp.unwrap(),
+        api: api.unwrap(),
+        dir,
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends raw bytes, reads one response (Content-Length framed, or until close).
+async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
+    stream.write_all(raw).await.unwrap();
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> Resp {
+    let mut buf = Vec::new();
+    loop {
+        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let mut lines = head.split("\r\n");
+            let status: u16 = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            if status == 100 {
+                buf.drain(..end + 4);
+                continue;
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            while buf.len() < end + 4 + len {
+                let mut chunk = [0u8; 65536];
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "connection closed mid-body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Resp {
+                status,
+                headers,
+                body: buf[end + 4..end + 4 + len].to_vec(),
+            };
+        }
+        let mut chunk = [0u8; 65536];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn post(body: &[u8], extra_headers: &str) -> Vec<u8> {
+    let mut v = format!(
+        "POST / HTTP/1.1\r\nHost: acs.test\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n{extra_headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../../shared/cwmp/corpus/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn inform(serial: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ConnectionRequestURL</Name><Value xsi:type="xsd:string">http://10.0.0.1:7547/cr</Value></ParameterValueStruct></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+fn cookie_of(r: &Resp) -> String {
+    let sc = r.header("set-cookie").expect("a session cookie");
+    sc.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn session_continues_across_a_reconnect_with_a_version_style_cookie() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&inform("SN-A"), "")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("InformResponse"));
+    let cookie = cookie_of(&r);
+    drop(a);
+    let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
+    let hdr = format!("Cookie: $Version=\"0\"; {cookie};$Path=/\r\n");
+    let r = exchange(&mut b, &post(b"", &hdr)).await;
+    assert_eq!(r.status, 204);
+}
+
+#[tokio::test]
+async fn cookieless_cpe_keeps_its_session_on_the_connection() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-B"), "")).await.status,
+        200
+    );
+    assert_eq!(exchange(&mut a, &post(b"", "")).await.status, 204);
+    // the same connection may carry the next session
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-B"), "")).await.status,
+        200
+    );
+    let mut other = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(exchange(&mut other, &post(b"", "")).await.status, 400);
+}
+
+#[tokio::test]
+async fn chunked_thomson_capture_and_http10_and_expect_continue() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(
+        &mut a,
+        &corpus("thomson_speedtouch780_inform_http-chunked.txt"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("14_THOM_TR69_ID"));
+
+    let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
+    let body = inform("SN-C");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/html\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    b.write_all(head.as_bytes()).await.unwrap();
+    let cont = read_response_status_line(&mut b).await;
+    assert!(cont.starts_with("HTTP/1.1 100"), "{cont}");
+    let r = exchange(&mut b, &body).await;
+    assert_eq!(r.status, 200);
+
+    let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
+    let body = inform("SN-D");
+    let mut raw = format!("POST / HTTP/1.0\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    raw.extend_from_slice(&body);
+    assert_eq!(exchange(&mut c, &raw).await.status, 200);
+}
+
+async fn read_response_status_line(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    while !buf.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        buf.push(byte[0]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted() {
+    let s = start(&[]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&inform("SN-GZ")).unwrap();
+    let body = gz.finish().unwrap();
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&body, "Content-Encoding: gzip\r\n")).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_second_concurrent_session_is_refused_with_retry_after() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-E"), "")).await.status,
+        200
+    );
+    let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut b, &post(&inform("SN-E"), "")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").is_some());
+    // the first session finishes normally
+    assert_eq!(exchange(&mut a, &post(b"", "")).await.status, 204);
+}
+
+#[tokio::test]
+async fn body_limit_and_session_limit() {
+    let s = start(&["--max-body", "2000", "--max-sessions", "1"]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let big = vec![b' '; 5000];
+    assert_eq!(exchange(&mut a, &post(&big, "")).await.status, 413);
+    let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut b, &post(&inform("SN-F"), "")).await.status,
+        200
+    );
+    let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut c, &post(&inform("SN-G"), "")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn the_huge_corpus_response_fits_the_default_limit() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-H"), "")).await.status,
+        200
+    );
+    let huge = corpus("thomson_speedtouch780_getparameternamesresponse-huge.xml");
+    assert!(huge.len() > 500_000);
+    // no RPC outstanding: the response is read, decoded and the session ends with 204
+    assert_eq!(exchange(&mut a, &post(&huge, "")).await.status, 204);
+}
+
+#[tokio::test]
+async fn digest_authentication_once_per_session() {
+    let s = start(&[
+        "--cwmp-auth",
+        "digest",
+        "--cwmp-username",
+        "cpe",
+        "--cwmp-password",
+        "s3cret",
+    ]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&inform("SN-I"), "")).await;
+    assert_eq!(r.status, 401);
+    let challenges: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(!challenges.is_empty());
+    let wrong = Credentials::new("cpe", "nope");
+    let auth = acs_session::auth::client::answer_challenges(
+        &challenges,
+        "POST",
+        "/",
+        &wrong,
+        false,
+        "abc",
+    )
+    .unwrap();
+    let r = exchange(
+        &mut a,
+        &post(&inform("SN-I"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let good = Credentials::new("cpe", "s3cret");
+    let auth =
+        acs_session::auth::client::answer_challenges(&challenges, "POST", "/", &good, false, "abd")
+            .unwrap();
+    // a new TCP connection, as AVM does after a 401
+    let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(
+        &mut b,
+        &post(&inform("SN-I"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // no Authorization on the rest of the session
+    assert_eq!(exchange(&mut b, &post(b"", "")).await.status, 204);
+}
+
+#[tokio::test]
+async fn api_listener_serves_health_and_metrics() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    exchange(&mut a, &post(&inform("SN-J"), "")).await;
+    exchange(&mut a, &post(b"", "")).await;
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let get = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    assert_eq!(exchange(&mut api, &get("/healthz")).await.status, 200);
+    assert_eq!(exchange(&mut api, &get("/readyz")).await.status, 200);
+    let m = exchange(&mut api, &get("/metrics")).await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.text().contains("acs_sessions_completed_total 1"),
+        "{}",
+        m.text()
+    );
+}
+
+#[test]
+fn token_create_prints_the_token_alone() {
+    let dir = temp_dir();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acs"))
+            .args(args)
+            .env(
+                "ACS_DATABASE_URL",
+                format!("sqlite://{}/acs.db", dir.display()),
+            )
+            .env("ACS_DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["token", "create", "--name", "ci", "--admin"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stdout.trim().len() >= 20);
+    let list = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(list.contains("ci") && !list.contains(stdout.trim()));
+    assert!(run(&["token", "revoke", "1"]).status.success());
+    assert!(
+        String::from_utf8(run(&["token", "list"]).stdout)
+            .unwrap()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn firmware_files_with_range_etag_and_unknown_names() {
+    let s = start(&[]);
+    let store = acs_store::Store::connect(
+        &format!("sqlite://{}/acs.db", s.dir.display()),
+        acs_store::SecretKey::load_or_create(&s.dir).unwrap(),
+    )
+    .await
+    .unwrap();
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::create_dir_all(s.dir.join("firmware")).unwrap();
+    std::fs::write(s.dir.join("firmware/fw-1.bin"), &data).unwrap();
+    std::fs::write(s.dir.join("firmware/unlisted.bin"), b"x").unwrap();
+    let sha = "ab".repeat(32);
+    store
+        .create_firmware_image(
+            &acs_store::NewFirmwareImage {
+                version: "1".into(),
+                file_name: "fw-1.bin".into(),
+                size: 1000,
+                sha256: sha.clone(),
+                device_type_id: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
+    let get = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
+    };
+    let r = exchange(&mut c, &get("/files/firmware/fw-1.bin", "")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, data);
+    assert_eq!(r.header("etag"), Some(format!("\"{sha}\"").as_str()));
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
+    let r = exchange(
+        &mut c,
+        &get("/files/firmware/fw-1.bin", "Range: bytes=10-19\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &data[10..20]);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/1000"));
+    let r = exchange(
+        &mut c,
+        &get("/files/firmware/fw-1.bin", "Range: bytes=5000-\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, 416);
+    let inm = format!("If-None-Match: \"{sha}\"\r\n");
+    assert_eq!(
+        exchange(&mut c, &get("/files/firmware/fw-1.bin", &inm))
+            .await
+            .status,
+        304
+    );
+    for bad in [
+        "/files/firmware/unlisted.bin",
+        "/files/firmware/..%2facs.db",
+        "/files/firmware/../acs.db",
+    ] {
+        assert_eq!(exchange(&mut c, &get(bad, "")).await.status, 404, "{bad}");
+    }
+    let head = b"HEAD /files/firmware/fw-1.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.write_all(head).await.unwrap();
+    let line = read_response_status_line(&mut c).await;
+    assert!(
+        line.starts_with("HTTP/1.1 200") && line.contains("content-length: 1000"),
+        "{line}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn queued_tasks_run_against_the_real_store() {
+    let s = start(&[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-T"), "")).await.status,
+        200
+    );
+    assert_eq!(exchange(&mut a, &post(b"", "")).await.status, 204);
+    let store = acs_store::Store::connect(
+        &format!("sqlite://{}/acs.db", s.dir.display()),
+        acs_store::SecretKey::load_or_create(&s.dir).unwrap(),
+    )
+    .await
+    .unwrap();
+    let device = store
+        .device_by_serial("SN-T")
+        .await
+        .unwrap()
+        .expect("auto-registered");
+    assert_eq!(
+        device.connection_request_url.as_deref(),
+        Some("http://10.0.0.1:7547/cr")
+    );
+    let tasks: Vec<acs_store::NewTask> = [
+        acs_session::task::TaskSpec::UpdateFrequency { interval: 300 },
+        acs_session::task::TaskSpec::Reboot {},
+    ]
+    .iter()
+    .map(|spec| {
+        let (kind, payload) = spec.to_parts();
+        acs_store::NewTask {
+            kind: kind.to_owned(),
+            setting_group: spec.default_setting_group().to_owned(),
+            payload,
+        }
+    })
+    .collect();
+    let queued = store
+        .enqueue_tasks(device.id, &tasks, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let r = exchange(&mut a, &post(&inform("SN-T"), "")).await;
+    assert_eq!(r.status, 200);
+    let r = exchange(&mut a, &post(b"", "")).await;
+    assert!(r.text().contains("SetParameterValues"), "{}", r.text());
+    assert!(r.text().contains(&queued[0].command_key));
+    let spv_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse></soap:Body></soap:Envelope>"#;
+    let r = exchange(&mut a, &post(spv_ok, "")).await;
+    assert!(r.text().contains("cwmp:Reboot"), "{}", r.text());
+    let t0 = store.task(queued[0].id).await.unwrap().unwrap();
+    assert_eq!(t0.state, acs_store::TaskState::Done);
+    let reboot_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:RebootResponse/></soap:Body></soap:Envelope>"#;
+    assert_eq!(exchange(&mut a, &post(reboot_ok, "")).await.status, 204);
+    let t1 = store.task(queued[1].id).await.unwrap().unwrap();
+    assert_eq!(t1.state, acs_store::TaskState::InFlight);
+    store.close().await;
+}
