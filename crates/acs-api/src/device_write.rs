@@ -280,11 +280,9 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
         clear(&mut input.location_name);
         clear(&mut input.latitude);
         clear(&mut input.longitude);
-        for f in [
-            &mut input.type_id,
-            &mut input.organization_id,
-            &mut input.location,
-        ] {
+        // The organization is kept when absent: moving a device out of its organization by
+        // omission would hide it from that organization's tokens.
+        for f in [&mut input.type_id, &mut input.location] {
             if f.is_none() {
                 *f = Some(None);
             }

@@ -218,9 +218,9 @@ pub async fn detail(
 
 /// Replace a device's fields
 ///
-/// `name` is required. Absent descriptive fields are cleared; absent `username`, `password`,
-/// `update_frequency` and `firmware_image` are kept. Changes the device must learn become
-/// pending tasks.
+/// `name` is required. Absent descriptive fields are cleared; absent `organization_id`,
+/// `username`, `password`, `update_frequency` and `firmware_image` are kept. Changes the
+/// device must learn become pending tasks.
 #[utoipa::path(
     put,
     path = "/api/v1/inventory_device_serial/{serial_number}/",

@@ -139,8 +139,23 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     Router::new()
         .nest("/api/v1", authenticated)
         .merge(openapi::routes())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint (paths end with a slash)".into())
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "detail": "method not allowed on this endpoint" })),
+    )
+        .into_response()
 }

@@ -524,6 +524,16 @@ async fn odd_serials_are_clean_4xx_or_found_literally() {
             );
         }
     }
+    // Unknown routes and methods answer in the API's shape too.
+    for (method, path, status) in [
+        ("GET", "/api/v1/inventory_device_serial/X", 404),
+        ("GET", "/api/v1/nothing/", 404),
+        ("POST", "/api/v1/inventory_device_serial/X/", 405),
+    ] {
+        let r = s.call(method, path, None).await;
+        assert_eq!(r.status, status, "{method} {path}");
+        assert!(r.json()["detail"].is_string());
+    }
     let long = format!("/api/v1/inventory_device_serial/{}/", "A".repeat(5000));
     assert_eq!(s.get(&long).await.status, 404);
 
