@@ -6,7 +6,8 @@ use axum::extract::{Extension, OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 
-use acs_store::{Device, DeviceFilter, DeviceStatus};
+use acs_session::task::TaskSpec;
+use acs_store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewTask};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -176,10 +177,41 @@ pub async fn create(
             Some(org) => caller.check_org(org)?,
         }
     }
-    let device = state
+    // Like the seed's POST example, registering queues nothing (`pending_settings` null),
+    // except a firmware image: asking for one means asking for its Download, so it is set
+    // right after by the same update a PATCH would make (checked first, so a bad id writes
+    // nothing).
+    let firmware = input.firmware_image.take().flatten();
+    if let Some(id) = firmware
+        && state.store.firmware_image(id).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "firmware_image",
+            format!("{id} does not exist"),
+        ));
+    }
+    let mut device = state
         .store
         .create_device(&device_write::new_device(input), Utc::now())
         .await?;
+    if let Some(id) = firmware {
+        let spec = TaskSpec::Firmware { firmware_image: id };
+        let (kind, payload) = spec.to_parts();
+        let patch = DevicePatch {
+            firmware_image_id: Some(Some(id)),
+            firmware_image_is_pending: Some(true),
+            ..DevicePatch::default()
+        };
+        let task = NewTask {
+            kind: kind.to_owned(),
+            setting_group: spec.default_setting_group().to_owned(),
+            payload,
+        };
+        device = state
+            .store
+            .update_device(&device.serial_number, &patch, &[task], Utc::now())
+            .await?;
+    }
     Ok((StatusCode::CREATED, Json(DeviceOut::new(device))))
 }
 

@@ -376,6 +376,27 @@ async fn firmware_upload_and_download_intent() {
     assert_eq!(d["firmware_image"], id);
     assert_eq!(d["firmware_image_is_pending"], true);
     assert_eq!(d["pending_settings"], "firmware_upgrade");
+    // Registering with an image queues its download; an unknown image writes nothing.
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "F2", "name": "n", "firmware_image": id})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["pending_settings"], "firmware_upgrade");
+    assert_eq!(r.json()["firmware_image_is_pending"], true);
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["firmware_image"][0].is_string());
+    assert_eq!(s.get(&format!("{LIST}F3/")).await.status, 404);
     // In use: the image cannot go.
     assert_eq!(
         s.call("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
