@@ -67,4 +67,20 @@ impl Store {
             )
         })
     }
+
+    /// Whether someone holds an unexpired session lease on `serial` at `now` (the API refuses
+    /// to delete a device in session).
+    pub async fn session_lease_active(&self, serial: &str, now: DateTime<Utc>) -> Result<bool> {
+        let now = ts(now);
+        on_pool!(&self.backend, |pool, dialect| {
+            let held: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM session_leases WHERE serial_number = $1 AND expires_at > $2",
+            )
+            .bind(serial)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            Ok(held.is_some())
+        })
+    }
 }

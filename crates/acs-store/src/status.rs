@@ -50,3 +50,30 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Records a status seen live (the API's `update_status=true`: a connection request
+    /// answered or not). Stamps `status_change = now` only when the status flips. Returns
+    /// whether it flipped.
+    pub async fn record_live_status(
+        &self,
+        device_id: i64,
+        status: crate::DeviceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = ts(now);
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query(
+                "UPDATE devices SET status = $1, status_change = $2 \
+                 WHERE id = $3 AND status <> $1",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(device_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                > 0)
+        })
+    }
+}

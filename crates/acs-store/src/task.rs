@@ -385,4 +385,30 @@ impl Store {
                 .await?)
         })
     }
+
+    /// Cancels (deletes) the device's task `task_id` while it is still pending: `true` when
+    /// deleted, `false` (nothing changed) once it is in flight or settled, since the CPE may
+    /// already be executing it. `NotFound` if the device has no such task.
+    pub async fn cancel_task(&self, device_id: i64, task_id: i64) -> Result<bool> {
+        on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM tasks WHERE id = $1 AND device_id = $2")
+                    .bind(task_id)
+                    .bind(device_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match state.as_deref() {
+                None => return Err(StoreError::not_found(format!("task {task_id}"))),
+                Some("pending") => {}
+                Some(_) => return Ok(false),
+            }
+            sqlx::query("DELETE FROM tasks WHERE id = $1")
+                .bind(task_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
 }

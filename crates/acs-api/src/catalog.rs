@@ -1,0 +1,467 @@
+//! The catalog around the devices: organizations, locations and device types (firmware
+//! images are in `firmware.rs`). Reads follow the token's organization scope; writes of
+//! organizations and device types need an admin token.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use acs_store::{
+    DeviceType, DeviceTypeProfile, Location, NewDeviceType, NewLocation, Organization,
+};
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::input::JsonObject;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/organizations/",
+            get(list_organizations).post(create_organization),
+        )
+        .route(
+            "/organizations/{id}/",
+            get(get_organization).delete(delete_organization),
+        )
+        .route("/locations/", get(list_locations).post(create_location))
+        .route(
+            "/locations/{id}/",
+            get(get_location).delete(delete_location),
+        )
+        .route(
+            "/device_types/",
+            get(list_device_types).post(create_device_type),
+        )
+        .route(
+            "/device_types/{id}/",
+            get(get_device_type)
+                .put(update_device_type)
+                .delete(delete_device_type),
+        )
+}
+
+/// Deserialises a checked JSON object, naming the field in unknown/missing-field errors.
+pub fn from_body<T: DeserializeOwned>(map: Map<String, Value>) -> ApiResult<T> {
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        let msg = e.to_string();
+        let field = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| msg.split_once(p).and_then(|(_, rest)| rest.split_once('`')))
+            .map(|(field, _)| field.to_owned());
+        match field {
+            Some(field) => {
+                let mut errors = FieldErrors::default();
+                let text = if msg.starts_with("unknown") {
+                    "unknown field"
+                } else {
+                    "this field is required"
+                };
+                errors.add(field, text);
+                ApiError::Fields(errors)
+            }
+            None => ApiError::BadRequest(format!("invalid body: {msg}")),
+        }
+    })
+}
+
+/// A path id that does not parse is a 404 (no such row), never a 500.
+pub fn path_id(id: &str, what: &str) -> ApiResult<i64> {
+    id.parse::<i64>()
+        .map_err(|_| ApiError::NotFound(format!("no {what} {id:?}")))
+}
+
+fn check_name(field: &str, name: &str, errors: &mut FieldErrors) {
+    if name.trim().is_empty() {
+        errors.add(field, "this field may not be blank");
+    } else if name.chars().count() > 255 {
+        errors.add(field, "ensure this field has no more than 255 characters");
+    } else if name.chars().any(char::is_control) {
+        errors.add(field, "control characters are not allowed");
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationOut {
+    pub id: i64,
+    pub name: String,
+    pub created: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationOut {
+    fn from(o: Organization) -> Self {
+        OrganizationOut {
+            id: o.id,
+            name: o.name,
+            created: o.created,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationIn {
+    pub name: String,
+}
+
+/// List organizations (a scoped token sees its own)
+#[utoipa::path(get, path = "/api/v1/organizations/", tag = "catalog",
+    responses((status = 200, body = Vec<OrganizationOut>)), security(("bearer" = [])))]
+pub async fn list_organizations(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<OrganizationOut>>> {
+    let all = state.store.list_organizations().await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|o| caller.check_org(Some(o.id)).is_ok())
+            .map(OrganizationOut::from)
+            .collect(),
+    ))
+}
+
+/// Create an organization (admin)
+#[utoipa::path(post, path = "/api/v1/organizations/", tag = "catalog", request_body = OrganizationIn,
+    responses((status = 201, body = OrganizationOut), (status = 400), (status = 403), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn create_organization(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<OrganizationOut>)> {
+    caller.require_admin()?;
+    let input: OrganizationIn = from_body(body)?;
+    let mut errors = FieldErrors::default();
+    check_name("name", &input.name, &mut errors);
+    errors.into_result()?;
+    let org = state
+        .store
+        .create_organization(&input.name, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(org.into())))
+}
+
+/// Get an organization
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 200, body = OrganizationOut), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_organization(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrganizationOut>> {
+    let id = path_id(&id, "organization")?;
+    caller.check_org(Some(id))?;
+    let org = state
+        .store
+        .organization(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
+    Ok(Json(org.into()))
+}
+
+/// Delete an organization (admin; 409 while referenced)
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 204), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn delete_organization(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = path_id(&id, "organization")?;
+    state.store.delete_organization(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationOut {
+    pub id: i64,
+    pub name: String,
+    pub short_name: Option<String>,
+    pub organization_id: Option<i64>,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+impl From<Location> for LocationOut {
+    fn from(l: Location) -> Self {
+        LocationOut {
+            id: l.id,
+            name: l.name,
+            short_name: l.short_name,
+            organization_id: l.organization_id,
+            latitude: l.latitude,
+            longitude: l.longitude,
+            created: l.created,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationIn {
+    pub name: String,
+    #[serde(default)]
+    pub short_name: Option<String>,
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+    #[serde(default)]
+    pub latitude: Option<String>,
+    #[serde(default)]
+    pub longitude: Option<String>,
+}
+
+/// List locations (a scoped token sees its organization's)
+#[utoipa::path(get, path = "/api/v1/locations/", tag = "catalog",
+    responses((status = 200, body = Vec<LocationOut>)), security(("bearer" = [])))]
+pub async fn list_locations(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<LocationOut>>> {
+    let all = state.store.list_locations(caller.organization()).await?;
+    Ok(Json(all.into_iter().map(LocationOut::from).collect()))
+}
+
+/// Create a location (a scoped token: in its organization)
+#[utoipa::path(post, path = "/api/v1/locations/", tag = "catalog", request_body = LocationIn,
+    responses((status = 201, body = LocationOut), (status = 400), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<LocationOut>)> {
+    let mut input: LocationIn = from_body(body)?;
+    if let Some(own) = caller.organization() {
+        match input.organization_id {
+            None => input.organization_id = Some(own),
+            Some(org) => caller.check_org(Some(org))?,
+        }
+    }
+    let mut errors = FieldErrors::default();
+    check_name("name", &input.name, &mut errors);
+    if let Some(s) = &input.short_name {
+        check_name("short_name", s, &mut errors);
+    }
+    for (field, value, bound) in [
+        ("latitude", &input.latitude, 90.0),
+        ("longitude", &input.longitude, 180.0),
+    ] {
+        if let Some(v) = value
+            && !matches!(v.trim().parse::<f64>(), Ok(x) if x.is_finite() && x.abs() <= bound)
+        {
+            errors.add(
+                field,
+                format!("must be decimal degrees between -{bound} and {bound}"),
+            );
+        }
+    }
+    errors.into_result()?;
+    let location = state
+        .store
+        .create_location(
+            &NewLocation {
+                name: input.name,
+                short_name: input.short_name,
+                organization_id: input.organization_id,
+                latitude: input.latitude,
+                longitude: input.longitude,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(location.into())))
+}
+
+async fn load_location(state: &ApiState, caller: &Caller, id: &str) -> ApiResult<Location> {
+    let id = path_id(id, "location")?;
+    let location = state
+        .store
+        .location(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no location {id}")))?;
+    caller.check_org(location.organization_id)?;
+    Ok(location)
+}
+
+/// Get a location
+#[utoipa::path(get, path = "/api/v1/locations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 200, body = LocationOut), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LocationOut>> {
+    Ok(Json(load_location(&state, &caller, &id).await?.into()))
+}
+
+/// Delete a location (409 while devices use it)
+#[utoipa::path(delete, path = "/api/v1/locations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 204), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn delete_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let location = load_location(&state, &caller, &id).await?;
+    state.store.delete_location(location.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceTypeOut {
+    pub id: i64,
+    pub short_name: String,
+    pub name: String,
+    /// `Device.` (TR-181) or `InternetGatewayDevice.` (TR-098).
+    pub data_model_root: String,
+    /// Parameter paths for the location/credential/interval intents and default values;
+    /// empty: the standard TR-181/TR-098 paths apply.
+    #[schema(value_type = Object)]
+    pub profile: Value,
+    pub created: DateTime<Utc>,
+}
+
+impl From<DeviceType> for DeviceTypeOut {
+    fn from(t: DeviceType) -> Self {
+        DeviceTypeOut {
+            id: t.id,
+            short_name: t.short_name,
+            name: t.name,
+            data_model_root: t.data_model_root,
+            profile: serde_json::to_value(&t.profile.0).unwrap_or(Value::Null),
+            created: t.created,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTypeIn {
+    pub short_name: String,
+    pub name: String,
+    /// Default `Device.`.
+    #[serde(default)]
+    pub data_model_root: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<Value>,
+}
+
+fn new_device_type(input: DeviceTypeIn) -> ApiResult<NewDeviceType> {
+    let mut errors = FieldErrors::default();
+    check_name("short_name", &input.short_name, &mut errors);
+    check_name("name", &input.name, &mut errors);
+    let root = input
+        .data_model_root
+        .unwrap_or_else(|| "Device.".to_owned());
+    if root != "Device." && root != "InternetGatewayDevice." {
+        errors.add(
+            "data_model_root",
+            "must be \"Device.\" (TR-181) or \"InternetGatewayDevice.\" (TR-098)",
+        );
+    }
+    let profile = match input.profile {
+        None | Some(Value::Null) => DeviceTypeProfile::default(),
+        Some(v) => match serde_json::from_value::<DeviceTypeProfile>(v) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.add("profile", e.to_string());
+                DeviceTypeProfile::default()
+            }
+        },
+    };
+    errors.into_result()?;
+    Ok(NewDeviceType {
+        short_name: input.short_name,
+        name: input.name,
+        data_model_root: root,
+        profile,
+    })
+}
+
+/// List device types
+#[utoipa::path(get, path = "/api/v1/device_types/", tag = "catalog",
+    responses((status = 200, body = Vec<DeviceTypeOut>)), security(("bearer" = [])))]
+pub async fn list_device_types(
+    State(state): State<ApiState>,
+) -> ApiResult<Json<Vec<DeviceTypeOut>>> {
+    let all = state.store.list_device_types().await?;
+    Ok(Json(all.into_iter().map(DeviceTypeOut::from).collect()))
+}
+
+/// Create a device type (admin)
+#[utoipa::path(post, path = "/api/v1/device_types/", tag = "catalog", request_body = DeviceTypeIn,
+    responses((status = 201, body = DeviceTypeOut), (status = 400), (status = 403), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn create_device_type(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<DeviceTypeOut>)> {
+    caller.require_admin()?;
+    let new = new_device_type(from_body(body)?)?;
+    let t = state.store.create_device_type(&new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(t.into())))
+}
+
+/// Get a device type
+#[utoipa::path(get, path = "/api/v1/device_types/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 200, body = DeviceTypeOut), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_device_type(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeviceTypeOut>> {
+    let id = path_id(&id, "device type")?;
+    let t = state
+        .store
+        .device_type(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no device type {id}")))?;
+    Ok(Json(t.into()))
+}
+
+/// Replace a device type (admin)
+#[utoipa::path(put, path = "/api/v1/device_types/{id}/", tag = "catalog", request_body = DeviceTypeIn,
+    params(("id" = i64, Path)), responses((status = 200, body = DeviceTypeOut), (status = 400), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn update_device_type(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<DeviceTypeOut>> {
+    caller.require_admin()?;
+    let id = path_id(&id, "device type")?;
+    let new = new_device_type(from_body(body)?)?;
+    let t = state.store.update_device_type(id, &new).await?;
+    Ok(Json(t.into()))
+}
+
+/// Delete a device type (admin; 409 while devices or images use it)
+#[utoipa::path(delete, path = "/api/v1/device_types/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 204), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn delete_device_type(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = path_id(&id, "device type")?;
+    state.store.delete_device_type(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

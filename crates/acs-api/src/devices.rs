@@ -1,0 +1,393 @@
+//! The seed's six endpoints on `/inventory_device_serial/` (the contract in
+//! `seed/inventory_device_serial_api.txt`).
+
+use axum::Json;
+use axum::extract::{Extension, OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+
+use acs_session::task::TaskSpec;
+use acs_store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewTask};
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::device_write::{self, Mode};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{JsonObject, QueryParams, Serial};
+use crate::model::{DeviceOut, DevicePage, TaskOut};
+use crate::pagination::{Window, links, request_origin};
+use crate::wake;
+
+/// The device `serial` if the caller may see it: 404 unknown, 403 another organization's.
+pub async fn load_device(state: &ApiState, caller: &Caller, serial: &str) -> ApiResult<Device> {
+    let device = state
+        .store
+        .device_by_serial(serial)
+        .await?
+        .ok_or_else(|| ApiError::not_found_serial(serial))?;
+    caller.check_org(device.organization_id)?;
+    Ok(device)
+}
+
+/// `?pending=` and `?update_status=` of the list and detail endpoints.
+struct Extras {
+    pending: bool,
+    update_status: bool,
+}
+
+impl Extras {
+    fn from_query(q: &QueryParams) -> ApiResult<Extras> {
+        Ok(Extras {
+            pending: q.bool("pending")?.unwrap_or(false),
+            update_status: q.bool("update_status")?.unwrap_or(false),
+        })
+    }
+
+    async fn render(
+        &self,
+        state: &ApiState,
+        mut devices: Vec<Device>,
+    ) -> ApiResult<Vec<DeviceOut>> {
+        if self.update_status {
+            wake::refresh_status(state, &mut devices).await;
+        }
+        let mut out = Vec::with_capacity(devices.len());
+        for device in devices {
+            let id = device.id;
+            let mut shown = DeviceOut::new(device);
+            if self.pending {
+                let tasks = state.store.list_tasks(id, true).await?;
+                shown.pending = Some(tasks.into_iter().map(TaskOut::new).collect());
+            }
+            out.push(shown);
+        }
+        Ok(out)
+    }
+}
+
+fn parse_status(q: &QueryParams) -> ApiResult<Option<DeviceStatus>> {
+    match q.get("status") {
+        None | Some("") => Ok(None),
+        Some("0" | "false" | "False" | "Down" | "down") => Ok(Some(DeviceStatus::Down)),
+        Some("1" | "true" | "True" | "Up" | "up") => Ok(Some(DeviceStatus::Up)),
+        Some(other) => Err(ApiError::field(
+            "status",
+            format!("{other:?} is not one of 0, false, False, 1, true, True"),
+        )),
+    }
+}
+
+/// List devices
+///
+/// Paginated, filtered, ordered by id. Unknown query parameters are ignored; a `limit`
+/// above the maximum is capped.
+#[utoipa::path(
+    get,
+    path = "/api/v1/inventory_device_serial/",
+    tag = "inventory_device_serial",
+    params(
+        ("type" = Option<i64>, Query, description = "Device type id"),
+        ("status" = Option<String>, Query, description = "0/false/False = Down, 1/true/True = Up"),
+        ("last_status_change_from" = Option<String>, Query, description = "ISO date or datetime, e.g. 2024-01-01 or 2024-01-01 00:01:00+00:00"),
+        ("organization" = Option<i64>, Query, description = "Organization id"),
+        ("is_active" = Option<bool>, Query, description = "Active flag"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, capped at the maximum, 1000 by default)"),
+        ("offset" = Option<i64>, Query, description = "Index of the first result"),
+        ("pending" = Option<bool>, Query, description = "Add `pending`: the open tasks of each device"),
+        ("update_status" = Option<bool>, Query, description = "Connection-request this page's devices first and show what answered"),
+    ),
+    responses(
+        (status = 200, description = "A page of devices", body = DevicePage),
+        (status = 400, description = "A query parameter does not parse"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization's devices"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    q: QueryParams,
+) -> ApiResult<Json<DevicePage>> {
+    let window = Window::from_query(&q, &state.config)?;
+    let organization_id = q.int("organization")?;
+    let mut filter = DeviceFilter {
+        type_id: q.int("type")?,
+        status: parse_status(&q)?,
+        status_change_from: q.datetime("last_status_change_from")?,
+        organization_id,
+        is_active: q.bool("is_active")?,
+        organization_scope: None,
+    };
+    let extras = Extras::from_query(&q)?;
+    if let Some(own) = caller.organization() {
+        if let Some(org) = organization_id {
+            caller.check_org(Some(org))?;
+        }
+        filter.organization_scope = Some(vec![own]);
+    }
+    let page = state
+        .store
+        .list_devices(&filter, window.limit, window.offset)
+        .await?;
+    let (next, previous) = links(
+        &request_origin(&headers),
+        uri.path(),
+        &q,
+        window,
+        page.count,
+    );
+    Ok(Json(DevicePage {
+        count: page.count,
+        next,
+        previous,
+        results: extras.render(&state, page.items).await?,
+    }))
+}
+
+/// Register a device
+///
+/// `serial_number` and `name` are required; `type`, `organization_id`, `location` and
+/// `firmware_image` must exist. `password` is write-only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/inventory_device_serial/",
+    tag = "inventory_device_serial",
+    request_body(content = Object, description = "Device fields (see the device schema; `password` write-only)"),
+    responses(
+        (status = 201, description = "Created", body = DeviceOut),
+        (status = 400, description = "Per-field errors: `{\"field\": [\"message\"]}`"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization"),
+        (status = 409, description = "The serial number is taken"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<DeviceOut>)> {
+    let mut input = device_write::parse(&body, Mode::Create)?;
+    if let Some(own) = caller.organization() {
+        match input.organization_id {
+            None | Some(None) => input.organization_id = Some(Some(own)),
+            Some(org) => caller.check_org(org)?,
+        }
+    }
+    // Like the seed's POST example, registering queues nothing (`pending_settings` null),
+    // except a firmware image: asking for one means asking for its Download, so it is set
+    // right after by the same update a PATCH would make (checked first, so a bad id writes
+    // nothing).
+    let firmware = input.firmware_image.take().flatten();
+    if let Some(id) = firmware
+        && state.store.firmware_image(id).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "firmware_image",
+            format!("{id} does not exist"),
+        ));
+    }
+    let mut device = state
+        .store
+        .create_device(&device_write::new_device(input), Utc::now())
+        .await?;
+    if let Some(id) = firmware {
+        let spec = TaskSpec::Firmware { firmware_image: id };
+        let (kind, payload) = spec.to_parts();
+        let patch = DevicePatch {
+            firmware_image_id: Some(Some(id)),
+            firmware_image_is_pending: Some(true),
+            ..DevicePatch::default()
+        };
+        let task = NewTask {
+            kind: kind.to_owned(),
+            setting_group: spec.default_setting_group().to_owned(),
+            payload,
+        };
+        device = state
+            .store
+            .update_device(&device.serial_number, &patch, &[task], Utc::now())
+            .await?;
+    }
+    Ok((StatusCode::CREATED, Json(DeviceOut::new(device))))
+}
+
+/// Get a device by serial number
+#[utoipa::path(
+    get,
+    path = "/api/v1/inventory_device_serial/{serial_number}/",
+    tag = "inventory_device_serial",
+    params(
+        ("serial_number" = String, Path, description = "Serial number (percent-encoded)"),
+        ("pending" = Option<bool>, Query, description = "Add `pending`: the open tasks"),
+        ("update_status" = Option<bool>, Query, description = "Connection-request the device first"),
+    ),
+    responses(
+        (status = 200, description = "The device", body = DeviceOut),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization's device"),
+        (status = 404, description = "Unknown serial number"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn detail(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Serial(serial): Serial,
+    q: QueryParams,
+) -> ApiResult<Json<DeviceOut>> {
+    let extras = Extras::from_query(&q)?;
+    let device = load_device(&state, &caller, &serial).await?;
+    let mut shown = extras.render(&state, vec![device]).await?;
+    shown
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found_serial(&serial))
+}
+
+/// Replace a device's fields
+///
+/// `name` is required. Absent descriptive fields are cleared; absent `organization_id`,
+/// `username`, `password`, `update_frequency` and `firmware_image` are kept. Changes the
+/// device must learn become pending tasks.
+#[utoipa::path(
+    put,
+    path = "/api/v1/inventory_device_serial/{serial_number}/",
+    tag = "inventory_device_serial",
+    params(("serial_number" = String, Path, description = "Serial number")),
+    request_body(content = Object, description = "Device fields"),
+    responses(
+        (status = 200, description = "Updated", body = DeviceOut),
+        (status = 400, description = "Per-field errors"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization's device"),
+        (status = 404, description = "Unknown serial number"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn replace(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Serial(serial): Serial,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<DeviceOut>> {
+    write(state, caller, serial, body, Mode::Replace).await
+}
+
+/// Update a device partially, or run a remote operation
+///
+/// Plain fields are updated; `update_frequency`, `username`/`password`,
+/// `location_name`/`latitude`/`longitude`, `firmware_image` (sets
+/// `firmware_image_is_pending`), `reboot: true`, `factory_reset: true` and `sync: true`
+/// become pending tasks, stored before the answer; a connection request follows.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/inventory_device_serial/{serial_number}/",
+    tag = "inventory_device_serial",
+    params(("serial_number" = String, Path, description = "Serial number")),
+    request_body(content = Object, description = "Any device fields, plus `reboot`, `factory_reset`, `sync` (booleans)"),
+    responses(
+        (status = 200, description = "Updated; `pending_settings` shows the queued groups", body = DeviceOut),
+        (status = 400, description = "Per-field errors"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization's device"),
+        (status = 404, description = "Unknown serial number"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn patch(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Serial(serial): Serial,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<DeviceOut>> {
+    write(state, caller, serial, body, Mode::Patch).await
+}
+
+async fn write(
+    state: ApiState,
+    caller: Caller,
+    serial: String,
+    body: serde_json::Map<String, serde_json::Value>,
+    mode: Mode,
+) -> ApiResult<Json<DeviceOut>> {
+    let input = device_write::parse(&body, mode)?;
+    let device = load_device(&state, &caller, &serial).await?;
+    if let Some(org) = input.organization_id {
+        caller.check_org(org)?;
+    }
+    let current_password =
+        if mode == Mode::Replace && input.password.is_some() && device.has_password {
+            state
+                .store
+                .device_password(device.id)
+                .await?
+                .map(|p| p.expose().to_owned())
+        } else {
+            None
+        };
+    let (patch, tasks) = device_write::update(&device, &input, mode, current_password.as_deref())?;
+    // One transaction: the fields and the tasks they imply are stored together or not at all.
+    let updated = state
+        .store
+        .update_device(&serial, &patch, &tasks, Utc::now())
+        .await?;
+    if !tasks.is_empty() {
+        wake::wake_in_background(&state, &updated);
+    }
+    Ok(Json(DeviceOut::new(updated)))
+}
+
+/// Delete a device
+///
+/// Removes the device with its parameters, tasks and history. 409 while it is in a CWMP
+/// session or a firmware transfer is in flight.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/inventory_device_serial/{serial_number}/",
+    tag = "inventory_device_serial",
+    params(("serial_number" = String, Path, description = "Serial number")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another organization's device"),
+        (status = 404, description = "Unknown serial number"),
+        (status = 409, description = "In session, or a firmware transfer is in flight"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Serial(serial): Serial,
+) -> ApiResult<StatusCode> {
+    let device = load_device(&state, &caller, &serial).await?;
+    if state
+        .store
+        .session_lease_active(&serial, Utc::now())
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "device {serial} is in a session; try again when it ends"
+        )));
+    }
+    let transfer = state
+        .store
+        .list_tasks(device.id, true)
+        .await?
+        .into_iter()
+        .any(|t| {
+            t.state == acs_store::TaskState::InFlight
+                && matches!(t.kind.as_str(), "firmware" | "download" | "upload")
+        });
+    if transfer {
+        return Err(ApiError::Conflict(format!(
+            "device {serial} has a file transfer in flight; try again when it completes"
+        )));
+    }
+    state.store.delete_device(&serial).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,351 @@
+//! Firmware images: multipart upload streamed to `<data_dir>/firmware/` with SHA-256 and size
+//! computed on the way (nothing half-written on any failure), list, get, delete. The CPE
+//! listener serves the files under `/files/firmware/<file_name>`.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::extract::{Extension, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use ring::digest::{Context, SHA256};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
+
+use acs_store::{FirmwareImage, NewFirmwareImage};
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::catalog::path_id;
+use crate::error::{ApiError, ApiResult, FieldErrors};
+
+/// Longest kept part of an uploaded file's own name.
+const MAX_NAME_LEN: usize = 100;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/firmware_images/", get(list).post(upload))
+        .route("/firmware_images/{id}/", get(detail).delete(delete))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FirmwareOut {
+    pub id: i64,
+    pub version: String,
+    /// Bytes.
+    pub size: i64,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// Where CPEs download it: `<public CPE URL>/files/firmware/<file_name>`. Without a
+    /// configured public CPE URL, derived from this request's host and the CPE port.
+    pub url: String,
+    pub file_name: String,
+    /// The device type it is meant for, if any.
+    #[serde(rename = "type")]
+    pub device_type_id: Option<i64>,
+    pub created: DateTime<Utc>,
+}
+
+/// The base URL CPEs use to reach the CPE listener.
+fn cpe_base(state: &ApiState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.public_cwmp_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let origin = crate::pagination::request_origin(headers);
+    let host = origin
+        .split_once("://")
+        .map(|(_, h)| h)
+        .unwrap_or("localhost");
+    // Strip the API port (keeping an IPv6 literal whole), put the CPE port instead.
+    let bare = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    format!("http://{bare}:{}", state.config.cpe_port)
+}
+
+fn show(image: FirmwareImage, base: &str) -> FirmwareOut {
+    FirmwareOut {
+        url: format!("{base}/files/firmware/{}", image.file_name),
+        id: image.id,
+        version: image.version,
+        size: image.size,
+        sha256: image.sha256,
+        file_name: image.file_name,
+        device_type_id: image.device_type_id,
+        created: image.created,
+    }
+}
+
+/// `[A-Za-z0-9._-]` only, bounded, never starting with a dot.
+pub fn sanitize_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut out: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = out.trim_start_matches('.').to_owned();
+    out = trimmed;
+    if out.len() > MAX_NAME_LEN {
+        out = out[out.len() - MAX_NAME_LEN..].to_owned();
+    }
+    if out.is_empty() {
+        out = "firmware.bin".to_owned();
+    }
+    out
+}
+
+/// Removes its file when dropped unless disarmed: no temp file survives a failed upload.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+struct Received {
+    temp: TempFile,
+    size: u64,
+    sha256: String,
+    original_name: String,
+}
+
+fn temp_name(dir: &FsPath) -> ApiResult<PathBuf> {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| ApiError::Internal("no randomness".into()))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(dir.join(format!(".upload-{hex}.part")))
+}
+
+async fn receive_file(
+    field: &mut axum::extract::multipart::Field<'_>,
+    dir: &FsPath,
+    max: u64,
+) -> ApiResult<Received> {
+    let original_name = field.file_name().unwrap_or("firmware.bin").to_owned();
+    let path = temp_name(dir)?;
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", path.display())))?;
+    let temp = TempFile(Some(path));
+    let mut digest = Context::new(&SHA256);
+    let mut size: u64 = 0;
+    loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the file is larger than the {max} bytes allowed"
+                )));
+            }
+            Err(e) => return Err(ApiError::BadRequest(format!("broken upload: {e}"))),
+        };
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the file is larger than the {max} bytes allowed"
+            )));
+        }
+        digest.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+    let sha256 = digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Received {
+        temp,
+        size,
+        sha256,
+        original_name,
+    })
+}
+
+/// Upload a firmware image (admin)
+///
+/// `multipart/form-data` with a `file` part, a `version` and an optional `type` (device type
+/// id). The file is stored as `<sha256>-<sanitized name>`.
+#[utoipa::path(post, path = "/api/v1/firmware_images/", tag = "catalog",
+    request_body(content_type = "multipart/form-data", content = Object, description = "`file`, `version`, optional `type`"),
+    responses((status = 201, body = FirmwareOut), (status = 400), (status = 403), (status = 409), (status = 413)),
+    security(("bearer" = [])))]
+pub async fn upload(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<FirmwareOut>)> {
+    caller.require_admin()?;
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::BadRequest("expected a multipart/form-data body with a `file` part".into())
+    })?;
+    let dir = state.config.data_dir.join("firmware");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    let mut errors = FieldErrors::default();
+    let mut received: Option<Received> = None;
+    let mut version: Option<String> = None;
+    let mut device_type_id: Option<i64> = None;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge("upload too large".into()));
+            }
+            Err(e) => return Err(ApiError::BadRequest(format!("broken multipart body: {e}"))),
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "file" if received.is_none() => {
+                received =
+                    Some(receive_file(&mut field, &dir, state.config.max_upload_bytes).await?);
+            }
+            "version" | "type" => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| ApiError::field(name.clone(), e.to_string()))?;
+                if name == "version" {
+                    version = Some(text);
+                } else if !text.is_empty() {
+                    match text.trim().parse::<i64>() {
+                        Ok(id) => device_type_id = Some(id),
+                        Err(_) => errors.add("type", "must be a device type id"),
+                    }
+                }
+            }
+            other => errors.add(other.to_owned(), "unknown or repeated part"),
+        }
+    }
+    match &version {
+        None => errors.add("version", "this field is required"),
+        Some(v) if v.trim().is_empty() || v.len() > 255 || v.chars().any(char::is_control) => {
+            errors.add("version", "must be 1 to 255 printable characters")
+        }
+        Some(_) => {}
+    }
+    if received.is_none() {
+        errors.add("file", "this field is required");
+    }
+    errors.into_result()?;
+    let (Some(mut received), Some(version)) = (received, version) else {
+        return Err(ApiError::BadRequest("incomplete upload".into()));
+    };
+    let file_name = format!(
+        "{}-{}",
+        received.sha256,
+        sanitize_file_name(&received.original_name)
+    );
+    let final_path = dir.join(&file_name);
+    let existed = tokio::fs::try_exists(&final_path).await.unwrap_or(false);
+    let temp_path = received.temp.0.take().unwrap_or_default();
+    if existed {
+        // Same content (the name starts with its hash): keep the file in place.
+        let _ = tokio::fs::remove_file(&temp_path).await;
+    } else {
+        tokio::fs::rename(&temp_path, &final_path)
+            .await
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temp_path);
+                ApiError::Internal(format!("cannot store {}: {e}", final_path.display()))
+            })?;
+    }
+    let created = state
+        .store
+        .create_firmware_image(
+            &NewFirmwareImage {
+                version,
+                file_name,
+                size: i64::try_from(received.size).unwrap_or(i64::MAX),
+                sha256: received.sha256.clone(),
+                device_type_id,
+            },
+            Utc::now(),
+        )
+        .await;
+    match created {
+        Ok(image) => Ok((
+            StatusCode::CREATED,
+            Json(show(image, &cpe_base(&state, &headers))),
+        )),
+        Err(e) => {
+            if !existed {
+                let _ = tokio::fs::remove_file(&final_path).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// List firmware images
+#[utoipa::path(get, path = "/api/v1/firmware_images/", tag = "catalog",
+    responses((status = 200, body = Vec<FirmwareOut>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<FirmwareOut>>> {
+    let base = cpe_base(&state, &headers);
+    let all = state.store.list_firmware_images().await?;
+    Ok(Json(all.into_iter().map(|i| show(i, &base)).collect()))
+}
+
+/// Get a firmware image
+#[utoipa::path(get, path = "/api/v1/firmware_images/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 200, body = FirmwareOut), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn detail(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FirmwareOut>> {
+    let id = path_id(&id, "firmware image")?;
+    let image = state
+        .store
+        .firmware_image(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no firmware image {id}")))?;
+    Ok(Json(show(image, &cpe_base(&state, &headers))))
+}
+
+/// Delete a firmware image and its file (admin; 409 while a device points at it)
+#[utoipa::path(delete, path = "/api/v1/firmware_images/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), responses((status = 204), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = path_id(&id, "firmware image")?;
+    let image = state
+        .store
+        .firmware_image(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no firmware image {id}")))?;
+    state.store.delete_firmware_image(id).await?;
+    let _ = tokio::fs::remove_file(image.path(&state.config.data_dir)).await;
+    Ok(StatusCode::NO_CONTENT)
+}

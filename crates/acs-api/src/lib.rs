@@ -1,0 +1,161 @@
+//! The operator REST API (DESIGN §1, issue 5): devices by serial number with the seed's
+//! contract (`/inventory_device_serial/`), the catalog (organizations, locations, device
+//! types, firmware images), per-device parameters, tasks and history, bearer-token auth
+//! scoped to organizations, and the OpenAPI 3.1 document with Swagger UI.
+//!
+//! The binary builds an [`ApiState`] and mounts [`router`] on its API listener; everything is
+//! served under `/api/v1`.
+
+mod auth;
+mod catalog;
+mod device_data;
+mod device_write;
+mod devices;
+mod error;
+mod firmware;
+mod input;
+mod model;
+mod openapi;
+mod pagination;
+mod wake;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use acs_session::connection_request::ConnectionRequester;
+use acs_store::Store;
+
+pub use auth::Caller;
+pub use error::{ApiError, FieldErrors};
+pub use openapi::openapi_json;
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    pub store: Store,
+    /// Sends the connection requests after a PATCH and for `update_status=true`.
+    pub requester: ConnectionRequester,
+    pub config: Arc<ApiConfig>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, requester: ConnectionRequester, config: ApiConfig) -> Self {
+        ApiState {
+            store,
+            requester,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The API's knobs (the binary fills them from its configuration).
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// How CPEs reach the CPE listener, e.g. `https://acs.example.net:7547`: the base of the
+    /// firmware URLs named in `Download` RPCs and shown as `url`. When `None`, a best-effort
+    /// URL is derived from the API request's `Host` with [`ApiConfig::cpe_port`].
+    pub public_cwmp_url: Option<String>,
+    /// The CPE listener's port, for the derived URL above. Default 7547.
+    pub cpe_port: u16,
+    /// Where firmware images live (`<data_dir>/firmware/<file_name>`).
+    pub data_dir: PathBuf,
+    /// Page size when the request names no `limit`. Default 100.
+    pub default_limit: i64,
+    /// Larger `limit`s are capped to this. Default 1000.
+    pub max_limit: i64,
+    /// `update_status=true`: at most this many connection requests at once. Default 16.
+    pub update_status_concurrency: usize,
+    /// `update_status=true`: the whole round of connection requests ends after this; devices
+    /// that have not answered by then keep their stored status. Default 5 s.
+    pub update_status_timeout: Duration,
+    /// Largest firmware upload accepted (413 beyond). Default 512 MiB.
+    pub max_upload_bytes: u64,
+    /// Largest JSON body accepted (413 beyond). Default 1 MiB.
+    pub max_json_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            public_cwmp_url: None,
+            cpe_port: 7547,
+            data_dir: PathBuf::from("."),
+            default_limit: 100,
+            max_limit: 1000,
+            update_status_concurrency: 16,
+            update_status_timeout: Duration::from_secs(5),
+            max_upload_bytes: 512 * 1024 * 1024,
+            max_json_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Every route under `/api/v1`: the authenticated API, plus `/api/v1/openapi.json` and the
+/// Swagger UI at `/api/v1/docs/` without a token.
+pub fn router(state: ApiState) -> Router {
+    let json_limit = state.config.max_json_bytes;
+    let upload_limit = usize::try_from(state.config.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    let devices = Router::new()
+        .route(
+            "/inventory_device_serial/",
+            get(devices::list).post(devices::create),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/",
+            get(devices::detail)
+                .put(devices::replace)
+                .patch(devices::patch)
+                .delete(devices::delete),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/parameters/",
+            get(device_data::parameters),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/tasks/",
+            get(device_data::list_tasks).post(device_data::create_task),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/tasks/{task_id}/",
+            axum::routing::delete(device_data::cancel_task),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/history/",
+            get(device_data::history),
+        )
+        .merge(catalog::routes())
+        .layer(DefaultBodyLimit::max(json_limit));
+    let uploads = firmware::routes().layer(DefaultBodyLimit::max(upload_limit));
+    let authenticated = devices
+        .merge(uploads)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    Router::new()
+        .nest("/api/v1", authenticated)
+        .merge(openapi::routes())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint (paths end with a slash)".into())
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "detail": "method not allowed on this endpoint" })),
+    )
+        .into_response()
+}

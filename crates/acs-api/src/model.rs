@@ -1,0 +1,156 @@
+//! What the API shows: the seed's device representation, the pending task list, the
+//! pagination envelope. Built from store rows; the password never has a field here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use acs_session::task::TaskSpec;
+use acs_store::{Device, Task};
+
+/// A device as in the seed's detail example. Lists show the same fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceOut {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub customer_id: Option<String>,
+    pub is_active: bool,
+    /// `Up` or `Down`.
+    #[schema(example = "Up")]
+    pub status: &'static str,
+    pub status_change: Option<DateTime<Utc>>,
+    /// The device type id.
+    #[serde(rename = "type")]
+    pub type_id: Option<i64>,
+    pub type_short_name: Option<String>,
+    pub software_version: Option<String>,
+    pub hardware_version: Option<String>,
+    pub manufacturer: Option<String>,
+    pub unique_identifier: Option<String>,
+    pub product_class: Option<String>,
+    pub serial_number: String,
+    pub serial_number_alt: Option<String>,
+    pub description: Option<String>,
+    pub organization_id: Option<i64>,
+    /// The firmware image id.
+    pub firmware_image: Option<i64>,
+    pub firmware_image_is_pending: bool,
+    pub location_name: Option<String>,
+    /// The location id.
+    pub location: Option<i64>,
+    pub location_short_name: Option<String>,
+    /// Decimal degrees as a string, e.g. `"37.7749"`.
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub username: Option<String>,
+    /// Periodic inform interval in seconds.
+    pub update_frequency: Option<i64>,
+    pub address: Option<String>,
+    pub last_connection: Option<DateTime<Utc>>,
+    pub last_configuration: Option<DateTime<Utc>>,
+    pub last_change: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub debug: bool,
+    /// Comma-joined setting groups still pending (`firmware_upgrade,location_update`), or null.
+    pub pending_settings: Option<String>,
+    /// With `?pending=true` only: the open tasks behind `pending_settings`, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<TaskOut>>,
+}
+
+impl DeviceOut {
+    pub fn new(d: Device) -> DeviceOut {
+        DeviceOut {
+            id: d.id,
+            uuid: d.uuid,
+            name: d.name,
+            customer_id: d.customer_id,
+            is_active: d.is_active,
+            status: d.status.as_str(),
+            status_change: d.status_change,
+            type_id: d.type_id,
+            type_short_name: d.type_short_name,
+            software_version: d.software_version,
+            hardware_version: d.hardware_version,
+            manufacturer: d.manufacturer,
+            unique_identifier: d.unique_identifier,
+            product_class: d.product_class,
+            serial_number: d.serial_number,
+            serial_number_alt: d.serial_number_alt,
+            description: d.description,
+            organization_id: d.organization_id,
+            firmware_image: d.firmware_image_id,
+            firmware_image_is_pending: d.firmware_image_is_pending,
+            location_name: d.location_name,
+            location: d.location_id,
+            location_short_name: d.location_short_name,
+            latitude: d.latitude,
+            longitude: d.longitude,
+            username: d.username,
+            update_frequency: d.update_frequency,
+            address: d.address,
+            last_connection: d.last_connection,
+            last_configuration: d.last_configuration,
+            last_change: d.last_change,
+            created: d.created,
+            debug: d.debug,
+            pending_settings: d.pending_settings,
+            pending: None,
+        }
+    }
+}
+
+/// A queued task as shown in `pending` and under `/tasks/`. Secrets in the payload are
+/// redacted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskOut {
+    pub id: i64,
+    /// The task kind (`reboot`, `firmware`, `set_parameter_values`, ...).
+    pub kind: String,
+    pub setting_group: String,
+    /// `pending`, `in_flight`, `done` or `failed`.
+    pub state: &'static str,
+    pub attempts: i64,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub fault_code: Option<i64>,
+    pub fault_string: Option<String>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+impl TaskOut {
+    pub fn new(t: Task) -> TaskOut {
+        let payload = match TaskSpec::from_parts(&t.kind, &t.payload.0) {
+            Ok(spec) => spec.redacted_payload(),
+            // Written by a newer or older acs: show nothing rather than risk a secret.
+            Err(_) => Value::Object(Default::default()),
+        };
+        TaskOut {
+            id: t.id,
+            kind: t.kind,
+            setting_group: t.setting_group,
+            state: t.state.as_str(),
+            attempts: t.attempts,
+            payload,
+            fault_code: t.fault_code,
+            fault_string: t.fault_string,
+            created: t.created,
+            updated: t.updated,
+        }
+    }
+}
+
+/// The seed's pagination envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevicePage {
+    /// All matching devices, not just this page.
+    pub count: i64,
+    /// Absolute URL of the next page, or null.
+    pub next: Option<String>,
+    /// Absolute URL of the previous page, or null.
+    pub previous: Option<String>,
+    pub results: Vec<DeviceOut>,
+}

@@ -1,0 +1,129 @@
+//! Connection requests from the API: after a PATCH queued tasks (wake the CPE now instead of
+//! at its next periodic Inform) and for `update_status=true` (DESIGN §5).
+//!
+//! The lookup (device row -> ConnectionRequestURL + username + decrypted password) is kept
+//! here, small, until the session engine offers the same helper.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use acs_session::Credentials;
+use acs_session::connection_request::{CrOutcome, CrReport};
+use acs_store::{Device, DeviceStatus};
+
+use crate::ApiState;
+
+/// Sends one connection request to `device`; `None` when it has no ConnectionRequestURL
+/// (it never informed one) or its credentials cannot be read.
+pub async fn wake(state: &ApiState, device: &Device) -> Option<CrReport> {
+    let url = device.connection_request_url.as_deref()?;
+    let credentials = match (&device.username, device.has_password) {
+        (Some(user), true) => match state.store.device_password(device.id).await {
+            Ok(Some(password)) => Some(Credentials::new(user.clone(), password.expose())),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(serial = %device.serial_number, error = %e, "connection request skipped");
+                return None;
+            }
+        },
+        (Some(user), false) => Some(Credentials::new(user.clone(), "")),
+        _ => None,
+    };
+    Some(
+        state
+            .requester
+            .send(&device.serial_number, url, credentials)
+            .await,
+    )
+}
+
+/// Fire-and-forget wake after tasks were durably stored: the response does not wait for the
+/// CPE, and a failed request is not an error (the tasks wait for the next periodic Inform).
+pub fn wake_in_background(state: &ApiState, device: &Device) {
+    if device.connection_request_url.is_none() {
+        return;
+    }
+    let state = state.clone();
+    let device = device.clone();
+    tokio::spawn(async move {
+        if let Some(report) = wake(&state, &device).await
+            && !report.outcome.is_accepted()
+        {
+            tracing::info!(serial = %device.serial_number, outcome = %report.outcome,
+                "connection request after an API change not accepted; tasks wait for the next inform");
+        }
+    });
+}
+
+/// What a live check says about a device's status; `None` keeps the stored one (no request
+/// was made, or ours was refused before reaching the CPE).
+fn live_status(outcome: &CrOutcome) -> Option<DeviceStatus> {
+    match outcome {
+        CrOutcome::Accepted => Some(DeviceStatus::Up),
+        CrOutcome::InvalidUrl(_) | CrOutcome::RateLimited { .. } => None,
+        CrOutcome::AuthFailed(_)
+        | CrOutcome::Busy
+        | CrOutcome::Unreachable(_)
+        | CrOutcome::Timeout
+        | CrOutcome::ProtocolError(_)
+        | CrOutcome::HttpStatus(_) => Some(DeviceStatus::Down),
+    }
+}
+
+/// `update_status=true`: contacts the given devices (bounded concurrency, bounded total
+/// wait), records what answered, and updates `devices` in place. Devices without a
+/// ConnectionRequestURL, and those not answered within the deadline, keep their status.
+pub async fn refresh_status(state: &ApiState, devices: &mut [Device]) {
+    let permits = Arc::new(Semaphore::new(
+        state.config.update_status_concurrency.max(1),
+    ));
+    let mut set = JoinSet::new();
+    for (i, device) in devices.iter().enumerate() {
+        if device.connection_request_url.is_none() {
+            continue;
+        }
+        let (state, device, permits) = (state.clone(), device.clone(), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok()?;
+            let report = wake(&state, &device).await?;
+            let status = live_status(&report.outcome)?;
+            let now = Utc::now();
+            match state.store.record_live_status(device.id, status, now).await {
+                Ok(flipped) => Some((i, status, flipped.then_some(now))),
+                Err(e) => {
+                    tracing::warn!(serial = %device.serial_number, error = %e, "live status not stored");
+                    None
+                }
+            }
+        });
+    }
+    let deadline = tokio::time::sleep(state.config.update_status_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = set.join_next() => match joined {
+                None => break,
+                Some(Ok(Some((i, status, flipped_at)))) => {
+                    devices[i].status = status;
+                    if let Some(at) = flipped_at {
+                        devices[i].status_change = Some(acs_store_ts(at));
+                    }
+                }
+                Some(_) => {}
+            },
+            () = &mut deadline => {
+                set.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+/// The store keeps microseconds; show what a later read would show.
+fn acs_store_ts(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}

@@ -1,0 +1,447 @@
+//! Around the devices: connection requests after a PATCH and for update_status, the catalog,
+//! firmware uploads, tasks, parameters, history, and the OpenAPI document.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{dead_url, fake_cpe, start, start_with};
+
+const LIST: &str = "/api/v1/inventory_device_serial/";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_stores_tasks_then_sends_a_connection_request() {
+    let s = start().await;
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "CR1", "name": "n"})),
+    )
+    .await;
+    let (url, mut hits) = fake_cpe().await;
+    s.inform("CR1", &url).await;
+    let r = s
+        .call(
+            "PATCH",
+            &format!("{LIST}CR1/"),
+            Some(&json!({"reboot": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["pending_settings"], "reboot");
+    let line = tokio::time::timeout(Duration::from_secs(5), hits.recv())
+        .await
+        .expect("a connection request")
+        .unwrap();
+    assert!(line.starts_with("GET /cr"), "{line}");
+    // A plain field change wakes nobody.
+    s.call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
+        .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), hits.recv())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_status_contacts_the_page_and_flips_what_did_not_answer() {
+    let s = start().await;
+    for serial in ["LIVE", "DEAD", "NOURL"] {
+        s.call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": serial, "name": serial})),
+        )
+        .await;
+    }
+    let (url, mut hits) = fake_cpe().await;
+    s.inform("LIVE", &url).await;
+    s.inform("DEAD", &dead_url().await).await;
+    let before = s.get(&format!("{LIST}DEAD/")).await.json();
+    assert_eq!(before["status"], "Up");
+
+    let page = s.get(&format!("{LIST}?update_status=true")).await.json();
+    let by_serial = |serial: &str| -> Value {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["serial_number"] == serial)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_serial("LIVE")["status"], "Up");
+    assert_eq!(by_serial("DEAD")["status"], "Down");
+    assert_ne!(by_serial("DEAD")["status_change"], before["status_change"]);
+    assert_eq!(by_serial("NOURL")["status"], "Down");
+    assert!(hits.recv().await.unwrap().starts_with("GET /cr"));
+    // Stored: a plain read shows the same.
+    assert_eq!(
+        s.get(&format!("{LIST}DEAD/")).await.json()["status"],
+        "Down"
+    );
+    // The detail endpoint too.
+    let d = s
+        .get(&format!("{LIST}LIVE/?update_status=true"))
+        .await
+        .json();
+    assert_eq!(d["status"], "Up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_parameters_and_history() {
+    let s = start().await;
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "T1", "name": "n"})),
+    )
+    .await;
+    let tasks = format!("{LIST}T1/tasks/");
+    let r = s
+        .call(
+            "POST",
+            &tasks,
+            Some(&json!({"kind": "get_parameter_values", "payload": {"names": ["Device.DeviceInfo."]}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let t = r.json();
+    assert_eq!(t["kind"], "get_parameter_values");
+    assert_eq!(t["setting_group"], "get_parameter_values");
+    assert_eq!(t["state"], "pending");
+    let r = s
+        .call(
+            "POST",
+            &tasks,
+            Some(&json!({"kind": "download", "setting_group": "fw_campaign", "payload": {"file_type": "1 Firmware Upgrade Image", "url": "http://files.example/fw.bin", "password": "s3cret"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert!(!String::from_utf8_lossy(&r.body).contains("s3cret"));
+    for bad in [
+        json!({"kind": "format_disk"}),
+        json!({"kind": "get_parameter_values", "payload": {"names": "x"}}),
+        json!({"payload": {}}),
+        json!({"kind": "reboot", "extra": 1}),
+        json!({"kind": "reboot", "setting_group": "Bad Group"}),
+    ] {
+        let r = s.call("POST", &tasks, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    let list = s.get(&tasks).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let d = s.get(&format!("{LIST}T1/")).await.json();
+    assert_eq!(d["pending_settings"], "get_parameter_values,fw_campaign");
+
+    let id = t["id"].as_i64().unwrap();
+    assert_eq!(
+        s.call("DELETE", &format!("{tasks}{id}/"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("{tasks}{id}/"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("{tasks}abc/"), None).await.status,
+        404
+    );
+
+    let params = s.get(&format!("{LIST}T1/parameters/?prefix=Device.")).await;
+    assert_eq!(params.status, 200);
+    assert!(params.json().as_array().unwrap().is_empty());
+    let h = s.get(&format!("{LIST}T1/history/")).await.json();
+    for key in ["events", "faults", "traces"] {
+        assert!(h[key].is_array(), "{key}");
+    }
+    assert_eq!(s.get(&format!("{LIST}NOPE/tasks/")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_crud() {
+    let s = start().await;
+    let org = s
+        .call(
+            "POST",
+            "/api/v1/organizations/",
+            Some(&json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(org.status, 201);
+    let org_id = org.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        s.call(
+            "POST",
+            "/api/v1/organizations/",
+            Some(&json!({"name": "Acme"}))
+        )
+        .await
+        .status,
+        409
+    );
+    assert_eq!(
+        s.call("POST", "/api/v1/organizations/", Some(&json!({"nom": "x"})))
+            .await
+            .status,
+        400
+    );
+    let loc = s
+        .call(
+            "POST",
+            "/api/v1/locations/",
+            Some(&json!({"name": "HQ", "short_name": "HQ_A", "organization_id": org_id, "latitude": "37.7749", "longitude": "-122.4194"})),
+        )
+        .await;
+    assert_eq!(loc.status, 201, "{}", String::from_utf8_lossy(&loc.body));
+    let loc_id = loc.json()["id"].as_i64().unwrap();
+    let t = s
+        .call(
+            "POST",
+            "/api/v1/device_types/",
+            Some(&json!({"short_name": "igd", "name": "Generic IGD", "data_model_root": "InternetGatewayDevice."})),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", String::from_utf8_lossy(&t.body));
+    let type_id = t.json()["id"].as_i64().unwrap();
+    let r = s
+        .call(
+            "POST",
+            "/api/v1/device_types/",
+            Some(&json!({"short_name": "x", "name": "x", "data_model_root": "Nope."})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["data_model_root"][0].is_string());
+
+    let d = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "C1", "name": "n", "organization_id": org_id, "type": type_id, "location": loc_id})),
+        )
+        .await
+        .json();
+    assert_eq!(d["location_short_name"], "HQ_A");
+    assert_eq!(d["type_short_name"], "igd");
+    // Referenced: 409; then free after the device goes.
+    assert_eq!(
+        s.call("DELETE", &format!("/api/v1/device_types/{type_id}/"), None)
+            .await
+            .status,
+        409
+    );
+    s.call("DELETE", &format!("{LIST}C1/"), None).await;
+    for path in [
+        format!("/api/v1/device_types/{type_id}/"),
+        format!("/api/v1/locations/{loc_id}/"),
+        format!("/api/v1/organizations/{org_id}/"),
+    ] {
+        assert_eq!(s.get(&path).await.status, 200, "{path}");
+        assert_eq!(s.call("DELETE", &path, None).await.status, 204, "{path}");
+        assert_eq!(s.get(&path).await.status, 404, "{path}");
+    }
+}
+
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----acs-test-boundary";
+    let mut body = Vec::new();
+    for (name, file_name, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn firmware_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("firmware"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_upload_and_download_intent() {
+    let s = start_with(|c| {
+        c.public_cwmp_url = Some("https://acs.example.net:7547/".into());
+        c.max_upload_bytes = 64 * 1024;
+    })
+    .await;
+    let image = vec![0xA5u8; 20_000];
+    let (ct, body) = multipart(&[
+        ("version", None, b"2.0.1"),
+        ("file", Some("../../evil name?.bin"), &image),
+    ]);
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some(&ct),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let fw = r.json();
+    let sha = ring::digest::digest(&ring::digest::SHA256, &image);
+    let hex: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(fw["sha256"], hex);
+    assert_eq!(fw["size"], 20_000);
+    assert_eq!(fw["version"], "2.0.1");
+    let file_name = format!("{hex}-evil_name_.bin");
+    assert_eq!(fw["file_name"], file_name);
+    assert_eq!(
+        fw["url"],
+        format!("https://acs.example.net:7547/files/firmware/{file_name}")
+    );
+    assert_eq!(firmware_files(&s.dir), std::slice::from_ref(&file_name));
+    assert_eq!(
+        std::fs::read(s.dir.join("firmware").join(&file_name)).unwrap(),
+        image
+    );
+
+    // Too large: 413, nothing left behind.
+    let big = vec![0u8; 100 * 1024];
+    let (ct, body) = multipart(&[("version", None, b"3"), ("file", Some("big.bin"), &big)]);
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some(&ct),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    // Missing version: 400, nothing left behind.
+    let (ct, body) = multipart(&[("file", Some("x.bin"), b"abc")]);
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some(&ct),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["version"][0].is_string());
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some("application/json"),
+            b"{}",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(firmware_files(&s.dir), std::slice::from_ref(&file_name));
+
+    // PATCH firmware_image: pending until the engine settles it.
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "F1", "name": "n"})),
+    )
+    .await;
+    let id = fw["id"].as_i64().unwrap();
+    let d = s
+        .call(
+            "PATCH",
+            &format!("{LIST}F1/"),
+            Some(&json!({"firmware_image": id})),
+        )
+        .await
+        .json();
+    assert_eq!(d["firmware_image"], id);
+    assert_eq!(d["firmware_image_is_pending"], true);
+    assert_eq!(d["pending_settings"], "firmware_upgrade");
+    // Registering with an image queues its download; an unknown image writes nothing.
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "F2", "name": "n", "firmware_image": id})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["pending_settings"], "firmware_upgrade");
+    assert_eq!(r.json()["firmware_image_is_pending"], true);
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["firmware_image"][0].is_string());
+    assert_eq!(s.get(&format!("{LIST}F3/")).await.status, 404);
+    // In use: the image cannot go.
+    assert_eq!(
+        s.call("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        s.get("/api/v1/firmware_images/")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy() {
+    let s = start().await;
+    let r = s.raw("GET", "/api/v1/openapi.json", None, None, b"").await;
+    assert_eq!(r.status, 200);
+    let served = r.json();
+    assert_eq!(served["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/inventory_device_serial/",
+        "/api/v1/inventory_device_serial/{serial_number}/",
+        "/api/v1/firmware_images/",
+    ] {
+        assert!(served["paths"][path].is_object(), "{path}");
+    }
+    let docs = s.raw("GET", "/api/v1/docs/", None, None, b"").await;
+    assert_eq!(docs.status, 200);
+    assert!(String::from_utf8_lossy(&docs.body).contains("swagger"));
+
+    let generated = acs_api::openapi_json();
+    assert_eq!(serde_json::from_str::<Value>(&generated).unwrap(), served);
+    let checked_in = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/openapi.json");
+    if std::env::var_os("ACS_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(checked_in, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(checked_in).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "schemas/openapi.json is stale: run `ACS_UPDATE_SCHEMAS=1 cargo test -p acs-api --test around openapi`"
+    );
+}

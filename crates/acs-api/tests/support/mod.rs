@@ -1,0 +1,340 @@
+//! A real API server on 127.0.0.1:0 over a fresh SQLite store, a tiny HTTP/1.1 client, and a
+//! fake CPE connection-request endpoint.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use acs_api::{ApiConfig, ApiState};
+use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
+use acs_store::{Inform, SecretKey, Store, TokenScope};
+use chrono::Utc;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub store: Store,
+    pub admin: String,
+    pub dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
+    let dir = std::env::temp_dir().join(format!(
+        "acs-api-test-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("acs.db").display());
+    let store = Store::connect(&url, SecretKey::generate()).await.unwrap();
+    store.migrate().await.unwrap();
+    let (_, secret) = store
+        .create_token("admin", TokenScope::Admin, Utc::now())
+        .await
+        .unwrap();
+    let mut config = ApiConfig {
+        data_dir: dir.clone(),
+        update_status_timeout: Duration::from_secs(3),
+        ..ApiConfig::default()
+    };
+    tune(&mut config);
+    let requester = ConnectionRequester::new(ConnectionRequestConfig {
+        connect_timeout: Duration::from_secs(1),
+        total_timeout: Duration::from_secs(2),
+        min_interval_per_device: Duration::ZERO,
+        ..ConnectionRequestConfig::default()
+    });
+    let app = acs_api::router(ApiState::new(store.clone(), requester, config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        addr,
+        store,
+        admin: secret.expose().to_owned(),
+        dir,
+    }
+}
+
+impl Server {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A request with `token` (None: no Authorization header) and a raw body.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Response {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        parse_response(&raw)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Response {
+        let token = self.admin.clone();
+        self.call_as(&token, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let ct = body.map(|_| "application/json");
+        self.raw(method, path, Some(token), ct, &bytes).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.call("GET", path, None).await
+    }
+
+    /// Creates organizations up to id `org` and device types up to id `type_id` (the last
+    /// one `enterprise_router`), so the seed's example ids exist.
+    pub async fn seed_catalog(&self, org: i64, type_id: i64) {
+        let mut i = 0;
+        loop {
+            i += 1;
+            let o = self
+                .store
+                .create_organization(&format!("org {i}"), Utc::now())
+                .await
+                .unwrap();
+            if o.id >= org {
+                break;
+            }
+        }
+        loop {
+            let n = self.store.list_device_types().await.unwrap().len() as i64 + 1;
+            let short = if n == type_id {
+                "enterprise_router".to_owned()
+            } else {
+                format!("type_{n}")
+            };
+            let t = self
+                .store
+                .create_device_type(
+                    &acs_store::NewDeviceType {
+                        short_name: short,
+                        name: format!("Type {n}"),
+                        data_model_root: "Device.".into(),
+                        profile: Default::default(),
+                    },
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            if t.id >= type_id {
+                break;
+            }
+        }
+    }
+
+    /// Makes the device inform (Up) with this connection-request URL.
+    pub async fn inform(&self, serial: &str, cr_url: &str) {
+        self.store
+            .upsert_inform(&Inform {
+                serial_number: serial.into(),
+                oui: "00D09E".into(),
+                product_class: Some("IGD".into()),
+                manufacturer: Some("Acme".into()),
+                software_version: Some("1.0".into()),
+                hardware_version: Some("hw1".into()),
+                connection_request_url: Some(cr_url.into()),
+                address: Some("192.0.2.1".into()),
+                parameter_key: None,
+                events: vec![],
+                parameters: vec![],
+                auto_register: false,
+                now: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+
+    pub async fn device_count(&self) -> i64 {
+        self.get("/api/v1/inventory_device_serial/").await.json()["count"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+/// A fake CPE connection-request endpoint: answers 200 to every request and reports each
+/// request line on the channel.
+pub async fn fake_cpe() -> (String, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cr", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                break;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&buf)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let _ = tx.send(line);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// A URL where nothing listens (a port just bound and released).
+pub async fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/cr")
+}
+
+/// The seed's POST example body.
+pub fn seed_post_body() -> Value {
+    serde_json::json!({
+        "name": "Branch Office Router",
+        "serial_number": "ZN987654321",
+        "customer_id": "CUST-67890",
+        "type": 5,
+        "organization_id": 123,
+        "location_name": "Branch Office - Seattle",
+        "description": "Primary router for Seattle branch",
+        "username": "device_admin",
+        "password": "secure_password_123",
+        "is_active": true,
+        "latitude": "47.6062",
+        "longitude": "-122.3321"
+    })
+}
