@@ -1,5 +1,5 @@
-//! The API listener: `/metrics`, `/healthz`, `/readyz`. The REST API router of `acs-api`
-//! nests under `/api/v1` with one `.nest(...)` in [`router`].
+//! The API listener's operational routes: `/metrics`, `/healthz`, `/readyz`. `acs serve`
+//! merges the REST API router of `acs-api` (everything under `/api/v1`) beside them.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
+use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
 use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
 use acs_session::{Credentials, Secret};
 use acs_store::{InformWriter, StatusPolicy, WriterConfig};
@@ -102,10 +103,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let api_listener = TcpListener::bind(s.api_listen)
         .await
         .with_context(|| format!("binding the API listener to {}", s.api_listen))?;
-    tracing::info!(
-        "CPE listener (CWMP) on http://{}",
-        cwmp_listener.local_addr()?
-    );
+    let cwmp_addr = cwmp_listener.local_addr()?;
+    tracing::info!("CPE listener (CWMP) on http://{cwmp_addr}");
     tracing::info!("API listener on http://{}", api_listener.local_addr()?);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -115,10 +114,23 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         Duration::from_secs(s.header_timeout),
         stop_rx.clone(),
     ));
+    // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
+    let requester = ConnectionRequester::new(ConnectionRequestConfig::default());
+    let rest = acs_api::ApiState::new(
+        store.clone(),
+        requester,
+        acs_api::ApiConfig {
+            public_cwmp_url: s.public_cwmp_url.clone(),
+            cpe_port: cwmp_addr.port(),
+            data_dir: s.data_dir.clone(),
+            ..acs_api::ApiConfig::default()
+        },
+    );
     let app = api::router(ApiState {
         store: store.clone(),
         metrics: metrics.clone(),
-    });
+    })
+    .merge(acs_api::router(rest));
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
         let _ = axum::serve(api_listener, app)

@@ -170,7 +170,7 @@ fn corpus(name: &str) -> Vec<u8> {
 
 fn inform(serial: &str) -> Vec<u8> {
     format!(
-        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ConnectionRequestURL</Name><Value xsi:type="xsd:string">http://10.0.0.1:7547/cr</Value></ParameterValueStruct></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
+        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ConnectionRequestURL</Name><Value xsi:type="xsd:string">http://127.0.0.1:9/cr</Value></ParameterValueStruct></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
     )
     .into_bytes()
 }
@@ -513,7 +513,7 @@ async fn queued_tasks_run_against_the_real_store() {
         .expect("auto-registered");
     assert_eq!(
         device.connection_request_url.as_deref(),
-        Some("http://10.0.0.1:7547/cr")
+        Some("http://127.0.0.1:9/cr")
     );
     let tasks: Vec<acs_store::NewTask> = [
         acs_session::task::TaskSpec::UpdateFrequency { interval: 300 },
@@ -549,4 +549,113 @@ async fn queued_tasks_run_against_the_real_store() {
     let t1 = store.task(queued[1].id).await.unwrap().unwrap();
     assert_eq!(t1.state, acs_store::TaskState::InFlight);
     store.close().await;
+}
+
+/// `acs serve` mounts the REST API beside the operational routes: the OpenAPI document needs
+/// no token, the device list does, and a PATCH reboot reaches the CPE as a Reboot RPC in its
+/// next session, with `pending_settings` showing it until the device confirms.
+#[tokio::test]
+async fn rest_api_is_served_and_a_patch_reaches_the_cpe() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-API"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .args(["token", "create", "--name", "it", "--admin"])
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", s.dir.display()),
+        )
+        .env("ACS_DATA_DIR", &s.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let request = |method: &str, path: &str, auth: bool, body: &str| {
+        let auth = if auth {
+            format!("Authorization: Bearer {token}\r\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: api.test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let doc = exchange(&mut api, &request("GET", "/api/v1/openapi.json", false, "")).await;
+    assert_eq!(doc.status, 200);
+    assert!(
+        doc.text().contains("/inventory_device_serial/"),
+        "{}",
+        doc.text()
+    );
+    let list = "/api/v1/inventory_device_serial/";
+    assert_eq!(
+        exchange(&mut api, &request("GET", list, false, ""))
+            .await
+            .status,
+        401
+    );
+    let page = exchange(&mut api, &request("GET", list, true, "")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("\"serial_number\":\"SN-API\""),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("\"status\":\"Up\""), "{}", page.text());
+
+    let one = "/api/v1/inventory_device_serial/SN-API/";
+    let patched = exchange(
+        &mut api,
+        &request("PATCH", one, true, r#"{"reboot": true}"#),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert!(
+        patched.text().contains("\"pending_settings\":\"reboot\""),
+        "{}",
+        patched.text()
+    );
+
+    // The CPE's next session: Inform, empty POST -> the Reboot RPC, its response -> 204.
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-API"), ""))
+            .await
+            .status,
+        200
+    );
+    let rpc = exchange(&mut cpe, &post(b"", "")).await;
+    assert_eq!(rpc.status, 200);
+    let text = rpc.text();
+    assert!(text.contains(":Reboot>"), "{text}");
+    let id = text
+        .split("<cwmp:ID")
+        .nth(1)
+        .and_then(|t| t.split('>').nth(1))
+        .and_then(|t| t.split('<').next())
+        .expect("the Reboot carries a cwmp:ID")
+        .to_owned();
+    let response = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">{id}</cwmp:ID></soap:Header><soap:Body><cwmp:RebootResponse/></soap:Body></soap:Envelope>"#
+    );
+    assert_eq!(
+        exchange(&mut cpe, &post(response.as_bytes(), ""))
+            .await
+            .status,
+        204
+    );
 }
