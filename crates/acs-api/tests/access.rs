@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Env;
+
 use acs_store::TokenScope;
 use chrono::Utc;
 use serde_json::json;
@@ -10,9 +12,8 @@ use support::start;
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_or_unknown_tokens_are_401() {
-    let s = start().await;
+async fn missing_or_unknown_tokens_are_401(env: Env) {
+    let s = start(&env).await;
     for (token_header, expect) in [(None, 401), (Some("not-a-token"), 401)] {
         let r = s.raw("GET", LIST, token_header, None, b"").await;
         assert_eq!(r.status, expect);
@@ -47,9 +48,8 @@ async fn missing_or_unknown_tokens_are_401() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scoped_tokens_see_only_their_organization() {
-    let s = start().await;
+async fn scoped_tokens_see_only_their_organization(env: Env) {
+    let s = start(&env).await;
     let a = s.store.create_organization("A", Utc::now()).await.unwrap();
     let b = s.store.create_organization("B", Utc::now()).await.unwrap();
     for (serial, org) in [("A1", a.id), ("A2", a.id), ("B1", b.id)] {
@@ -164,4 +164,11 @@ async fn scoped_tokens_see_only_their_organization() {
 
     // The admin token sees everything.
     assert_eq!(s.get(LIST).await.json()["count"], 5);
+}
+
+fn main() -> std::process::ExitCode {
+    support::harness::main(cases![
+        missing_or_unknown_tokens_are_401,
+        scoped_tokens_see_only_their_organization,
+    ])
 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Env;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -10,9 +12,8 @@ use support::{dead_url, fake_cpe, start, start_with};
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patch_stores_tasks_then_sends_a_connection_request() {
-    let s = start().await;
+async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
+    let s = start(&env).await;
     s.call(
         "POST",
         LIST,
@@ -45,9 +46,8 @@ async fn patch_stores_tasks_then_sends_a_connection_request() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_status_contacts_the_page_and_flips_what_did_not_answer() {
-    let s = start().await;
+async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env) {
+    let s = start(&env).await;
     for serial in ["LIVE", "DEAD", "NOURL"] {
         s.call(
             "POST",
@@ -90,9 +90,8 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer() {
     assert_eq!(d["status"], "Up");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_parameters_and_history() {
-    let s = start().await;
+async fn tasks_parameters_and_history(env: Env) {
+    let s = start(&env).await;
     s.call(
         "POST",
         LIST,
@@ -164,9 +163,8 @@ async fn tasks_parameters_and_history() {
     assert_eq!(s.get(&format!("{LIST}NOPE/tasks/")).await.status, 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_crud() {
-    let s = start().await;
+async fn catalog_crud(env: Env) {
+    let s = start(&env).await;
     let org = s
         .call(
             "POST",
@@ -279,9 +277,8 @@ fn firmware_files(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firmware_upload_and_download_intent() {
-    let s = start_with(|c| {
+async fn firmware_upload_and_download_intent(env: Env) {
+    let s = start_with(&env, |c| {
         c.public_cwmp_url = Some("https://acs.example.net:7547/".into());
         c.max_upload_bytes = 64 * 1024;
     })
@@ -415,9 +412,8 @@ async fn firmware_upload_and_download_intent() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy() {
-    let s = start().await;
+async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy(env: Env) {
+    let s = start(&env).await;
     let r = s.raw("GET", "/api/v1/openapi.json", None, None, b"").await;
     assert_eq!(r.status, 200);
     let served = r.json();
@@ -444,4 +440,15 @@ async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy() {
         on_disk == generated,
         "schemas/openapi.json is stale: run `ACS_UPDATE_SCHEMAS=1 cargo test -p acs-api --test around openapi`"
     );
+}
+
+fn main() -> std::process::ExitCode {
+    support::harness::main(cases![
+        patch_stores_tasks_then_sends_a_connection_request,
+        update_status_contacts_the_page_and_flips_what_did_not_answer,
+        tasks_parameters_and_history,
+        catalog_crud,
+        firmware_upload_and_download_intent,
+        openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
+    ])
 }

@@ -1,10 +1,13 @@
-//! A real API server on 127.0.0.1:0 over a fresh SQLite store, a tiny HTTP/1.1 client, and a
-//! fake CPE connection-request endpoint.
+//! A real API server on 127.0.0.1:0 over a fresh store (SQLite, or PostgreSQL through the
+//! harness), a tiny HTTP/1.1 client, and a fake CPE connection-request endpoint.
 
 #![allow(dead_code)]
 
+pub mod harness;
+
+pub use harness::Env;
+
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use acs_api::{ApiConfig, ApiState};
@@ -16,19 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
 pub struct Server {
     pub addr: std::net::SocketAddr,
     pub store: Store,
     pub admin: String,
     pub dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 pub struct Response {
@@ -56,20 +51,17 @@ impl Response {
     }
 }
 
-pub async fn start() -> Server {
-    start_with(|_| {}).await
+/// The API over the case's fresh database; its data dir is the case's scratch directory
+/// (the harness removes both).
+pub async fn start(env: &Env) -> Server {
+    start_with(env, |_| {}).await
 }
 
-pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "acs-api-test-{}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst),
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("acs.db").display());
-    let store = Store::connect(&url, SecretKey::generate()).await.unwrap();
+pub async fn start_with(env: &Env, tune: impl FnOnce(&mut ApiConfig)) -> Server {
+    let dir = env.dir.clone();
+    let store = Store::connect(&env.url, SecretKey::generate())
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let (_, secret) = store
         .create_token("admin", TokenScope::Admin, Utc::now())
