@@ -228,8 +228,13 @@ pub async fn list_locations(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Vec<LocationOut>>> {
-    let all = state.store.list_locations(caller.organization()).await?;
-    Ok(Json(all.into_iter().map(LocationOut::from).collect()))
+    let all = state.store.list_locations(None).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|l| caller.check_org(l.organization_id).is_ok())
+            .map(LocationOut::from)
+            .collect(),
+    ))
 }
 
 /// Create a location (a scoped token: in its organization)
@@ -242,9 +247,9 @@ pub async fn create_location(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<LocationOut>)> {
     let mut input: LocationIn = from_body(body)?;
-    if let Some(own) = caller.organization() {
+    if !caller.is_admin() {
         match input.organization_id {
-            None => input.organization_id = Some(own),
+            None => input.organization_id = caller.default_organization("organization_id")?,
             Some(org) => caller.check_org(Some(org))?,
         }
     }

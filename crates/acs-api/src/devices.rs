@@ -122,11 +122,11 @@ pub async fn list(
         organization_scope: None,
     };
     let extras = Extras::from_query(&q)?;
-    if let Some(own) = caller.organization() {
+    if let Some(own) = caller.organizations() {
         if let Some(org) = organization_id {
             caller.check_org(Some(org))?;
         }
-        filter.organization_scope = Some(vec![own]);
+        filter.organization_scope = Some(own.to_vec());
     }
     let page = state
         .store
@@ -171,9 +171,11 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<DeviceOut>)> {
     let mut input = device_write::parse(&body, Mode::Create)?;
-    if let Some(own) = caller.organization() {
+    if !caller.is_admin() {
         match input.organization_id {
-            None | Some(None) => input.organization_id = Some(Some(own)),
+            None | Some(None) => {
+                input.organization_id = Some(caller.default_organization("organization_id")?)
+            }
             Some(org) => caller.check_org(org)?,
         }
     }

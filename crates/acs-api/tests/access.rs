@@ -70,7 +70,7 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
     .await;
     let (_, ta) = s
         .store
-        .create_token("a", TokenScope::Organization(a.id), Utc::now())
+        .create_token("a", TokenScope::organization(a.id), Utc::now())
         .await
         .unwrap();
     let ta = ta.expose();
@@ -166,9 +166,88 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
     assert_eq!(s.get(LIST).await.json()["count"], 5);
 }
 
+async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
+    let s = start(&env).await;
+    let mut orgs = Vec::new();
+    for name in ["A", "B", "C"] {
+        let id = s
+            .store
+            .create_organization(name, Utc::now())
+            .await
+            .unwrap()
+            .id;
+        orgs.push(id);
+        let serial = format!("{name}1");
+        let r = s
+            .call(
+                "POST",
+                LIST,
+                Some(&json!({"serial_number": serial, "name": serial, "organization_id": id})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let (_, secret) = s
+        .store
+        .create_token(
+            "ab",
+            TokenScope::Organizations(vec![orgs[0], orgs[1]]),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ab = secret.expose();
+    let page = s.call_as(ab, "GET", LIST, None).await.json();
+    assert_eq!(page["count"], 2, "{page}");
+    for (org, status) in [(orgs[0], 200), (orgs[1], 200), (orgs[2], 403)] {
+        let r = s
+            .call_as(ab, "GET", &format!("{LIST}?organization={org}"), None)
+            .await;
+        assert_eq!(r.status, status, "organization {org}");
+    }
+    assert_eq!(
+        s.call_as(ab, "GET", &format!("{LIST}B1/"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.call_as(ab, "GET", &format!("{LIST}C1/"), None)
+            .await
+            .status,
+        403
+    );
+    // Which of its organizations a new device lands in must be said.
+    let r = s
+        .call_as(
+            ab,
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "N", "name": "n"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["organization_id"].is_array(), "{}", r.json());
+    let r = s
+        .call_as(
+            ab,
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "N", "name": "n", "organization_id": orgs[1]})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let listed = s
+        .call_as(ab, "GET", "/api/v1/organizations/", None)
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         missing_or_unknown_tokens_are_401,
         scoped_tokens_see_only_their_organization,
+        a_token_for_several_organizations_sees_each_of_them,
     ])
 }

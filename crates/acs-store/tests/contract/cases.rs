@@ -48,6 +48,9 @@ cases!(
     password_is_encrypted_at_rest_and_redacted,
     key_file_is_generated_0600_and_reloaded,
     token_is_stored_as_hash_and_looked_up,
+    token_reaches_several_organizations,
+    token_last_used_is_stamped_at_most_once_a_minute,
+    device_count_and_page_agree_with_the_list,
     status_sweep_marks_overdue_devices_down,
     traces_are_bounded_oldest_dropped,
     parameters_by_prefix_bulk_upsert_and_delete,
@@ -1297,10 +1300,10 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         .await
         .unwrap();
     let (scoped, secret) = store
-        .create_token("dash", TokenScope::Organization(org), t(0))
+        .create_token("dash", TokenScope::organization(org), t(0))
         .await
         .unwrap();
-    assert_eq!(scoped.scope, TokenScope::Organization(org));
+    assert_eq!(scoped.scope, TokenScope::organization(org));
     assert!(secret.expose().len() >= 64 + 4, "256 bits, hex");
     assert!(!format!("{secret:?}").contains(secret.expose()));
     assert_ne!(admin_secret.expose(), secret.expose());
@@ -1338,7 +1341,7 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
             .is_none()
     );
     let err = store
-        .create_token("x", TokenScope::Organization(4242), t(0))
+        .create_token("x", TokenScope::organization(4242), t(0))
         .await
         .unwrap_err();
     assert!(
@@ -1351,6 +1354,119 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         ),
         "{err:?}"
     );
+    store.close().await;
+}
+
+async fn token_reaches_several_organizations(env: Env) {
+    let store = env.store().await;
+    let a = store.create_organization("a", t(0)).await.unwrap().id;
+    let b = store.create_organization("b", t(0)).await.unwrap().id;
+    let (token, secret) = store
+        .create_token("two", TokenScope::Organizations(vec![b, a, b]), t(0))
+        .await
+        .unwrap();
+    assert_eq!(token.scope, TokenScope::Organizations(vec![a, b]));
+    let found = store
+        .lookup_token(&secret.hash(), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.scope, TokenScope::Organizations(vec![a, b]));
+    assert_eq!(
+        store.list_tokens().await.unwrap()[0].scope,
+        TokenScope::Organizations(vec![a, b])
+    );
+    // An unknown organization anywhere in the list: nothing written.
+    let err = store
+        .create_token("bad", TokenScope::Organizations(vec![a, 4242]), t(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    let err = store
+        .create_token("none", TokenScope::Organizations(vec![]), t(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM api_token_organizations").await,
+        2
+    );
+    store.revoke_token(token.id).await.unwrap();
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM api_token_organizations").await,
+        0
+    );
+    store.close().await;
+}
+
+async fn token_last_used_is_stamped_at_most_once_a_minute(env: Env) {
+    let store = env.store().await;
+    let (_, secret) = store
+        .create_token("ops", TokenScope::Admin, t(0))
+        .await
+        .unwrap();
+    let seen = |at: i64| {
+        let store = store.clone();
+        let hash = secret.hash();
+        async move {
+            store
+                .lookup_token(&hash, t(at))
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used
+        }
+    };
+    assert_eq!(seen(10).await, Some(t(10)), "never used: stamped");
+    assert_eq!(seen(40).await, Some(t(10)), "30 s later: left alone");
+    assert_eq!(seen(69).await, Some(t(10)), "59 s later: left alone");
+    assert_eq!(seen(71).await, Some(t(71)), "61 s later: stamped");
+    assert_eq!(store.list_tokens().await.unwrap()[0].last_used, Some(t(71)));
+    store.close().await;
+}
+
+async fn device_count_and_page_agree_with_the_list(env: Env) {
+    let store = env.store().await;
+    let org = store.create_organization("o", t(0)).await.unwrap().id;
+    for i in 0..7 {
+        let new = NewDevice {
+            serial_number: format!("CP{i}"),
+            organization_id: (i % 2 == 0).then_some(org),
+            is_active: Some(i != 4),
+            ..NewDevice::default()
+        };
+        store.create_device(&new, t(i)).await.unwrap();
+    }
+    for filter in [
+        DeviceFilter::default(),
+        DeviceFilter {
+            organization_id: Some(org),
+            is_active: Some(true),
+            ..DeviceFilter::default()
+        },
+        DeviceFilter {
+            status: Some(DeviceStatus::Down),
+            is_active: Some(false),
+            ..DeviceFilter::default()
+        },
+    ] {
+        let page = store.list_devices(&filter, 3, 1).await.unwrap();
+        assert_eq!(store.count_devices(&filter).await.unwrap(), page.count);
+        assert_eq!(
+            store.list_device_page(&filter, 3, 1).await.unwrap(),
+            page.items
+        );
+    }
+    let active_in_org = DeviceFilter {
+        organization_id: Some(org),
+        is_active: Some(true),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(store.count_devices(&active_in_org).await.unwrap(), 3);
     store.close().await;
 }
 
