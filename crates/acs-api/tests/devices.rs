@@ -6,7 +6,7 @@ mod support;
 use support::Env;
 
 use serde_json::{Value, json};
-use support::{Server, seed_post_body, start};
+use support::{Server, seed_post_body, start, start_with};
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
@@ -542,6 +542,61 @@ async fn odd_serials_are_clean_4xx_or_found_literally(env: Env) {
     assert_eq!(s.device_count().await, 1);
 }
 
+async fn list_count_is_reused_briefly_and_forgotten_on_api_writes(env: Env) {
+    let s = start(&env).await;
+    let add = |serial: String| {
+        let store = s.store.clone();
+        async move {
+            let new = acs_store::NewDevice {
+                serial_number: serial,
+                ..acs_store::NewDevice::default()
+            };
+            store.create_device(&new, chrono::Utc::now()).await.unwrap();
+        }
+    };
+    for i in 0..150 {
+        add(format!("C{i:03}")).await;
+    }
+    let count = |path: &'static str| {
+        let s = &s;
+        async move { s.get(path).await.json()["count"].as_i64().unwrap() }
+    };
+    let full_page = "/api/v1/inventory_device_serial/?limit=100";
+    assert_eq!(count(full_page).await, 150);
+    // A write behind the API's back (a CPE auto-registering): the cached count holds for
+    // the TTL...
+    add("C150".into()).await;
+    assert_eq!(count(full_page).await, 150);
+    // ...but a short page counts itself exactly (100 before it + 51 on it)...
+    assert_eq!(
+        count("/api/v1/inventory_device_serial/?limit=100&offset=100").await,
+        151
+    );
+    // ...and a write through the API forgets every cached count.
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "C151", "name": "n"})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(count(full_page).await, 152);
+    let r = s.call("DELETE", &format!("{LIST}C000/"), None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(count(full_page).await, 151);
+
+    // With the cache off every page counts.
+    let exact = start_with(&env, |c| c.list_count_ttl = std::time::Duration::ZERO).await;
+    let get = |path: String| {
+        let exact = &exact;
+        async move { exact.get(&path).await.json()["count"].as_i64().unwrap() }
+    };
+    assert_eq!(get(full_page.into()).await, 151);
+    add("C152".into()).await;
+    assert_eq!(get(full_page.into()).await, 152);
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         seed_post_example_creates_the_device,
@@ -553,5 +608,6 @@ fn main() -> std::process::ExitCode {
         seed_put_example_replaces_the_fields,
         delete_removes_the_device_and_refuses_during_a_session,
         odd_serials_are_clean_4xx_or_found_literally,
+        list_count_is_reused_briefly_and_forgotten_on_api_writes,
     ])
 }
