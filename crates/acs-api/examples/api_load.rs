@@ -172,7 +172,12 @@ async fn main() {
         data_dir: dir.clone(),
         ..ApiConfig::default()
     };
-    let app = acs_api::router(ApiState::new(store.clone(), requester, config));
+    let app = acs_api::router(ApiState::new(
+        store.clone(),
+        requester,
+        std::sync::Arc::default(),
+        config,
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("api");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {

@@ -36,6 +36,20 @@ async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
         .expect("a connection request")
         .unwrap();
     assert!(line.starts_with("GET /cr"), "{line}");
+    // Counted where the engine counts its own (`/metrics` of `acs serve`); the count lands
+    // right after the answer the CPE just sent.
+    let counted = "acs_connection_requests_total{outcome=\"accepted\"} 1";
+    for _ in 0..100 {
+        if s.metrics.render().contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        s.metrics.render().contains(counted),
+        "{}",
+        s.metrics.render()
+    );
     // A plain field change wakes nobody.
     s.call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
         .await;

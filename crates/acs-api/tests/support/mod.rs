@@ -8,10 +8,12 @@ pub mod harness;
 pub use harness::Env;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use acs_api::{ApiConfig, ApiState};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
+use acs_session::engine::Metrics;
 use acs_store::{Inform, SecretKey, Store, TokenScope};
 use chrono::Utc;
 use serde_json::Value;
@@ -24,6 +26,8 @@ pub struct Server {
     pub store: Store,
     pub admin: String,
     pub dir: PathBuf,
+    /// The counters the API shares with the engine (`/metrics` in `acs serve`).
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Response {
@@ -79,7 +83,13 @@ pub async fn start_with(env: &Env, tune: impl FnOnce(&mut ApiConfig)) -> Server 
         min_interval_per_device: Duration::ZERO,
         ..ConnectionRequestConfig::default()
     });
-    let app = acs_api::router(ApiState::new(store.clone(), requester, config));
+    let metrics = Arc::new(Metrics::default());
+    let app = acs_api::router(ApiState::new(
+        store.clone(),
+        requester,
+        metrics.clone(),
+        config,
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -90,6 +100,7 @@ pub async fn start_with(env: &Env, tune: impl FnOnce(&mut ApiConfig)) -> Server 
         store,
         admin: secret.expose().to_owned(),
         dir,
+        metrics,
     }
 }
 
