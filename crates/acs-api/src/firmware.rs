@@ -4,7 +4,7 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
-use axum::extract::{Extension, Multipart, Path, State};
+use axum::extract::{Extension, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,8 +18,8 @@ use acs_store::{FirmwareImage, NewFirmwareImage};
 
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::catalog::path_id;
 use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::input::PathIds;
 
 /// Longest kept part of an uploaded file's own name.
 const MAX_NAME_LEN: usize = 100;
@@ -318,9 +318,9 @@ pub async fn list(
 pub async fn detail(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<Json<FirmwareOut>> {
-    let id = path_id(&id, "firmware image")?;
+    let id = path.id("id", "firmware image")?;
     let image = state
         .store
         .firmware_image(id)
@@ -336,10 +336,10 @@ pub async fn detail(
 pub async fn delete(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let id = path_id(&id, "firmware image")?;
+    let id = path.id("id", "firmware image")?;
     let image = state
         .store
         .firmware_image(id)

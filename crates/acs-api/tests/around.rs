@@ -456,12 +456,244 @@ async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy(env: 
     );
 }
 
+async fn organizations_and_locations_update(env: Env) {
+    let s = start(&env).await;
+    let mut orgs = Vec::new();
+    for name in ["A", "B", "C"] {
+        let r = s
+            .call(
+                "POST",
+                "/api/v1/organizations/",
+                Some(&json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        orgs.push(r.json()["id"].as_i64().unwrap());
+    }
+    let (a, b, c) = (orgs[0], orgs[1], orgs[2]);
+    let org_path = |id: i64| format!("/api/v1/organizations/{id}/");
+
+    // Organizations: PUT and PATCH rename; a taken name is 409; bad bodies 400; unknown 404.
+    let r = s
+        .call("PUT", &org_path(a), Some(&json!({"name": "A2"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(r.json()["name"], "A2");
+    assert_eq!(s.get(&org_path(a)).await.json()["name"], "A2");
+    let r = s.call("PATCH", &org_path(a), Some(&json!({}))).await;
+    assert_eq!((r.status, r.json()["name"].clone()), (200, json!("A2")));
+    let r = s
+        .call("PATCH", &org_path(a), Some(&json!({"name": "B"})))
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.json()["detail"].is_string());
+    for bad in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "nom": 1}),
+    ] {
+        let r = s.call("PUT", &org_path(a), Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json().is_object());
+    }
+    let r = s
+        .call("PATCH", &org_path(a), Some(&json!({"name": 5})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].is_string());
+    assert_eq!(
+        s.get(&org_path(a)).await.json()["name"],
+        "A2",
+        "nothing written"
+    );
+    let r = s
+        .call("PUT", &org_path(4242), Some(&json!({"name": "Z"})))
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+
+    // Locations.
+    let r = s
+        .call(
+            "POST",
+            "/api/v1/locations/",
+            Some(
+                &json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let loc = r.json()["id"].as_i64().unwrap();
+    let loc_path = format!("/api/v1/locations/{loc}/");
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"longitude": "-3.25"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let l = r.json();
+    assert_eq!(
+        (
+            &l["name"],
+            &l["short_name"],
+            &l["organization_id"],
+            &l["latitude"],
+            &l["longitude"]
+        ),
+        (
+            &json!("HQ"),
+            &json!("hq"),
+            &json!(a),
+            &json!("1.5"),
+            &json!("-3.25")
+        )
+    );
+    // PUT replaces every field but keeps the organization it leaves out.
+    let r = s
+        .call("PUT", &loc_path, Some(&json!({"name": "HQ 2"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let l = r.json();
+    assert_eq!(
+        (
+            &l["name"],
+            &l["short_name"],
+            &l["organization_id"],
+            &l["latitude"],
+            &l["longitude"]
+        ),
+        (
+            &json!("HQ 2"),
+            &Value::Null,
+            &json!(a),
+            &Value::Null,
+            &Value::Null
+        )
+    );
+    let r = s
+        .call(
+            "PATCH",
+            &loc_path,
+            Some(&json!({"latitude": "91", "longitude": "x", "name": ""})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let errors = r.json();
+    for field in ["latitude", "longitude", "name"] {
+        assert!(errors[field].is_array(), "{field}: {errors}");
+    }
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"organization_id": 4242})))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert_eq!(
+        s.get(&loc_path).await.json()["name"],
+        "HQ 2",
+        "nothing written"
+    );
+    let r = s
+        .call(
+            "PATCH",
+            "/api/v1/locations/4242/",
+            Some(&json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // A token for A and B: its own organizations and locations only.
+    let (_, secret) = s
+        .store
+        .create_token(
+            "ab",
+            acs_store::TokenScope::Organizations(vec![a, b]),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ab = secret.expose();
+    let r = s
+        .call_as(ab, "PATCH", &org_path(b), Some(&json!({"name": "B2"})))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .call_as(ab, "PATCH", &org_path(c), Some(&json!({"name": "C2"})))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.json()["detail"].is_string());
+    let r = s
+        .call_as(ab, "PATCH", &loc_path, Some(&json!({"organization_id": b})))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["organization_id"].clone()),
+        (200, json!(b))
+    );
+    for org in [json!(c), Value::Null] {
+        let r = s
+            .call_as(
+                ab,
+                "PATCH",
+                &loc_path,
+                Some(&json!({"organization_id": org})),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{org}");
+    }
+    assert_eq!(s.get(&loc_path).await.json()["organization_id"], b);
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"organization_id": c})))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .call_as(ab, "PUT", &loc_path, Some(&json!({"name": "mine now"})))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(s.get(&loc_path).await.json()["name"], "HQ 2");
+}
+
+async fn non_utf8_ids_are_json_400s(env: Env) {
+    let s = start(&env).await;
+    for (method, path) in [
+        ("GET", "/api/v1/organizations/%FF/"),
+        ("PUT", "/api/v1/organizations/%FF/"),
+        ("PATCH", "/api/v1/organizations/%FF/"),
+        ("DELETE", "/api/v1/organizations/%FF/"),
+        ("GET", "/api/v1/locations/%FF/"),
+        ("PATCH", "/api/v1/locations/%C3%28/"),
+        ("DELETE", "/api/v1/locations/%FF/"),
+        ("GET", "/api/v1/device_types/%FF/"),
+        ("PUT", "/api/v1/device_types/%FF/"),
+        ("DELETE", "/api/v1/device_types/%FF/"),
+        ("GET", "/api/v1/firmware_images/%FF/"),
+        ("DELETE", "/api/v1/firmware_images/%FF/"),
+    ] {
+        let r = s.call(method, path, Some(&json!({"name": "x"}))).await;
+        assert_eq!(r.status, 400, "{method} {path}");
+        assert!(r.json()["detail"].is_string(), "{method} {path}");
+    }
+    // Not an integer: no such row.
+    let r = s.get("/api/v1/organizations/abc/").await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+    // A task id under a known device.
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "T1", "name": "t"})),
+    )
+    .await;
+    let r = s
+        .call("DELETE", &format!("{LIST}T1/tasks/%FF/"), None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].is_string());
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         patch_stores_tasks_then_sends_a_connection_request,
         update_status_contacts_the_page_and_flips_what_did_not_answer,
         tasks_parameters_and_history,
         catalog_crud,
+        organizations_and_locations_update,
+        non_utf8_ids_are_json_400s,
         firmware_upload_and_download_intent,
         openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
     ])

@@ -49,6 +49,7 @@ cases!(
     key_file_is_generated_0600_and_reloaded,
     token_is_stored_as_hash_and_looked_up,
     token_reaches_several_organizations,
+    catalog_updates_organizations_and_locations,
     token_last_used_is_stamped_at_most_once_a_minute,
     device_count_and_page_agree_with_the_list,
     status_sweep_marks_overdue_devices_down,
@@ -1354,6 +1355,75 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         ),
         "{err:?}"
     );
+    store.close().await;
+}
+
+async fn catalog_updates_organizations_and_locations(env: Env) {
+    let store = env.store().await;
+    let a = store.create_organization("a", t(0)).await.unwrap();
+    let b = store.create_organization("b", t(0)).await.unwrap();
+    let renamed = store.update_organization(a.id, "a2").await.unwrap();
+    assert_eq!(
+        (renamed.id, renamed.name.as_str(), renamed.created),
+        (a.id, "a2", a.created)
+    );
+    assert_eq!(store.organization(a.id).await.unwrap().unwrap().name, "a2");
+    let err = store.update_organization(a.id, "b").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let err = store.update_organization(4242, "z").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+
+    let loc = store
+        .create_location(
+            &NewLocation {
+                name: "HQ".into(),
+                short_name: Some("hq".into()),
+                organization_id: Some(a.id),
+                latitude: Some("1.5".into()),
+                longitude: None,
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    let moved = NewLocation {
+        name: "HQ 2".into(),
+        short_name: None,
+        organization_id: Some(b.id),
+        latitude: None,
+        longitude: Some("-3.25".into()),
+    };
+    let updated = store.update_location(loc.id, &moved).await.unwrap();
+    assert_eq!(
+        (
+            updated.name.as_str(),
+            updated.short_name.as_deref(),
+            updated.organization_id,
+            updated.latitude.as_deref(),
+            updated.longitude.as_deref(),
+            updated.created
+        ),
+        ("HQ 2", None, Some(b.id), None, Some("-3.25"), loc.created)
+    );
+    assert_eq!(store.location(loc.id).await.unwrap().unwrap(), updated);
+    // An unknown organization: refused, nothing written.
+    let err = store
+        .update_location(
+            loc.id,
+            &NewLocation {
+                organization_id: Some(4242),
+                ..moved.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    assert_eq!(store.location(loc.id).await.unwrap().unwrap(), updated);
+    let err = store.update_location(4242, &moved).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     store.close().await;
 }
 
