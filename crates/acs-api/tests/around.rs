@@ -8,7 +8,7 @@ use support::Env;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{dead_url, fake_cpe, start, start_with};
+use support::{dead_url, digest_cpe, fake_cpe, start, start_with};
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
@@ -686,6 +686,59 @@ async fn non_utf8_ids_are_json_400s(env: Env) {
     assert!(r.json()["detail"].is_string());
 }
 
+async fn connection_requests_use_the_stored_credentials(env: Env) {
+    let s = start(&env).await;
+    // A username without a password: sent with an empty password (some CPEs have none).
+    // A username with a password, and no username at all.
+    for (serial, body) in [
+        (
+            "U1",
+            json!({"serial_number": "U1", "name": "n", "username": "cr-user"}),
+        ),
+        (
+            "U2",
+            json!({"serial_number": "U2", "name": "n", "username": "cr-both", "password": "pw"}),
+        ),
+        ("U3", json!({"serial_number": "U3", "name": "n"})),
+    ] {
+        assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+        let (url, mut hits) = digest_cpe().await;
+        s.inform(serial, &url).await;
+        let r = s
+            .call(
+                "PATCH",
+                &format!("{LIST}{serial}/"),
+                Some(&json!({"reboot": true})),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(5), hits.recv())
+                .await
+                .expect("a connection request")
+                .unwrap()
+        };
+        assert_eq!(next().await, "", "{serial}: the first request is bare");
+        match serial {
+            "U1" | "U2" => {
+                let user = if serial == "U1" { "cr-user" } else { "cr-both" };
+                let auth = next().await;
+                assert!(auth.starts_with("Digest "), "{serial}: {auth}");
+                assert!(auth.contains(&format!("username=\"{user}\"")), "{auth}");
+                assert!(!auth.contains("pw\""), "never the password itself: {auth}");
+            }
+            _ => {
+                // No credentials: the 401 ends it, counted as an auth failure.
+                assert!(
+                    tokio::time::timeout(Duration::from_millis(300), hits.recv())
+                        .await
+                        .is_err()
+                );
+            }
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         patch_stores_tasks_then_sends_a_connection_request,
@@ -694,6 +747,7 @@ fn main() -> std::process::ExitCode {
         catalog_crud,
         organizations_and_locations_update,
         non_utf8_ids_are_json_400s,
+        connection_requests_use_the_stored_credentials,
         firmware_upload_and_download_intent,
         openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
     ])
