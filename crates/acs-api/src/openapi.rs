@@ -69,6 +69,8 @@ impl Modify for BearerAuth {
         firmware::upload,
         firmware::list,
         firmware::detail,
+        firmware::replace_metadata,
+        firmware::patch_metadata,
         firmware::delete,
     ),
     components(schemas(model::DeviceOut, model::DevicePage, model::TaskOut)),

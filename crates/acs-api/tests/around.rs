@@ -739,6 +739,86 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
     }
 }
 
+async fn firmware_metadata_updates(env: Env) {
+    let s = start(&env).await;
+    s.seed_catalog(1, 2).await;
+    let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some("fw.bin"), b"abc")]);
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some(&ct),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let fw = r.json();
+    let path = format!("/api/v1/firmware_images/{}/", fw["id"]);
+    let r = s.call("PATCH", &path, Some(&json!({"type": 2}))).await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let patched = r.json();
+    assert_eq!(
+        (&patched["version"], &patched["type"]),
+        (&json!("1.0"), &json!(2))
+    );
+    for field in ["sha256", "size", "file_name", "url"] {
+        assert_eq!(patched[field], fw[field], "{field} comes from the file");
+    }
+    // PUT: what it leaves out is cleared.
+    let r = s
+        .call("PUT", &path, Some(&json!({"version": "1.0.1"})))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (&r.json()["version"], &r.json()["type"]),
+        (&json!("1.0.1"), &Value::Null)
+    );
+    for (bad, field) in [
+        (json!({"type": 4242}), "type"),
+        (json!({"version": ""}), "version"),
+        (json!({"sha256": "00"}), "sha256"),
+    ] {
+        let r = s.call("PATCH", &path, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()[field].is_array(), "{bad}: {}", r.json());
+    }
+    assert_eq!(
+        s.get(&path).await.json()["version"],
+        "1.0.1",
+        "nothing written"
+    );
+    assert_eq!(
+        s.call(
+            "PATCH",
+            "/api/v1/firmware_images/4242/",
+            Some(&json!({"version": "x"}))
+        )
+        .await
+        .status,
+        404
+    );
+    let org = s.store.list_organizations().await.unwrap()[0].id;
+    let (_, scoped) = s
+        .store
+        .create_token(
+            "o",
+            acs_store::TokenScope::organization(org),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let r = s
+        .call_as(
+            scoped.expose(),
+            "PATCH",
+            &path,
+            Some(&json!({"version": "evil"})),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         patch_stores_tasks_then_sends_a_connection_request,
@@ -747,6 +827,7 @@ fn main() -> std::process::ExitCode {
         catalog_crud,
         organizations_and_locations_update,
         non_utf8_ids_are_json_400s,
+        firmware_metadata_updates,
         connection_requests_use_the_stored_credentials,
         firmware_upload_and_download_intent,
         openapi_is_served_without_a_token_and_matches_the_checked_in_copy,

@@ -406,6 +406,32 @@ impl Store {
         })
     }
 
+    /// Changes an image's metadata (the file, its name, size and hash stay): `NotFound` for an
+    /// unknown id, `ForeignKey` (nothing written) for an unknown device type.
+    pub async fn update_firmware_image(
+        &self,
+        id: i64,
+        version: &str,
+        device_type_id: Option<i64>,
+    ) -> Result<FirmwareImage> {
+        let row: Option<FirmwareImage> = on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            check_refs!(tx, [("device_type_id", "device_types", device_type_id)])?;
+            let row = sqlx::query_as(
+                "UPDATE firmware_images SET version = $2, device_type_id = $3 WHERE id = $1 \
+                 RETURNING id, version, file_name, size, sha256, device_type_id, created",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(device_type_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row
+        });
+        row.ok_or_else(|| StoreError::not_found(format!("firmware image {id}")))
+    }
+
     pub async fn list_firmware_images(&self) -> Result<Vec<FirmwareImage>> {
         on_pool!(&self.backend, |pool, dialect| {
             Ok(sqlx::query_as(

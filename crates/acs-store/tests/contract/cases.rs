@@ -50,6 +50,7 @@ cases!(
     token_is_stored_as_hash_and_looked_up,
     token_reaches_several_organizations,
     catalog_updates_organizations_and_locations,
+    firmware_metadata_updates,
     token_last_used_is_stamped_at_most_once_a_minute,
     device_count_and_page_agree_with_the_list,
     status_sweep_marks_overdue_devices_down,
@@ -1356,6 +1357,83 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         "{err:?}"
     );
     store.close().await;
+}
+
+async fn firmware_metadata_updates(env: Env) {
+    let store = env.store().await;
+    let ty = store
+        .create_device_type(
+            &NewDeviceType {
+                short_name: "igd".into(),
+                name: "IGD".into(),
+                data_model_root: "InternetGatewayDevice.".into(),
+                profile: Default::default(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let image = store
+        .create_firmware_image(
+            &NewFirmwareImage {
+                version: "1.0".into(),
+                file_name: "fw.bin".into(),
+                size: 3,
+                sha256: "ab".repeat(32),
+                device_type_id: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .update_firmware_image(image.id, "1.1", Some(ty.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        FirmwareImageExpect {
+            version: "1.1",
+            device_type_id: Some(ty.id)
+        }
+        .apply(image.clone())
+    );
+    assert_eq!(
+        store.firmware_image(image.id).await.unwrap().unwrap(),
+        updated
+    );
+    let err = store
+        .update_firmware_image(image.id, "2", Some(4242))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.firmware_image(image.id).await.unwrap().unwrap(),
+        updated
+    );
+    let err = store
+        .update_firmware_image(4242, "2", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
+
+/// The fields an update may change; the rest must come back as stored.
+struct FirmwareImageExpect {
+    version: &'static str,
+    device_type_id: Option<i64>,
+}
+
+impl FirmwareImageExpect {
+    fn apply(self, mut image: acs_store::FirmwareImage) -> acs_store::FirmwareImage {
+        image.version = self.version.into();
+        image.device_type_id = self.device_type_id;
+        image
+    }
 }
 
 async fn catalog_updates_organizations_and_locations(env: Env) {
