@@ -513,8 +513,12 @@ impl Store {
     ) -> Result<Vec<Device>> {
         let (where_sql, mut args) = filter_sql(filter);
         let n = args.len();
+        // The ids of the page first, from the filter's index alone, then the 100 rows: when
+        // the matches are not in id order in any index (type + is_active + since), sorting
+        // ids is cheap, fetching and sorting whole rows for every match is not.
         let page_sql = format!(
-            "{DEVICE_SELECT}{where_sql} ORDER BY d.id LIMIT ${} OFFSET ${}",
+            "{DEVICE_SELECT} WHERE d.id IN (SELECT d.id FROM devices d{where_sql} \
+             ORDER BY d.id LIMIT ${} OFFSET ${}) ORDER BY d.id",
             n + 1,
             n + 2
         );
