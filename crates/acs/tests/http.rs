@@ -659,3 +659,85 @@ async fn rest_api_is_served_and_a_patch_reaches_the_cpe() {
         204
     );
 }
+
+fn admin_token(s: &Server) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .args(["token", "create", "--name", "it", "--admin"])
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", s.dir.display()),
+        )
+        .env("ACS_DATA_DIR", &s.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn api_request(token: &str, method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_silent_device_turns_down_after_the_configured_grace() {
+    // Down once silent for 0 x interval + 2 s, swept every second (DESIGN §5); the default
+    // policy (2 x 300 s + 60 s) would keep it Up for the whole test
+    let s = start(&[
+        "--status-grace-factor",
+        "0",
+        "--status-grace-seconds",
+        "2",
+        "--status-sweep-interval",
+        "1",
+    ]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DOWN"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-DOWN/";
+    let silent_since = std::time::Instant::now();
+    let first = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+    assert!(
+        first.text().contains("\"status\":\"Up\""),
+        "{}",
+        first.text()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.text().contains("\"status\":\"Down\"") {
+            assert!(
+                silent_since.elapsed() >= std::time::Duration::from_secs(1),
+                "not before the grace"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not Down: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // a new Inform brings it back Up
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    exchange(&mut cpe, &post(&inform("SN-DOWN"), "")).await;
+    exchange(&mut cpe, &post(b"", "")).await;
+    let r = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+    assert!(r.text().contains("\"status\":\"Up\""), "{}", r.text());
+}
