@@ -621,3 +621,164 @@ async fn messages_before_an_inform_are_refused() {
     let mut c = setup();
     assert!(matches!(c.empty(0).await, Reply::BadRequest(_)));
 }
+
+/// One sample of the Prometheus text format: `name{labels} value`.
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses the exposition strictly enough to catch a malformed line, and checks each
+/// histogram family: cumulative buckets ending in `le="+Inf"` equal to `_count`, a `_sum`.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut histograms = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            if kind == "histogram" {
+                histograms.push(name.to_owned());
+            }
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (head, value) = line.rsplit_once(' ').expect("a sample line");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+        let (name, labels) = match head.split_once('{') {
+            None => (head, Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').expect("closing brace");
+                let labels = inner
+                    .split(',')
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').expect("label=value");
+                        let v = v
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .expect("quoted label value");
+                        (k.to_owned(), v.to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    for h in &histograms {
+        let bucket = format!("{h}_bucket");
+        let mut series: Vec<Vec<(String, String)>> = Vec::new();
+        for s in samples.iter().filter(|s| s.name == bucket) {
+            let rest: Vec<_> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| k != "le")
+                .cloned()
+                .collect();
+            if !series.contains(&rest) {
+                series.push(rest);
+            }
+        }
+        for labels in series {
+            let buckets: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| {
+                    s.name == bucket
+                        && s.labels
+                            .iter()
+                            .filter(|(k, _)| k != "le")
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            == labels
+                })
+                .collect();
+            let mut last = 0.0;
+            let mut last_le = f64::NEG_INFINITY;
+            for b in &buckets {
+                let le = &b.labels.iter().find(|(k, _)| k == "le").expect("le").1;
+                let le: f64 = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().expect("numeric le")
+                };
+                assert!(le > last_le, "{h}: le ascending");
+                assert!(b.value >= last, "{h}: cumulative");
+                last = b.value;
+                last_le = le;
+            }
+            assert_eq!(last_le, f64::INFINITY, "{h}: ends with +Inf");
+            let of = |suffix: &str| {
+                samples
+                    .iter()
+                    .find(|s| s.name == format!("{h}{suffix}") && s.labels == labels)
+                    .unwrap_or_else(|| panic!("{h}{suffix} {labels:?}"))
+                    .value
+            };
+            assert_eq!(of("_count"), last, "{h}: +Inf bucket == count");
+            assert!(of("_sum") >= 0.0);
+        }
+    }
+    samples
+}
+
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"))
+        .value
+}
+
+#[tokio::test]
+async fn session_and_rpc_latencies_are_histograms() {
+    let mut c = setup();
+    c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    // the CPE takes 2 s to answer; the session lasted 3 s
+    assert_eq!(
+        c.send(&envelope("<cwmp:RebootResponse/>"), 3).await,
+        Reply::NoContent
+    );
+    let text = c.engine.metrics().render();
+    let s = parse_exposition(&text);
+    let rt = "acs_rpc_round_trip_seconds_bucket";
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "1")]), 0.0);
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "2.5")]), 1.0);
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "+Inf")]), 1.0);
+    assert_eq!(
+        sample(
+            &s,
+            "acs_rpc_round_trip_seconds_sum",
+            &[("method", "Reboot")]
+        ),
+        2.0
+    );
+    let sd = "acs_session_duration_seconds_bucket";
+    assert_eq!(sample(&s, sd, &[("le", "2.5")]), 0.0);
+    assert_eq!(sample(&s, sd, &[("le", "5")]), 1.0);
+    assert_eq!(sample(&s, "acs_session_duration_seconds_count", &[]), 1.0);
+    assert_eq!(sample(&s, "acs_session_duration_seconds_sum", &[]), 3.0);
+    assert_eq!(
+        sample(&s, "acs_connection_request_duration_seconds_count", &[]),
+        0.0
+    );
+    assert_eq!(sample(&s, "acs_sessions_completed_total", &[]), 1.0);
+}

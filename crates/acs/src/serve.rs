@@ -157,7 +157,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
-    let requester = ConnectionRequester::new(ConnectionRequestConfig::default());
+    let requester =
+        ConnectionRequester::with_metrics(ConnectionRequestConfig::default(), metrics.clone());
     let rest = acs_api::ApiState::new(
         store.clone(),
         requester,

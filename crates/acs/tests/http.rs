@@ -381,6 +381,14 @@ async fn api_listener_serves_health_and_metrics() {
         "{}",
         m.text()
     );
+    for line in [
+        "acs_session_duration_seconds_count 1",
+        "acs_cpe_request_duration_seconds_count 2",
+        "# TYPE acs_rpc_round_trip_seconds histogram",
+        "# TYPE acs_connection_request_duration_seconds histogram",
+    ] {
+        assert!(m.text().contains(line), "{line}: {}", m.text());
+    }
 }
 
 #[test]

@@ -99,6 +99,8 @@ struct InFlight {
     method: &'static str,
     id: String,
     sync: Option<SyncStep>,
+    /// When the current request of this task went out (round-trip histogram).
+    sent_at: DateTime<Utc>,
 }
 
 /// The state of one session; the HTTP layer keeps it per cookie and per TCP connection.
@@ -115,6 +117,8 @@ pub struct Session {
     base_url: Option<String>,
     in_flight: Option<InFlight>,
     next_rpc_id: u64,
+    /// When the session began (its Inform arrived).
+    opened_at: DateTime<Utc>,
     /// When the last message of this session arrived.
     pub last_seen: DateTime<Utc>,
 }
@@ -132,6 +136,7 @@ impl Session {
             base_url: None,
             in_flight: None,
             next_rpc_id: 1,
+            opened_at: now,
             last_seen: now,
         }
     }
@@ -250,6 +255,9 @@ impl<B: SessionBackend> Engine<B> {
                 .await;
         }
         if session.is_open() {
+            self.metrics
+                .session_duration
+                .observe((now - session.opened_at).to_std().unwrap_or_default());
             let _ = self
                 .backend
                 .release_lease(&session.serial, &session.holder)
@@ -496,6 +504,8 @@ impl<B: SessionBackend> Engine<B> {
     ) -> Option<Reply> {
         session.phase = Phase::AcsRequests;
         let mut f = session.in_flight.take()?;
+        self.metrics
+            .rpc_round_trip(f.method, (now - f.sent_at).to_std().unwrap_or_default());
         // correlate by cwmp:ID when the CPE sends one
         if let Some(id) = env.header.id.as_deref()
             && id != f.id
@@ -526,6 +536,7 @@ impl<B: SessionBackend> Engine<B> {
                         let id = self.next_id(session);
                         f.id = id.clone();
                         f.method = method_name(&next);
+                        f.sent_at = now;
                         session.in_flight = Some(f);
                         return Some(self.request(session, id, next));
                     }
@@ -696,6 +707,7 @@ impl<B: SessionBackend> Engine<B> {
                         method,
                         id: id.clone(),
                         sync,
+                        sent_at: now,
                     });
                     return self.request(session, id, body);
                 }
