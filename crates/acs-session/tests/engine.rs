@@ -10,8 +10,8 @@ use acs_session::engine::{
 };
 use acs_session::task::TaskSpec;
 use acs_store::{
-    Device, DevicePassword, DeviceType, FirmwareImage, Inform, InformOutcome, ParameterValue, Task,
-    TaskOutcome, TaskState,
+    Device, DevicePassword, DeviceStatus, DeviceType, DeviceTypeProfile, FirmwareImage, Inform,
+    InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
@@ -25,6 +25,10 @@ struct Fake {
     tasks: Vec<Task>,
     params: HashMap<String, String>,
     firmware_applied: bool,
+    /// The device's type profile; `None`: a device without a type.
+    profile: Option<DeviceTypeProfile>,
+    /// Store reads of device types (the engine caches them).
+    type_reads: usize,
 }
 
 #[derive(Clone, Default)]
@@ -189,14 +193,26 @@ impl SessionBackend for FakeBackend {
                 .collect())
         })
     }
-    async fn device(&self, _: i64) -> BackendResult<Option<Device>> {
-        Ok(None)
+    async fn device(&self, id: i64) -> BackendResult<Option<Device>> {
+        Ok(self
+            .with(|s| s.profile.is_some())
+            .then(|| typed_device(id, 7)))
     }
     async fn device_password(&self, _: i64) -> BackendResult<Option<DevicePassword>> {
         Ok(None)
     }
-    async fn device_type(&self, _: i64) -> BackendResult<Option<DeviceType>> {
-        Ok(None)
+    async fn device_type(&self, id: i64) -> BackendResult<Option<DeviceType>> {
+        self.with(|s| {
+            s.type_reads += 1;
+            Ok(s.profile.clone().map(|p| DeviceType {
+                id,
+                short_name: "t".into(),
+                name: "Type".into(),
+                data_model_root: "InternetGatewayDevice.".into(),
+                profile: Json(p),
+                created: t(0),
+            }))
+        })
     }
     async fn firmware_image(&self, id: i64) -> BackendResult<Option<FirmwareImage>> {
         Ok(Some(FirmwareImage {
@@ -781,4 +797,130 @@ async fn session_and_rpc_latencies_are_histograms() {
         0.0
     );
     assert_eq!(sample(&s, "acs_sessions_completed_total", &[]), 1.0);
+}
+
+fn typed_device(id: i64, type_id: i64) -> Device {
+    Device {
+        id,
+        uuid: "u".into(),
+        name: None,
+        customer_id: None,
+        is_active: true,
+        status: DeviceStatus::Up,
+        status_change: None,
+        type_id: Some(type_id),
+        type_short_name: Some("t".into()),
+        software_version: None,
+        hardware_version: None,
+        manufacturer: None,
+        unique_identifier: None,
+        product_class: None,
+        oui: None,
+        serial_number: "SN1".into(),
+        serial_number_alt: None,
+        description: None,
+        organization_id: None,
+        firmware_image_id: None,
+        firmware_image_is_pending: false,
+        location_id: None,
+        location_name: None,
+        location_short_name: None,
+        latitude: None,
+        longitude: None,
+        username: None,
+        has_password: false,
+        update_frequency: None,
+        address: None,
+        connection_request_url: None,
+        parameter_key: None,
+        last_connection: None,
+        last_configuration: None,
+        last_change: None,
+        created: t(0),
+        debug: false,
+        pending_settings: None,
+    }
+}
+
+fn text_of(reply: &Reply) -> String {
+    let Reply::Envelope(bytes) = reply else {
+        panic!("expected an envelope, got {reply:?}")
+    };
+    String::from_utf8(bytes.clone()).unwrap()
+}
+
+/// Inform, then the SPV of an UpdateFrequency task (PeriodicInformEnable is a boolean).
+async fn inform_response_and_spv(profile: Option<DeviceTypeProfile>) -> (String, String) {
+    let mut c = setup();
+    c.backend.with(|s| s.profile = profile);
+    c.backend
+        .queue(TaskSpec::UpdateFrequency { interval: 600 }, "k-f");
+    let ir = c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    let spv = c.empty(1).await;
+    (text_of(&ir), text_of(&spv))
+}
+
+#[tokio::test]
+async fn the_device_types_profile_sets_the_wire_format_from_the_inform_response_on() {
+    let (ir, spv) = inform_response_and_spv(Some(DeviceTypeProfile {
+        xml_declaration: Some(false),
+        boolean_style: Some("true_false".into()),
+        ..DeviceTypeProfile::default()
+    }))
+    .await;
+    assert!(
+        ir.starts_with("<soap-env:Envelope") || ir.starts_with("<SOAP-ENV:Envelope"),
+        "{ir}"
+    );
+    assert!(!spv.contains("<?xml"), "{spv}");
+    assert!(
+        spv.contains(r#"<Value xsi:type="xsd:boolean">true</Value>"#),
+        "{spv}"
+    );
+
+    // no type, or a type that says nothing: the defaults
+    for profile in [None, Some(DeviceTypeProfile::default())] {
+        let (ir, spv) = inform_response_and_spv(profile).await;
+        assert!(ir.starts_with("<?xml"), "{ir}");
+        assert!(spv.starts_with("<?xml"), "{spv}");
+        assert!(
+            spv.contains(r#"<Value xsi:type="xsd:boolean">1</Value>"#),
+            "{spv}"
+        );
+    }
+
+    // a value the API would refuse (written behind its back) keeps the default, no failure
+    let (ir, spv) = inform_response_and_spv(Some(DeviceTypeProfile {
+        boolean_style: Some("yes_no".into()),
+        xml_declaration: Some(true),
+        ..DeviceTypeProfile::default()
+    }))
+    .await;
+    assert!(ir.starts_with("<?xml"), "{ir}");
+    assert!(spv.contains(">1</Value>"), "{spv}");
+}
+
+#[tokio::test]
+async fn the_wire_format_of_a_type_is_read_once_per_ttl() {
+    let mut c = setup();
+    c.backend.with(|s| {
+        s.profile = Some(DeviceTypeProfile {
+            xml_declaration: Some(false),
+            ..DeviceTypeProfile::default()
+        })
+    });
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.empty(1).await;
+    c.session = Session::new("s2".into(), "node", t(5));
+    let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 5).await;
+    assert!(!text_of(&r).starts_with("<?xml"));
+    assert_eq!(c.backend.with(|s| s.type_reads), 1, "cached");
+    c.empty(6).await;
+    c.session = Session::new("s3".into(), "node", t(100));
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 100).await;
+    assert_eq!(
+        c.backend.with(|s| s.type_reads),
+        2,
+        "read again after the TTL"
+    );
 }

@@ -749,3 +749,82 @@ async fn a_silent_device_turns_down_after_the_configured_grace() {
     let r = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
     assert!(r.text().contains("\"status\":\"Up\""), "{}", r.text());
 }
+
+#[tokio::test]
+async fn a_device_types_profile_switches_the_wire_format() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut cpe, &post(&inform("SN-WIRE"), "")).await;
+    assert!(r.text().starts_with("<?xml"), "default: {}", r.text());
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let types = "/api/v1/device_types/";
+    let bad = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "POST",
+            types,
+            r#"{"short_name":"quirky","name":"Quirky","data_model_root":"InternetGatewayDevice.","profile":{"xml_declaration":"no","boolean_style":"yes"}}"#,
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(
+        bad.text().contains("profile.xml_declaration")
+            && bad.text().contains("profile.boolean_style"),
+        "{}",
+        bad.text()
+    );
+    let created = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "POST",
+            types,
+            r#"{"short_name":"quirky","name":"Quirky","data_model_root":"InternetGatewayDevice.","profile":{"xml_declaration":false,"boolean_style":"true_false"}}"#,
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(
+        created.text().contains(r#""xml_declaration":false"#),
+        "the profile keeps the switches: {}",
+        created.text()
+    );
+    let type_id: i64 = created
+        .text()
+        .split("\"id\":")
+        .nth(1)
+        .and_then(|t| t.split([',', '}']).next())
+        .and_then(|t| t.trim().parse().ok())
+        .expect("the new type's id");
+    let patched = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "PATCH",
+            "/api/v1/inventory_device_serial/SN-WIRE/",
+            &format!(r#"{{"type": {type_id}, "update_frequency": 600}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+
+    // the next session speaks the type's format from the InformResponse on
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut cpe, &post(&inform("SN-WIRE"), "")).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains("<?xml"), "{}", r.text());
+    assert!(r.text().contains("InformResponse"), "{}", r.text());
+    let spv = exchange(&mut cpe, &post(b"", "")).await;
+    assert!(!spv.text().contains("<?xml"), "{}", spv.text());
+    assert!(
+        spv.text()
+            .contains(r#"<Value xsi:type="xsd:boolean">true</Value>"#),
+        "{}",
+        spv.text()
+    );
+}
