@@ -163,7 +163,14 @@ impl SessionBackend for FakeBackend {
         outcome: TaskOutcome,
         _: DateTime<Utc>,
     ) -> BackendResult<()> {
-        self.with(|s| apply(&mut s.tasks[id as usize - 1], &outcome));
+        // as the store: only an in-flight task is settled (a TransferComplete may have
+        // settled it already)
+        self.with(|s| {
+            let task = &mut s.tasks[id as usize - 1];
+            if task.state == TaskState::InFlight {
+                apply(task, &outcome);
+            }
+        });
         Ok(())
     }
     async fn settle_by_command_key(
@@ -923,4 +930,106 @@ async fn the_wire_format_of_a_type_is_read_once_per_ttl() {
         2,
         "read again after the TTL"
     );
+}
+
+fn envelope_with_id(id: &str, body: &str) -> Vec<u8> {
+    format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">{id}</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+/// The engine never asks the CPE to hold its requests (see ARCHITECTURE.md, HoldRequests).
+fn assert_no_hold(reply: &Reply) {
+    if let Reply::Envelope(bytes) = reply {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains("HoldRequests"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn cpe_requests_are_answered_while_an_acs_request_is_outstanding() {
+    let mut c = setup();
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    let freq = c
+        .backend
+        .queue(TaskSpec::UpdateFrequency { interval: 600 }, "k-f");
+    let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert_no_hold(&r);
+    let r = c.empty(1).await;
+    assert_no_hold(&r);
+    assert!(matches!(body_of(&r), Body::Reboot(_)));
+
+    // the CPE sends its own requests before answering the Reboot (TR-069 lets it)
+    let r = c
+        .send(&envelope_with_id("cpe-9", "<cwmp:GetRPCMethods/>"), 2)
+        .await;
+    assert_no_hold(&r);
+    assert!(matches!(body_of(&r), Body::GetRpcMethodsResponse(_)));
+    assert!(
+        text_of(&r).contains(">cpe-9</cwmp:ID>"),
+        "the CPE's ID echoed"
+    );
+    let r = c.send(&envelope("<cwmp:RequestDownload><FileType>3 Vendor Configuration File</FileType></cwmp:RequestDownload>"), 3).await;
+    assert!(matches!(body_of(&r), Body::RequestDownloadResponse(_)));
+    let r = c.send(&envelope("<cwmp:X_VENDOR_Thing/>"), 4).await;
+    assert!(
+        matches!(body_of(&r), Body::Fault(_)),
+        "unknown: 8000, session goes on"
+    );
+    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+    assert_eq!(c.backend.task(freq).state, TaskState::Pending);
+
+    // then the response: the sequence resumes where it was
+    let r = c.send(&envelope("<cwmp:RebootResponse/>"), 5).await;
+    assert_no_hold(&r);
+    let Body::SetParameterValues(spv) = body_of(&r) else {
+        panic!("{r:?}")
+    };
+    assert_eq!(spv.parameter_key, "k-f");
+    assert_eq!(
+        c.send(&envelope("<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>"), 6).await,
+        Reply::NoContent
+    );
+    assert_eq!(c.backend.task(freq).state, TaskState::Done);
+    assert!(c.backend.with(|s| s.leases.is_empty()));
+}
+
+#[tokio::test]
+async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_task_once() {
+    let mut c = setup();
+    let fw = c
+        .backend
+        .queue(TaskSpec::Firmware { firmware_image: 3 }, "k-fw");
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Download(_)));
+    let tc = "<cwmp:TransferComplete><CommandKey>k-fw</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString></FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:TransferComplete>";
+    let r = c.send(&envelope(tc), 2).await;
+    assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    assert_eq!(c.backend.task(fw).state, TaskState::Done);
+    assert!(c.backend.with(|s| s.firmware_applied));
+    // the DownloadResponse (Status 0) comes after: nothing re-opened, the next task goes out
+    let resp = "<cwmp:DownloadResponse><Status>0</Status><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:DownloadResponse>";
+    let r = c.send(&envelope(resp), 3).await;
+    assert!(matches!(body_of(&r), Body::Reboot(_)), "{r:?}");
+    assert_eq!(c.backend.task(fw).state, TaskState::Done);
+    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+}
+
+#[tokio::test]
+async fn after_the_204_a_cpe_request_needs_a_new_session() {
+    let mut c = setup();
+    c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.empty(1).await;
+    // the CPE answers, the ACS has nothing more: 204 ends the session; a request the CPE
+    // still had waits for its next session (TR-069 §3.7.1.4), nothing here is left open
+    assert_eq!(
+        c.send(&envelope("<cwmp:RebootResponse/>"), 2).await,
+        Reply::NoContent
+    );
+    assert!(!c.session.is_open());
+    let r = c.send(&envelope("<cwmp:GetRPCMethods/>"), 3).await;
+    assert!(matches!(r, Reply::BadRequest(_)), "{r:?}");
 }
