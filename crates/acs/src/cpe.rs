@@ -456,7 +456,7 @@ async fn handle_inner(
                 .insert("SOAPAction", HeaderValue::from_static(""));
             if is_inform
                 && open
-                && let Ok(c) = SessionCookie::new(COOKIE_NAME, id.as_str(), false)
+                && let Ok(c) = SessionCookie::new(COOKIE_NAME, id.as_str(), scheme == "https")
                 && let Ok(v) = HeaderValue::from_str(&c.set_cookie_header())
             {
                 r.headers_mut().insert(header::SET_COOKIE, v);

@@ -273,22 +273,18 @@ fn inform(serial: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Inform -> InformResponse, empty POST -> 204 on one connection.
-async fn cwmp_session<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, serial: &str) {
+/// Inform -> InformResponse, empty POST -> 204 on one connection; the session's Set-Cookie.
+async fn cwmp_session<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, serial: &str) -> String {
     let r = exchange(stream, &post(&inform(serial), "")).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("InformResponse"), "{}", r.text());
-    let cookie = r
-        .header("set-cookie")
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let set_cookie = r.header("set-cookie").expect("a session cookie").to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let r = exchange(stream, &post(b"", &format!("Cookie: {cookie}\r\n")))
         .await
         .unwrap();
     assert_eq!(r.status, 204);
+    set_cookie
 }
 
 #[tokio::test]
@@ -323,7 +319,8 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
         Some(&b"http/1.1"[..]),
         "ALPN says HTTP/1.1"
     );
-    cwmp_session(&mut tls, "SN-TLS-1").await;
+    let set_cookie = cwmp_session(&mut tls, "SN-TLS-1").await;
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
 
     let mut api = tls_connect(s.addr("API TLS listener"), config)
         .await
@@ -349,7 +346,8 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
     let mut plain = TcpStream::connect(s.addr("CPE listener (CWMP) on http"))
         .await
         .unwrap();
-    cwmp_session(&mut plain, "SN-PLAIN-1").await;
+    let set_cookie = cwmp_session(&mut plain, "SN-PLAIN-1").await;
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
     let mut plain_api = TcpStream::connect(s.addr("API listener on http"))
         .await
         .unwrap();
