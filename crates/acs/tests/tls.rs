@@ -120,7 +120,12 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
 
 /// Starts `acs serve` and waits for `expect` listener lines.
 fn start(dir: PathBuf, extra: &[&str], expect: usize) -> Server {
-    let mut child = command(&dir, extra).spawn().expect("acs starts");
+    let cmd = command(&dir, extra);
+    spawn(cmd, dir, expect)
+}
+
+fn spawn(mut cmd: Command, dir: PathBuf, expect: usize) -> Server {
+    let mut child = cmd.spawn().expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut listeners = Vec::new();
     while listeners.len() < expect {
@@ -507,4 +512,34 @@ async fn bad_tls_files_fail_the_start_and_name_the_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--api-tls-cert"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tls_settings_come_from_the_config_file_and_the_environment_too() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let config = dir.join("acs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cwmp_tls_listen = \"127.0.0.1:0\"\ncwmp_tls_cert = {cert:?}\ncwmp_tls_key = {key:?}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = command(&dir, &["--config", &config.display().to_string()]);
+    cmd.env("ACS_API_TLS_LISTEN", "127.0.0.1:0")
+        .env("ACS_API_TLS_CERT", &cert)
+        .env("ACS_API_TLS_KEY", &key);
+    let s = spawn(cmd, dir, 4);
+    let mut tls = tls_connect(s.addr("CPE TLS listener"), client_config(&ca, None))
+        .await
+        .unwrap();
+    cwmp_session(&mut tls, "SN-TOML").await;
+    let mut api = tls_connect(s.addr("API TLS listener"), client_config(&ca, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        exchange(&mut api, &get("/healthz")).await.unwrap().status,
+        200
+    );
 }
