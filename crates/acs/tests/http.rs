@@ -714,10 +714,10 @@ async fn a_silent_device_turns_down_after_the_configured_grace() {
         200
     );
     assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let silent_since = std::time::Instant::now();
     let token = admin_token(&s);
     let mut api = TcpStream::connect(&s.api).await.unwrap();
     let one = "/api/v1/inventory_device_serial/SN-DOWN/";
-    let silent_since = std::time::Instant::now();
     let first = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
     assert!(
         first.text().contains("\"status\":\"Up\""),
