@@ -18,8 +18,8 @@ pub enum WakeError {
 }
 
 /// Looks up the device's ConnectionRequestURL and decrypted connection-request credentials,
-/// sends the connection request and counts the outcome in `metrics`
-/// (`acs_connection_requests_total{outcome}`). The device's status is not changed here: a
+/// sends the connection request and counts the outcome and latency in `metrics` (unless the
+/// requester counts them itself). The device's status is not changed here: a
 /// device that answers opens a session, and that Inform marks it Up.
 pub async fn wake_device(
     store: &Store,
@@ -44,7 +44,9 @@ pub async fn wake_device(
         None => None,
     };
     let report = requester.send(serial, &url, credentials).await;
-    metrics.connection_request(report.outcome.as_str());
+    if !requester.has_metrics() {
+        metrics.observe_connection_request(&report);
+    }
     if !matches!(report.outcome, CrOutcome::Accepted) {
         tracing::info!(
             serial,
