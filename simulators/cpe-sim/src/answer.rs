@@ -255,19 +255,18 @@ fn download_refusal(file_type: &str, url: &str) -> Option<Body> {
 /// The type a SetParameterValues entry declares. `xsd:string` counts as "no type": the codec
 /// reads a missing `xsi:type` as string, and an ACS that leaves the type out must not get
 /// 9006 for a number; a string that is not a number still gets 9006 from the value check.
-fn declared_type(t: &cwmp::XsdType) -> Option<datamodel::XsdType> {
+fn declared_type(t: &cwmp::XsdType) -> Option<cwmp::XsdType> {
     match t {
         cwmp::XsdType::String => None,
-        other => {
-            datamodel::XsdType::from_xsi_type(other.name()).or(Some(datamodel::XsdType::String))
-        }
+        // A type the data model does not know cannot match the parameter's: 9006.
+        cwmp::XsdType::Other(_) => Some(cwmp::XsdType::String),
+        known => Some(known.clone()),
     }
 }
 
 /// A data-model value as a `ParameterValueStruct`.
 pub fn to_cwmp_value(p: datamodel::ParameterValue) -> cwmp::ParameterValueStruct {
-    let ty = cwmp::XsdType::from_attr(p.ty.xsd_local_name());
-    cwmp::ParameterValueStruct::new(p.name, cwmp::Value::parse(ty, p.value))
+    cwmp::ParameterValueStruct::new(p.name, cwmp::Value::parse(p.ty, p.value))
 }
 
 /// A SOAP Fault with `code` and `message`.
