@@ -66,10 +66,10 @@ pub async fn firmware_campaign(env: Env) {
             !expected_version.is_empty() && stem.starts_with(&expected_version),
             "{s}: version {expected_version:?} from {file_name}"
         );
-        assert!(
-            dl["url"]
-                .as_str()
-                .is_some_and(|u| u.contains(&format!("/files/firmware/{file_name}"))),
+        // Fetched from the CPE listener's file server.
+        assert_eq!(
+            dl["url"].as_str(),
+            Some(format!("http://{}/files/firmware/{file_name}", acs.cwmp).as_str()),
             "{s}: {dl}"
         );
         wait::until_true(
