@@ -39,8 +39,18 @@ impl Proc {
         }
     }
 
-    /// Waits (blocking, bounded) for a line on stderr or stdout that `pick` accepts.
+    /// Waits (blocking, bounded) for a line on stderr or stdout that `pick` accepts. Called
+    /// from the cases' async code: the runtime is told this worker blocks for a while.
     pub fn wait_line<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pick: impl Fn(&str) -> Option<T>,
+    ) -> T {
+        tokio::task::block_in_place(|| self.wait_line_blocking(what, timeout, pick))
+    }
+
+    fn wait_line_blocking<T>(
         &mut self,
         what: &str,
         timeout: Duration,

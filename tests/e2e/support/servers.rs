@@ -73,7 +73,7 @@ impl AcsConfig {
             None => cmd.arg("--admin"),
             Some(id) => cmd.args(["--organization", &id.to_string()]),
         };
-        let out = cmd.output().expect("acs token create runs");
+        let out = tokio::task::block_in_place(|| cmd.output()).expect("acs token create runs");
         assert!(
             out.status.success(),
             "acs token create failed: {}",
