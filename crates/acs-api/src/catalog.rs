@@ -494,6 +494,24 @@ pub struct DeviceTypeIn {
     pub profile: Option<Value>,
 }
 
+/// The profile's wire-format switches, which the session engine applies to every envelope
+/// sent to the type's CPEs; checked here so a typo is a 400 naming the key, not a CPE that
+/// silently keeps the default format.
+fn check_wire_format(profile: &serde_json::Map<String, Value>, errors: &mut FieldErrors) {
+    match profile.get("xml_declaration") {
+        None | Some(Value::Null | Value::Bool(_)) => {}
+        Some(_) => errors.add("profile.xml_declaration", "must be true or false"),
+    }
+    match profile.get("boolean_style") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "zero_one" || s == "true_false" => {}
+        Some(_) => errors.add(
+            "profile.boolean_style",
+            "must be \"zero_one\" (0/1) or \"true_false\"",
+        ),
+    }
+}
+
 fn new_device_type(input: DeviceTypeIn) -> ApiResult<NewDeviceType> {
     let mut errors = FieldErrors::default();
     check_name("short_name", &input.short_name, &mut errors);
@@ -506,6 +524,9 @@ fn new_device_type(input: DeviceTypeIn) -> ApiResult<NewDeviceType> {
             "data_model_root",
             "must be \"Device.\" (TR-181) or \"InternetGatewayDevice.\" (TR-098)",
         );
+    }
+    if let Some(Value::Object(p)) = &input.profile {
+        check_wire_format(p, &mut errors);
     }
     let profile = match input.profile {
         None | Some(Value::Null) => DeviceTypeProfile::default(),

@@ -30,6 +30,9 @@ pub async fn wake(state: &ApiState, device: &Device) -> Option<CrReport> {
     }
 }
 
+/// How many times a background wake refused by the rate limit is tried again.
+const DEFERRED_WAKE_RETRIES: usize = 2;
+
 /// Fire-and-forget wake after tasks were durably stored: the response does not wait for the
 /// CPE, and a failed request is not an error (the tasks wait for the next periodic Inform).
 pub fn wake_in_background(state: &ApiState, device: &Device) {
@@ -39,12 +42,29 @@ pub fn wake_in_background(state: &ApiState, device: &Device) {
     let state = state.clone();
     let device = device.clone();
     tokio::spawn(async move {
-        if let Some(report) = wake(&state, &device).await
-            && !report.outcome.is_accepted()
-        {
-            tracing::info!(serial = %device.serial_number, outcome = %report.outcome,
-                "connection request after an API change not accepted; tasks wait for the next inform");
+        // A request refused by our own per-device rate limit never reached the CPE: dropping
+        // it would leave the new tasks waiting for the next periodic Inform (hours on a real
+        // fleet) just because an earlier change of the same device was a few seconds ago.
+        // Send it once the limit allows instead; a CPE that is already in a session answers
+        // 503 and picks the tasks up there.
+        for _ in 0..=DEFERRED_WAKE_RETRIES {
+            let Some(report) = wake(&state, &device).await else {
+                return;
+            };
+            match report.outcome {
+                CrOutcome::RateLimited { retry_after } => {
+                    tokio::time::sleep(retry_after + std::time::Duration::from_millis(20)).await;
+                }
+                outcome if !outcome.is_accepted() => {
+                    tracing::info!(serial = %device.serial_number, outcome = %outcome,
+                        "connection request after an API change not accepted; tasks wait for the next inform");
+                    return;
+                }
+                _ => return,
+            }
         }
+        tracing::info!(serial = %device.serial_number,
+            "connection request after an API change still rate limited; tasks wait for the next inform");
     });
 }
 

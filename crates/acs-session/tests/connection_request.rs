@@ -447,3 +447,40 @@ async fn ipv6_literal_url() {
     let report = requester().send("dev-6", &url, creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
+
+#[tokio::test]
+async fn a_requester_with_metrics_counts_outcomes_and_latency() {
+    let metrics = Arc::new(acs_session::engine::Metrics::default());
+    let requester = ConnectionRequester::with_metrics(
+        ConnectionRequestConfig {
+            min_interval_per_device: Duration::ZERO,
+            ..ConnectionRequestConfig::default()
+        },
+        metrics.clone(),
+    );
+    let cpe = Cpe::new(AuthMode::Digest, 200);
+    let url = cpe.start().await;
+    let report = requester.send("dev-1", &url, creds(CR_PASS)).await;
+    assert_eq!(report.outcome, CrOutcome::Accepted);
+    // nothing goes on the wire for a bad URL: counted, but no latency observed
+    let bad = requester.send("dev-2", "ftp://x/", None).await;
+    assert!(matches!(bad.outcome, CrOutcome::InvalidUrl(_)));
+    assert_eq!(metrics.connection_request_duration.count(), 1);
+    let text = metrics.render();
+    assert!(
+        text.contains("acs_connection_requests_total{outcome=\"accepted\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("acs_connection_requests_total{outcome=\"invalid_url\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE acs_connection_request_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains("acs_connection_request_duration_seconds_bucket{le=\"+Inf\"} 1"),
+        "{text}"
+    );
+}

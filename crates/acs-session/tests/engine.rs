@@ -10,8 +10,8 @@ use acs_session::engine::{
 };
 use acs_session::task::TaskSpec;
 use acs_store::{
-    Device, DevicePassword, DeviceType, FirmwareImage, Inform, InformOutcome, ParameterValue, Task,
-    TaskOutcome, TaskState,
+    Device, DevicePassword, DeviceStatus, DeviceType, DeviceTypeProfile, FirmwareImage, Inform,
+    InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
@@ -25,6 +25,10 @@ struct Fake {
     tasks: Vec<Task>,
     params: HashMap<String, String>,
     firmware_applied: bool,
+    /// The device's type profile; `None`: a device without a type.
+    profile: Option<DeviceTypeProfile>,
+    /// Store reads of device types (the engine caches them).
+    type_reads: usize,
 }
 
 #[derive(Clone, Default)]
@@ -159,7 +163,14 @@ impl SessionBackend for FakeBackend {
         outcome: TaskOutcome,
         _: DateTime<Utc>,
     ) -> BackendResult<()> {
-        self.with(|s| apply(&mut s.tasks[id as usize - 1], &outcome));
+        // as the store: only an in-flight task is settled (a TransferComplete may have
+        // settled it already)
+        self.with(|s| {
+            let task = &mut s.tasks[id as usize - 1];
+            if task.state == TaskState::InFlight {
+                apply(task, &outcome);
+            }
+        });
         Ok(())
     }
     async fn settle_by_command_key(
@@ -189,14 +200,26 @@ impl SessionBackend for FakeBackend {
                 .collect())
         })
     }
-    async fn device(&self, _: i64) -> BackendResult<Option<Device>> {
-        Ok(None)
+    async fn device(&self, id: i64) -> BackendResult<Option<Device>> {
+        Ok(self
+            .with(|s| s.profile.is_some())
+            .then(|| typed_device(id, 7)))
     }
     async fn device_password(&self, _: i64) -> BackendResult<Option<DevicePassword>> {
         Ok(None)
     }
-    async fn device_type(&self, _: i64) -> BackendResult<Option<DeviceType>> {
-        Ok(None)
+    async fn device_type(&self, id: i64) -> BackendResult<Option<DeviceType>> {
+        self.with(|s| {
+            s.type_reads += 1;
+            Ok(s.profile.clone().map(|p| DeviceType {
+                id,
+                short_name: "t".into(),
+                name: "Type".into(),
+                data_model_root: "InternetGatewayDevice.".into(),
+                profile: Json(p),
+                created: t(0),
+            }))
+        })
     }
     async fn firmware_image(&self, id: i64) -> BackendResult<Option<FirmwareImage>> {
         Ok(Some(FirmwareImage {
@@ -620,4 +643,393 @@ async fn ending_a_session_returns_its_in_flight_task() {
 async fn messages_before_an_inform_are_refused() {
     let mut c = setup();
     assert!(matches!(c.empty(0).await, Reply::BadRequest(_)));
+}
+
+/// One sample of the Prometheus text format: `name{labels} value`.
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses the exposition strictly enough to catch a malformed line, and checks each
+/// histogram family: cumulative buckets ending in `le="+Inf"` equal to `_count`, a `_sum`.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut histograms = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            if kind == "histogram" {
+                histograms.push(name.to_owned());
+            }
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (head, value) = line.rsplit_once(' ').expect("a sample line");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+        let (name, labels) = match head.split_once('{') {
+            None => (head, Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').expect("closing brace");
+                let labels = inner
+                    .split(',')
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').expect("label=value");
+                        let v = v
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .expect("quoted label value");
+                        (k.to_owned(), v.to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    for h in &histograms {
+        let bucket = format!("{h}_bucket");
+        let mut series: Vec<Vec<(String, String)>> = Vec::new();
+        for s in samples.iter().filter(|s| s.name == bucket) {
+            let rest: Vec<_> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| k != "le")
+                .cloned()
+                .collect();
+            if !series.contains(&rest) {
+                series.push(rest);
+            }
+        }
+        for labels in series {
+            let buckets: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| {
+                    s.name == bucket
+                        && s.labels
+                            .iter()
+                            .filter(|(k, _)| k != "le")
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            == labels
+                })
+                .collect();
+            let mut last = 0.0;
+            let mut last_le = f64::NEG_INFINITY;
+            for b in &buckets {
+                let le = &b.labels.iter().find(|(k, _)| k == "le").expect("le").1;
+                let le: f64 = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().expect("numeric le")
+                };
+                assert!(le > last_le, "{h}: le ascending");
+                assert!(b.value >= last, "{h}: cumulative");
+                last = b.value;
+                last_le = le;
+            }
+            assert_eq!(last_le, f64::INFINITY, "{h}: ends with +Inf");
+            let of = |suffix: &str| {
+                samples
+                    .iter()
+                    .find(|s| s.name == format!("{h}{suffix}") && s.labels == labels)
+                    .unwrap_or_else(|| panic!("{h}{suffix} {labels:?}"))
+                    .value
+            };
+            assert_eq!(of("_count"), last, "{h}: +Inf bucket == count");
+            assert!(of("_sum") >= 0.0);
+        }
+    }
+    samples
+}
+
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"))
+        .value
+}
+
+#[tokio::test]
+async fn session_and_rpc_latencies_are_histograms() {
+    let mut c = setup();
+    c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    // the CPE takes 2 s to answer; the session lasted 3 s
+    assert_eq!(
+        c.send(&envelope("<cwmp:RebootResponse/>"), 3).await,
+        Reply::NoContent
+    );
+    let text = c.engine.metrics().render();
+    let s = parse_exposition(&text);
+    let rt = "acs_rpc_round_trip_seconds_bucket";
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "1")]), 0.0);
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "2.5")]), 1.0);
+    assert_eq!(sample(&s, rt, &[("method", "Reboot"), ("le", "+Inf")]), 1.0);
+    assert_eq!(
+        sample(
+            &s,
+            "acs_rpc_round_trip_seconds_sum",
+            &[("method", "Reboot")]
+        ),
+        2.0
+    );
+    let sd = "acs_session_duration_seconds_bucket";
+    assert_eq!(sample(&s, sd, &[("le", "2.5")]), 0.0);
+    assert_eq!(sample(&s, sd, &[("le", "5")]), 1.0);
+    assert_eq!(sample(&s, "acs_session_duration_seconds_count", &[]), 1.0);
+    assert_eq!(sample(&s, "acs_session_duration_seconds_sum", &[]), 3.0);
+    assert_eq!(
+        sample(&s, "acs_connection_request_duration_seconds_count", &[]),
+        0.0
+    );
+    assert_eq!(sample(&s, "acs_sessions_completed_total", &[]), 1.0);
+}
+
+fn typed_device(id: i64, type_id: i64) -> Device {
+    Device {
+        id,
+        uuid: "u".into(),
+        name: None,
+        customer_id: None,
+        is_active: true,
+        status: DeviceStatus::Up,
+        status_change: None,
+        type_id: Some(type_id),
+        type_short_name: Some("t".into()),
+        software_version: None,
+        hardware_version: None,
+        manufacturer: None,
+        unique_identifier: None,
+        product_class: None,
+        oui: None,
+        serial_number: "SN1".into(),
+        serial_number_alt: None,
+        description: None,
+        organization_id: None,
+        firmware_image_id: None,
+        firmware_image_is_pending: false,
+        location_id: None,
+        location_name: None,
+        location_short_name: None,
+        latitude: None,
+        longitude: None,
+        username: None,
+        has_password: false,
+        update_frequency: None,
+        address: None,
+        connection_request_url: None,
+        parameter_key: None,
+        last_connection: None,
+        last_configuration: None,
+        last_change: None,
+        created: t(0),
+        debug: false,
+        pending_settings: None,
+    }
+}
+
+fn text_of(reply: &Reply) -> String {
+    let Reply::Envelope(bytes) = reply else {
+        panic!("expected an envelope, got {reply:?}")
+    };
+    String::from_utf8(bytes.clone()).unwrap()
+}
+
+/// Inform, then the SPV of an UpdateFrequency task (PeriodicInformEnable is a boolean).
+async fn inform_response_and_spv(profile: Option<DeviceTypeProfile>) -> (String, String) {
+    let mut c = setup();
+    c.backend.with(|s| s.profile = profile);
+    c.backend
+        .queue(TaskSpec::UpdateFrequency { interval: 600 }, "k-f");
+    let ir = c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    let spv = c.empty(1).await;
+    (text_of(&ir), text_of(&spv))
+}
+
+#[tokio::test]
+async fn the_device_types_profile_sets_the_wire_format_from_the_inform_response_on() {
+    let (ir, spv) = inform_response_and_spv(Some(DeviceTypeProfile {
+        xml_declaration: Some(false),
+        boolean_style: Some("true_false".into()),
+        ..DeviceTypeProfile::default()
+    }))
+    .await;
+    assert!(
+        ir.starts_with("<soap-env:Envelope") || ir.starts_with("<SOAP-ENV:Envelope"),
+        "{ir}"
+    );
+    assert!(!spv.contains("<?xml"), "{spv}");
+    assert!(
+        spv.contains(r#"<Value xsi:type="xsd:boolean">true</Value>"#),
+        "{spv}"
+    );
+
+    // no type, or a type that says nothing: the defaults
+    for profile in [None, Some(DeviceTypeProfile::default())] {
+        let (ir, spv) = inform_response_and_spv(profile).await;
+        assert!(ir.starts_with("<?xml"), "{ir}");
+        assert!(spv.starts_with("<?xml"), "{spv}");
+        assert!(
+            spv.contains(r#"<Value xsi:type="xsd:boolean">1</Value>"#),
+            "{spv}"
+        );
+    }
+
+    // a value the API would refuse (written behind its back) keeps the default, no failure
+    let (ir, spv) = inform_response_and_spv(Some(DeviceTypeProfile {
+        boolean_style: Some("yes_no".into()),
+        xml_declaration: Some(true),
+        ..DeviceTypeProfile::default()
+    }))
+    .await;
+    assert!(ir.starts_with("<?xml"), "{ir}");
+    assert!(spv.contains(">1</Value>"), "{spv}");
+}
+
+#[tokio::test]
+async fn the_wire_format_of_a_type_is_read_once_per_ttl() {
+    let mut c = setup();
+    c.backend.with(|s| {
+        s.profile = Some(DeviceTypeProfile {
+            xml_declaration: Some(false),
+            ..DeviceTypeProfile::default()
+        })
+    });
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.empty(1).await;
+    c.session = Session::new("s2".into(), "node", t(5));
+    let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 5).await;
+    assert!(!text_of(&r).starts_with("<?xml"));
+    assert_eq!(c.backend.with(|s| s.type_reads), 1, "cached");
+    c.empty(6).await;
+    c.session = Session::new("s3".into(), "node", t(100));
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 100).await;
+    assert_eq!(
+        c.backend.with(|s| s.type_reads),
+        2,
+        "read again after the TTL"
+    );
+}
+
+fn envelope_with_id(id: &str, body: &str) -> Vec<u8> {
+    format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">{id}</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+/// The engine never asks the CPE to hold its requests (see ARCHITECTURE.md, HoldRequests).
+fn assert_no_hold(reply: &Reply) {
+    if let Reply::Envelope(bytes) = reply {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains("HoldRequests"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn cpe_requests_are_answered_while_an_acs_request_is_outstanding() {
+    let mut c = setup();
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    let freq = c
+        .backend
+        .queue(TaskSpec::UpdateFrequency { interval: 600 }, "k-f");
+    let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert_no_hold(&r);
+    let r = c.empty(1).await;
+    assert_no_hold(&r);
+    assert!(matches!(body_of(&r), Body::Reboot(_)));
+
+    // the CPE sends its own requests before answering the Reboot (TR-069 lets it)
+    let r = c
+        .send(&envelope_with_id("cpe-9", "<cwmp:GetRPCMethods/>"), 2)
+        .await;
+    assert_no_hold(&r);
+    assert!(matches!(body_of(&r), Body::GetRpcMethodsResponse(_)));
+    assert!(
+        text_of(&r).contains(">cpe-9</cwmp:ID>"),
+        "the CPE's ID echoed"
+    );
+    let r = c.send(&envelope("<cwmp:RequestDownload><FileType>3 Vendor Configuration File</FileType></cwmp:RequestDownload>"), 3).await;
+    assert!(matches!(body_of(&r), Body::RequestDownloadResponse(_)));
+    let r = c.send(&envelope("<cwmp:X_VENDOR_Thing/>"), 4).await;
+    assert!(
+        matches!(body_of(&r), Body::Fault(_)),
+        "unknown: 8000, session goes on"
+    );
+    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+    assert_eq!(c.backend.task(freq).state, TaskState::Pending);
+
+    // then the response: the sequence resumes where it was
+    let r = c.send(&envelope("<cwmp:RebootResponse/>"), 5).await;
+    assert_no_hold(&r);
+    let Body::SetParameterValues(spv) = body_of(&r) else {
+        panic!("{r:?}")
+    };
+    assert_eq!(spv.parameter_key, "k-f");
+    assert_eq!(
+        c.send(&envelope("<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>"), 6).await,
+        Reply::NoContent
+    );
+    assert_eq!(c.backend.task(freq).state, TaskState::Done);
+    assert!(c.backend.with(|s| s.leases.is_empty()));
+}
+
+#[tokio::test]
+async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_task_once() {
+    let mut c = setup();
+    let fw = c
+        .backend
+        .queue(TaskSpec::Firmware { firmware_image: 3 }, "k-fw");
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Download(_)));
+    let tc = "<cwmp:TransferComplete><CommandKey>k-fw</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString></FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:TransferComplete>";
+    let r = c.send(&envelope(tc), 2).await;
+    assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    assert_eq!(c.backend.task(fw).state, TaskState::Done);
+    assert!(c.backend.with(|s| s.firmware_applied));
+    // the DownloadResponse (Status 0) comes after: nothing re-opened, the next task goes out
+    let resp = "<cwmp:DownloadResponse><Status>0</Status><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:DownloadResponse>";
+    let r = c.send(&envelope(resp), 3).await;
+    assert!(matches!(body_of(&r), Body::Reboot(_)), "{r:?}");
+    assert_eq!(c.backend.task(fw).state, TaskState::Done);
+    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+}
+
+#[tokio::test]
+async fn after_the_204_a_cpe_request_needs_a_new_session() {
+    let mut c = setup();
+    c.backend.queue(TaskSpec::Reboot {}, "k-r");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.empty(1).await;
+    // the CPE answers, the ACS has nothing more: 204 ends the session; a request the CPE
+    // still had waits for its next session (TR-069 §3.7.1.4), nothing here is left open
+    assert_eq!(
+        c.send(&envelope("<cwmp:RebootResponse/>"), 2).await,
+        Reply::NoContent
+    );
+    assert!(!c.session.is_open());
+    let r = c.send(&envelope("<cwmp:GetRPCMethods/>"), 3).await;
+    assert!(matches!(r, Reply::BadRequest(_)), "{r:?}");
 }

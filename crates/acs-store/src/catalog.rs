@@ -51,6 +51,13 @@ pub struct DeviceTypeProfile {
     pub password_path: Option<String>,
     pub inform_interval_path: Option<String>,
     pub defaults: Vec<ProfileDefault>,
+    /// Wire format for this type's CPEs: write the `<?xml ...?>` declaration (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xml_declaration: Option<bool>,
+    /// Wire format: `zero_one` (default) or `true_false` booleans. Kept as text here; the API
+    /// validates it and the session engine interprets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boolean_style: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

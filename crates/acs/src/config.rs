@@ -4,9 +4,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use acs_store::StatusPolicy;
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
+
+use crate::tls::TlsFiles;
 
 #[derive(Debug, Parser)]
 #[command(name = "acs", version, about = "TR-069/CWMP auto-configuration server")]
@@ -107,6 +110,39 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "ACS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// HTTPS CPE listener address, beside the HTTP one [default: none]
+    #[arg(long, env = "ACS_CWMP_TLS_LISTEN")]
+    pub cwmp_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the HTTPS CPE listener
+    #[arg(long, env = "ACS_CWMP_TLS_CERT")]
+    pub cwmp_tls_cert: Option<PathBuf>,
+    /// PEM private key of the HTTPS CPE listener
+    #[arg(long, env = "ACS_CWMP_TLS_KEY")]
+    pub cwmp_tls_key: Option<PathBuf>,
+    /// PEM CA bundle: when set, CPEs must present a client certificate issued by it
+    #[arg(long, env = "ACS_CWMP_TLS_CLIENT_CA")]
+    pub cwmp_tls_client_ca: Option<PathBuf>,
+    /// HTTPS API listener address, beside the HTTP one [default: none]
+    #[arg(long, env = "ACS_API_TLS_LISTEN")]
+    pub api_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the HTTPS API listener
+    #[arg(long, env = "ACS_API_TLS_CERT")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key of the HTTPS API listener
+    #[arg(long, env = "ACS_API_TLS_KEY")]
+    pub api_tls_key: Option<PathBuf>,
+    /// A device is Down once silent for factor x its inform interval + grace seconds [default: 2]
+    #[arg(long, env = "ACS_STATUS_GRACE_FACTOR")]
+    pub status_grace_factor: Option<u32>,
+    /// Seconds added to factor x interval before a silent device is Down [default: 60]
+    #[arg(long, env = "ACS_STATUS_GRACE_SECONDS")]
+    pub status_grace_seconds: Option<u32>,
+    /// Inform interval assumed for devices whose interval is unknown, in seconds [default: 300]
+    #[arg(long, env = "ACS_STATUS_DEFAULT_INTERVAL")]
+    pub status_default_interval: Option<u32>,
+    /// Seconds between two Up/Down sweeps [default: 30]
+    #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
+    pub status_sweep_interval: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -129,6 +165,17 @@ pub struct FileConfig {
     pub header_timeout: Option<u64>,
     pub read_timeout: Option<u64>,
     pub log_format: Option<String>,
+    pub cwmp_tls_listen: Option<SocketAddr>,
+    pub cwmp_tls_cert: Option<PathBuf>,
+    pub cwmp_tls_key: Option<PathBuf>,
+    pub cwmp_tls_client_ca: Option<PathBuf>,
+    pub api_tls_listen: Option<SocketAddr>,
+    pub api_tls_cert: Option<PathBuf>,
+    pub api_tls_key: Option<PathBuf>,
+    pub status_grace_factor: Option<u32>,
+    pub status_grace_seconds: Option<u32>,
+    pub status_default_interval: Option<u32>,
+    pub status_sweep_interval: Option<u64>,
 }
 
 impl FileConfig {
@@ -161,6 +208,13 @@ pub struct Settings {
     pub header_timeout: u64,
     pub read_timeout: u64,
     pub log_format: String,
+    /// The HTTPS CPE listener, when configured.
+    pub cwmp_tls: Option<(SocketAddr, TlsFiles)>,
+    /// The HTTPS API listener, when configured.
+    pub api_tls: Option<(SocketAddr, TlsFiles)>,
+    /// When a silent device turns Down (DESIGN §5).
+    pub status_policy: StatusPolicy,
+    pub status_sweep_interval: u64,
 }
 
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
@@ -210,6 +264,69 @@ impl Settings {
                 .log_format
                 .or(f.log_format)
                 .unwrap_or_else(|| "text".to_owned()),
+            cwmp_tls: tls_listener(
+                "cwmp",
+                a.cwmp_tls_listen.or(f.cwmp_tls_listen),
+                a.cwmp_tls_cert.or(f.cwmp_tls_cert),
+                a.cwmp_tls_key.or(f.cwmp_tls_key),
+                a.cwmp_tls_client_ca.or(f.cwmp_tls_client_ca),
+            )?,
+            api_tls: tls_listener(
+                "api",
+                a.api_tls_listen.or(f.api_tls_listen),
+                a.api_tls_cert.or(f.api_tls_cert),
+                a.api_tls_key.or(f.api_tls_key),
+                None,
+            )?,
+            status_policy: StatusPolicy {
+                factor: i64::from(a.status_grace_factor.or(f.status_grace_factor).unwrap_or(2)),
+                slack_secs: i64::from(
+                    a.status_grace_seconds
+                        .or(f.status_grace_seconds)
+                        .unwrap_or(60),
+                ),
+                default_interval_secs: i64::from(
+                    a.status_default_interval
+                        .or(f.status_default_interval)
+                        .unwrap_or(300),
+                ),
+            },
+            status_sweep_interval: a
+                .status_sweep_interval
+                .or(f.status_sweep_interval)
+                .unwrap_or(30)
+                .max(1),
         })
+    }
+}
+
+/// A TLS listener needs its address, certificate and key together; a file given without the
+/// listener (or the reverse) is a configuration mistake, not something to ignore.
+fn tls_listener(
+    name: &str,
+    listen: Option<SocketAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> anyhow::Result<Option<(SocketAddr, TlsFiles)>> {
+    match (listen, cert, key) {
+        (None, None, None) if client_ca.is_none() => Ok(None),
+        (Some(addr), Some(cert), Some(key)) => Ok(Some((
+            addr,
+            TlsFiles {
+                cert,
+                key,
+                client_ca,
+            },
+        ))),
+        (None, _, _) => {
+            bail!("TLS files for the {name} listener given without --{name}-tls-listen")
+        }
+        (Some(_), None, _) => {
+            bail!("--{name}-tls-listen needs --{name}-tls-cert (a PEM certificate chain)")
+        }
+        (Some(_), _, None) => {
+            bail!("--{name}-tls-listen needs --{name}-tls-key (a PEM private key)")
+        }
     }
 }

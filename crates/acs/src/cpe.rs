@@ -25,8 +25,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex as AsyncMutex;
+use tokio_rustls::TlsAcceptor;
 
-use crate::files;
+use crate::{files, tls};
 
 pub const COOKIE_NAME: &str = "acs_session";
 
@@ -148,8 +149,11 @@ struct ConnState {
     session_id: Option<String>,
 }
 
+/// Accepts CPE connections until `shutdown`; with `tls`, each connection first completes a
+/// TLS handshake (within `header_timeout`) in its own task.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<CpeState>,
     header_timeout: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -165,26 +169,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
-            let conn_state = Arc::new(AsyncMutex::new(ConnState::default()));
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                let conn_state = conn_state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, &conn_state, peer, req).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true)
-                .serve_connection(io, svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+            match tls {
+                None => {
+                    serve_connection(stream, "http", peer, state, header_timeout, shutdown).await
+                }
+                Some(acceptor) => {
+                    if let Some(s) = tls::handshake(&acceptor, stream, peer, header_timeout).await {
+                        serve_connection(s, "https", peer, state, header_timeout, shutdown).await;
+                    }
                 }
             }
         });
@@ -194,6 +189,39 @@ pub async fn serve(
         while conns.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// One HTTP/1.1 connection (plain or TLS) of a CPE.
+async fn serve_connection<IO>(
+    io: IO,
+    scheme: &'static str,
+    peer: SocketAddr,
+    state: Arc<CpeState>,
+    header_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn_state = Arc::new(AsyncMutex::new(ConnState::default()));
+    let svc = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        let conn_state = conn_state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, &conn_state, scheme, peer, req).await) }
+    });
+    let io = hyper_util::rt::TokioIo::new(io);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        }
+    }
 }
 
 fn simple(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
@@ -211,13 +239,14 @@ fn simple(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 async fn handle(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
+    scheme: &'static str,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let metrics = state.engine.metrics().clone();
     acs_session::engine::Metrics::inc(&metrics.http_requests);
-    let resp = handle_inner(state, conn, peer, req).await;
+    let resp = handle_inner(state, conn, scheme, peer, req).await;
     metrics.observe_latency(started.elapsed().as_micros() as u64);
     resp
 }
@@ -282,6 +311,7 @@ async fn read_body(
 async fn handle_inner(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
+    scheme: &'static str,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -395,7 +425,7 @@ async fn handle_inner(
         .headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(|h| format!("http://{h}"));
+        .map(|h| format!("{scheme}://{h}"));
     let ctx = RequestContext {
         base_url: host,
         peer_ip: Some(peer.ip().to_string()),
@@ -426,7 +456,7 @@ async fn handle_inner(
                 .insert("SOAPAction", HeaderValue::from_static(""));
             if is_inform
                 && open
-                && let Ok(c) = SessionCookie::new(COOKIE_NAME, id.as_str(), false)
+                && let Ok(c) = SessionCookie::new(COOKIE_NAME, id.as_str(), scheme == "https")
                 && let Ok(v) = HeaderValue::from_str(&c.set_cookie_header())
             {
                 r.headers_mut().insert(header::SET_COOKIE, v);

@@ -5,6 +5,7 @@ mod config;
 mod cpe;
 mod files;
 mod serve;
+mod tls;
 
 use std::process::ExitCode;
 

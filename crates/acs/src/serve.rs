@@ -7,7 +7,7 @@ use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
 use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
 use acs_session::{Credentials, Secret};
-use acs_store::{InformWriter, StatusPolicy, WriterConfig};
+use acs_store::{InformWriter, WriterConfig};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use tokio::net::TcpListener;
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::cpe::{self, CpeState};
+use crate::tls;
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
@@ -44,6 +45,16 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
     init_tracing(&s.log_format)?;
+    // TLS files are read before the store opens or a socket is bound: a bad path fails the start, naming it
+    let cwmp_tls = match &s.cwmp_tls {
+        Some((addr, files)) => Some((*addr, tls::acceptor(files)?)),
+        None => None,
+    };
+    let api_tls = match &s.api_tls {
+        Some((addr, files)) => Some((*addr, tls::acceptor(files)?)),
+        None => None,
+    };
+
     let mode: AuthMode = s.cwmp_auth.parse()?;
     let store = crate::connect(&s.database_url, &s.data_dir).await?;
     store.migrate().await.context("migrating the database")?;
@@ -106,16 +117,48 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let cwmp_addr = cwmp_listener.local_addr()?;
     tracing::info!("CPE listener (CWMP) on http://{cwmp_addr}");
     tracing::info!("API listener on http://{}", api_listener.local_addr()?);
+    let cwmp_tls = match cwmp_tls {
+        Some((addr, acceptor)) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTPS CPE listener to {addr}"))?;
+            tracing::info!("CPE TLS listener (CWMP) on https://{}", l.local_addr()?);
+            Some((l, acceptor))
+        }
+        None => None,
+    };
+    let api_tls = match api_tls {
+        Some((addr, acceptor)) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTPS API listener to {addr}"))?;
+            tracing::info!("API TLS listener on https://{}", l.local_addr()?);
+            Some((l, acceptor))
+        }
+        None => None,
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let header_timeout = Duration::from_secs(s.header_timeout);
+    let cpe_tls_task = cwmp_tls.map(|(l, acceptor)| {
+        tokio::spawn(cpe::serve(
+            l,
+            Some(acceptor),
+            state.clone(),
+            header_timeout,
+            stop_rx.clone(),
+        ))
+    });
     let cpe_task = tokio::spawn(cpe::serve(
         cwmp_listener,
+        None,
         state.clone(),
         Duration::from_secs(s.header_timeout),
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
-    let requester = ConnectionRequester::new(ConnectionRequestConfig::default());
+    let requester =
+        ConnectionRequester::with_metrics(ConnectionRequestConfig::default(), metrics.clone());
     let rest = acs_api::ApiState::new(
         store.clone(),
         requester,
@@ -132,6 +175,15 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         metrics: metrics.clone(),
     })
     .merge(acs_api::router(rest));
+    let api_tls_task = api_tls.map(|(l, acceptor)| {
+        tokio::spawn(api::serve_tls(
+            l,
+            acceptor,
+            app.clone(),
+            header_timeout,
+            stop_rx.clone(),
+        ))
+    });
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
         let _ = axum::serve(api_listener, app)
@@ -145,19 +197,21 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let sweep_state = state.clone();
     let sweep_store = store.clone();
     let mut sweep_stop = stop_rx.clone();
+    let status_policy = s.status_policy;
+    let status_every = Duration::from_secs(s.status_sweep_interval);
     let sweep_task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        let mut n: u64 = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(5).min(status_every));
+        let mut last_status = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = sweep_stop.changed() => break,
             }
             cpe::expire_idle(&sweep_state, session_timeout).await;
-            n += 1;
-            if n.is_multiple_of(6) {
+            if last_status.elapsed() >= status_every {
+                last_status = tokio::time::Instant::now();
                 let now = Utc::now();
-                if let Err(e) = sweep_store.sweep_status(now, StatusPolicy::default()).await {
+                if let Err(e) = sweep_store.sweep_status(now, status_policy).await {
                     tracing::warn!(error = %e, "status sweep failed");
                 }
                 if let Err(e) = sweep_store.release_expired_tasks(now).await {
@@ -175,6 +229,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = cpe_task.await;
     let _ = api_task.await;
+    for t in [cpe_tls_task, api_tls_task].into_iter().flatten() {
+        let _ = t.await;
+    }
     let _ = sweep_task.await;
     state.end_all().await;
     drop(state);

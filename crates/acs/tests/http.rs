@@ -381,6 +381,14 @@ async fn api_listener_serves_health_and_metrics() {
         "{}",
         m.text()
     );
+    for line in [
+        "acs_session_duration_seconds_count 1",
+        "acs_cpe_request_duration_seconds_count 2",
+        "# TYPE acs_rpc_round_trip_seconds histogram",
+        "# TYPE acs_connection_request_duration_seconds histogram",
+    ] {
+        assert!(m.text().contains(line), "{line}: {}", m.text());
+    }
 }
 
 #[test]
@@ -742,5 +750,160 @@ async fn rest_api_is_served_and_a_patch_reaches_the_cpe() {
             .await
             .status,
         204
+    );
+}
+
+fn admin_token(s: &Server) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .args(["token", "create", "--name", "it", "--admin"])
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", s.dir.display()),
+        )
+        .env("ACS_DATA_DIR", &s.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn api_request(token: &str, method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_silent_device_turns_down_after_the_configured_grace() {
+    // Down once silent for 0 x interval + 2 s, swept every second (DESIGN §5); the default
+    // policy (2 x 300 s + 60 s) would keep it Up for the whole test
+    let s = start(&[
+        "--status-grace-factor",
+        "0",
+        "--status-grace-seconds",
+        "2",
+        "--status-sweep-interval",
+        "1",
+    ]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DOWN"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let silent_since = std::time::Instant::now();
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-DOWN/";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.text().contains("\"status\":\"Down\"") {
+            assert!(
+                silent_since.elapsed() >= std::time::Duration::from_secs(1),
+                "not before the grace"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not Down: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // a new Inform brings it back Up
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    exchange(&mut cpe, &post(&inform("SN-DOWN"), "")).await;
+    exchange(&mut cpe, &post(b"", "")).await;
+    let r = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+    assert!(r.text().contains("\"status\":\"Up\""), "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_device_types_profile_switches_the_wire_format() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut cpe, &post(&inform("SN-WIRE"), "")).await;
+    assert!(r.text().starts_with("<?xml"), "default: {}", r.text());
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let types = "/api/v1/device_types/";
+    let bad = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "POST",
+            types,
+            r#"{"short_name":"quirky","name":"Quirky","data_model_root":"InternetGatewayDevice.","profile":{"xml_declaration":"no","boolean_style":"yes"}}"#,
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(
+        bad.text().contains("profile.xml_declaration")
+            && bad.text().contains("profile.boolean_style"),
+        "{}",
+        bad.text()
+    );
+    let created = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "POST",
+            types,
+            r#"{"short_name":"quirky","name":"Quirky","data_model_root":"InternetGatewayDevice.","profile":{"xml_declaration":false,"boolean_style":"true_false"}}"#,
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(
+        created.text().contains(r#""xml_declaration":false"#),
+        "the profile keeps the switches: {}",
+        created.text()
+    );
+    let type_id: i64 = created
+        .text()
+        .split("\"id\":")
+        .nth(1)
+        .and_then(|t| t.split([',', '}']).next())
+        .and_then(|t| t.trim().parse().ok())
+        .expect("the new type's id");
+    let patched = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "PATCH",
+            "/api/v1/inventory_device_serial/SN-WIRE/",
+            &format!(r#"{{"type": {type_id}, "update_frequency": 600}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+
+    // the next session speaks the type's format from the InformResponse on
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut cpe, &post(&inform("SN-WIRE"), "")).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains("<?xml"), "{}", r.text());
+    assert!(r.text().contains("InformResponse"), "{}", r.text());
+    let spv = exchange(&mut cpe, &post(b"", "")).await;
+    assert!(!spv.text().contains("<?xml"), "{}", spv.text());
+    assert!(
+        spv.text()
+            .contains(r#"<Value xsi:type="xsd:boolean">true</Value>"#),
+        "{}",
+        spv.text()
     );
 }

@@ -1,20 +1,23 @@
 //! How a virtual CPE answers each ACS request (PROTOCOL §7.1): the data-model RPCs through
 //! [`crate::datamodel`], the rest by recording what to do once the session is over.
 
+use std::time::{Duration, Instant};
+
 use cwmp::{Body, CwmpFault, Fault, FaultCode, SetParameterValuesFault};
 
 use crate::datamodel::{self, Device, SetAttributes, SetValue};
+use crate::transfers::{Job, TransferQueue};
 
 /// Something the CPE does after the session ends (TR-069 §3.7.1.4: Reboot, FactoryReset and
-/// transfers are carried out once the session is closed).
+/// deployment-unit changes are carried out once the session is closed). Transfers wait in the
+/// device's [`TransferQueue`] instead, where GetQueuedTransfers and CancelTransfer see them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Deferred {
     Reboot {
         command_key: String,
     },
     FactoryReset,
-    Download(cwmp::Download),
-    Upload(cwmp::Upload),
+    ChangeDuState(cwmp::ChangeDuState),
     ScheduleInform {
         delay_seconds: u32,
         command_key: String,
@@ -22,7 +25,7 @@ pub enum Deferred {
 }
 
 /// The methods a simulated CPE answers (GetRPCMethodsResponse).
-pub const CPE_METHODS: [&str; 13] = [
+pub const CPE_METHODS: [&str; 18] = [
     "GetRPCMethods",
     "SetParameterValues",
     "GetParameterValues",
@@ -36,6 +39,11 @@ pub const CPE_METHODS: [&str; 13] = [
     "Upload",
     "FactoryReset",
     "ScheduleInform",
+    "ScheduleDownload",
+    "CancelTransfer",
+    "GetQueuedTransfers",
+    "GetAllQueuedTransfers",
+    "ChangeDUState",
 ];
 
 /// The FileTypes this CPE downloads (PROTOCOL §9).
@@ -47,8 +55,22 @@ const DOWNLOAD_TYPES: [&str; 3] = [
 /// The FileTypes this CPE uploads.
 const UPLOAD_TYPES: [&str; 2] = ["1 Vendor Configuration File", "2 Vendor Log File"];
 
-/// The answer to `request` (an ACS → CPE message body); deferred actions go to `deferred`.
-pub fn answer(device: &mut Device, request: &Body, deferred: &mut Vec<Deferred>) -> Body {
+/// What an answer may leave for later: actions for the end of the session, and transfers.
+pub struct Later<'a> {
+    pub deferred: &'a mut Vec<Deferred>,
+    pub transfers: &'a mut TransferQueue,
+    /// The time a transfer's DelaySeconds or time windows count from.
+    pub now: Instant,
+}
+
+/// The answer to `request` (an ACS → CPE message body); what it leaves for later goes to
+/// `later`.
+pub fn answer(device: &mut Device, request: &Body, later: Later<'_>) -> Body {
+    let Later {
+        deferred,
+        transfers,
+        now,
+    } = later;
     match request {
         Body::GetRpcMethods(_) => cwmp::GetRpcMethodsResponse {
             method_list: CPE_METHODS.iter().map(|m| (*m).to_owned()).collect(),
@@ -164,14 +186,14 @@ pub fn answer(device: &mut Device, request: &Body, deferred: &mut Vec<Deferred>)
             cwmp::ScheduleInformResponse.into()
         }
         Body::Download(r) => {
-            if !DOWNLOAD_TYPES.contains(&r.file_type.as_str()) {
-                return fault(9003, format!("unsupported FileType {:?}", r.file_type));
+            if let Some(f) = download_refusal(&r.file_type, &r.url) {
+                return f;
             }
-            if !r.url.starts_with("http://") {
-                return fault(9013, format!("unsupported protocol in {}", r.url));
+            let delay = Duration::from_secs(u64::from(r.delay_seconds));
+            match transfers.push_delayed(Job::Download(r.clone()), now, delay) {
+                Ok(()) => Body::DownloadResponse(cwmp::TransferResponse::default()),
+                Err((code, message)) => fault(code, message),
             }
-            deferred.push(Deferred::Download(r.clone()));
-            Body::DownloadResponse(cwmp::TransferResponse::default())
         }
         Body::Upload(r) => {
             if !UPLOAD_TYPES.contains(&r.file_type.as_str()) {
@@ -180,29 +202,71 @@ pub fn answer(device: &mut Device, request: &Body, deferred: &mut Vec<Deferred>)
             if !r.url.starts_with("http://") {
                 return fault(9013, format!("unsupported protocol in {}", r.url));
             }
-            deferred.push(Deferred::Upload(r.clone()));
-            Body::UploadResponse(cwmp::TransferResponse::default())
+            let delay = Duration::from_secs(u64::from(r.delay_seconds));
+            match transfers.push_delayed(Job::Upload(r.clone()), now, delay) {
+                Ok(()) => Body::UploadResponse(cwmp::TransferResponse::default()),
+                Err((code, message)) => fault(code, message),
+            }
+        }
+        Body::ScheduleDownload(r) => {
+            if let Some(f) = download_refusal(&r.file_type, &r.url) {
+                return f;
+            }
+            match transfers.push_scheduled(r.clone(), now) {
+                Ok(()) => cwmp::ScheduleDownloadResponse.into(),
+                Err((code, message)) => fault(code, message),
+            }
+        }
+        Body::CancelTransfer(r) => match transfers.cancel(&r.command_key) {
+            Ok(()) => cwmp::CancelTransferResponse.into(),
+            Err((code, message)) => fault(code, message),
+        },
+        Body::GetQueuedTransfers(_) => cwmp::GetQueuedTransfersResponse {
+            transfer_list: transfers.list(),
+        }
+        .into(),
+        Body::GetAllQueuedTransfers(_) => cwmp::GetAllQueuedTransfersResponse {
+            transfer_list: transfers.list_all(),
+        }
+        .into(),
+        Body::ChangeDuState(r) => {
+            if r.operations.is_empty() {
+                return fault(9003, "ChangeDUState without Operations".to_owned());
+            }
+            deferred.push(Deferred::ChangeDuState(r.clone()));
+            cwmp::ChangeDuStateResponse.into()
         }
         other => fault(9000, format!("method {} not supported", other.name())),
     }
 }
 
+/// The fault for a download this CPE cannot carry out (an unknown FileType, not plain
+/// HTTP); `None` when it can.
+fn download_refusal(file_type: &str, url: &str) -> Option<Body> {
+    if !DOWNLOAD_TYPES.contains(&file_type) {
+        return Some(fault(9003, format!("unsupported FileType {file_type:?}")));
+    }
+    if !url.starts_with("http://") {
+        return Some(fault(9013, format!("unsupported protocol in {url}")));
+    }
+    None
+}
+
 /// The type a SetParameterValues entry declares. `xsd:string` counts as "no type": the codec
 /// reads a missing `xsi:type` as string, and an ACS that leaves the type out must not get
 /// 9006 for a number; a string that is not a number still gets 9006 from the value check.
-fn declared_type(t: &cwmp::XsdType) -> Option<datamodel::XsdType> {
+fn declared_type(t: &cwmp::XsdType) -> Option<cwmp::XsdType> {
     match t {
         cwmp::XsdType::String => None,
-        other => {
-            datamodel::XsdType::from_xsi_type(other.name()).or(Some(datamodel::XsdType::String))
-        }
+        // A type the data model does not know cannot match the parameter's: 9006.
+        cwmp::XsdType::Other(_) => Some(cwmp::XsdType::String),
+        known => Some(known.clone()),
     }
 }
 
 /// A data-model value as a `ParameterValueStruct`.
 pub fn to_cwmp_value(p: datamodel::ParameterValue) -> cwmp::ParameterValueStruct {
-    let ty = cwmp::XsdType::from_attr(p.ty.xsd_local_name());
-    cwmp::ParameterValueStruct::new(p.name, cwmp::Value::parse(ty, p.value))
+    cwmp::ParameterValueStruct::new(p.name, cwmp::Value::parse(p.ty, p.value))
 }
 
 /// A SOAP Fault with `code` and `message`.

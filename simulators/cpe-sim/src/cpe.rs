@@ -14,6 +14,8 @@ use crate::answer::{self, Deferred};
 use crate::datamodel::Device;
 use crate::events;
 use crate::settings::Settings;
+use crate::software::{SoftwareModules, Times};
+use crate::transfers::{Job, Queued, TransferQueue};
 use crate::transport::{Client, Reply, Target, TransportError};
 
 /// How many ACS requests one session may carry before the CPE gives up on it (a loop guard).
@@ -39,8 +41,12 @@ pub struct CpeState {
     pending: Vec<EventStruct>,
     /// Failed session attempts since the last successful one (the Inform's RetryCount).
     pub retry_count: u32,
-    /// TransferComplete messages to send in the next session.
-    transfers: Vec<cwmp::TransferComplete>,
+    /// The CPE's own requests for the next session: TransferComplete, DUStateChangeComplete.
+    outbox: Vec<Body>,
+    /// Accepted transfers not yet carried out.
+    pub transfers: TransferQueue,
+    /// Installed deployment units.
+    pub software: SoftwareModules,
     /// Actions waiting for the end of the current session.
     deferred: Vec<Deferred>,
     /// ScheduleInform requests: when, and their CommandKey.
@@ -97,7 +103,9 @@ impl Cpe {
                 device,
                 pending: Vec::new(),
                 retry_count: 0,
-                transfers: Vec::new(),
+                outbox: Vec::new(),
+                transfers: TransferQueue::default(),
+                software: SoftwareModules::default(),
                 deferred: Vec::new(),
                 scheduled: Vec::new(),
                 rng: seed | 1,
@@ -140,6 +148,11 @@ impl Cpe {
             let mut st = self.state();
             if self.cr_pending.swap(false, Ordering::AcqRel) {
                 st.queue_event("6 CONNECTION REQUEST", "");
+            }
+            // A completion not yet delivered (the ACS held requests, or the session failed)
+            // is announced again until its message gets through.
+            for code in st.outbox_events() {
+                st.queue_event(code, "");
             }
             let changes = st.device.value_changes();
             if !changes.parameters.is_empty() {
@@ -211,28 +224,31 @@ impl Cpe {
             st.device.clear_value_changes();
         }
 
-        // 2. The CPE's own requests: TransferComplete after a transfer.
+        // 2. The CPE's own requests (TransferComplete, DUStateChangeComplete), unless the ACS
+        // holds them back (HoldRequests, TR-069 §3.7.1.3): they then wait for a later session.
         if !hold {
             loop {
                 let next = {
                     let mut st = self.state();
-                    let Some(tc) = st.transfers.first().cloned() else {
+                    let Some(request) = st.outbox.first().cloned() else {
                         break;
                     };
-                    let mut envelope = Envelope::new(settings.version.namespace(), tc);
+                    let mut envelope = Envelope::new(settings.version.namespace(), request);
                     envelope.header = st.request_header(settings);
                     envelope
                 };
+                let expected = format!("{}Response", next.body.name());
                 let reply = send(&mut client, settings, Some(&next)).await?;
                 match expect_envelope(&reply)?.body {
-                    Body::TransferCompleteResponse(_) => {
-                        self.state().transfers.remove(0);
-                    }
                     Body::Fault(f) => return Err(SessionError::Fault(f.code().map_or(0, |c| c.0))),
+                    answer if answer.name() == expected => {
+                        self.state().outbox.remove(0);
+                    }
                     other => {
                         return Err(SessionError::Unexpected(format!(
-                            "{} in answer to TransferComplete",
-                            other.name()
+                            "{} in answer to {}",
+                            other.name(),
+                            next.body.name()
                         )));
                     }
                 }
@@ -265,9 +281,17 @@ impl Cpe {
                     }
                     None => {
                         let CpeState {
-                            device, deferred, ..
+                            device,
+                            deferred,
+                            transfers,
+                            ..
                         } = &mut *st;
-                        answer::answer(device, &request.body, deferred)
+                        let later = answer::Later {
+                            deferred,
+                            transfers,
+                            now: Instant::now(),
+                        };
+                        answer::answer(device, &request.body, later)
                     }
                 };
                 request.reply(body)
@@ -310,7 +334,9 @@ impl Cpe {
                         settings.apply_overrides(&mut st.device);
                         st.device.clear_value_changes();
                         st.pending.clear();
+                        st.outbox.clear();
                         st.transfers.clear();
+                        st.software.clear();
                         st.scheduled.clear();
                         st.queue_event("0 BOOTSTRAP", "");
                         st.queue_event("1 BOOT", "");
@@ -330,55 +356,116 @@ impl Cpe {
                     let at = Instant::now() + Duration::from_secs(u64::from(delay_seconds));
                     self.state().scheduled.push((at, command_key));
                 }
-                Deferred::Download(d) => {
-                    tokio::time::sleep(Duration::from_secs(u64::from(d.delay_seconds))).await;
-                    self.download(settings, &d).await;
-                    immediate = true;
-                }
-                Deferred::Upload(u) => {
-                    tokio::time::sleep(Duration::from_secs(u64::from(u.delay_seconds))).await;
-                    self.upload(settings, &u).await;
+                Deferred::ChangeDuState(c) => {
+                    self.change_du_state(settings, &c).await;
                     immediate = true;
                 }
             }
         }
-        immediate
+        immediate | self.run_due_transfers(settings).await
     }
 
-    /// Fetches a Download's file, checks its size and queues the TransferComplete. A firmware
-    /// image changes `DeviceInfo.SoftwareVersion` to [`firmware_version`] of the URL and the
-    /// device boots it (`1 BOOT`).
-    async fn download(&self, settings: &Settings, d: &cwmp::Download) {
-        let start = now_xsd();
-        let result: Result<Bytes, (u32, String)> = async {
-            let target = Target::parse(&d.url).map_err(|e| (9013, e))?;
-            let mut client = Client::new(
-                target,
-                crate::transport::Wire::default(),
-                settings.http_timeout,
-                &d.username,
-                &d.password,
-            );
-            let reply = client.get().await.map_err(|e| match e {
-                TransportError::Connect(m) => (9015, m),
-                other => (9017, other.to_string()),
-            })?;
-            if reply.status != 200 {
-                return Err((9016, format!("http status {} for {}", reply.status, d.url)));
-            }
-            if d.file_size > 0 && reply.body.len() as u64 != u64::from(d.file_size) {
-                return Err((
-                    9018,
-                    format!(
-                        "file is {} bytes, FileSize says {}",
-                        reply.body.len(),
-                        d.file_size
-                    ),
-                ));
-            }
-            Ok(reply.body)
+    /// When the next queued transfer may start.
+    pub fn next_transfer(&self) -> Option<Instant> {
+        self.state().transfers.next_start()
+    }
+
+    /// Carries out the queued transfers whose time has come. Returns whether any did (the
+    /// device then opens a session to report them).
+    pub async fn run_due_transfers(&self, settings: &Settings) -> bool {
+        let due = self.state().transfers.take_due(Instant::now());
+        let any = !due.is_empty();
+        for q in due {
+            self.transfer(settings, q).await;
         }
-        .await;
+        any
+    }
+
+    async fn transfer(&self, settings: &Settings, q: Queued) {
+        let missed = q.missed(Instant::now());
+        match q.job {
+            Job::Download(d) => self.download(settings, &d, "Download", false).await,
+            Job::ScheduleDownload(s) => {
+                let d = cwmp::Download {
+                    command_key: s.command_key,
+                    file_type: s.file_type,
+                    url: s.url,
+                    username: s.username,
+                    password: s.password,
+                    file_size: s.file_size,
+                    target_file_name: s.target_file_name,
+                    ..cwmp::Download::default()
+                };
+                self.download(settings, &d, "ScheduleDownload", missed)
+                    .await;
+            }
+            Job::Upload(u) => self.upload(settings, &u).await,
+        }
+    }
+
+    /// Applies ChangeDUState's operations in order (fetching each Install or Update file)
+    /// and queues DUStateChangeComplete with one result per operation.
+    async fn change_du_state(&self, settings: &Settings, c: &cwmp::ChangeDuState) {
+        let mut results = Vec::with_capacity(c.operations.len());
+        for op in &c.operations {
+            let start = now_xsd();
+            let source = self.state().software.source(op);
+            let fetched = match source {
+                Some(src) => fetch(settings, &src.url, &src.username, &src.password, 0)
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            };
+            let mut st = self.state();
+            let root = st.device.root().to_owned();
+            let uuid = crate::software::random_uuid(
+                crate::digest::random_u64(),
+                crate::digest::random_u64(),
+            );
+            let times = Times {
+                start,
+                complete: now_xsd(),
+            };
+            results.push(st.software.apply(op, fetched, &root, || uuid, times));
+        }
+        {
+            let mut st = self.state();
+            st.outbox.push(
+                cwmp::DuStateChangeComplete {
+                    results: results.clone(),
+                    command_key: c.command_key.clone(),
+                }
+                .into(),
+            );
+            st.queue_event("11 DU STATE CHANGE COMPLETE", "");
+            st.queue_event("M ChangeDUState", &c.command_key);
+        }
+        let states: Vec<_> = results
+            .iter()
+            .map(|r| serde_json::json!({ "uuid": r.uuid, "state": r.current_state, "version": r.version, "fault_code": r.fault.fault_code.0 }))
+            .collect();
+        events::emit(
+            settings,
+            &self.serial,
+            "du_changed",
+            serde_json::json!({ "command_key": c.command_key, "results": states }),
+        );
+    }
+
+    /// Fetches a Download's (or ScheduleDownload's) file, checks its size and queues the
+    /// TransferComplete with `M <method>`. A firmware image changes
+    /// `DeviceInfo.SoftwareVersion` to [`firmware_version`] of the URL and the device boots it
+    /// (`1 BOOT`). `missed`: its time windows passed before it could start (fault 9020).
+    async fn download(&self, settings: &Settings, d: &cwmp::Download, method: &str, missed: bool) {
+        let start = now_xsd();
+        let result: Result<Bytes, (u32, String)> = if missed {
+            Err((
+                9020,
+                "the time windows passed before the download could start".to_owned(),
+            ))
+        } else {
+            fetch(settings, &d.url, &d.username, &d.password, d.file_size).await
+        };
         let (code, message) = match &result {
             Ok(_) => (0, String::new()),
             Err((c, m)) => (*c, m.clone()),
@@ -395,10 +482,10 @@ impl Cpe {
                 }
                 st.queue_event("1 BOOT", "");
             }
-            st.transfers
-                .push(transfer_complete(&d.command_key, code, &message, start));
+            st.outbox
+                .push(transfer_complete(&d.command_key, code, &message, start).into());
             st.queue_event("7 TRANSFER COMPLETE", "");
-            st.queue_event("M Download", &d.command_key);
+            st.queue_event(&format!("M {method}"), &d.command_key);
         }
         events::emit(
             settings,
@@ -455,8 +542,8 @@ impl Cpe {
         let (code, message) = result.err().unwrap_or((0, String::new()));
         {
             let mut st = self.state();
-            st.transfers
-                .push(transfer_complete(&u.command_key, code, &message, start));
+            st.outbox
+                .push(transfer_complete(&u.command_key, code, &message, start).into());
             st.queue_event("7 TRANSFER COMPLETE", "");
             st.queue_event("M Upload", &u.command_key);
         }
@@ -483,6 +570,19 @@ impl CpeState {
                 command_key: command_key.to_owned(),
             });
         }
+    }
+
+    /// The single events owed for the messages still in the outbox.
+    fn outbox_events(&self) -> Vec<&'static str> {
+        let mut codes = Vec::new();
+        for m in &self.outbox {
+            match m {
+                Body::TransferComplete(_) => codes.push("7 TRANSFER COMPLETE"),
+                Body::DuStateChangeComplete(_) => codes.push("11 DU STATE CHANGE COMPLETE"),
+                _ => {}
+            }
+        }
+        codes
     }
 
     /// The events waiting for the next Inform.
@@ -514,6 +614,40 @@ impl CpeState {
         }
         header
     }
+}
+
+/// GETs `url` (with `user`/`password` if the server asks) and checks the size when `size` is
+/// not 0: the bytes, or the TransferComplete fault (9013 bad URL, 9015 cannot connect, 9016
+/// HTTP error, 9017 transfer failed, 9018 size mismatch).
+async fn fetch(
+    settings: &Settings,
+    url: &str,
+    user: &str,
+    password: &str,
+    size: u32,
+) -> Result<Bytes, (u32, String)> {
+    let target = Target::parse(url).map_err(|e| (9013, e))?;
+    let mut client = Client::new(
+        target,
+        crate::transport::Wire::default(),
+        settings.http_timeout,
+        user,
+        password,
+    );
+    let reply = client.get().await.map_err(|e| match e {
+        TransportError::Connect(m) => (9015, m),
+        other => (9017, other.to_string()),
+    })?;
+    if reply.status != 200 {
+        return Err((9016, format!("http status {} for {url}", reply.status)));
+    }
+    if size > 0 && reply.body.len() as u64 != u64::from(size) {
+        return Err((
+            9018,
+            format!("file is {} bytes, FileSize says {size}", reply.body.len()),
+        ));
+    }
+    Ok(reply.body)
 }
 
 /// The SoftwareVersion a firmware image brings: the file name of its URL without extension

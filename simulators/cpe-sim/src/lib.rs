@@ -3,8 +3,8 @@
 //! * [`datamodel`]: the parameter tree of one CPE and the TR-069 semantics of operating on it
 //!   (no I/O).
 //! * [`cpe`]: one CPE's CWMP session as the CPE side runs it, and what it does afterwards
-//!   (reboot, factory reset, downloads, uploads); [`answer`] maps each ACS request onto the
-//!   data model.
+//!   (reboot, factory reset, downloads, uploads, deployment units); [`answer`] maps each ACS
+//!   request onto the data model, the [`transfers`] queue and the [`software`] modules.
 //! * [`transport`] and [`digest`]: the CPE's HTTP client (cookies, 401 challenges, quirks on
 //!   the wire) and its own digest implementation.
 //! * [`run`], [`cr`], [`load`], [`baseline`]: the `run`, connection-request, `load` and
@@ -24,4 +24,6 @@ pub mod fleet;
 pub mod load;
 pub mod run;
 pub mod settings;
+pub mod software;
+pub mod transfers;
 pub mod transport;

@@ -90,6 +90,22 @@ struct DeviceArgs {
     /// Seconds the CPE waits for each HTTP answer of the ACS.
     #[arg(long, default_value_t = 30)]
     http_timeout: u64,
+    /// The username every device answers the ACS's HTTP authentication (Digest or Basic)
+    /// with: ManagementServer.Username. `{serial}` becomes the serial number. Default
+    /// `00D09E-<serial>`.
+    #[arg(long)]
+    username: Option<String>,
+    /// ManagementServer.Password (`{serial}` becomes the serial number). Default empty.
+    #[arg(long)]
+    password: Option<String>,
+    /// The username the connection-request listener expects (ConnectionRequestUsername;
+    /// `{serial}` becomes the serial number). Default: the serial number.
+    #[arg(long)]
+    cr_username: Option<String>,
+    /// ConnectionRequestPassword (`{serial}` becomes the serial number). Default: the serial
+    /// number.
+    #[arg(long)]
+    cr_password: Option<String>,
 }
 
 #[derive(Args)]
@@ -184,6 +200,12 @@ fn settings(args: &DeviceArgs) -> anyhow::Result<Settings> {
     }
     s.faults.rate = args.fault_rate;
     s.http_timeout = Duration::from_secs(args.http_timeout.max(1));
+    s.credentials = cpe_sim::settings::CredentialOverrides {
+        username: args.username.clone(),
+        password: args.password.clone(),
+        cr_username: args.cr_username.clone(),
+        cr_password: args.cr_password.clone(),
+    };
     Ok(s)
 }
 

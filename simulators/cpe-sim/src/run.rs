@@ -90,6 +90,10 @@ pub async fn device_loop(
         }
         loop {
             let next_scheduled = cpe.state().scheduled.iter().map(|(t, _)| *t).min();
+            let next_scheduled = match (next_scheduled, cpe.next_transfer()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let mut wake_at =
                 next_scheduled.unwrap_or(Instant::now() + Duration::from_secs(86_400 * 365));
             if interval.enable {
@@ -120,6 +124,13 @@ pub async fn device_loop(
             }
             if interval.enable && next_periodic <= now {
                 next_periodic = now + jittered(&cpe, interval.interval);
+            }
+            // A queued transfer (Download with DelaySeconds, ScheduleDownload's window) whose
+            // time has come is carried out, then reported in a session.
+            if cpe.next_transfer().is_some_and(|t| t <= now)
+                && Box::pin(cpe.run_due_transfers(&settings)).await
+            {
+                due = true;
             }
             if due {
                 break;

@@ -108,6 +108,22 @@ pub struct Settings {
     /// `--inform-interval`: PeriodicInformInterval (and PeriodicInformEnable true) as the
     /// device's factory setting.
     pub inform_interval: Option<u32>,
+    /// `--username`, `--password`, `--cr-username`, `--cr-password`: factory credentials.
+    pub credentials: CredentialOverrides,
+}
+
+/// Factory credentials given on the command line; `{serial}` in a value becomes the device's
+/// serial number, so a fleet can have per-device credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialOverrides {
+    /// ManagementServer.Username: what the CPE answers the ACS's 401 challenges with.
+    pub username: Option<String>,
+    /// ManagementServer.Password.
+    pub password: Option<String>,
+    /// ManagementServer.ConnectionRequestUsername: what the connection-request listener checks.
+    pub cr_username: Option<String>,
+    /// ManagementServer.ConnectionRequestPassword.
+    pub cr_password: Option<String>,
 }
 
 impl Settings {
@@ -125,11 +141,26 @@ impl Settings {
             reboot_delay: Duration::from_secs(1),
             json_events: false,
             inform_interval: None,
+            credentials: CredentialOverrides::default(),
         })
     }
 
     /// Applies the command line's factory settings to a new (or factory-reset) device.
     pub fn apply_overrides(&self, device: &mut Device) {
+        let ms = format!("{}ManagementServer.", device.root());
+        let serial = device.device_id().serial_number;
+        let c = &self.credentials;
+        for (leaf, value) in [
+            ("Username", &c.username),
+            ("Password", &c.password),
+            ("ConnectionRequestUsername", &c.cr_username),
+            ("ConnectionRequestPassword", &c.cr_password),
+        ] {
+            if let Some(v) = value {
+                let _ = device.set(&format!("{ms}{leaf}"), &v.replace("{serial}", &serial));
+            }
+        }
+        device.clear_value_changes();
         if let Some(interval) = self.inform_interval {
             let ms = format!("{}ManagementServer.", device.root());
             let _ = device.set(&format!("{ms}PeriodicInformEnable"), "true");

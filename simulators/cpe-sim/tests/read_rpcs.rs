@@ -205,7 +205,7 @@ fn get_parameter_values() {
             (Ok(got), Ok(want)) => {
                 let got: Vec<_> = got
                     .iter()
-                    .map(|v| (v.name.as_str(), v.value.as_str(), v.ty))
+                    .map(|v| (v.name.as_str(), v.value.as_str(), v.ty.clone()))
                     .collect();
                 assert_eq!(got, *want, "GPV {names:?}");
             }

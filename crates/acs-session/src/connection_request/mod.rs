@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout};
 
 use crate::auth::client::{ChallengeError, answer_challenges, new_cnonce};
+use crate::engine::Metrics;
 use crate::secret::Credentials;
 use rate_limit::RateLimiter;
 use url::{CrUrl, Host};
@@ -173,11 +174,23 @@ struct Inner {
     config: ConnectionRequestConfig,
     permits: Semaphore,
     limiter: RateLimiter,
+    /// Where every outcome and latency is counted, when the process exposes metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ConnectionRequester {
     /// A requester with `config`'s limits.
     pub fn new(config: ConnectionRequestConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A requester that counts every outcome and latency in `metrics`
+    /// (`acs_connection_requests_total`, `acs_connection_request_duration_seconds`).
+    pub fn with_metrics(config: ConnectionRequestConfig, metrics: Arc<Metrics>) -> Self {
+        Self::build(config, Some(metrics))
+    }
+
+    fn build(config: ConnectionRequestConfig, metrics: Option<Arc<Metrics>>) -> Self {
         let permits = Semaphore::new(config.max_concurrent.max(1));
         let limiter = RateLimiter::new(config.min_interval_per_device);
         Self {
@@ -185,8 +198,14 @@ impl ConnectionRequester {
                 config,
                 permits,
                 limiter,
+                metrics,
             }),
         }
+    }
+
+    /// True when this requester counts its own outcomes.
+    pub fn has_metrics(&self) -> bool {
+        self.inner.metrics.is_some()
     }
 
     /// The configuration in force.
@@ -206,6 +225,9 @@ impl ConnectionRequester {
         credentials: Option<Credentials>,
     ) -> CrReport {
         let report = self.send_inner(device_key, url, credentials.as_ref()).await;
+        if let Some(m) = &self.inner.metrics {
+            m.observe_connection_request(&report);
+        }
         tracing::debug!(
             device = device_key,
             url,

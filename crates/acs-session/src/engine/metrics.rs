@@ -1,4 +1,5 @@
-//! A small Prometheus text registry: counters as atomics, rendered on `/metrics`.
+//! A small Prometheus text registry: counters and histograms as atomics, rendered on
+//! `/metrics`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -23,6 +24,108 @@ pub struct Metrics {
     pub latency_us_sum: AtomicU64,
     pub latency_count: AtomicU64,
     labelled: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    /// `acs_session_duration_seconds`: accepted Inform to the session's end.
+    pub session_duration: Histogram,
+    /// `acs_rpc_round_trip_seconds{method}`: an ACS request sent to the CPE's answer.
+    rpc_round_trip: [Histogram; RPC_METHODS.len()],
+    /// `acs_connection_request_duration_seconds`: connect to outcome, when something was sent.
+    pub connection_request_duration: Histogram,
+    /// `acs_cpe_request_duration_seconds`: one HTTP request on the CPE listener.
+    pub cpe_request_duration: Histogram,
+}
+
+/// The RPCs the engine sends, as `method` label values; anything else counts as `Other`.
+const RPC_METHODS: [&str; 14] = [
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "Download",
+    "Upload",
+    "FactoryReset",
+    "ScheduleInform",
+    "Other",
+];
+
+/// Upper bounds of the histogram buckets: microseconds, and the `le` label spelled once
+/// here so the exposition never shows float noise. From a fast store call to a CPE that
+/// takes minutes over a slow link.
+const BUCKETS: [(u64, &str); 16] = [
+    (1_000, "0.001"),
+    (5_000, "0.005"),
+    (10_000, "0.01"),
+    (25_000, "0.025"),
+    (50_000, "0.05"),
+    (100_000, "0.1"),
+    (250_000, "0.25"),
+    (500_000, "0.5"),
+    (1_000_000, "1"),
+    (2_500_000, "2.5"),
+    (5_000_000, "5"),
+    (10_000_000, "10"),
+    (30_000_000, "30"),
+    (60_000_000, "60"),
+    (120_000_000, "120"),
+    (300_000_000, "300"),
+];
+
+/// A Prometheus histogram over [`BUCKETS`]: one atomic per bucket (not cumulative; summed
+/// when rendered), the sum in microseconds and the count. Lock-free to observe.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: std::time::Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        if let Some(i) = BUCKETS.iter().position(|(bound, _)| us <= *bound) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// `name_bucket{labels,le=...}` lines, then `_sum` (seconds) and `_count`.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0u64;
+        for (i, (_, le)) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_us.load(Ordering::Relaxed);
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{braces} {}.{:06}",
+            sum / 1_000_000,
+            sum % 1_000_000
+        );
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
 }
 
 impl Metrics {
@@ -48,6 +151,26 @@ impl Metrics {
     pub fn observe_latency(&self, micros: u64) {
         self.latency_us_sum.fetch_add(micros, Ordering::Relaxed);
         self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.cpe_request_duration
+            .observe(std::time::Duration::from_micros(micros));
+    }
+
+    /// The round trip of one ACS request, by method.
+    pub fn rpc_round_trip(&self, method: &str, d: std::time::Duration) {
+        let i = RPC_METHODS
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(RPC_METHODS.len() - 1);
+        self.rpc_round_trip[i].observe(d);
+    }
+
+    /// Counts a connection request's outcome and, when something went on the wire, its
+    /// latency.
+    pub fn observe_connection_request(&self, report: &crate::connection_request::CrReport) {
+        self.connection_request(report.outcome.as_str());
+        if !report.latency.is_zero() {
+            self.connection_request_duration.observe(report.latency);
+        }
     }
 
     fn labelled_inc(&self, name: &'static str, a: &str, b: &str) {
@@ -137,6 +260,37 @@ impl Metrics {
              # TYPE acs_sessions_open gauge\nacs_sessions_open {}",
             g(&self.sessions_open)
         );
+        let histograms: [(&str, &str, &Histogram); 3] = [
+            (
+                "acs_session_duration_seconds",
+                "CWMP sessions from the accepted Inform to their end",
+                &self.session_duration,
+            ),
+            (
+                "acs_connection_request_duration_seconds",
+                "connection requests from connect to outcome",
+                &self.connection_request_duration,
+            ),
+            (
+                "acs_cpe_request_duration_seconds",
+                "HTTP requests on the CPE listener, read to answer",
+                &self.cpe_request_duration,
+            ),
+        ];
+        for (name, help, h) in histograms {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            h.render(&mut out, name, "");
+        }
+        let name = "acs_rpc_round_trip_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} ACS requests from sending to the CPE's answer\n# TYPE {name} histogram"
+        );
+        for (method, h) in RPC_METHODS.iter().zip(&self.rpc_round_trip) {
+            if h.count() > 0 {
+                h.render(&mut out, name, &format!("method=\"{method}\""));
+            }
+        }
         if let Ok(map) = self.labelled.lock() {
             let mut last = "";
             for ((name, a, b), v) in map.iter() {

@@ -11,6 +11,11 @@
 //! - a session holds the device's store lease; a second concurrent session is refused;
 //! - one ACS request outstanding at a time, and its result is in the store before the next
 //!   RPC goes out;
+//! - the CPE's own requests are answered wherever they arrive, also between an ACS request
+//!   and its response, which stays outstanding; `HoldRequests` is never set (the 204 that
+//!   ends a session could not lift it: see ARCHITECTURE.md);
+//! - every envelope uses the wire format of the device's type (profile `xml_declaration`,
+//!   `boolean_style`) from the InformResponse on;
 //! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
 //!   `M Download`+TransferComplete, `M ScheduleInform`, and a ParameterKey equal to an
 //!   in-flight SPV's key (the session broke after the CPE applied it).

@@ -1,5 +1,6 @@
 //! One CWMP session: its state, and the engine that moves it one message at a time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use acs_store::{
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
-    Body, Decoded, EncodeOptions, Envelope, Fault, FaultCode, GetParameterValues, Namespace,
-    ParameterValueStruct, SetParameterValues,
+    Body, BooleanStyle, Decoded, EncodeOptions, Envelope, Fault, FaultCode, GetParameterValues,
+    Namespace, ParameterValueStruct, SetParameterValues,
 };
 
 use super::backend::SessionBackend;
@@ -99,6 +100,8 @@ struct InFlight {
     method: &'static str,
     id: String,
     sync: Option<SyncStep>,
+    /// When the current request of this task went out (round-trip histogram).
+    sent_at: DateTime<Utc>,
 }
 
 /// The state of one session; the HTTP layer keeps it per cookie and per TCP connection.
@@ -115,6 +118,10 @@ pub struct Session {
     base_url: Option<String>,
     in_flight: Option<InFlight>,
     next_rpc_id: u64,
+    /// The wire format of the device's type (profile switches); `None`: the engine default.
+    encode: Option<EncodeOptions>,
+    /// When the session began (its Inform arrived).
+    opened_at: DateTime<Utc>,
     /// When the last message of this session arrived.
     pub last_seen: DateTime<Utc>,
 }
@@ -132,6 +139,8 @@ impl Session {
             base_url: None,
             in_flight: None,
             next_rpc_id: 1,
+            encode: None,
+            opened_at: now,
             last_seen: now,
         }
     }
@@ -158,7 +167,14 @@ pub struct Engine<B> {
     backend: B,
     config: EngineConfig,
     metrics: Arc<Metrics>,
+    /// Wire format per device type, read at most once per [`WIRE_FORMAT_TTL`]: every Inform
+    /// needs it and profiles change rarely.
+    wire_formats: std::sync::Mutex<HashMap<i64, (DateTime<Utc>, EncodeOptions)>>,
 }
+
+/// How long a device type's wire format is reused before its profile is read again; a
+/// profile edit reaches sessions that start after this.
+const WIRE_FORMAT_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 const ACS_METHODS: &[&str] = &[
     "Inform",
@@ -176,6 +192,7 @@ impl<B: SessionBackend> Engine<B> {
             backend,
             config,
             metrics,
+            wire_formats: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -250,6 +267,9 @@ impl<B: SessionBackend> Engine<B> {
                 .await;
         }
         if session.is_open() {
+            self.metrics
+                .session_duration
+                .observe((now - session.opened_at).to_std().unwrap_or_default());
             let _ = self
                 .backend
                 .release_lease(&session.serial, &session.holder)
@@ -261,16 +281,17 @@ impl<B: SessionBackend> Engine<B> {
         session.phase = Phase::Ended;
     }
 
-    fn encode(&self, env: &Envelope) -> Reply {
-        Reply::Envelope(env.encode(&self.config.encode))
+    /// Encodes with the session's wire format (its device type's profile, once known).
+    fn encode(&self, session: &Session, env: &Envelope) -> Reply {
+        Reply::Envelope(env.encode(session.encode.as_ref().unwrap_or(&self.config.encode)))
     }
 
-    fn fault_reply(&self, _s: &Session, req: &Envelope, code: FaultCode, text: &str) -> Reply {
+    fn fault_reply(&self, s: &Session, req: &Envelope, code: FaultCode, text: &str) -> Reply {
         let mut fault = Fault::new(code);
         if let Some(d) = fault.detail.as_mut() {
             d.fault_string = Some(text.to_owned());
         }
-        self.encode(&req.reply(Body::Fault(fault)))
+        self.encode(s, &req.reply(Body::Fault(fault)))
     }
 
     async fn on_inform(
@@ -352,7 +373,8 @@ impl<B: SessionBackend> Engine<B> {
             self.end(session, now).await;
             return self.retry_fault(session, &env, &e.0);
         }
-        self.encode(&env.inform_reply())
+        session.encode = self.wire_format(session.device_id, now).await;
+        self.encode(session, &env.inform_reply())
     }
 
     /// Settles what this Inform's events prove done (PROTOCOL §8, §10).
@@ -483,7 +505,7 @@ impl<B: SessionBackend> Engine<B> {
                 );
             }
         };
-        self.encode(&env.reply(body))
+        self.encode(session, &env.reply(body))
     }
 
     /// Settles the in-flight task with the CPE's answer. `Some(reply)` when the session
@@ -496,6 +518,8 @@ impl<B: SessionBackend> Engine<B> {
     ) -> Option<Reply> {
         session.phase = Phase::AcsRequests;
         let mut f = session.in_flight.take()?;
+        self.metrics
+            .rpc_round_trip(f.method, (now - f.sent_at).to_std().unwrap_or_default());
         // correlate by cwmp:ID when the CPE sends one
         if let Some(id) = env.header.id.as_deref()
             && id != f.id
@@ -526,6 +550,7 @@ impl<B: SessionBackend> Engine<B> {
                         let id = self.next_id(session);
                         f.id = id.clone();
                         f.method = method_name(&next);
+                        f.sent_at = now;
                         session.in_flight = Some(f);
                         return Some(self.request(session, id, next));
                     }
@@ -622,6 +647,38 @@ impl<B: SessionBackend> Engine<B> {
         })))
     }
 
+    /// The wire format for the device's type: the engine's default overridden by the
+    /// profile's `xml_declaration` / `boolean_style`. A store error or a value the API would
+    /// not have accepted leaves the default in force (logged), never fails the session.
+    async fn wire_format(&self, device_id: i64, now: DateTime<Utc>) -> Option<EncodeOptions> {
+        let type_id = match self.backend.device(device_id).await {
+            Ok(d) => d?.type_id?,
+            Err(e) => {
+                tracing::warn!(device_id, error = %e.0, "reading the device type failed; default wire format");
+                return None;
+            }
+        };
+        if let Ok(cache) = self.wire_formats.lock()
+            && let Some((at, options)) = cache.get(&type_id)
+            && now - *at < WIRE_FORMAT_TTL
+            && *at <= now
+        {
+            return Some(options.clone());
+        }
+        let profile = match self.backend.device_type(type_id).await {
+            Ok(t) => t?.profile.0,
+            Err(e) => {
+                tracing::warn!(type_id, error = %e.0, "reading the device type failed; default wire format");
+                return None;
+            }
+        };
+        let options = wire_format_of(&profile, &self.config.encode, type_id);
+        if let Ok(mut cache) = self.wire_formats.lock() {
+            cache.insert(type_id, (now, options.clone()));
+        }
+        Some(options)
+    }
+
     async fn profile(
         &self,
         device_id: i64,
@@ -648,7 +705,7 @@ impl<B: SessionBackend> Engine<B> {
     fn request(&self, session: &Session, id: String, body: Body) -> Reply {
         let mut env = Envelope::new(session.namespace, body);
         env.header.id = Some(id);
-        self.encode(&env)
+        self.encode(session, &env)
     }
 
     /// Claims the next task and sends its RPC, or ends the session with 204.
@@ -696,6 +753,7 @@ impl<B: SessionBackend> Engine<B> {
                         method,
                         id: id.clone(),
                         sync,
+                        sent_at: now,
                     });
                     return self.request(session, id, body);
                 }
@@ -798,6 +856,29 @@ impl<B: SessionBackend> Engine<B> {
     fn claim_ttl(&self) -> Duration {
         self.config.session_timeout * 2
     }
+}
+
+/// Applies a profile's wire-format switches over `base`.
+fn wire_format_of(
+    profile: &acs_store::DeviceTypeProfile,
+    base: &EncodeOptions,
+    type_id: i64,
+) -> EncodeOptions {
+    let mut options = base.clone();
+    if let Some(x) = profile.xml_declaration {
+        options.xml_declaration = x;
+    }
+    match profile.boolean_style.as_deref() {
+        None => {}
+        Some("zero_one") => options.boolean_style = BooleanStyle::ZeroOne,
+        Some("true_false") => options.boolean_style = BooleanStyle::TrueFalse,
+        Some(other) => tracing::warn!(
+            type_id,
+            boolean_style = other,
+            "unknown boolean_style in the device type's profile; keeping the default"
+        ),
+    }
+    options
 }
 
 enum BuildError {

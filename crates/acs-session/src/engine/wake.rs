@@ -43,7 +43,8 @@ pub async fn stored_credentials(
 }
 
 /// Sends the connection request to `device` (a row the caller already holds) with its stored
-/// credentials and counts the outcome in `metrics` (`acs_connection_requests_total{outcome}`).
+/// credentials and counts the outcome and latency in `metrics` (unless the requester counts
+/// them itself).
 /// The device's status is not changed here: a device that answers opens a session, and that
 /// Inform marks it Up.
 pub async fn wake(
@@ -60,7 +61,9 @@ pub async fn wake(
         .ok_or_else(|| WakeError::NoUrl(serial.to_owned()))?;
     let credentials = stored_credentials(store, device).await?;
     let report = requester.send(serial, url, credentials).await;
-    metrics.connection_request(report.outcome.as_str());
+    if !requester.has_metrics() {
+        metrics.observe_connection_request(&report);
+    }
     if !matches!(report.outcome, CrOutcome::Accepted) {
         tracing::info!(
             serial,

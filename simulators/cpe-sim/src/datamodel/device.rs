@@ -195,7 +195,7 @@ impl Device {
         Some(ParameterValue {
             name: self.node(at).path.to_string(),
             value,
-            ty: def.ty,
+            ty: def.ty.clone(),
         })
     }
 

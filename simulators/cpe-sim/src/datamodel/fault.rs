@@ -20,7 +20,7 @@ pub enum Fault {
     #[error("invalid parameter name {name}")]
     InvalidName { name: String },
     /// 9006: the value is not a value of the parameter's type (or the ACS declared another type).
-    #[error("invalid parameter type for {name}: expected {expected}, {detail}")]
+    #[error("invalid parameter type for {name}: expected {}, {detail}", .expected.name())]
     InvalidType {
         name: String,
         expected: XsdType,

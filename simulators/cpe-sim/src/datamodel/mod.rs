@@ -41,7 +41,7 @@ pub use rpc::{
     SetValue, ValueChanges,
 };
 pub use template::{Template, TemplateError};
-pub use xsd::XsdType;
+pub use xsd::{TypeRules, XsdType};
 
 /// The two data models the simulator ships templates for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

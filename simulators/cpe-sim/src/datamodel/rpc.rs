@@ -31,7 +31,7 @@ pub struct ParameterAttributes {
 
 /// One SetParameterValues entry. `ty` is the `xsi:type` the ACS sent, if any: a type other than
 /// the parameter's is refused with 9006, as the model says the ACS must send the model's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetValue<'a> {
     pub name: &'a str,
     pub value: &'a str,

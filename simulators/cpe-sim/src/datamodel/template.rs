@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::xsd::XsdType;
+use super::xsd::{TypeRules, XsdType};
 use super::{Fault, Model};
 
 mod build;
@@ -243,7 +243,7 @@ impl ParamDef {
     pub(crate) fn check<'v>(&self, name: &str, value: &'v str) -> Result<Cow<'v, str>, Fault> {
         let canonical = self.ty.canonical(value).map_err(|_| Fault::InvalidType {
             name: name.to_owned(),
-            expected: self.ty,
+            expected: self.ty.clone(),
             detail: format!("got {value:?}"),
         })?;
         let out_of_range = |reason: String| Fault::InvalidValue {

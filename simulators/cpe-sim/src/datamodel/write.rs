@@ -80,13 +80,13 @@ impl Device {
                 name: name.to_owned(),
             });
         }
-        if let Some(sent) = item.ty
-            && sent != def.ty
+        if let Some(sent) = &item.ty
+            && *sent != def.ty
         {
             return Err(Fault::InvalidType {
                 name: name.to_owned(),
-                expected: def.ty,
-                detail: format!("the ACS sent xsd:{}", sent.xsd_local_name()),
+                expected: def.ty.clone(),
+                detail: format!("the ACS sent xsd:{}", sent.name()),
             });
         }
         let value = def.check(name, item.value)?.into_owned();

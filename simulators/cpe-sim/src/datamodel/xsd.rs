@@ -1,77 +1,46 @@
 //! The TR-106 value types a parameter can have, and how a value's text is checked against them.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-/// The type of a parameter, as the data-model templates and TR-106 name it.
+/// The type of a parameter: the codec's [`cwmp::XsdType`], so that a value read from a
+/// template, checked here and sent in a message carries one type from end to end.
 ///
 /// Derived TR-106 types (IPAddress, MACAddress, lists, enumerations, URLs …) are all `String`:
-/// that is how they travel on the wire (`xsd:string`, PROTOCOL §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum XsdType {
-    String,
-    Int,
-    UnsignedInt,
-    Long,
-    UnsignedLong,
-    Boolean,
-    DateTime,
-    Base64,
-    HexBinary,
-}
+/// that is how they travel on the wire (`xsd:string`, PROTOCOL §6). The data model never
+/// holds [`XsdType::Other`]: templates and SetParameterValues only name the nine TR-106 types.
+pub use cwmp::XsdType;
 
 /// Why a value's text is not a value of its type (CWMP fault 9006).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NotOfType;
+pub struct NotOfType;
 
-impl XsdType {
-    /// The name used in the templates and in TR-106 (`unsignedInt`, `base64`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            XsdType::String => "string",
-            XsdType::Int => "int",
-            XsdType::UnsignedInt => "unsignedInt",
-            XsdType::Long => "long",
-            XsdType::UnsignedLong => "unsignedLong",
-            XsdType::Boolean => "boolean",
-            XsdType::DateTime => "dateTime",
-            XsdType::Base64 => "base64",
-            XsdType::HexBinary => "hexBinary",
-        }
-    }
-
-    /// The XML Schema local name that goes into `xsi:type` (`xsd:<this>`). Only `base64`
-    /// differs from [`XsdType::as_str`]: TR-106 base64 is XML Schema `base64Binary`.
-    pub fn xsd_local_name(self) -> &'static str {
-        match self {
-            XsdType::Base64 => "base64Binary",
-            other => other.as_str(),
-        }
-    }
-
-    /// Reads a type name as an ACS puts it in `xsi:type`: with or without a prefix
-    /// (`xsd:int`, `int`), and both `base64` and `base64Binary`.
-    pub fn from_xsi_type(name: &str) -> Option<XsdType> {
-        let local = name.rsplit(':').next().unwrap_or(name);
-        Some(match local {
-            "string" => XsdType::String,
-            "int" => XsdType::Int,
-            "unsignedInt" => XsdType::UnsignedInt,
-            "long" => XsdType::Long,
-            "unsignedLong" => XsdType::UnsignedLong,
-            "boolean" => XsdType::Boolean,
-            "dateTime" => XsdType::DateTime,
-            "base64" | "base64Binary" => XsdType::Base64,
-            "hexBinary" => XsdType::HexBinary,
-            _ => return None,
-        })
-    }
-
+/// What the data model needs of a type beyond the codec's naming: reading only the nine
+/// known names, and the value checks behind fault 9006.
+pub trait TypeRules: Sized {
+    /// Reads a type name as an ACS puts it in `xsi:type` or a template writes it: with or
+    /// without a prefix (`xsd:int`, `int`), and both `base64` and `base64Binary`. `None` for
+    /// any other name.
+    fn from_xsi_type(name: &str) -> Option<Self>;
     /// The value range of the integer types, `None` for the others.
-    fn integer_range(self) -> Option<(i128, i128)> {
+    fn integer_range(&self) -> Option<(i128, i128)>;
+    fn is_integer(&self) -> bool {
+        self.integer_range().is_some()
+    }
+    /// Checks that `text` is a value of this type and returns its stored form.
+    fn canonical<'t>(&self, text: &'t str) -> Result<Cow<'t, str>, NotOfType>;
+}
+
+impl TypeRules for XsdType {
+    fn from_xsi_type(name: &str) -> Option<XsdType> {
+        match XsdType::from_attr(name) {
+            XsdType::Other(_) => None,
+            known => Some(known),
+        }
+    }
+
+    fn integer_range(&self) -> Option<(i128, i128)> {
         match self {
             XsdType::Int => Some((i32::MIN.into(), i32::MAX.into())),
             XsdType::UnsignedInt => Some((0, u32::MAX.into())),
@@ -81,14 +50,10 @@ impl XsdType {
         }
     }
 
-    pub(crate) fn is_integer(self) -> bool {
-        self.integer_range().is_some()
-    }
-
-    /// Checks that `text` is a value of this type and returns its stored form: booleans become
-    /// `true`/`false` (the XML Schema canonical form, whatever of `true/false/1/0` in any case
-    /// the ACS sent), integers lose a leading `+`, everything else is kept as sent.
-    pub(crate) fn canonical(self, text: &str) -> Result<Cow<'_, str>, NotOfType> {
+    /// Booleans become `true`/`false` (the XML Schema canonical form, whatever of
+    /// `true/false/1/0` in any case the ACS sent), integers lose a leading `+`, everything
+    /// else is kept as sent.
+    fn canonical<'t>(&self, text: &'t str) -> Result<Cow<'t, str>, NotOfType> {
         match self {
             XsdType::String => Ok(Cow::Borrowed(text)),
             // TR-106 allows unknown and relative times and real CPEs send worse (PROTOCOL §6):
@@ -134,6 +99,7 @@ impl XsdType {
                     Ok(Cow::Borrowed(text))
                 }
             }
+            XsdType::Other(_) => Err(NotOfType),
         }
     }
 }
@@ -147,8 +113,9 @@ pub(crate) fn parse_integer(text: &str) -> Option<i128> {
     text.parse().ok()
 }
 
-impl fmt::Display for XsdType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Reads a template's `"type"` (`"unsignedInt"`, `"base64"` …); any other name is an error.
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<XsdType, D::Error> {
+    let name = String::deserialize(d)?;
+    XsdType::from_xsi_type(&name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown parameter type {name:?}")))
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cpe_sim::datamodel::{Device, Fault, Identity, Model, SetValue, Template, XsdType};
+use cpe_sim::datamodel::{Device, Fault, Identity, Model, SetValue, Template, TypeRules, XsdType};
 
 pub const TR098: &str = "InternetGatewayDevice.";
 pub const TR181: &str = "Device.";

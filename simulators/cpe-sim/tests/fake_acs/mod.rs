@@ -61,6 +61,8 @@ struct State {
     cookie: Option<String>,
     /// Digest challenge required on the Inform (user, password).
     auth: Option<(String, String)>,
+    /// HoldRequests true in the InformResponse.
+    hold: bool,
 }
 
 pub struct FakeAcs {
@@ -139,6 +141,11 @@ impl FakeAcs {
         self.state.lock().unwrap().cookie = Some(cookie.to_owned());
     }
 
+    /// Whether InformResponses carry HoldRequests true.
+    pub fn hold_requests(&self, hold: bool) {
+        self.state.lock().unwrap().hold = hold;
+    }
+
     pub fn require_digest(&self, user: &str, password: &str) {
         self.state.lock().unwrap().auth = Some((user.to_owned(), password.to_owned()));
     }
@@ -194,7 +201,11 @@ async fn handle(
                     return r;
                 }
             }
-            let mut r = envelope_response(&e.inform_reply());
+            let mut reply = e.inform_reply();
+            if st.hold {
+                reply.header.hold_requests = Some(true);
+            }
+            let mut r = envelope_response(&reply);
             if let Some(c) = &st.cookie {
                 r.headers_mut().append("set-cookie", c.parse().unwrap());
             }
@@ -203,6 +214,10 @@ async fn handle(
         Some(Body::TransferComplete(_)) => {
             let e = envelope.as_ref().unwrap();
             envelope_response(&e.reply(cwmp::TransferCompleteResponse))
+        }
+        Some(Body::DuStateChangeComplete(_)) => {
+            let e = envelope.as_ref().unwrap();
+            envelope_response(&e.reply(cwmp::DuStateChangeCompleteResponse))
         }
         _ => match st.script.pop_front() {
             Some(Answer::Request { id, body }) => {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 
 use super::super::identity;
-use super::super::xsd::XsdType;
+use super::super::xsd::{self, TypeRules, XsdType};
 use super::{
     Node, NodeKind, Notify, ParamDef, TableDef, Template, TemplateError, generic_of, invalid,
     is_instance_number, parent_of,
@@ -51,7 +51,7 @@ struct ObjectSpec {
 #[serde(deny_unknown_fields)]
 struct ParamSpec {
     name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "xsd::deserialize")]
     ty: XsdType,
     #[serde(default)]
     writable: bool,
@@ -325,7 +325,7 @@ impl Builder {
         }
         let default: Cow<'_, str> = match &p.value {
             Some(v) => Cow::Borrowed(v),
-            None => Cow::Borrowed(match p.ty {
+            None => Cow::Borrowed(match &p.ty {
                 XsdType::Boolean => "false",
                 XsdType::DateTime => "0001-01-01T00:00:00Z",
                 t if t.is_integer() => "0",
@@ -334,7 +334,7 @@ impl Builder {
         };
         let mut def = ParamDef {
             generic: generic.as_str().into(),
-            ty: p.ty,
+            ty: p.ty.clone(),
             writable: p.writable,
             forced: p.forced,
             hidden: p.hidden,

@@ -1,0 +1,545 @@
+//! HTTPS on both listeners: the real `acs serve` on port 0 with certificates made here by
+//! rcgen (no key material is checked in, nothing expires between runs).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "acs-tls-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A CA and what it issued, as PEM.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        Ca { issuer }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    listeners: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// The address of the listener whose start line contains `what`.
+    fn addr(&self, what: &str) -> &str {
+        &self
+            .listeners
+            .iter()
+            .find(|(line, _)| line.contains(what))
+            .unwrap_or_else(|| panic!("no `{what}` line in {:?}", self.listeners))
+            .1
+    }
+}
+
+fn command(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_acs"));
+    c.arg("serve")
+        .args([
+            "--cwmp-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("ACS_DATA_DIR", dir)
+        .env("ACS_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        .env_remove("ACS_CONFIG")
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Starts `acs serve` and waits for `expect` listener lines.
+fn start(dir: PathBuf, extra: &[&str], expect: usize) -> Server {
+    let cmd = command(&dir, extra);
+    spawn(cmd, dir, expect)
+}
+
+fn spawn(mut cmd: Command, dir: PathBuf, expect: usize) -> Server {
+    let mut child = cmd.spawn().expect("acs starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut listeners = Vec::new();
+    while listeners.len() < expect {
+        let line = lines.next().expect("acs printed its listeners").unwrap();
+        if let Some((_, addr)) = line.rsplit_once("://")
+            && line.contains("listener")
+        {
+            listeners.push((line.clone(), addr.trim().to_owned()));
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        listeners,
+        dir,
+    }
+}
+
+/// Writes the server's certificate and key (and more files) into a fresh directory.
+fn with_server_cert(ca: &Ca) -> (PathBuf, String, String) {
+    let dir = temp_dir();
+    let leaf = ca.issue(
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    (dir, cert.display().to_string(), key.display().to_string())
+}
+
+fn client_config(ca: &Ca, client: Option<&Leaf>) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca.issuer.der().to_vec()))
+        .unwrap();
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some(leaf) => {
+            use rustls::pki_types::pem::PemObject;
+            let certs = vec![CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+async fn tls_connect(
+    addr: &str,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends raw bytes and reads one Content-Length framed response.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    raw: &[u8],
+) -> std::io::Result<Resp> {
+    stream.write_all(raw).await?;
+    stream.flush().await?;
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let mut lines = head.split("\r\n");
+            let status: u16 = lines
+                .next()
+                .and_then(|l| l.split(' ').nth(1))
+                .and_then(|s| s.parse().ok())
+                .expect("a status line");
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            while buf.len() < end + 4 + len {
+                let mut chunk = [0u8; 16384];
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(Resp {
+                status,
+                headers,
+                body: buf[end + 4..end + 4 + len].to_vec(),
+            });
+        }
+        let mut chunk = [0u8; 16384];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn post(body: &[u8], extra_headers: &str) -> Vec<u8> {
+    let mut v = format!(
+        "POST / HTTP/1.1\r\nHost: acs.test\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n{extra_headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: acs.test\r\n\r\n").into_bytes()
+}
+
+fn inform(serial: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+/// Inform -> InformResponse, empty POST -> 204 on one connection; the session's Set-Cookie.
+async fn cwmp_session<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, serial: &str) -> String {
+    let r = exchange(stream, &post(&inform(serial), "")).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("InformResponse"), "{}", r.text());
+    let set_cookie = r.header("set-cookie").expect("a session cookie").to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let r = exchange(stream, &post(b"", &format!("Cookie: {cookie}\r\n")))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 204);
+    set_cookie
+}
+
+#[tokio::test]
+async fn cwmp_and_api_over_https_beside_plain_http() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let s = start(
+        dir,
+        &[
+            "--cwmp-tls-listen",
+            "127.0.0.1:0",
+            "--cwmp-tls-cert",
+            &cert,
+            "--cwmp-tls-key",
+            &key,
+            "--api-tls-listen",
+            "127.0.0.1:0",
+            "--api-tls-cert",
+            &cert,
+            "--api-tls-key",
+            &key,
+        ],
+        4,
+    );
+    let config = client_config(&ca, None);
+
+    let mut tls = tls_connect(s.addr("CPE TLS listener"), config.clone())
+        .await
+        .expect("TLS handshake with the CPE listener");
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"http/1.1"[..]),
+        "ALPN says HTTP/1.1"
+    );
+    let set_cookie = cwmp_session(&mut tls, "SN-TLS-1").await;
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+
+    let mut api = tls_connect(s.addr("API TLS listener"), config)
+        .await
+        .expect("TLS handshake with the API listener");
+    let r = exchange(&mut api, &get("/healthz")).await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    let r = exchange(&mut api, &get("/metrics")).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains("acs_sessions_completed_total 1"),
+        "the HTTPS session counted: {}",
+        r.text()
+    );
+    let r = exchange(&mut api, &get("/api/v1/device_types/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status, 401,
+        "the REST API is behind the same TLS listener"
+    );
+
+    // plain HTTP still works beside it
+    let mut plain = TcpStream::connect(s.addr("CPE listener (CWMP) on http"))
+        .await
+        .unwrap();
+    let set_cookie = cwmp_session(&mut plain, "SN-PLAIN-1").await;
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let mut plain_api = TcpStream::connect(s.addr("API listener on http"))
+        .await
+        .unwrap();
+    let r = exchange(&mut plain_api, &get("/healthz")).await.unwrap();
+    assert_eq!(r.status, 200);
+}
+
+/// The server's reaction to a client certificate: a response, or the error that ended it.
+async fn try_session(addr: &str, config: Arc<ClientConfig>, serial: &str) -> Result<u16, String> {
+    let mut tls = tls_connect(addr, config).await.map_err(|e| e.to_string())?;
+    // with TLS 1.3 the server judges the client certificate after the client's handshake
+    // is done: the refusal shows on the first read
+    exchange(&mut tls, &post(&inform(serial), ""))
+        .await
+        .map(|r| r.status)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn client_certificates_are_required_when_a_client_ca_is_configured() {
+    let ca = Ca::new("acs test CA");
+    let cpe_ca = Ca::new("CPE vendor CA");
+    let rogue_ca = Ca::new("somebody else");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let client_ca = dir.join("cpe-ca.pem");
+    std::fs::write(&client_ca, cpe_ca.pem()).unwrap();
+    let s = start(
+        dir.clone(),
+        &[
+            "--cwmp-tls-listen",
+            "127.0.0.1:0",
+            "--cwmp-tls-cert",
+            &cert,
+            "--cwmp-tls-key",
+            &key,
+            "--cwmp-tls-client-ca",
+            &client_ca.display().to_string(),
+        ],
+        3,
+    );
+    let addr = s.addr("CPE TLS listener").to_owned();
+
+    let good = cpe_ca.issue(&["SN-CERT-1"], ExtendedKeyUsagePurpose::ClientAuth);
+    assert_eq!(
+        try_session(&addr, client_config(&ca, Some(&good)), "SN-CERT-1").await,
+        Ok(200)
+    );
+    let rogue = rogue_ca.issue(&["SN-CERT-2"], ExtendedKeyUsagePurpose::ClientAuth);
+    let refused = try_session(&addr, client_config(&ca, Some(&rogue)), "SN-CERT-2").await;
+    assert!(refused.is_err(), "a certificate of another CA: {refused:?}");
+    let none = try_session(&addr, client_config(&ca, None), "SN-CERT-3").await;
+    assert!(none.is_err(), "no certificate at all: {none:?}");
+    // the listener still serves after the refusals
+    assert_eq!(
+        try_session(&addr, client_config(&ca, Some(&good)), "SN-CERT-4").await,
+        Ok(200)
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_or_garbage_handshake_does_not_wedge_the_listener() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let s = start(
+        dir,
+        &[
+            "--header-timeout",
+            "1",
+            "--cwmp-tls-listen",
+            "127.0.0.1:0",
+            "--cwmp-tls-cert",
+            &cert,
+            "--cwmp-tls-key",
+            &key,
+        ],
+        3,
+    );
+    let addr = s.addr("CPE TLS listener").to_owned();
+    // one client says nothing, another speaks plain HTTP to the TLS port
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let mut plain = TcpStream::connect(&addr).await.unwrap();
+    plain.write_all(&post(&inform("SN-X"), "")).await.unwrap();
+    // meanwhile a real CPE gets its session
+    let mut tls = tls_connect(&addr, client_config(&ca, None)).await.unwrap();
+    cwmp_session(&mut tls, "SN-TLS-2").await;
+    // the silent one is dropped once the handshake timeout passes
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut b))
+        .await
+        .expect("the server closes a stalled handshake")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "nothing but a close");
+    let n = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut all = Vec::new();
+        let _ = plain.read_to_end(&mut all).await;
+        all.len()
+    })
+    .await
+    .expect("the server closes a non-TLS client");
+    assert!(
+        n < 64,
+        "at most a TLS alert, not an HTTP answer ({n} bytes)"
+    );
+}
+
+/// Runs `acs` expecting it to stop by itself; a server that keeps running fails the test
+/// instead of hanging it.
+fn exits_within(mut cmd: Command, secs: u64) -> std::process::Output {
+    let mut child = cmd.stdout(Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("acs kept running with a bad TLS configuration");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn bad_tls_files_fail_the_start_and_name_the_file() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let missing = dir.join("missing.key");
+    let other_key = dir.join("other.key");
+    std::fs::write(&other_key, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        (&cert, missing.to_str().unwrap(), "missing.key"),
+        (garbage.to_str().unwrap(), &key, "garbage.pem"),
+        (&cert, garbage.to_str().unwrap(), "garbage.pem"),
+        (&cert, other_key.to_str().unwrap(), "other.key"),
+    ];
+    for (cert, key, named) in cases {
+        let out = command(
+            &dir,
+            &[
+                "--cwmp-tls-listen",
+                "127.0.0.1:0",
+                "--cwmp-tls-cert",
+                cert,
+                "--cwmp-tls-key",
+                key,
+            ],
+        );
+        let out = exits_within(out, 30);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{named}: {err}");
+        assert!(err.contains(named), "the error names {named}: {err}");
+        assert!(!err.contains("PRIVATE KEY"), "no key material: {err}");
+    }
+    // a listener without its files is refused too
+    let out = exits_within(command(&dir, &["--api-tls-listen", "127.0.0.1:0"]), 30);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--api-tls-cert"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tls_settings_come_from_the_config_file_and_the_environment_too() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let config = dir.join("acs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cwmp_tls_listen = \"127.0.0.1:0\"\ncwmp_tls_cert = {cert:?}\ncwmp_tls_key = {key:?}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = command(&dir, &["--config", &config.display().to_string()]);
+    cmd.env("ACS_API_TLS_LISTEN", "127.0.0.1:0")
+        .env("ACS_API_TLS_CERT", &cert)
+        .env("ACS_API_TLS_KEY", &key);
+    let s = spawn(cmd, dir, 4);
+    let mut tls = tls_connect(s.addr("CPE TLS listener"), client_config(&ca, None))
+        .await
+        .unwrap();
+    cwmp_session(&mut tls, "SN-TOML").await;
+    let mut api = tls_connect(s.addr("API TLS listener"), client_config(&ca, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        exchange(&mut api, &get("/healthz")).await.unwrap().status,
+        200
+    );
+}

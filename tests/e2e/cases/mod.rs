@@ -1,0 +1,33 @@
+//! One module per scenario; [`all`] is the list the harness runs on each backend.
+
+mod auth;
+mod bulk;
+mod common;
+mod dashboard;
+mod durability;
+mod firmware;
+mod migration;
+mod troubleshooting;
+
+use crate::support::{BoxFuture, Case, Env};
+
+macro_rules! case {
+    ($path:path) => {
+        (stringify!($path), |env: Env| -> BoxFuture {
+            Box::pin($path(env))
+        })
+    };
+}
+
+pub fn all() -> Vec<Case> {
+    vec![
+        case!(dashboard::dashboard),
+        case!(troubleshooting::troubleshooting),
+        case!(bulk::bulk),
+        case!(migration::organization_migration),
+        case!(firmware::firmware_campaign),
+        case!(durability::offline_reboot),
+        case!(durability::restart_keeps_tasks),
+        case!(auth::digest_auth),
+    ]
+}
