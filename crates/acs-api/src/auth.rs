@@ -13,18 +13,29 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 
 /// Who is asking: set by [`require_token`] on every authenticated request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub token_id: i64,
     pub scope: TokenScope,
 }
 
 impl Caller {
-    /// The one organization a scoped token speaks for; `None` for an admin token.
-    pub fn organization(&self) -> Option<i64> {
-        match self.scope {
-            TokenScope::Admin => None,
-            TokenScope::Organization(org) => Some(org),
+    /// The organizations a scoped token speaks for; `None` for an admin token.
+    pub fn organizations(&self) -> Option<&[i64]> {
+        self.scope.organizations()
+    }
+
+    /// The organization a write lands in when the body names none: a token scoped to one
+    /// organization means that one; a token for several must say which (400); an admin token
+    /// leaves it empty.
+    pub fn default_organization(&self, field: &str) -> ApiResult<Option<i64>> {
+        match self.organizations() {
+            None => Ok(None),
+            Some([one]) => Ok(Some(*one)),
+            Some(_) => Err(ApiError::field(
+                field,
+                "required: this token reaches several organizations",
+            )),
         }
     }
 
@@ -35,11 +46,18 @@ impl Caller {
     /// 403 unless the caller may see devices of organization `org` (`None`: a device in no
     /// organization, visible to admin tokens only).
     pub fn check_org(&self, org: Option<i64>) -> ApiResult<()> {
-        match self.organization() {
+        match self.organizations() {
             None => Ok(()),
-            Some(own) if org == Some(own) => Ok(()),
+            Some(own) if org.is_some_and(|o| own.contains(&o)) => Ok(()),
+            Some([one]) => Err(ApiError::Forbidden(format!(
+                "this token is scoped to organization {one}"
+            ))),
             Some(own) => Err(ApiError::Forbidden(format!(
-                "this token is scoped to organization {own}"
+                "this token is scoped to organizations {}",
+                own.iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }

@@ -2,7 +2,7 @@
 //! images are in `firmware.rs`). Reads follow the token's organization scope; writes of
 //! organizations and device types need an admin token.
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use acs_store::{
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::input::JsonObject;
+use crate::input::{JsonObject, PathIds};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -29,12 +29,18 @@ pub fn routes() -> Router<ApiState> {
         )
         .route(
             "/organizations/{id}/",
-            get(get_organization).delete(delete_organization),
+            get(get_organization)
+                .put(replace_organization)
+                .patch(patch_organization)
+                .delete(delete_organization),
         )
         .route("/locations/", get(list_locations).post(create_location))
         .route(
             "/locations/{id}/",
-            get(get_location).delete(delete_location),
+            get(get_location)
+                .put(replace_location)
+                .patch(patch_location)
+                .delete(delete_location),
         )
         .route(
             "/device_types/",
@@ -70,12 +76,6 @@ pub fn from_body<T: DeserializeOwned>(map: Map<String, Value>) -> ApiResult<T> {
             None => ApiError::BadRequest(format!("invalid body: {msg}")),
         }
     })
-}
-
-/// A path id that does not parse is a 404 (no such row), never a 500.
-pub fn path_id(id: &str, what: &str) -> ApiResult<i64> {
-    id.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("no {what} {id:?}")))
 }
 
 fn check_name(field: &str, name: &str, errors: &mut FieldErrors) {
@@ -155,15 +155,71 @@ pub async fn create_organization(
 pub async fn get_organization(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<Json<OrganizationOut>> {
-    let id = path_id(&id, "organization")?;
+    let id = path.id("id", "organization")?;
     caller.check_org(Some(id))?;
     let org = state
         .store
         .organization(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
+    Ok(Json(org.into()))
+}
+
+/// Replace an organization's fields (a scoped token: its own)
+#[utoipa::path(put, path = "/api/v1/organizations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = OrganizationIn,
+    responses((status = 200, body = OrganizationOut), (status = 400), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn replace_organization(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<OrganizationOut>> {
+    write_organization(state, caller, path, body, false).await
+}
+
+/// Change some of an organization's fields (a scoped token: its own)
+#[utoipa::path(patch, path = "/api/v1/organizations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = OrganizationIn,
+    responses((status = 200, body = OrganizationOut), (status = 400), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn patch_organization(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<OrganizationOut>> {
+    write_organization(state, caller, path, body, true).await
+}
+
+/// PUT and PATCH: a PATCH body is laid over the stored fields, then both are checked whole.
+async fn write_organization(
+    state: ApiState,
+    caller: Caller,
+    path: PathIds,
+    body: Map<String, Value>,
+    partial: bool,
+) -> ApiResult<Json<OrganizationOut>> {
+    let id = path.id("id", "organization")?;
+    caller.check_org(Some(id))?;
+    let current = state
+        .store
+        .organization(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
+    let mut merged = Map::new();
+    if partial {
+        merged.insert("name".into(), Value::String(current.name));
+    }
+    merged.extend(body);
+    let input: OrganizationIn = from_body(merged)?;
+    let mut errors = FieldErrors::default();
+    check_name("name", &input.name, &mut errors);
+    errors.into_result()?;
+    let org = state.store.update_organization(id, &input.name).await?;
     Ok(Json(org.into()))
 }
 
@@ -174,10 +230,10 @@ pub async fn get_organization(
 pub async fn delete_organization(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let id = path_id(&id, "organization")?;
+    let id = path.id("id", "organization")?;
     state.store.delete_organization(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -221,33 +277,8 @@ pub struct LocationIn {
     pub longitude: Option<String>,
 }
 
-/// List locations (a scoped token sees its organization's)
-#[utoipa::path(get, path = "/api/v1/locations/", tag = "catalog",
-    responses((status = 200, body = Vec<LocationOut>)), security(("bearer" = [])))]
-pub async fn list_locations(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Vec<LocationOut>>> {
-    let all = state.store.list_locations(caller.organization()).await?;
-    Ok(Json(all.into_iter().map(LocationOut::from).collect()))
-}
-
-/// Create a location (a scoped token: in its organization)
-#[utoipa::path(post, path = "/api/v1/locations/", tag = "catalog", request_body = LocationIn,
-    responses((status = 201, body = LocationOut), (status = 400), (status = 403)),
-    security(("bearer" = [])))]
-pub async fn create_location(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    JsonObject(body): JsonObject,
-) -> ApiResult<(StatusCode, Json<LocationOut>)> {
-    let mut input: LocationIn = from_body(body)?;
-    if let Some(own) = caller.organization() {
-        match input.organization_id {
-            None => input.organization_id = Some(own),
-            Some(org) => caller.check_org(Some(org))?,
-        }
-    }
+/// Every bad field of a location body at once.
+fn check_location(input: &LocationIn) -> ApiResult<()> {
     let mut errors = FieldErrors::default();
     check_name("name", &input.name, &mut errors);
     if let Some(s) = &input.short_name {
@@ -266,25 +297,63 @@ pub async fn create_location(
             );
         }
     }
-    errors.into_result()?;
+    errors.into_result()
+}
+
+impl From<LocationIn> for NewLocation {
+    fn from(input: LocationIn) -> Self {
+        NewLocation {
+            name: input.name,
+            short_name: input.short_name,
+            organization_id: input.organization_id,
+            latitude: input.latitude,
+            longitude: input.longitude,
+        }
+    }
+}
+
+/// List locations (a scoped token sees its organization's)
+#[utoipa::path(get, path = "/api/v1/locations/", tag = "catalog",
+    responses((status = 200, body = Vec<LocationOut>)), security(("bearer" = [])))]
+pub async fn list_locations(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<LocationOut>>> {
+    let all = state.store.list_locations(None).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|l| caller.check_org(l.organization_id).is_ok())
+            .map(LocationOut::from)
+            .collect(),
+    ))
+}
+
+/// Create a location (a scoped token: in its organization)
+#[utoipa::path(post, path = "/api/v1/locations/", tag = "catalog", request_body = LocationIn,
+    responses((status = 201, body = LocationOut), (status = 400), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn create_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<LocationOut>)> {
+    let mut input: LocationIn = from_body(body)?;
+    if !caller.is_admin() {
+        match input.organization_id {
+            None => input.organization_id = caller.default_organization("organization_id")?,
+            Some(org) => caller.check_org(Some(org))?,
+        }
+    }
+    check_location(&input)?;
     let location = state
         .store
-        .create_location(
-            &NewLocation {
-                name: input.name,
-                short_name: input.short_name,
-                organization_id: input.organization_id,
-                latitude: input.latitude,
-                longitude: input.longitude,
-            },
-            Utc::now(),
-        )
+        .create_location(&input.into(), Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(location.into())))
 }
 
-async fn load_location(state: &ApiState, caller: &Caller, id: &str) -> ApiResult<Location> {
-    let id = path_id(id, "location")?;
+async fn load_location(state: &ApiState, caller: &Caller, path: &PathIds) -> ApiResult<Location> {
+    let id = path.id("id", "location")?;
     let location = state
         .store
         .location(id)
@@ -301,9 +370,74 @@ async fn load_location(state: &ApiState, caller: &Caller, id: &str) -> ApiResult
 pub async fn get_location(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<Json<LocationOut>> {
-    Ok(Json(load_location(&state, &caller, &id).await?.into()))
+    Ok(Json(load_location(&state, &caller, &path).await?.into()))
+}
+
+/// Replace a location's fields (a scoped token: within its organizations)
+///
+/// `organization_id` left out keeps the current one; `null` clears it (admin only).
+#[utoipa::path(put, path = "/api/v1/locations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = LocationIn,
+    responses((status = 200, body = LocationOut), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn replace_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<LocationOut>> {
+    write_location(state, caller, path, body, false).await
+}
+
+/// Change some of a location's fields (a scoped token: within its organizations)
+#[utoipa::path(patch, path = "/api/v1/locations/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = LocationIn,
+    responses((status = 200, body = LocationOut), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn patch_location(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<LocationOut>> {
+    write_location(state, caller, path, body, true).await
+}
+
+/// PUT and PATCH: the body is laid over the stored fields (all of them for a PATCH, only
+/// `organization_id` for a PUT), then checked whole like a new location.
+async fn write_location(
+    state: ApiState,
+    caller: Caller,
+    path: PathIds,
+    body: Map<String, Value>,
+    partial: bool,
+) -> ApiResult<Json<LocationOut>> {
+    let current = load_location(&state, &caller, &path).await?;
+    let mut merged = Map::new();
+    let text = |v: Option<String>| v.map_or(Value::Null, Value::String);
+    if partial {
+        merged.insert("name".into(), Value::String(current.name));
+        merged.insert("short_name".into(), text(current.short_name));
+        merged.insert("latitude".into(), text(current.latitude));
+        merged.insert("longitude".into(), text(current.longitude));
+    }
+    merged.insert(
+        "organization_id".into(),
+        current.organization_id.map_or(Value::Null, Value::from),
+    );
+    merged.extend(body);
+    let input: LocationIn = from_body(merged)?;
+    if input.organization_id != current.organization_id {
+        caller.check_org(input.organization_id)?;
+    }
+    check_location(&input)?;
+    let location = state
+        .store
+        .update_location(current.id, &input.into())
+        .await?;
+    Ok(Json(location.into()))
 }
 
 /// Delete a location (409 while devices use it)
@@ -313,9 +447,9 @@ pub async fn get_location(
 pub async fn delete_location(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
-    let location = load_location(&state, &caller, &id).await?;
+    let location = load_location(&state, &caller, &path).await?;
     state.store.delete_location(location.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -444,9 +578,9 @@ pub async fn create_device_type(
     security(("bearer" = [])))]
 pub async fn get_device_type(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<Json<DeviceTypeOut>> {
-    let id = path_id(&id, "device type")?;
+    let id = path.id("id", "device type")?;
     let t = state
         .store
         .device_type(id)
@@ -462,11 +596,11 @@ pub async fn get_device_type(
 pub async fn update_device_type(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<DeviceTypeOut>> {
     caller.require_admin()?;
-    let id = path_id(&id, "device type")?;
+    let id = path.id("id", "device type")?;
     let new = new_device_type(from_body(body)?)?;
     let t = state.store.update_device_type(id, &new).await?;
     Ok(Json(t.into()))
@@ -479,10 +613,10 @@ pub async fn update_device_type(
 pub async fn delete_device_type(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let id = path_id(&id, "device type")?;
+    let id = path.id("id", "device type")?;
     state.store.delete_device_type(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

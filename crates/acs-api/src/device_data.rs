@@ -3,7 +3,7 @@
 //! (Inform events, failed tasks with their faults, debug session traces).
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use crate::ApiState;
 use crate::auth::Caller;
 use crate::devices::load_device;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::input::{JsonObject, QueryParams, Serial};
+use crate::input::{JsonObject, PathIds, QueryParams, Serial};
 use crate::model::TaskOut;
 use crate::wake;
 
@@ -179,12 +179,10 @@ pub async fn cancel_task(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Serial(serial): Serial,
-    Path((_, task_id)): Path<(String, String)>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
     let device = load_device(&state, &caller, &serial).await?;
-    let task_id = task_id
-        .parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("no task {task_id:?}")))?;
+    let task_id = path.id("task_id", "task")?;
     if state.store.cancel_task(device.id, task_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -4,6 +4,8 @@
 use axum::Json;
 use axum::extract::{Extension, OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
+use std::time::Instant;
+
 use chrono::Utc;
 
 use acs_session::task::TaskSpec;
@@ -122,28 +124,39 @@ pub async fn list(
         organization_scope: None,
     };
     let extras = Extras::from_query(&q)?;
-    if let Some(own) = caller.organization() {
+    if let Some(own) = caller.organizations() {
         if let Some(org) = organization_id {
             caller.check_org(Some(org))?;
         }
-        filter.organization_scope = Some(vec![own]);
+        filter.organization_scope = Some(own.to_vec());
     }
-    let page = state
+    let cached = state.counts.get(&filter, Instant::now());
+    let items = state
         .store
-        .list_devices(&filter, window.limit, window.offset)
+        .list_device_page(&filter, window.limit, window.offset)
         .await?;
-    let (next, previous) = links(
-        &request_origin(&headers),
-        uri.path(),
-        &q,
-        window,
-        page.count,
-    );
+    // A short page (not past the end) is its own exact count, cached or not.
+    let n = items.len() as i64;
+    let counted_by_page =
+        (n < window.limit && (n > 0 || window.offset == 0)).then_some(window.offset + n);
+    let count = match (counted_by_page, cached) {
+        (Some(count), Ok(_)) | (None, Ok(count)) => count,
+        (Some(count), Err(ticket)) => {
+            state.counts.put(&filter, count, ticket, Instant::now());
+            count
+        }
+        (None, Err(ticket)) => {
+            let count = state.store.count_devices(&filter).await?;
+            state.counts.put(&filter, count, ticket, Instant::now());
+            count
+        }
+    };
+    let (next, previous) = links(&request_origin(&headers), uri.path(), &q, window, count);
     Ok(Json(DevicePage {
-        count: page.count,
+        count,
         next,
         previous,
-        results: extras.render(&state, page.items).await?,
+        results: extras.render(&state, items).await?,
     }))
 }
 
@@ -171,9 +184,11 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<DeviceOut>)> {
     let mut input = device_write::parse(&body, Mode::Create)?;
-    if let Some(own) = caller.organization() {
+    if !caller.is_admin() {
         match input.organization_id {
-            None | Some(None) => input.organization_id = Some(Some(own)),
+            None | Some(None) => {
+                input.organization_id = Some(caller.default_organization("organization_id")?)
+            }
             Some(org) => caller.check_org(org)?,
         }
     }
@@ -194,6 +209,7 @@ pub async fn create(
         .store
         .create_device(&device_write::new_device(input), Utc::now())
         .await?;
+    state.counts.invalidate();
     if let Some(id) = firmware {
         let spec = TaskSpec::Firmware { firmware_image: id };
         let (kind, payload) = spec.to_parts();
@@ -335,6 +351,7 @@ async fn write(
         .store
         .update_device(&serial, &patch, &tasks, Utc::now())
         .await?;
+    state.counts.invalidate();
     if !tasks.is_empty() {
         wake::wake_in_background(&state, &updated);
     }
@@ -389,5 +406,6 @@ pub async fn delete(
         )));
     }
     state.store.delete_device(&serial).await?;
+    state.counts.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,13 +4,13 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
-use axum::extract::{Extension, Multipart, Path, State};
+use axum::extract::{Extension, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use ring::digest::{Context, SHA256};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
@@ -18,8 +18,8 @@ use acs_store::{FirmwareImage, NewFirmwareImage};
 
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::catalog::path_id;
 use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::input::{JsonObject, PathIds};
 
 /// Longest kept part of an uploaded file's own name.
 const MAX_NAME_LEN: usize = 100;
@@ -27,7 +27,13 @@ const MAX_NAME_LEN: usize = 100;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/firmware_images/", get(list).post(upload))
-        .route("/firmware_images/{id}/", get(detail).delete(delete))
+        .route(
+            "/firmware_images/{id}/",
+            get(detail)
+                .put(replace_metadata)
+                .patch(patch_metadata)
+                .delete(delete),
+        )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -241,10 +247,7 @@ pub async fn upload(
     }
     match &version {
         None => errors.add("version", "this field is required"),
-        Some(v) if v.trim().is_empty() || v.len() > 255 || v.chars().any(char::is_control) => {
-            errors.add("version", "must be 1 to 255 printable characters")
-        }
-        Some(_) => {}
+        Some(v) => check_version(v, &mut errors),
     }
     if received.is_none() {
         errors.add("file", "this field is required");
@@ -318,15 +321,101 @@ pub async fn list(
 pub async fn detail(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<Json<FirmwareOut>> {
-    let id = path_id(&id, "firmware image")?;
+    let id = path.id("id", "firmware image")?;
     let image = state
         .store
         .firmware_image(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no firmware image {id}")))?;
     Ok(Json(show(image, &cpe_base(&state, &headers))))
+}
+
+/// What can change about an uploaded image: its version label and device type. The file,
+/// its name, size and hash are what was uploaded.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareMetadataIn {
+    pub version: String,
+    /// The device type it is meant for; `null` for any.
+    #[serde(rename = "type", default)]
+    pub device_type_id: Option<i64>,
+}
+
+/// Replace a firmware image's metadata (admin; `type` left out becomes null)
+#[utoipa::path(put, path = "/api/v1/firmware_images/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = FirmwareMetadataIn,
+    responses((status = 200, body = FirmwareOut), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn replace_metadata(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<FirmwareOut>> {
+    write_metadata(state, caller, headers, path, body, false).await
+}
+
+/// Change some of a firmware image's metadata (admin)
+#[utoipa::path(patch, path = "/api/v1/firmware_images/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), request_body = FirmwareMetadataIn,
+    responses((status = 200, body = FirmwareOut), (status = 400), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn patch_metadata(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    path: PathIds,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<FirmwareOut>> {
+    write_metadata(state, caller, headers, path, body, true).await
+}
+
+async fn write_metadata(
+    state: ApiState,
+    caller: Caller,
+    headers: HeaderMap,
+    path: PathIds,
+    body: serde_json::Map<String, serde_json::Value>,
+    partial: bool,
+) -> ApiResult<Json<FirmwareOut>> {
+    caller.require_admin()?;
+    let id = path.id("id", "firmware image")?;
+    let current = state
+        .store
+        .firmware_image(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no firmware image {id}")))?;
+    let mut merged = serde_json::Map::new();
+    if partial {
+        merged.insert("version".into(), current.version.into());
+        merged.insert("type".into(), current.device_type_id.into());
+    }
+    merged.extend(body);
+    let input: FirmwareMetadataIn = crate::catalog::from_body(merged)?;
+    let mut errors = FieldErrors::default();
+    check_version(&input.version, &mut errors);
+    errors.into_result()?;
+    let image = state
+        .store
+        .update_firmware_image(id, &input.version, input.device_type_id)
+        .await
+        .map_err(|e| match e {
+            // The API calls the field `type`.
+            acs_store::StoreError::ForeignKey { value, .. } => {
+                ApiError::field("type", format!("{value} does not exist"))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(show(image, &cpe_base(&state, &headers))))
+}
+
+fn check_version(version: &str, errors: &mut FieldErrors) {
+    if version.trim().is_empty() || version.len() > 255 || version.chars().any(char::is_control) {
+        errors.add("version", "must be 1 to 255 printable characters");
+    }
 }
 
 /// Delete a firmware image and its file (admin; 409 while a device points at it)
@@ -336,10 +425,10 @@ pub async fn detail(
 pub async fn delete(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    path: PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    let id = path_id(&id, "firmware image")?;
+    let id = path.id("id", "firmware image")?;
     let image = state
         .store
         .firmware_image(id)

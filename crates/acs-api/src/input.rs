@@ -3,6 +3,8 @@
 //! expect): the JSON object body, the query string, the serial number in the path.
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -174,7 +176,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Serial {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let params = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::NotFound("no such serial number".into()))?;
+            .map_err(|rejection| match invalid_utf8_key(&rejection) {
+                // Another segment (a task id) is the bad one: the request is malformed.
+                Some(key) if key != "serial_number" => bad_utf8(key),
+                _ => ApiError::NotFound("no such serial number".into()),
+            })?;
         let serial = params
             .0
             .into_iter()
@@ -186,4 +192,50 @@ impl<S: Send + Sync> FromRequestParts<S> for Serial {
         }
         Ok(Serial(serial))
     }
+}
+
+/// The integer ids in a path (`/organizations/{id}/`, `.../tasks/{task_id}/`). A segment that
+/// is not valid UTF-8 once percent-decoded (`%FF`) is a JSON 400 here, where axum's own
+/// `Path` would answer in plain text; one that is not an integer is a 404 (no such row).
+#[derive(Debug, Clone)]
+pub struct PathIds(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| bad_utf8(invalid_utf8_key(&rejection).unwrap_or("path")))?;
+        Ok(PathIds(params.0))
+    }
+}
+
+impl PathIds {
+    /// The id named `name`, for a row called `what` in the 404 (`no organization "x"`).
+    pub fn id(&self, name: &str, what: &str) -> Result<i64, ApiError> {
+        let raw = self
+            .0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        raw.parse::<i64>()
+            .map_err(|_| ApiError::NotFound(format!("no {what} {raw:?}")))
+    }
+}
+
+/// The path parameter whose percent-decoded bytes are not UTF-8, if that is the rejection.
+fn invalid_utf8_key(rejection: &PathRejection) -> Option<&str> {
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => Some(key),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn bad_utf8(key: &str) -> ApiError {
+    ApiError::BadRequest(format!("`{key}` is not valid UTF-8 once percent-decoded"))
 }

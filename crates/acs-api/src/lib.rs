@@ -8,6 +8,7 @@
 
 mod auth;
 mod catalog;
+mod count_cache;
 mod device_data;
 mod device_write;
 mod devices;
@@ -28,6 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 use acs_session::connection_request::ConnectionRequester;
+use acs_session::engine::Metrics;
 use acs_store::Store;
 
 pub use auth::Caller;
@@ -40,14 +42,26 @@ pub struct ApiState {
     pub store: Store,
     /// Sends the connection requests after a PATCH and for `update_status=true`.
     pub requester: ConnectionRequester,
+    /// The engine's counters: the API's connection requests are counted there too
+    /// (`acs_connection_requests_total` on `/metrics`).
+    pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
+    /// The list's `count` per filter, for [`ApiConfig::list_count_ttl`].
+    pub(crate) counts: Arc<count_cache::CountCache>,
 }
 
 impl ApiState {
-    pub fn new(store: Store, requester: ConnectionRequester, config: ApiConfig) -> Self {
+    pub fn new(
+        store: Store,
+        requester: ConnectionRequester,
+        metrics: Arc<Metrics>,
+        config: ApiConfig,
+    ) -> Self {
         ApiState {
             store,
             requester,
+            metrics,
+            counts: Arc::new(count_cache::CountCache::new(config.list_count_ttl)),
             config: Arc::new(config),
         }
     }
@@ -77,6 +91,10 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// Largest JSON body accepted (413 beyond). Default 1 MiB.
     pub max_json_bytes: usize,
+    /// How long a list's `count` is reused for the same filter on this node (device writes
+    /// through the API forget it at once; see `count_cache.rs` for the bound). Zero: an exact
+    /// `COUNT` on every page. Default 5 s.
+    pub list_count_ttl: Duration,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +109,7 @@ impl Default for ApiConfig {
             update_status_timeout: Duration::from_secs(5),
             max_upload_bytes: 512 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
+            list_count_ttl: Duration::from_secs(5),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Connection requests from the API: after a PATCH queued tasks (wake the CPE now instead of
-//! at its next periodic Inform) and for `update_status=true` (DESIGN §5).
-//!
-//! The lookup (device row -> ConnectionRequestURL + username + decrypted password) is kept
-//! here, small, until the session engine offers the same helper.
+//! at its next periodic Inform) and for `update_status=true` (DESIGN §5). The request itself
+//! (credentials, sending, counting in `/metrics`) is the session engine's
+//! [`acs_session::engine::wake::wake`]; this module decides when, and what an outcome means
+//! for the answer.
 
 use std::sync::Arc;
 
@@ -10,34 +10,24 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use acs_session::Credentials;
 use acs_session::connection_request::{CrOutcome, CrReport};
+use acs_session::engine::wake::{WakeError, wake as send_wake};
 use acs_store::{Device, DeviceStatus};
 
 use crate::ApiState;
 
 /// Sends one connection request to `device`; `None` when it has no ConnectionRequestURL
-/// (it never informed one) or its credentials cannot be read.
+/// (it never informed one) or the store failed — logged (serial and error, never a secret),
+/// because the caller's answer does not depend on it: the tasks are already durable.
 pub async fn wake(state: &ApiState, device: &Device) -> Option<CrReport> {
-    let url = device.connection_request_url.as_deref()?;
-    let credentials = match (&device.username, device.has_password) {
-        (Some(user), true) => match state.store.device_password(device.id).await {
-            Ok(Some(password)) => Some(Credentials::new(user.clone(), password.expose())),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(serial = %device.serial_number, error = %e, "connection request skipped");
-                return None;
-            }
-        },
-        (Some(user), false) => Some(Credentials::new(user.clone(), "")),
-        _ => None,
-    };
-    Some(
-        state
-            .requester
-            .send(&device.serial_number, url, credentials)
-            .await,
-    )
+    match send_wake(&state.store, &state.requester, &state.metrics, device).await {
+        Ok(report) => Some(report),
+        Err(WakeError::NoUrl(_)) => None,
+        Err(e) => {
+            tracing::warn!(serial = %device.serial_number, error = %e, "connection request skipped");
+            None
+        }
+    }
 }
 
 /// How many times a background wake refused by the rate limit is tried again.
@@ -130,6 +120,7 @@ pub async fn refresh_status(state: &ApiState, devices: &mut [Device]) {
                     devices[i].status = status;
                     if let Some(at) = flipped_at {
                         devices[i].status_change = Some(acs_store_ts(at));
+                        state.counts.invalidate();
                     }
                 }
                 Some(_) => {}

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Env;
+
 use acs_store::TokenScope;
 use chrono::Utc;
 use serde_json::json;
@@ -10,9 +12,8 @@ use support::start;
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_or_unknown_tokens_are_401() {
-    let s = start().await;
+async fn missing_or_unknown_tokens_are_401(env: Env) {
+    let s = start(&env).await;
     for (token_header, expect) in [(None, 401), (Some("not-a-token"), 401)] {
         let r = s.raw("GET", LIST, token_header, None, b"").await;
         assert_eq!(r.status, expect);
@@ -47,9 +48,8 @@ async fn missing_or_unknown_tokens_are_401() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scoped_tokens_see_only_their_organization() {
-    let s = start().await;
+async fn scoped_tokens_see_only_their_organization(env: Env) {
+    let s = start(&env).await;
     let a = s.store.create_organization("A", Utc::now()).await.unwrap();
     let b = s.store.create_organization("B", Utc::now()).await.unwrap();
     for (serial, org) in [("A1", a.id), ("A2", a.id), ("B1", b.id)] {
@@ -70,7 +70,7 @@ async fn scoped_tokens_see_only_their_organization() {
     .await;
     let (_, ta) = s
         .store
-        .create_token("a", TokenScope::Organization(a.id), Utc::now())
+        .create_token("a", TokenScope::organization(a.id), Utc::now())
         .await
         .unwrap();
     let ta = ta.expose();
@@ -164,4 +164,90 @@ async fn scoped_tokens_see_only_their_organization() {
 
     // The admin token sees everything.
     assert_eq!(s.get(LIST).await.json()["count"], 5);
+}
+
+async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
+    let s = start(&env).await;
+    let mut orgs = Vec::new();
+    for name in ["A", "B", "C"] {
+        let id = s
+            .store
+            .create_organization(name, Utc::now())
+            .await
+            .unwrap()
+            .id;
+        orgs.push(id);
+        let serial = format!("{name}1");
+        let r = s
+            .call(
+                "POST",
+                LIST,
+                Some(&json!({"serial_number": serial, "name": serial, "organization_id": id})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let (_, secret) = s
+        .store
+        .create_token(
+            "ab",
+            TokenScope::Organizations(vec![orgs[0], orgs[1]]),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ab = secret.expose();
+    let page = s.call_as(ab, "GET", LIST, None).await.json();
+    assert_eq!(page["count"], 2, "{page}");
+    for (org, status) in [(orgs[0], 200), (orgs[1], 200), (orgs[2], 403)] {
+        let r = s
+            .call_as(ab, "GET", &format!("{LIST}?organization={org}"), None)
+            .await;
+        assert_eq!(r.status, status, "organization {org}");
+    }
+    assert_eq!(
+        s.call_as(ab, "GET", &format!("{LIST}B1/"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.call_as(ab, "GET", &format!("{LIST}C1/"), None)
+            .await
+            .status,
+        403
+    );
+    // Which of its organizations a new device lands in must be said.
+    let r = s
+        .call_as(
+            ab,
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "N", "name": "n"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["organization_id"].is_array(), "{}", r.json());
+    let r = s
+        .call_as(
+            ab,
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "N", "name": "n", "organization_id": orgs[1]})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let listed = s
+        .call_as(ab, "GET", "/api/v1/organizations/", None)
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+fn main() -> std::process::ExitCode {
+    support::harness::main(cases![
+        missing_or_unknown_tokens_are_401,
+        scoped_tokens_see_only_their_organization,
+        a_token_for_several_organizations_sees_each_of_them,
+    ])
 }

@@ -3,16 +3,17 @@
 
 mod support;
 
+use support::Env;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{dead_url, fake_cpe, start, start_with};
+use support::{dead_url, digest_cpe, fake_cpe, start, start_with};
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patch_stores_tasks_then_sends_a_connection_request() {
-    let s = start().await;
+async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
+    let s = start(&env).await;
     s.call(
         "POST",
         LIST,
@@ -35,6 +36,20 @@ async fn patch_stores_tasks_then_sends_a_connection_request() {
         .expect("a connection request")
         .unwrap();
     assert!(line.starts_with("GET /cr"), "{line}");
+    // Counted where the engine counts its own (`/metrics` of `acs serve`); the count lands
+    // right after the answer the CPE just sent.
+    let counted = "acs_connection_requests_total{outcome=\"accepted\"} 1";
+    for _ in 0..100 {
+        if s.metrics.render().contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        s.metrics.render().contains(counted),
+        "{}",
+        s.metrics.render()
+    );
     // A plain field change wakes nobody.
     s.call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
         .await;
@@ -45,9 +60,8 @@ async fn patch_stores_tasks_then_sends_a_connection_request() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_status_contacts_the_page_and_flips_what_did_not_answer() {
-    let s = start().await;
+async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env) {
+    let s = start(&env).await;
     for serial in ["LIVE", "DEAD", "NOURL"] {
         s.call(
             "POST",
@@ -90,9 +104,8 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer() {
     assert_eq!(d["status"], "Up");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_parameters_and_history() {
-    let s = start().await;
+async fn tasks_parameters_and_history(env: Env) {
+    let s = start(&env).await;
     s.call(
         "POST",
         LIST,
@@ -164,9 +177,8 @@ async fn tasks_parameters_and_history() {
     assert_eq!(s.get(&format!("{LIST}NOPE/tasks/")).await.status, 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_crud() {
-    let s = start().await;
+async fn catalog_crud(env: Env) {
+    let s = start(&env).await;
     let org = s
         .call(
             "POST",
@@ -279,9 +291,8 @@ fn firmware_files(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firmware_upload_and_download_intent() {
-    let s = start_with(|c| {
+async fn firmware_upload_and_download_intent(env: Env) {
+    let s = start_with(&env, |c| {
         c.public_cwmp_url = Some("https://acs.example.net:7547/".into());
         c.max_upload_bytes = 64 * 1024;
     })
@@ -415,9 +426,8 @@ async fn firmware_upload_and_download_intent() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy() {
-    let s = start().await;
+async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy(env: Env) {
+    let s = start(&env).await;
     let r = s.raw("GET", "/api/v1/openapi.json", None, None, b"").await;
     assert_eq!(r.status, 200);
     let served = r.json();
@@ -444,4 +454,382 @@ async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy() {
         on_disk == generated,
         "schemas/openapi.json is stale: run `ACS_UPDATE_SCHEMAS=1 cargo test -p acs-api --test around openapi`"
     );
+}
+
+async fn organizations_and_locations_update(env: Env) {
+    let s = start(&env).await;
+    let mut orgs = Vec::new();
+    for name in ["A", "B", "C"] {
+        let r = s
+            .call(
+                "POST",
+                "/api/v1/organizations/",
+                Some(&json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        orgs.push(r.json()["id"].as_i64().unwrap());
+    }
+    let (a, b, c) = (orgs[0], orgs[1], orgs[2]);
+    let org_path = |id: i64| format!("/api/v1/organizations/{id}/");
+
+    // Organizations: PUT and PATCH rename; a taken name is 409; bad bodies 400; unknown 404.
+    let r = s
+        .call("PUT", &org_path(a), Some(&json!({"name": "A2"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(r.json()["name"], "A2");
+    assert_eq!(s.get(&org_path(a)).await.json()["name"], "A2");
+    let r = s.call("PATCH", &org_path(a), Some(&json!({}))).await;
+    assert_eq!((r.status, r.json()["name"].clone()), (200, json!("A2")));
+    let r = s
+        .call("PATCH", &org_path(a), Some(&json!({"name": "B"})))
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.json()["detail"].is_string());
+    for bad in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "nom": 1}),
+    ] {
+        let r = s.call("PUT", &org_path(a), Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json().is_object());
+    }
+    let r = s
+        .call("PATCH", &org_path(a), Some(&json!({"name": 5})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].is_string());
+    assert_eq!(
+        s.get(&org_path(a)).await.json()["name"],
+        "A2",
+        "nothing written"
+    );
+    let r = s
+        .call("PUT", &org_path(4242), Some(&json!({"name": "Z"})))
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+
+    // Locations.
+    let r = s
+        .call(
+            "POST",
+            "/api/v1/locations/",
+            Some(
+                &json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let loc = r.json()["id"].as_i64().unwrap();
+    let loc_path = format!("/api/v1/locations/{loc}/");
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"longitude": "-3.25"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let l = r.json();
+    assert_eq!(
+        (
+            &l["name"],
+            &l["short_name"],
+            &l["organization_id"],
+            &l["latitude"],
+            &l["longitude"]
+        ),
+        (
+            &json!("HQ"),
+            &json!("hq"),
+            &json!(a),
+            &json!("1.5"),
+            &json!("-3.25")
+        )
+    );
+    // PUT replaces every field but keeps the organization it leaves out.
+    let r = s
+        .call("PUT", &loc_path, Some(&json!({"name": "HQ 2"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let l = r.json();
+    assert_eq!(
+        (
+            &l["name"],
+            &l["short_name"],
+            &l["organization_id"],
+            &l["latitude"],
+            &l["longitude"]
+        ),
+        (
+            &json!("HQ 2"),
+            &Value::Null,
+            &json!(a),
+            &Value::Null,
+            &Value::Null
+        )
+    );
+    let r = s
+        .call(
+            "PATCH",
+            &loc_path,
+            Some(&json!({"latitude": "91", "longitude": "x", "name": ""})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let errors = r.json();
+    for field in ["latitude", "longitude", "name"] {
+        assert!(errors[field].is_array(), "{field}: {errors}");
+    }
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"organization_id": 4242})))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert_eq!(
+        s.get(&loc_path).await.json()["name"],
+        "HQ 2",
+        "nothing written"
+    );
+    let r = s
+        .call(
+            "PATCH",
+            "/api/v1/locations/4242/",
+            Some(&json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // A token for A and B: its own organizations and locations only.
+    let (_, secret) = s
+        .store
+        .create_token(
+            "ab",
+            acs_store::TokenScope::Organizations(vec![a, b]),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let ab = secret.expose();
+    let r = s
+        .call_as(ab, "PATCH", &org_path(b), Some(&json!({"name": "B2"})))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .call_as(ab, "PATCH", &org_path(c), Some(&json!({"name": "C2"})))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.json()["detail"].is_string());
+    let r = s
+        .call_as(ab, "PATCH", &loc_path, Some(&json!({"organization_id": b})))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["organization_id"].clone()),
+        (200, json!(b))
+    );
+    for org in [json!(c), Value::Null] {
+        let r = s
+            .call_as(
+                ab,
+                "PATCH",
+                &loc_path,
+                Some(&json!({"organization_id": org})),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{org}");
+    }
+    assert_eq!(s.get(&loc_path).await.json()["organization_id"], b);
+    let r = s
+        .call("PATCH", &loc_path, Some(&json!({"organization_id": c})))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .call_as(ab, "PUT", &loc_path, Some(&json!({"name": "mine now"})))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(s.get(&loc_path).await.json()["name"], "HQ 2");
+}
+
+async fn non_utf8_ids_are_json_400s(env: Env) {
+    let s = start(&env).await;
+    for (method, path) in [
+        ("GET", "/api/v1/organizations/%FF/"),
+        ("PUT", "/api/v1/organizations/%FF/"),
+        ("PATCH", "/api/v1/organizations/%FF/"),
+        ("DELETE", "/api/v1/organizations/%FF/"),
+        ("GET", "/api/v1/locations/%FF/"),
+        ("PATCH", "/api/v1/locations/%C3%28/"),
+        ("DELETE", "/api/v1/locations/%FF/"),
+        ("GET", "/api/v1/device_types/%FF/"),
+        ("PUT", "/api/v1/device_types/%FF/"),
+        ("DELETE", "/api/v1/device_types/%FF/"),
+        ("GET", "/api/v1/firmware_images/%FF/"),
+        ("DELETE", "/api/v1/firmware_images/%FF/"),
+    ] {
+        let r = s.call(method, path, Some(&json!({"name": "x"}))).await;
+        assert_eq!(r.status, 400, "{method} {path}");
+        assert!(r.json()["detail"].is_string(), "{method} {path}");
+    }
+    // Not an integer: no such row.
+    let r = s.get("/api/v1/organizations/abc/").await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+    // A task id under a known device.
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "T1", "name": "t"})),
+    )
+    .await;
+    let r = s
+        .call("DELETE", &format!("{LIST}T1/tasks/%FF/"), None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].is_string());
+}
+
+async fn connection_requests_use_the_stored_credentials(env: Env) {
+    let s = start(&env).await;
+    // A username without a password: sent with an empty password (some CPEs have none).
+    // A username with a password, and no username at all.
+    for (serial, body) in [
+        (
+            "U1",
+            json!({"serial_number": "U1", "name": "n", "username": "cr-user"}),
+        ),
+        (
+            "U2",
+            json!({"serial_number": "U2", "name": "n", "username": "cr-both", "password": "pw"}),
+        ),
+        ("U3", json!({"serial_number": "U3", "name": "n"})),
+    ] {
+        assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+        let (url, mut hits) = digest_cpe().await;
+        s.inform(serial, &url).await;
+        let r = s
+            .call(
+                "PATCH",
+                &format!("{LIST}{serial}/"),
+                Some(&json!({"reboot": true})),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(5), hits.recv())
+                .await
+                .expect("a connection request")
+                .unwrap()
+        };
+        assert_eq!(next().await, "", "{serial}: the first request is bare");
+        match serial {
+            "U1" | "U2" => {
+                let user = if serial == "U1" { "cr-user" } else { "cr-both" };
+                let auth = next().await;
+                assert!(auth.starts_with("Digest "), "{serial}: {auth}");
+                assert!(auth.contains(&format!("username=\"{user}\"")), "{auth}");
+                assert!(!auth.contains("pw\""), "never the password itself: {auth}");
+            }
+            _ => {
+                // No credentials: the 401 ends it, counted as an auth failure.
+                assert!(
+                    tokio::time::timeout(Duration::from_millis(300), hits.recv())
+                        .await
+                        .is_err()
+                );
+            }
+        }
+    }
+}
+
+async fn firmware_metadata_updates(env: Env) {
+    let s = start(&env).await;
+    s.seed_catalog(1, 2).await;
+    let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some("fw.bin"), b"abc")]);
+    let r = s
+        .raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&s.admin),
+            Some(&ct),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let fw = r.json();
+    let path = format!("/api/v1/firmware_images/{}/", fw["id"]);
+    let r = s.call("PATCH", &path, Some(&json!({"type": 2}))).await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let patched = r.json();
+    assert_eq!(
+        (&patched["version"], &patched["type"]),
+        (&json!("1.0"), &json!(2))
+    );
+    for field in ["sha256", "size", "file_name", "url"] {
+        assert_eq!(patched[field], fw[field], "{field} comes from the file");
+    }
+    // PUT: what it leaves out is cleared.
+    let r = s
+        .call("PUT", &path, Some(&json!({"version": "1.0.1"})))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (&r.json()["version"], &r.json()["type"]),
+        (&json!("1.0.1"), &Value::Null)
+    );
+    for (bad, field) in [
+        (json!({"type": 4242}), "type"),
+        (json!({"version": ""}), "version"),
+        (json!({"sha256": "00"}), "sha256"),
+    ] {
+        let r = s.call("PATCH", &path, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()[field].is_array(), "{bad}: {}", r.json());
+    }
+    assert_eq!(
+        s.get(&path).await.json()["version"],
+        "1.0.1",
+        "nothing written"
+    );
+    assert_eq!(
+        s.call(
+            "PATCH",
+            "/api/v1/firmware_images/4242/",
+            Some(&json!({"version": "x"}))
+        )
+        .await
+        .status,
+        404
+    );
+    let org = s.store.list_organizations().await.unwrap()[0].id;
+    let (_, scoped) = s
+        .store
+        .create_token(
+            "o",
+            acs_store::TokenScope::organization(org),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let r = s
+        .call_as(
+            scoped.expose(),
+            "PATCH",
+            &path,
+            Some(&json!({"version": "evil"})),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+fn main() -> std::process::ExitCode {
+    support::harness::main(cases![
+        patch_stores_tasks_then_sends_a_connection_request,
+        update_status_contacts_the_page_and_flips_what_did_not_answer,
+        tasks_parameters_and_history,
+        catalog_crud,
+        organizations_and_locations_update,
+        non_utf8_ids_are_json_400s,
+        firmware_metadata_updates,
+        connection_requests_use_the_stored_credentials,
+        firmware_upload_and_download_intent,
+        openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
+    ])
 }

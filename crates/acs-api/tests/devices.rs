@@ -3,8 +3,10 @@
 
 mod support;
 
+use support::Env;
+
 use serde_json::{Value, json};
-use support::{Server, seed_post_body, start};
+use support::{Server, seed_post_body, start, start_with};
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
@@ -69,15 +71,14 @@ fn check_device_shape(d: &Value) {
     assert!(matches!(d["status"].as_str(), Some("Up" | "Down")));
 }
 
-async fn seeded() -> Server {
-    let s = start().await;
+async fn seeded(env: &Env) -> Server {
+    let s = start(env).await;
     s.seed_catalog(123, 5).await;
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_post_example_creates_the_device() {
-    let s = seeded().await;
+async fn seed_post_example_creates_the_device(env: Env) {
+    let s = seeded(&env).await;
     let r = s.call("POST", LIST, Some(&seed_post_body())).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let d = r.json();
@@ -103,9 +104,8 @@ async fn seed_post_example_creates_the_device() {
     assert_eq!(s.device_count().await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn post_validation_names_the_fields_and_writes_nothing() {
-    let s = seeded().await;
+async fn post_validation_names_the_fields_and_writes_nothing(env: Env) {
+    let s = seeded(&env).await;
     let r = s
         .call("POST", LIST, Some(&json!({"customer_id": "x"})))
         .await;
@@ -159,9 +159,8 @@ async fn post_validation_names_the_fields_and_writes_nothing() {
     assert_eq!(s.device_count().await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_get_detail_shows_every_field() {
-    let s = seeded().await;
+async fn seed_get_detail_shows_every_field(env: Env) {
+    let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     s.inform("ZN987654321", "http://192.0.2.1:7547/cr").await;
     let r = s.get(&dev("ZN987654321")).await;
@@ -179,9 +178,8 @@ async fn seed_get_detail_shows_every_field() {
     assert!(r.json()["detail"].is_string());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_envelope_filters_and_links() {
-    let s = seeded().await;
+async fn list_envelope_filters_and_links(env: Env) {
+    let s = seeded(&env).await;
     for i in 0..5 {
         let mut body = seed_post_body();
         body["serial_number"] = json!(format!("SN{i}"));
@@ -277,9 +275,8 @@ async fn list_envelope_filters_and_links() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_patch_examples_queue_pending_settings() {
-    let s = seeded().await;
+async fn seed_patch_examples_queue_pending_settings(env: Env) {
+    let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
 
@@ -381,9 +378,8 @@ async fn seed_patch_examples_queue_pending_settings() {
     assert_eq!(page["results"][0]["pending"].as_array().unwrap().len(), 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patch_rejects_bad_input_and_writes_nothing() {
-    let s = seeded().await;
+async fn patch_rejects_bad_input_and_writes_nothing(env: Env) {
+    let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
     let before = s.get(&path).await.json();
@@ -423,9 +419,8 @@ async fn patch_rejects_bad_input_and_writes_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_put_example_replaces_the_fields() {
-    let s = seeded().await;
+async fn seed_put_example_replaces_the_fields(env: Env) {
+    let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
     let body = json!({
@@ -470,9 +465,8 @@ async fn seed_put_example_replaces_the_fields() {
     assert_eq!(s.call("PUT", &dev("NOPE"), Some(&body)).await.status, 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_removes_the_device_and_refuses_during_a_session() {
-    let s = seeded().await;
+async fn delete_removes_the_device_and_refuses_during_a_session(env: Env) {
+    let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
     s.call("PATCH", &path, Some(&json!({"reboot": true}))).await;
@@ -504,9 +498,8 @@ async fn delete_removes_the_device_and_refuses_during_a_session() {
     assert_eq!(d["pending_settings"], Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn odd_serials_are_clean_4xx_or_found_literally() {
-    let s = seeded().await;
+async fn odd_serials_are_clean_4xx_or_found_literally(env: Env) {
+    let s = seeded(&env).await;
     for path in [
         "/api/v1/inventory_device_serial/a%2Fb/",
         "/api/v1/inventory_device_serial/'%3B%20DROP%20TABLE%20devices%3B%20--/",
@@ -547,4 +540,74 @@ async fn odd_serials_are_clean_4xx_or_found_literally() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["serial_number"], "序列'\"号");
     assert_eq!(s.device_count().await, 1);
+}
+
+async fn list_count_is_reused_briefly_and_forgotten_on_api_writes(env: Env) {
+    let s = start(&env).await;
+    let add = |serial: String| {
+        let store = s.store.clone();
+        async move {
+            let new = acs_store::NewDevice {
+                serial_number: serial,
+                ..acs_store::NewDevice::default()
+            };
+            store.create_device(&new, chrono::Utc::now()).await.unwrap();
+        }
+    };
+    for i in 0..150 {
+        add(format!("C{i:03}")).await;
+    }
+    let count = |path: &'static str| {
+        let s = &s;
+        async move { s.get(path).await.json()["count"].as_i64().unwrap() }
+    };
+    let full_page = "/api/v1/inventory_device_serial/?limit=100";
+    assert_eq!(count(full_page).await, 150);
+    // A write behind the API's back (a CPE auto-registering): the cached count holds for
+    // the TTL...
+    add("C150".into()).await;
+    assert_eq!(count(full_page).await, 150);
+    // ...but a short page counts itself exactly (100 before it + 51 on it)...
+    assert_eq!(
+        count("/api/v1/inventory_device_serial/?limit=100&offset=100").await,
+        151
+    );
+    // ...and a write through the API forgets every cached count.
+    let r = s
+        .call(
+            "POST",
+            LIST,
+            Some(&json!({"serial_number": "C151", "name": "n"})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(count(full_page).await, 152);
+    let r = s.call("DELETE", &format!("{LIST}C000/"), None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(count(full_page).await, 151);
+
+    // With the cache off every page counts.
+    let exact = start_with(&env, |c| c.list_count_ttl = std::time::Duration::ZERO).await;
+    let get = |path: String| {
+        let exact = &exact;
+        async move { exact.get(&path).await.json()["count"].as_i64().unwrap() }
+    };
+    assert_eq!(get(full_page.into()).await, 151);
+    add("C152".into()).await;
+    assert_eq!(get(full_page.into()).await, 152);
+}
+
+fn main() -> std::process::ExitCode {
+    support::harness::main(cases![
+        seed_post_example_creates_the_device,
+        post_validation_names_the_fields_and_writes_nothing,
+        seed_get_detail_shows_every_field,
+        list_envelope_filters_and_links,
+        seed_patch_examples_queue_pending_settings,
+        patch_rejects_bad_input_and_writes_nothing,
+        seed_put_example_replaces_the_fields,
+        delete_removes_the_device_and_refuses_during_a_session,
+        odd_serials_are_clean_4xx_or_found_literally,
+        list_count_is_reused_briefly_and_forgotten_on_api_writes,
+    ])
 }

@@ -21,12 +21,20 @@ use crate::error::{Result, StoreError};
 
 /// The embedded migrations: (version, description, SQLite SQL, PostgreSQL SQL). Both
 /// folders use the same numbering; a test checks this list against the files on disk.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "list_counts_and_token_organizations",
+        include_str!("../../../migrations/sqlite/0002_list_counts_and_token_organizations.sql"),
+        include_str!("../../../migrations/postgres/0002_list_counts_and_token_organizations.sql"),
+    ),
+];
 
 fn migrator(dialect: Dialect) -> Migrator {
     Migrator::with_migrations(

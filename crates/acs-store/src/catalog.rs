@@ -186,6 +186,22 @@ impl Store {
         })
     }
 
+    /// Renames an organization: `NotFound` for an unknown id, `Conflict` when the name is
+    /// another organization's.
+    pub async fn update_organization(&self, id: i64, name: &str) -> Result<Organization> {
+        let row: Option<Organization> = on_pool!(&self.backend, |pool, dialect| {
+            sqlx::query_as(
+                "UPDATE organizations SET name = $2 WHERE id = $1 RETURNING id, name, created",
+            )
+            .bind(id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| conflict_or(e, || format!("organization named {name}")))?
+        });
+        row.ok_or_else(|| StoreError::not_found(format!("organization {id}")))
+    }
+
     /// `Conflict` while devices or locations still belong to it.
     pub async fn delete_organization(&self, id: i64) -> Result<()> {
         delete_by_id!(
@@ -220,6 +236,35 @@ impl Store {
             tx.commit().await?;
             Ok(row)
         })
+    }
+
+    /// Replaces a location's fields (`created` stays): `NotFound` for an unknown id,
+    /// `ForeignKey` (nothing written) for an unknown organization. Devices at the location
+    /// keep their own `location_name`.
+    pub async fn update_location(&self, id: i64, new: &NewLocation) -> Result<Location> {
+        let row: Option<Location> = on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            check_refs!(
+                tx,
+                [("organization_id", "organizations", new.organization_id)]
+            )?;
+            let row = sqlx::query_as(
+                "UPDATE locations SET name = $2, short_name = $3, organization_id = $4, \
+                 latitude = $5, longitude = $6 WHERE id = $1 \
+                 RETURNING id, name, short_name, organization_id, latitude, longitude, created",
+            )
+            .bind(id)
+            .bind(&new.name)
+            .bind(&new.short_name)
+            .bind(new.organization_id)
+            .bind(&new.latitude)
+            .bind(&new.longitude)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row
+        });
+        row.ok_or_else(|| StoreError::not_found(format!("location {id}")))
     }
 
     pub async fn location(&self, id: i64) -> Result<Option<Location>> {
@@ -366,6 +411,32 @@ impl Store {
             .fetch_optional(pool)
             .await?)
         })
+    }
+
+    /// Changes an image's metadata (the file, its name, size and hash stay): `NotFound` for an
+    /// unknown id, `ForeignKey` (nothing written) for an unknown device type.
+    pub async fn update_firmware_image(
+        &self,
+        id: i64,
+        version: &str,
+        device_type_id: Option<i64>,
+    ) -> Result<FirmwareImage> {
+        let row: Option<FirmwareImage> = on_pool!(&self.backend, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            check_refs!(tx, [("device_type_id", "device_types", device_type_id)])?;
+            let row = sqlx::query_as(
+                "UPDATE firmware_images SET version = $2, device_type_id = $3 WHERE id = $1 \
+                 RETURNING id, version, file_name, size, sha256, device_type_id, created",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(device_type_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row
+        });
+        row.ok_or_else(|| StoreError::not_found(format!("firmware image {id}")))
     }
 
     pub async fn list_firmware_images(&self) -> Result<Vec<FirmwareImage>> {

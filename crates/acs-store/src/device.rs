@@ -10,7 +10,7 @@ use crate::task::{NewTask, insert_tasks};
 use crate::{Store, ts};
 
 /// `Up` while the device keeps its Inform schedule, `Down` after the grace (DESIGN §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DeviceStatus {
     Up,
     Down,
@@ -158,8 +158,9 @@ pub struct DevicePatch {
     pub last_configuration: Option<DateTime<Utc>>,
 }
 
-/// The list filters of `GET /inventory_device_serial/`. All conditions are ANDed.
-#[derive(Clone, Debug, Default)]
+/// The list filters of `GET /inventory_device_serial/`. All conditions are ANDed. `Hash` so
+/// a caller can key cached counts by it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DeviceFilter {
     pub type_id: Option<i64>,
     pub status: Option<DeviceStatus>,
@@ -476,74 +477,59 @@ impl Store {
         Ok(())
     }
 
-    /// One page of devices matching `filter`, ordered by id, and the total count.
+    /// One page of the filtered list and the exact number of matching rows (two queries;
+    /// [`Store::count_devices`] and [`Store::list_device_page`] apart when the caller caches
+    /// the count).
     pub async fn list_devices(
         &self,
         filter: &DeviceFilter,
         limit: i64,
         offset: i64,
     ) -> Result<Page<Device>> {
-        let mut wheres: Vec<String> = Vec::new();
-        let mut args: Vec<Arg> = Vec::new();
-        let mut cond = |sql: &str, arg: Arg| {
-            args.push(arg);
-            wheres.push(sql.replace("$?", &format!("${}", args.len())));
-        };
-        if let Some(v) = filter.type_id {
-            cond("d.type_id = $?", Arg::I64(v));
-        }
-        if let Some(v) = filter.status {
-            cond("d.status = $?", Arg::Text(v.as_str().to_owned()));
-        }
-        if let Some(v) = filter.status_change_from {
-            cond("d.status_change >= $?", Arg::Time(ts(v)));
-        }
-        if let Some(v) = filter.organization_id {
-            cond("d.organization_id = $?", Arg::I64(v));
-        }
-        if let Some(v) = filter.is_active {
-            cond("d.is_active = $?", Arg::Bool(v));
-        }
-        if let Some(orgs) = &filter.organization_scope {
-            if orgs.is_empty() {
-                wheres.push("1 = 0".into());
-            } else {
-                let mut list = Vec::new();
-                for org in orgs {
-                    args.push(Arg::I64(*org));
-                    list.push(format!("${}", args.len()));
-                }
-                wheres.push(format!("d.organization_id IN ({})", list.join(", ")));
-            }
-        }
-        let where_sql = if wheres.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", wheres.join(" AND "))
-        };
+        let count = self.count_devices(filter).await?;
+        let items = self.list_device_page(filter, limit, offset).await?;
+        Ok(Page { count, items })
+    }
+
+    /// The exact number of devices matching `filter`. Its cost grows with the number of
+    /// matches (an index-only scan where the filter's columns are indexed together).
+    pub async fn count_devices(&self, filter: &DeviceFilter) -> Result<i64> {
+        let (where_sql, args) = filter_sql(filter);
         let count_sql = format!("SELECT COUNT(*) FROM devices d{where_sql}");
+        let count: i64 = on_pool!(&self.backend, |pool, dialect| {
+            bind_args!(sqlx::query_scalar(AssertSqlSafe(count_sql)), args)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+
+    /// One page of the devices matching `filter`, in id order, with `pending_settings`.
+    pub async fn list_device_page(
+        &self,
+        filter: &DeviceFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Device>> {
+        let (where_sql, mut args) = filter_sql(filter);
         let n = args.len();
+        // The ids of the page first, from the filter's index alone, then the 100 rows: when
+        // the matches are not in id order in any index (type + is_active + since), sorting
+        // ids is cheap, fetching and sorting whole rows for every match is not.
         let page_sql = format!(
-            "{DEVICE_SELECT}{where_sql} ORDER BY d.id LIMIT ${} OFFSET ${}",
+            "{DEVICE_SELECT} WHERE d.id IN (SELECT d.id FROM devices d{where_sql} \
+             ORDER BY d.id LIMIT ${} OFFSET ${}) ORDER BY d.id",
             n + 1,
             n + 2
         );
-        let mut page_args = args.clone();
-        page_args.push(Arg::I64(limit.max(0)));
-        page_args.push(Arg::I64(offset.max(0)));
-        let (count, items): (i64, Vec<Device>) = on_pool!(&self.backend, |pool, dialect| {
-            let count: i64 = bind_args!(sqlx::query_scalar(AssertSqlSafe(count_sql)), args)
-                .fetch_one(pool)
-                .await?;
-            let items = bind_args!(sqlx::query_as(AssertSqlSafe(page_sql)), page_args)
+        args.push(Arg::I64(limit.max(0)));
+        args.push(Arg::I64(offset.max(0)));
+        let items: Vec<Device> = on_pool!(&self.backend, |pool, dialect| {
+            bind_args!(sqlx::query_as(AssertSqlSafe(page_sql)), args)
                 .fetch_all(pool)
-                .await?;
-            (count, items)
+                .await?
         });
-        Ok(Page {
-            count,
-            items: self.with_pending_settings(items).await?,
-        })
+        self.with_pending_settings(items).await
     }
 
     /// Fills `pending_settings` for a batch of devices with one query.
@@ -578,4 +564,48 @@ impl Store {
         }
         Ok(devices)
     }
+}
+
+/// The `WHERE` clause of a filter and its bind values; only column names and placeholders are
+/// spliced in.
+fn filter_sql(filter: &DeviceFilter) -> (String, Vec<Arg>) {
+    let mut wheres: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let mut cond = |sql: &str, arg: Arg| {
+        args.push(arg);
+        wheres.push(sql.replace("$?", &format!("${}", args.len())));
+    };
+    if let Some(v) = filter.type_id {
+        cond("d.type_id = $?", Arg::I64(v));
+    }
+    if let Some(v) = filter.status {
+        cond("d.status = $?", Arg::Text(v.as_str().to_owned()));
+    }
+    if let Some(v) = filter.status_change_from {
+        cond("d.status_change >= $?", Arg::Time(ts(v)));
+    }
+    if let Some(v) = filter.organization_id {
+        cond("d.organization_id = $?", Arg::I64(v));
+    }
+    if let Some(v) = filter.is_active {
+        cond("d.is_active = $?", Arg::Bool(v));
+    }
+    if let Some(orgs) = &filter.organization_scope {
+        if orgs.is_empty() {
+            wheres.push("1 = 0".into());
+        } else {
+            let mut list = Vec::new();
+            for org in orgs {
+                args.push(Arg::I64(*org));
+                list.push(format!("${}", args.len()));
+            }
+            wheres.push(format!("d.organization_id IN ({})", list.join(", ")));
+        }
+    }
+    let where_sql = if wheres.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", wheres.join(" AND "))
+    };
+    (where_sql, args)
 }

@@ -37,6 +37,7 @@ pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
 pub use status::StatusPolicy;
 pub use task::{NewTask, RetryPolicy, Task, TaskOutcome, TaskState};
 pub use token::{ApiToken, TokenHash, TokenScope, TokenSecret};
+pub use tokens::LAST_USED_RESOLUTION;
 pub use writer::{InformWriter, WriterConfig, WriterTask};
 
 use backend::Backend;

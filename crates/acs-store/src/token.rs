@@ -52,12 +52,27 @@ impl TokenHash {
 }
 
 /// Who a token speaks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenScope {
     /// Every organization, and the catalog.
     Admin,
-    /// One organization's devices only.
-    Organization(i64),
+    /// These organizations' devices only (at least one; ascending, no repeats).
+    Organizations(Vec<i64>),
+}
+
+impl TokenScope {
+    /// A token for one organization.
+    pub fn organization(id: i64) -> Self {
+        TokenScope::Organizations(vec![id])
+    }
+
+    /// The organizations a scoped token may reach; `None` for an admin token.
+    pub fn organizations(&self) -> Option<&[i64]> {
+        match self {
+            TokenScope::Admin => None,
+            TokenScope::Organizations(orgs) => Some(orgs),
+        }
+    }
 }
 
 /// A token as listed: never the secret, never the hash.
@@ -70,28 +85,44 @@ pub struct ApiToken {
     pub last_used: Option<DateTime<Utc>>,
 }
 
+/// One row of a token joined with its organizations: a token spans as many rows as it has
+/// organizations (one, with `scope_organization` NULL, when it has none).
 #[derive(sqlx::FromRow)]
 pub(crate) struct TokenRow {
     pub id: i64,
     pub name: String,
-    pub organization_id: Option<i64>,
     pub is_admin: bool,
     pub created: DateTime<Utc>,
     pub last_used: Option<DateTime<Utc>>,
+    pub scope_organization: Option<i64>,
 }
 
-impl From<TokenRow> for ApiToken {
-    fn from(r: TokenRow) -> Self {
-        let scope = match (r.is_admin, r.organization_id) {
-            (false, Some(org)) => TokenScope::Organization(org),
-            _ => TokenScope::Admin,
+/// Folds joined rows (ordered by token id) into tokens.
+pub(crate) fn fold_rows(rows: Vec<TokenRow>) -> Vec<ApiToken> {
+    let mut out: Vec<ApiToken> = Vec::new();
+    for r in rows {
+        if let Some(last) = out.last_mut()
+            && last.id == r.id
+        {
+            if let (TokenScope::Organizations(orgs), Some(org)) =
+                (&mut last.scope, r.scope_organization)
+            {
+                orgs.push(org);
+            }
+            continue;
+        }
+        let scope = if r.is_admin {
+            TokenScope::Admin
+        } else {
+            TokenScope::Organizations(r.scope_organization.into_iter().collect())
         };
-        ApiToken {
+        out.push(ApiToken {
             id: r.id,
             name: r.name,
             scope,
             created: r.created,
             last_used: r.last_used,
-        }
+        });
     }
+    out
 }

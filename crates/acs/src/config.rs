@@ -39,7 +39,7 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Organization the token is limited to.
+        /// Organization the token is limited to; repeat it for a token reaching several.
         #[arg(long = "organization")]
         organization: Vec<i64>,
         /// Every organization and the catalog.

@@ -91,13 +91,13 @@ async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
             organization,
             admin,
         } => {
-            let scope = match (admin, organization.as_slice()) {
-                (true, []) => TokenScope::Admin,
-                (false, [org]) => TokenScope::Organization(*org),
-                (true, _) => bail!("--admin and --organization exclude each other"),
-                (false, []) => bail!("say what the token may reach: --admin or --organization ID"),
-                (false, _) => {
-                    bail!("a token is scoped to one organization; give --organization once")
+            let scope = match (admin, organization.is_empty()) {
+                (true, true) => TokenScope::Admin,
+                // --organization repeated: one token for all of them
+                (false, false) => TokenScope::Organizations(organization),
+                (true, false) => bail!("--admin and --organization exclude each other"),
+                (false, true) => {
+                    bail!("say what the token may reach: --admin or --organization ID")
                 }
             };
             let (_, secret) = store
@@ -110,7 +110,13 @@ async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
             for t in store.list_tokens().await.context("listing tokens")? {
                 let scope = match t.scope {
                     TokenScope::Admin => "admin".to_owned(),
-                    TokenScope::Organization(o) => format!("organization {o}"),
+                    TokenScope::Organizations(orgs) => format!(
+                        "organization {}",
+                        orgs.iter()
+                            .map(|o| o.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
                 };
                 let used = t
                     .last_used

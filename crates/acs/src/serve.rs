@@ -162,6 +162,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let rest = acs_api::ApiState::new(
         store.clone(),
         requester,
+        metrics.clone(),
         acs_api::ApiConfig {
             public_cwmp_url: s.public_cwmp_url.clone(),
             cpe_port: cwmp_addr.port(),

@@ -426,6 +426,91 @@ fn token_create_prints_the_token_alone() {
 }
 
 #[tokio::test]
+async fn token_create_takes_organization_more_than_once() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}/acs.db", dir.display());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acs"))
+            .args(args)
+            .env("ACS_DATABASE_URL", &url)
+            .env("ACS_DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    let store =
+        acs_store::Store::connect(&url, acs_store::SecretKey::load_or_create(&dir).unwrap())
+            .await
+            .unwrap();
+    let mut orgs = Vec::new();
+    for name in ["a", "b", "c"] {
+        orgs.push(
+            store
+                .create_organization(name, chrono::Utc::now())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let (a, c) = (orgs[0].to_string(), orgs[2].to_string());
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "two",
+        "--organization",
+        &c,
+        "--organization",
+        &a,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = store
+        .lookup_token(&acs_store::TokenHash::of(&secret), chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("the printed token works");
+    assert_eq!(
+        token.scope,
+        acs_store::TokenScope::Organizations(vec![orgs[0], orgs[2]])
+    );
+    let list = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(list.contains(&format!("organization {a},{c}")), "{list}");
+    // One unknown organization among them: refused, nothing minted, nothing on stdout.
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "bad",
+        "--organization",
+        &a,
+        "--organization",
+        "4242",
+    ]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4242"));
+    // --admin with --organization: refused.
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "x",
+        "--admin",
+        "--organization",
+        &a,
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn firmware_files_with_range_etag_and_unknown_names() {
     let s = start(&[]);
     let store = acs_store::Store::connect(

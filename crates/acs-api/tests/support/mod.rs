@@ -1,14 +1,19 @@
-//! A real API server on 127.0.0.1:0 over a fresh SQLite store, a tiny HTTP/1.1 client, and a
-//! fake CPE connection-request endpoint.
+//! A real API server on 127.0.0.1:0 over a fresh store (SQLite, or PostgreSQL through the
+//! harness), a tiny HTTP/1.1 client, and a fake CPE connection-request endpoint.
 
 #![allow(dead_code)]
 
+pub mod harness;
+
+pub use harness::Env;
+
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use acs_api::{ApiConfig, ApiState};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
+use acs_session::engine::Metrics;
 use acs_store::{Inform, SecretKey, Store, TokenScope};
 use chrono::Utc;
 use serde_json::Value;
@@ -16,19 +21,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
 pub struct Server {
     pub addr: std::net::SocketAddr,
     pub store: Store,
     pub admin: String,
     pub dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    /// The counters the API shares with the engine (`/metrics` in `acs serve`).
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Response {
@@ -56,20 +55,17 @@ impl Response {
     }
 }
 
-pub async fn start() -> Server {
-    start_with(|_| {}).await
+/// The API over the case's fresh database; its data dir is the case's scratch directory
+/// (the harness removes both).
+pub async fn start(env: &Env) -> Server {
+    start_with(env, |_| {}).await
 }
 
-pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "acs-api-test-{}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst),
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("acs.db").display());
-    let store = Store::connect(&url, SecretKey::generate()).await.unwrap();
+pub async fn start_with(env: &Env, tune: impl FnOnce(&mut ApiConfig)) -> Server {
+    let dir = env.dir.clone();
+    let store = Store::connect(&env.url, SecretKey::generate())
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let (_, secret) = store
         .create_token("admin", TokenScope::Admin, Utc::now())
@@ -87,7 +83,13 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
         min_interval_per_device: Duration::ZERO,
         ..ConnectionRequestConfig::default()
     });
-    let app = acs_api::router(ApiState::new(store.clone(), requester, config));
+    let metrics = Arc::new(Metrics::default());
+    let app = acs_api::router(ApiState::new(
+        store.clone(),
+        requester,
+        metrics.clone(),
+        config,
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -98,6 +100,7 @@ pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Server {
         store,
         admin: secret.expose().to_owned(),
         dir,
+        metrics,
     }
 }
 
@@ -337,4 +340,48 @@ pub fn seed_post_body() -> Value {
         "latitude": "47.6062",
         "longitude": "-122.3321"
     })
+}
+
+/// A fake CPE connection-request endpoint that demands digest auth: the first request of
+/// each connection gets a 401 challenge (connection closed), a request carrying
+/// `Authorization` gets 200. Each request's `Authorization` header (or "") is reported.
+pub async fn digest_cpe() -> (String, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cr", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                break;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let auth = head
+                    .lines()
+                    .find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                            .map(|(_, v)| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                let answer: &[u8] = if auth.is_empty() {
+                    b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"cpe\", nonce=\"n0\", qop=\"auth\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = tx.send(auth);
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    (url, rx)
 }

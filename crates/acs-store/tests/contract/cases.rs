@@ -48,6 +48,11 @@ cases!(
     password_is_encrypted_at_rest_and_redacted,
     key_file_is_generated_0600_and_reloaded,
     token_is_stored_as_hash_and_looked_up,
+    token_reaches_several_organizations,
+    catalog_updates_organizations_and_locations,
+    firmware_metadata_updates,
+    token_last_used_is_stamped_at_most_once_a_minute,
+    device_count_and_page_agree_with_the_list,
     status_sweep_marks_overdue_devices_down,
     traces_are_bounded_oldest_dropped,
     parameters_by_prefix_bulk_upsert_and_delete,
@@ -1297,10 +1302,10 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         .await
         .unwrap();
     let (scoped, secret) = store
-        .create_token("dash", TokenScope::Organization(org), t(0))
+        .create_token("dash", TokenScope::organization(org), t(0))
         .await
         .unwrap();
-    assert_eq!(scoped.scope, TokenScope::Organization(org));
+    assert_eq!(scoped.scope, TokenScope::organization(org));
     assert!(secret.expose().len() >= 64 + 4, "256 bits, hex");
     assert!(!format!("{secret:?}").contains(secret.expose()));
     assert_ne!(admin_secret.expose(), secret.expose());
@@ -1338,7 +1343,7 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
             .is_none()
     );
     let err = store
-        .create_token("x", TokenScope::Organization(4242), t(0))
+        .create_token("x", TokenScope::organization(4242), t(0))
         .await
         .unwrap_err();
     assert!(
@@ -1351,6 +1356,265 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         ),
         "{err:?}"
     );
+    store.close().await;
+}
+
+async fn firmware_metadata_updates(env: Env) {
+    let store = env.store().await;
+    let ty = store
+        .create_device_type(
+            &NewDeviceType {
+                short_name: "igd".into(),
+                name: "IGD".into(),
+                data_model_root: "InternetGatewayDevice.".into(),
+                profile: Default::default(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let image = store
+        .create_firmware_image(
+            &NewFirmwareImage {
+                version: "1.0".into(),
+                file_name: "fw.bin".into(),
+                size: 3,
+                sha256: "ab".repeat(32),
+                device_type_id: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .update_firmware_image(image.id, "1.1", Some(ty.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        FirmwareImageExpect {
+            version: "1.1",
+            device_type_id: Some(ty.id)
+        }
+        .apply(image.clone())
+    );
+    assert_eq!(
+        store.firmware_image(image.id).await.unwrap().unwrap(),
+        updated
+    );
+    let err = store
+        .update_firmware_image(image.id, "2", Some(4242))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.firmware_image(image.id).await.unwrap().unwrap(),
+        updated
+    );
+    let err = store
+        .update_firmware_image(4242, "2", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
+
+/// The fields an update may change; the rest must come back as stored.
+struct FirmwareImageExpect {
+    version: &'static str,
+    device_type_id: Option<i64>,
+}
+
+impl FirmwareImageExpect {
+    fn apply(self, mut image: acs_store::FirmwareImage) -> acs_store::FirmwareImage {
+        image.version = self.version.into();
+        image.device_type_id = self.device_type_id;
+        image
+    }
+}
+
+async fn catalog_updates_organizations_and_locations(env: Env) {
+    let store = env.store().await;
+    let a = store.create_organization("a", t(0)).await.unwrap();
+    let b = store.create_organization("b", t(0)).await.unwrap();
+    let renamed = store.update_organization(a.id, "a2").await.unwrap();
+    assert_eq!(
+        (renamed.id, renamed.name.as_str(), renamed.created),
+        (a.id, "a2", a.created)
+    );
+    assert_eq!(store.organization(a.id).await.unwrap().unwrap().name, "a2");
+    let err = store.update_organization(a.id, "b").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let err = store.update_organization(4242, "z").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+
+    let loc = store
+        .create_location(
+            &NewLocation {
+                name: "HQ".into(),
+                short_name: Some("hq".into()),
+                organization_id: Some(a.id),
+                latitude: Some("1.5".into()),
+                longitude: None,
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    let moved = NewLocation {
+        name: "HQ 2".into(),
+        short_name: None,
+        organization_id: Some(b.id),
+        latitude: None,
+        longitude: Some("-3.25".into()),
+    };
+    let updated = store.update_location(loc.id, &moved).await.unwrap();
+    assert_eq!(
+        (
+            updated.name.as_str(),
+            updated.short_name.as_deref(),
+            updated.organization_id,
+            updated.latitude.as_deref(),
+            updated.longitude.as_deref(),
+            updated.created
+        ),
+        ("HQ 2", None, Some(b.id), None, Some("-3.25"), loc.created)
+    );
+    assert_eq!(store.location(loc.id).await.unwrap().unwrap(), updated);
+    // An unknown organization: refused, nothing written.
+    let err = store
+        .update_location(
+            loc.id,
+            &NewLocation {
+                organization_id: Some(4242),
+                ..moved.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    assert_eq!(store.location(loc.id).await.unwrap().unwrap(), updated);
+    let err = store.update_location(4242, &moved).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
+
+async fn token_reaches_several_organizations(env: Env) {
+    let store = env.store().await;
+    let a = store.create_organization("a", t(0)).await.unwrap().id;
+    let b = store.create_organization("b", t(0)).await.unwrap().id;
+    let (token, secret) = store
+        .create_token("two", TokenScope::Organizations(vec![b, a, b]), t(0))
+        .await
+        .unwrap();
+    assert_eq!(token.scope, TokenScope::Organizations(vec![a, b]));
+    let found = store
+        .lookup_token(&secret.hash(), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.scope, TokenScope::Organizations(vec![a, b]));
+    assert_eq!(
+        store.list_tokens().await.unwrap()[0].scope,
+        TokenScope::Organizations(vec![a, b])
+    );
+    // An unknown organization anywhere in the list: nothing written.
+    let err = store
+        .create_token("bad", TokenScope::Organizations(vec![a, 4242]), t(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ForeignKey { value: 4242, .. }),
+        "{err:?}"
+    );
+    let err = store
+        .create_token("none", TokenScope::Organizations(vec![]), t(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM api_token_organizations").await,
+        2
+    );
+    store.revoke_token(token.id).await.unwrap();
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM api_token_organizations").await,
+        0
+    );
+    store.close().await;
+}
+
+async fn token_last_used_is_stamped_at_most_once_a_minute(env: Env) {
+    let store = env.store().await;
+    let (_, secret) = store
+        .create_token("ops", TokenScope::Admin, t(0))
+        .await
+        .unwrap();
+    let seen = |at: i64| {
+        let store = store.clone();
+        let hash = secret.hash();
+        async move {
+            store
+                .lookup_token(&hash, t(at))
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used
+        }
+    };
+    assert_eq!(seen(10).await, Some(t(10)), "never used: stamped");
+    assert_eq!(seen(40).await, Some(t(10)), "30 s later: left alone");
+    assert_eq!(seen(69).await, Some(t(10)), "59 s later: left alone");
+    assert_eq!(seen(71).await, Some(t(71)), "61 s later: stamped");
+    assert_eq!(store.list_tokens().await.unwrap()[0].last_used, Some(t(71)));
+    store.close().await;
+}
+
+async fn device_count_and_page_agree_with_the_list(env: Env) {
+    let store = env.store().await;
+    let org = store.create_organization("o", t(0)).await.unwrap().id;
+    for i in 0..7 {
+        let new = NewDevice {
+            serial_number: format!("CP{i}"),
+            organization_id: (i % 2 == 0).then_some(org),
+            is_active: Some(i != 4),
+            ..NewDevice::default()
+        };
+        store.create_device(&new, t(i)).await.unwrap();
+    }
+    for filter in [
+        DeviceFilter::default(),
+        DeviceFilter {
+            organization_id: Some(org),
+            is_active: Some(true),
+            ..DeviceFilter::default()
+        },
+        DeviceFilter {
+            status: Some(DeviceStatus::Down),
+            is_active: Some(false),
+            ..DeviceFilter::default()
+        },
+    ] {
+        let page = store.list_devices(&filter, 3, 1).await.unwrap();
+        assert_eq!(store.count_devices(&filter).await.unwrap(), page.count);
+        assert_eq!(
+            store.list_device_page(&filter, 3, 1).await.unwrap(),
+            page.items
+        );
+    }
+    let active_in_org = DeviceFilter {
+        organization_id: Some(org),
+        is_active: Some(true),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(store.count_devices(&active_in_org).await.unwrap(), 3);
     store.close().await;
 }
 
