@@ -1,15 +1,18 @@
-//! The batched Inform writer: groups concurrent Inform upserts into one transaction.
+//! The batched session writer: groups concurrent sessions' writes into one transaction.
 //!
-//! SQLite has one writer; a transaction per Inform caps throughput at the commit rate. The
-//! writer task takes whatever is queued (up to `max_batch`, waiting at most `max_delay` for
-//! more), writes it in one transaction and answers every caller with its own outcome. If the
-//! batch transaction fails, each Inform is retried alone, so one bad Inform never fails its
-//! neighbours. Nothing accepted by `submit` is dropped: when the last handle goes away the
+//! SQLite has one writer; a transaction per write caps throughput at the commit rate, and
+//! pooled connections racing for the write lock sleep in SQLite's busy handler. The writer
+//! task takes whatever is queued (up to `max_batch`, waiting at most `max_delay` for more):
+//! Inform upserts, and the session steps of [`crate::SessionOp`] (start = lease + Inform,
+//! turn = claim the next task or give the lease back, release). It writes them in one
+//! transaction, in submission order, and answers every caller with its own outcome. If the
+//! batch transaction fails, each step is retried alone, so one bad Inform never fails its
+//! neighbours. Nothing accepted by a submit is dropped: when the last handle goes away the
 //! task drains the queue before it ends.
 //!
 //! PostgreSQL takes concurrent writers: there several flushers each gather and write their
 //! own batch, so one batch is being written while the next is gathered. Two batches that
-//! touch one device in opposite order may deadlock; PostgreSQL aborts one, and its Informs
+//! touch one device in opposite order may deadlock; PostgreSQL aborts one, and its steps
 //! are retried one by one like any failed batch.
 
 use std::time::Duration;
@@ -21,13 +24,15 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Result, StoreError};
 use crate::inform::{Inform, InformOutcome};
+use crate::session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
+use crate::task::Task;
 use crate::{Dialect, Store};
 
 #[derive(Clone, Copy, Debug)]
 pub struct WriterConfig {
-    /// Most Informs per transaction.
+    /// Most steps per transaction.
     pub max_batch: usize,
-    /// How long the first Inform of a batch waits for company. Zero: write what is queued.
+    /// How long the first step of a batch waits for company. Zero: write what is queued.
     pub max_delay: Duration,
     /// Queue capacity; `submit` waits (backpressure) when it is full.
     pub queue: usize,
@@ -60,9 +65,9 @@ impl WriterConfig {
     }
 }
 
-type Job = (Inform, oneshot::Sender<Result<InformOutcome>>);
+type Job = (SessionOp, oneshot::Sender<Result<SessionOpOutcome>>);
 
-/// A handle for submitting Informs. Clone it freely; the writer ends when all are dropped.
+/// A handle for submitting Informs and session steps. Clone it freely; the writer ends when all are dropped.
 #[derive(Clone, Debug)]
 pub struct InformWriter {
     tx: mpsc::Sender<Job>,
@@ -95,9 +100,42 @@ impl InformWriter {
 
     /// Queues one Inform and waits for its own outcome.
     pub async fn submit(&self, inform: Inform) -> Result<InformOutcome> {
+        match self.op(SessionOp::Inform(inform)).await? {
+            SessionOpOutcome::Inform(outcome) => Ok(outcome),
+            other => unreachable!("an inform answered {other:?}"),
+        }
+    }
+
+    /// Queues a session start (lease, then Inform): [`Store::start_session`], batched.
+    pub async fn start_session(&self, start: SessionStart) -> Result<SessionStartOutcome> {
+        match self.op(SessionOp::Start(start)).await? {
+            SessionOpOutcome::Start(outcome) => Ok(outcome),
+            other => unreachable!("a start answered {other:?}"),
+        }
+    }
+
+    /// Queues a session turn (claim the next task, or end): [`Store::session_turn`], batched.
+    pub async fn session_turn(&self, turn: SessionTurn) -> Result<Option<Task>> {
+        match self.op(SessionOp::Turn(turn)).await? {
+            SessionOpOutcome::Turn(task) => Ok(task),
+            other => unreachable!("a turn answered {other:?}"),
+        }
+    }
+
+    /// Queues giving the session lease of `serial_number` up, if `holder` still has it.
+    pub async fn release_lease(&self, serial_number: String, holder: String) -> Result<()> {
+        self.op(SessionOp::Release {
+            serial_number,
+            holder,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn op(&self, op: SessionOp) -> Result<SessionOpOutcome> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send((inform, reply))
+            .send((op, reply))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -134,17 +172,21 @@ async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Jo
 }
 
 async fn write(store: &Store, batch: &mut Vec<Job>) {
-    let informs: Vec<Inform> = batch.iter().map(|(i, _)| i.clone()).collect();
-    match store.upsert_informs(&informs).await {
+    let ops: Vec<&SessionOp> = batch.iter().map(|(op, _)| op).collect();
+    match store.session_ops(&ops).await {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
         Err(err) => {
-            tracing::warn!(size = batch.len(), error = %err, "inform batch failed; retrying one by one");
-            for (inform, reply) in batch.drain(..) {
-                let _ = reply.send(store.upsert_inform(&inform).await);
+            tracing::warn!(size = batch.len(), error = %err, "session write batch failed; retrying one by one");
+            for (op, reply) in batch.drain(..) {
+                let outcome = store
+                    .session_ops(&[&op])
+                    .await
+                    .map(|mut o| o.pop().expect("one outcome per op"));
+                let _ = reply.send(outcome);
             }
         }
     }
