@@ -161,33 +161,52 @@ macro_rules! release_leases {
     }};
 }
 
-/// Of `$devices` (`&[i64]`), those with a task that may be due at `$now` (pending or in
-/// flight, however due): only those need a claim; the others' sessions can simply end.
-macro_rules! devices_with_open_tasks {
-    ($conn:expr, $dialect:expr, $devices:expr, $now:expr) => {{
-        let devices: &[i64] = $devices;
-        let mut open: ::std::collections::HashSet<i64> = ::std::collections::HashSet::new();
-        for chunk in devices.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from("SELECT DISTINCT device_id FROM tasks WHERE device_id IN (");
+/// Ends the turns of `$turns` (`&[(serial, holder, device_id)]`) whose device has no task due
+/// at `$now`: their leases, where still held by those holders, are deleted in one statement
+/// that also makes the look for due tasks. Evaluates to the serials whose sessions ended; the
+/// other turns have work (or no lease) and go one by one.
+macro_rules! end_idle_turns {
+    ($conn:expr, $dialect:expr, $turns:expr, $now:expr) => {{
+        let turns: &[(&str, &str, i64)] = $turns;
+        let mut ended: ::std::collections::HashSet<String> =
+            ::std::collections::HashSet::with_capacity(turns.len());
+        for chunk in turns.chunks($crate::session::LEASE_CHUNK) {
+            let mut sql = String::from(
+                "DELETE FROM session_leases WHERE (serial_number, holder) IN \
+                 (SELECT v.column1, v.column2 FROM (VALUES ",
+            );
+            let mut n = 0;
             for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
+                sql.push_str(if i > 0 { ", (" } else { "(" });
+                for k in 0..3 {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    n += 1;
+                    $dialect.placeholder(&mut sql, n);
+                    // PostgreSQL types a VALUES list from its parameters: say what they are
+                    if $dialect == $crate::backend::Dialect::Postgres {
+                        sql.push_str(if k == 2 { "::bigint" } else { "::text" });
+                    }
                 }
-                $dialect.placeholder(&mut sql, i + 1);
+                sql.push(')');
             }
-            sql.push_str(") AND ((state = 'pending' AND next_attempt_at <= ");
-            $dialect.placeholder(&mut sql, chunk.len() + 1);
-            sql.push_str(") OR (state = 'in_flight' AND claim_expires_at <= ");
-            $dialect.placeholder(&mut sql, chunk.len() + 2);
-            sql.push_str("))");
+            sql.push_str(
+                ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.device_id = v.column3 \
+                 AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ",
+            );
+            $dialect.placeholder(&mut sql, n + 1);
+            sql.push_str(") OR (tasks.state = 'in_flight' AND tasks.claim_expires_at <= ");
+            $dialect.placeholder(&mut sql, n + 2);
+            sql.push_str(")))) RETURNING serial_number");
             let mut q = sqlx::query_scalar(::sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(*id);
+            for (serial, holder, device_id) in chunk {
+                q = q.bind(*serial).bind(*holder).bind(*device_id);
             }
-            let rows: Vec<i64> = q.bind($now).bind($now).fetch_all(&mut *$conn).await?;
-            open.extend(rows);
+            let rows: Vec<String> = q.bind($now).bind($now).fetch_all(&mut *$conn).await?;
+            ended.extend(rows);
         }
-        open
+        ended
     }};
 }
 
@@ -222,8 +241,8 @@ macro_rules! turn_one {
 ///
 /// Lease operations on a serial number that occurs once in the batch (the usual case: many
 /// devices, one step each) are independent of each other and run as a few multi-row
-/// statements: one upsert for all starts, one look for open tasks of all turns (a turn with
-/// nothing that could be due ends at once), one delete for all releases and ended turns.
+/// statements: one upsert for all starts, one delete that ends every turn with nothing due
+/// (its look for due tasks included), one delete for all releases.
 /// Operations on a serial number that occurs more than once run one by one, in order.
 macro_rules! apply_session_ops {
     ($conn:expr, $dialect:expr, $ops:expr) => {{
@@ -245,7 +264,7 @@ macro_rules! apply_session_ops {
         // that is still running for any of them
         let mut takes: Vec<(&str, &str, ::chrono::DateTime<::chrono::Utc>)> = Vec::new();
         let mut take_now: Option<::chrono::DateTime<::chrono::Utc>> = None;
-        let mut turn_devices: Vec<i64> = Vec::new();
+        let mut turns: Vec<(&str, &str, i64)> = Vec::new();
         let mut turn_now: Option<::chrono::DateTime<::chrono::Utc>> = None;
         for op in ops.iter().filter(|op| single(op)) {
             match op {
@@ -258,7 +277,7 @@ macro_rules! apply_session_ops {
                     take_now = Some(take_now.map_or(now, |n| n.min(now)));
                 }
                 SessionOp::Turn(t) => {
-                    turn_devices.push(t.device_id);
+                    turns.push((&t.serial_number, &t.holder, t.device_id));
                     let now = $crate::ts(t.now);
                     turn_now = Some(turn_now.map_or(now, |n| n.max(now)));
                 }
@@ -269,9 +288,10 @@ macro_rules! apply_session_ops {
             Some(now) => take_leases!($conn, dialect, &takes, now),
             None => ::std::collections::HashSet::new(),
         };
-        // the latest `now` of the turns: a task due for any of them is looked at
-        let open = match turn_now {
-            Some(now) => devices_with_open_tasks!($conn, dialect, &turn_devices, now),
+        // the latest `now` of the turns: a turn ends here only if nothing is due even then;
+        // the others look again one by one, at their own time
+        let ended = match turn_now {
+            Some(now) => end_idle_turns!($conn, dialect, &turns, now),
             None => ::std::collections::HashSet::new(),
         };
         let mut releases: Vec<(&str, &str)> = Vec::new();
@@ -307,8 +327,7 @@ macro_rules! apply_session_ops {
                         done[i] = Some(SessionOpOutcome::Start(SessionStartOutcome::Busy));
                     }
                 }
-                SessionOp::Turn(t) if alone && !open.contains(&t.device_id) => {
-                    releases.push((&t.serial_number, &t.holder));
+                SessionOp::Turn(t) if alone && ended.contains(&t.serial_number) => {
                     done[i] = Some(SessionOpOutcome::Turn(None));
                 }
                 SessionOp::Turn(t) => {
@@ -354,7 +373,51 @@ macro_rules! apply_session_ops {
     }};
 }
 
+/// A pooled connection a writer flusher keeps between batches. On SQLite its page cache stays
+/// warm: a batch on whichever pooled connection is idle finds that connection's cache
+/// invalidated by the last batch's commit and reads every page it touches again.
+pub(crate) enum HeldConnection {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl HeldConnection {
+    /// Applies session steps in one transaction on this connection: [`Store::session_ops`].
+    pub(crate) async fn session_ops(
+        &mut self,
+        ops: &[&SessionOp],
+    ) -> Result<Vec<SessionOpOutcome>> {
+        use sqlx::Connection as _;
+        match self {
+            HeldConnection::Sqlite(conn) => {
+                let dialect = crate::Dialect::Sqlite;
+                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
+                let outcomes = apply_session_ops!(tx, dialect, ops);
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+            HeldConnection::Postgres(conn) => {
+                let dialect = crate::Dialect::Postgres;
+                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
+                let outcomes = apply_session_ops!(tx, dialect, ops);
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
+    }
+}
+
 impl Store {
+    /// A connection taken out of the pool for as long as the caller keeps it.
+    pub(crate) async fn hold_connection(&self) -> Result<HeldConnection> {
+        Ok(match &self.backend {
+            crate::backend::Backend::Sqlite(pool) => HeldConnection::Sqlite(pool.acquire().await?),
+            crate::backend::Backend::Postgres(pool) => {
+                HeldConnection::Postgres(pool.acquire().await?)
+            }
+        })
+    }
+
     /// Applies session steps in order, in one transaction: all are written or none. Each gets
     /// its own outcome (a start may be `Busy` while its neighbours go ahead).
     pub async fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {

@@ -20,11 +20,12 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::error::{Result, StoreError};
 use crate::inform::{Inform, InformOutcome};
-use crate::session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
+use crate::session::{
+    HeldConnection, SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn,
+};
 use crate::task::Task;
 use crate::{Dialect, Store};
 
@@ -44,7 +45,9 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             max_batch: 256,
-            max_delay: Duration::from_millis(2),
+            // no waiting for company: what queues while a batch is written is the next batch
+            // (group commit), so a lone session never waits and a busy node still batches
+            max_delay: Duration::ZERO,
             queue: 4096,
             flushers: 1,
         }
@@ -73,29 +76,80 @@ pub struct InformWriter {
     tx: mpsc::Sender<Job>,
 }
 
-/// The writer's background task; await [`WriterTask::join`] after dropping every handle to
+/// The writer's background work; await [`WriterTask::join`] after dropping every handle to
 /// know the queue is drained.
 #[derive(Debug)]
-pub struct WriterTask(Vec<JoinHandle<()>>);
+pub struct WriterTask(WriterWork);
+
+#[derive(Debug)]
+enum WriterWork {
+    /// SQLite: the thread drops the sender when its flushers are done (or if one panicked,
+    /// having failed its waiting callers with WriterStopped).
+    Thread(oneshot::Receiver<()>),
+    /// PostgreSQL: flushers on the caller's runtime.
+    Tasks(Vec<tokio::task::JoinHandle<()>>),
+}
 
 impl WriterTask {
     pub async fn join(self) {
-        for flusher in self.0 {
-            // a panic in a flusher already failed its waiting callers with WriterStopped
-            let _ = flusher.await;
+        match self.0 {
+            WriterWork::Thread(done) => {
+                let _ = done.await;
+            }
+            WriterWork::Tasks(flushers) => {
+                for flusher in flushers {
+                    let _ = flusher.await;
+                }
+            }
         }
     }
 }
 
 impl InformWriter {
-    /// Starts the writer on the current tokio runtime.
+    /// Starts the writer: on SQLite on a thread of its own with a single-threaded tokio
+    /// runtime, on PostgreSQL as tasks of the current runtime.
+    ///
+    /// A batch is a dozen round trips to SQLite's worker thread. On the shared runtime the
+    /// writer task, woken from that foreign thread, would wait in the runtime's global queue
+    /// behind the HTTP connections' tasks at every one of them, and the whole node waits for
+    /// the writer; on its own runtime it is woken at once. PostgreSQL connections are sockets
+    /// bound to the runtime that opened them, so its flushers stay on the caller's runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> (InformWriter, WriterTask) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
-        let flushers = (0..config.flushers.max(1))
-            .map(|_| tokio::spawn(run(store.clone(), config, rx.clone())))
-            .collect();
-        (InformWriter { tx }, WriterTask(flushers))
+        let flushers = config.flushers.max(1);
+        if store.dialect() == Dialect::Postgres {
+            let tasks = (0..flushers)
+                .map(|_| tokio::spawn(run(store.clone(), config, rx.clone())))
+                .collect();
+            return (InformWriter { tx }, WriterTask(WriterWork::Tasks(tasks)));
+        }
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("acs-store-writer".into())
+                    .spawn(move || {
+                        runtime.block_on(async move {
+                            let tasks: Vec<_> = (0..flushers)
+                                .map(|_| tokio::spawn(run(store.clone(), config, rx.clone())))
+                                .collect();
+                            for task in tasks {
+                                let _ = task.await;
+                            }
+                        });
+                        drop(done_tx);
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the store writer thread");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start the store writer runtime"),
+        }
+        (InformWriter { tx }, WriterTask(WriterWork::Thread(done_rx)))
     }
 
     /// Queues one Inform and waits for its own outcome.
@@ -145,6 +199,8 @@ impl InformWriter {
 async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    // the flusher's own connection, kept between batches (see `HeldConnection`)
+    let mut conn: Option<HeldConnection> = None;
     loop {
         // gather under the lock, write after releasing it
         let mut rx = rx.lock().await;
@@ -167,13 +223,24 @@ async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Jo
             }
         }
         drop(rx);
-        write(&store, &mut batch).await;
+        write(&store, &mut conn, &mut batch).await;
     }
 }
 
-async fn write(store: &Store, batch: &mut Vec<Job>) {
+async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec<Job>) {
     let ops: Vec<&SessionOp> = batch.iter().map(|(op, _)| op).collect();
-    match store.session_ops(&ops).await {
+    if conn.is_none() {
+        *conn = store.hold_connection().await.ok();
+    }
+    let written = match conn.as_mut() {
+        Some(held) => held.session_ops(&ops).await,
+        None => store.session_ops(&ops).await,
+    };
+    if written.is_err() {
+        // the connection may be what failed: take a fresh one next time
+        *conn = None;
+    }
+    match written {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
