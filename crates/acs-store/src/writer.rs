@@ -229,6 +229,7 @@ async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Jo
 
 async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec<Job>) {
     let ops: Vec<&SessionOp> = batch.iter().map(|(op, _)| op).collect();
+    let started = std::time::Instant::now();
     if conn.is_none() {
         *conn = store.hold_connection().await.ok();
     }
@@ -240,6 +241,11 @@ async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec
         // the connection may be what failed: take a fresh one next time
         *conn = None;
     }
+    tracing::trace!(
+        size = ops.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "session write batch"
+    );
     match written {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
