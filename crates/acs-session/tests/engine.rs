@@ -22,6 +22,8 @@ struct Fake {
     informs: Vec<Inform>,
     inactive: bool,
     leases: HashMap<String, String>,
+    /// When each lease runs out, as last taken or renewed.
+    lease_until: HashMap<String, DateTime<Utc>>,
     tasks: Vec<Task>,
     params: HashMap<String, String>,
     firmware_applied: bool,
@@ -117,13 +119,17 @@ impl SessionBackend for FakeBackend {
         &self,
         serial: &str,
         holder: &str,
-        _: DateTime<Utc>,
-        _: Duration,
+        now: DateTime<Utc>,
+        ttl: Duration,
     ) -> BackendResult<bool> {
         self.with(|s| match s.leases.get(serial) {
             Some(h) if h != holder => Ok(false),
             _ => {
                 s.leases.insert(serial.to_owned(), holder.to_owned());
+                s.lease_until.insert(
+                    serial.to_owned(),
+                    now + chrono::Duration::from_std(ttl).unwrap(),
+                );
                 Ok(true)
             }
         })
@@ -1032,4 +1038,36 @@ async fn after_the_204_a_cpe_request_needs_a_new_session() {
     assert!(!c.session.is_open());
     let r = c.send(&envelope("<cwmp:GetRPCMethods/>"), 3).await;
     assert!(matches!(r, Reply::BadRequest(_)), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_long_session_renews_its_lease_past_half_its_term() {
+    let mut c = setup();
+    c.backend.queue(TaskSpec::Sync {}, "k-sync");
+    let lease = |c: &Check| c.backend.with(|s| s.lease_until.get("SN1").copied());
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert_eq!(
+        lease(&c),
+        Some(t(60)),
+        "taken for twice the session timeout"
+    );
+    // the claim of the sync task renews it
+    let Body::GetParameterNames(_) = body_of(&c.empty(1).await) else {
+        panic!()
+    };
+    assert_eq!(lease(&c), Some(t(61)));
+    // a follow-up step inside the first half of the term writes nothing
+    let huge = corpus("thomson_speedtouch780_getparameternamesresponse-huge.xml");
+    let Body::GetParameterValues(_) = body_of(&c.send(&huge, 20).await) else {
+        panic!()
+    };
+    assert_eq!(lease(&c), Some(t(61)));
+    // past half its term, the next message renews it
+    let values = envelope(
+        r#"<cwmp:GetParameterValuesResponse><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.DeviceSummary</Name><Value xsi:type="xsd:string">x</Value></ParameterValueStruct></ParameterList></cwmp:GetParameterValuesResponse>"#,
+    );
+    let Body::GetParameterValues(_) = body_of(&c.send(&values, 31).await) else {
+        panic!()
+    };
+    assert_eq!(lease(&c), Some(t(91)));
 }

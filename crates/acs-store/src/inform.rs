@@ -1,7 +1,7 @@
 //! The Inform upsert: identity, versions, addresses, events and parameters of one Inform
 //! written in one transaction; and the parameter table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
 use crate::backend::on_pool;
-use crate::device::{Arg, bind_args};
 use crate::error::Result;
-use crate::secret::new_uuid;
 use crate::{Store, ts};
 
 /// One parameter value as a CPE reported it: text plus its xsd type name (`xsd:string`,
@@ -204,27 +202,32 @@ macro_rules! write_parameter_rows {
         $crate::inform::BulkParameters::write_parameters(&mut *$conn, &rows).await?;
     }};
 }
+pub(crate) use write_parameter_rows;
 
 /// Serial numbers per lookup statement.
-const LOOKUP_CHUNK: usize = 500;
+pub(crate) const LOOKUP_CHUNK: usize = 500;
 /// New devices per multi-row INSERT (15 binds each).
-const INSERT_CHUNK: usize = 200;
+pub(crate) const INSERT_CHUNK: usize = 200;
 /// Devices per multi-row UPDATE (11 binds each).
-const UPDATE_CHUNK: usize = 300;
+pub(crate) const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
-const EVENT_CHUNK: usize = 1000;
+pub(crate) const EVENT_CHUNK: usize = 1000;
 
 /// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
-/// their outcomes, in order. Statements per batch: one device lookup per 500 serials, one
-/// multi-row INSERT per 200 new devices, one multi-row UPDATE per 300 known ones, one
-/// multi-row upsert per 500 parameters, one multi-row insert per 1,000 events.
+/// their outcomes, in order. `$replace[i]`: the i-th Inform's parameters replace every stored
+/// one of its device (a BOOTSTRAP: the CPE forgot the old ones). Statements per batch: one
+/// device lookup per 500 serials, one multi-row INSERT per 200 new devices, one multi-row
+/// UPDATE per 300 known ones, one parameter DELETE per replacing Inform, one multi-row upsert
+/// per 500 parameters, one multi-row insert per 1,000 events.
 macro_rules! apply_informs {
-    ($conn:expr, $dialect:expr, $informs:expr) => {{
+    ($conn:expr, $dialect:expr, $informs:expr, $replace:expr) => {{
         let dialect: $crate::backend::Dialect = $dialect;
-        let informs: &[$crate::inform::Inform] = $informs;
+        let informs: &[&$crate::inform::Inform] = $informs;
+        let replace: &[bool] = $replace;
         // serial -> (id, is_active, is Up)
-        let mut known: HashMap<String, (i64, bool, bool)> = HashMap::with_capacity(informs.len());
-        for chunk in informs.chunks(LOOKUP_CHUNK) {
+        let mut known: ::std::collections::HashMap<String, (i64, bool, bool)> =
+            ::std::collections::HashMap::with_capacity(informs.len());
+        for chunk in informs.chunks($crate::inform::LOOKUP_CHUNK) {
             let mut sql = String::from(
                 "SELECT id, is_active, status, serial_number FROM devices WHERE serial_number IN (",
             );
@@ -233,12 +236,12 @@ macro_rules! apply_informs {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                args.push(Arg::Text(inform.serial_number.clone()));
+                args.push($crate::device::Arg::Text(inform.serial_number.clone()));
                 dialect.placeholder(&mut sql, i + 1);
             }
             sql.push(')');
             let rows: Vec<(i64, bool, String, String)> =
-                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
             for (id, active, status, serial) in rows {
@@ -248,7 +251,7 @@ macro_rules! apply_informs {
         // Decide each Inform's fate in order; the first Inform of a new serial inserts it,
         // later ones in the same batch update it.
         enum Plan {
-            Done(InformOutcome),
+            Done($crate::inform::InformOutcome),
             Insert,
             Update {
                 device_id: Option<i64>,
@@ -256,10 +259,12 @@ macro_rules! apply_informs {
             },
         }
         let mut plans = Vec::with_capacity(informs.len());
-        let mut new_serials: HashSet<&str> = HashSet::new();
+        let mut new_serials: ::std::collections::HashSet<&str> = ::std::collections::HashSet::new();
         for inform in informs {
             let plan = match known.get(&inform.serial_number).copied() {
-                Some((device_id, false, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
+                Some((device_id, false, _)) => {
+                    Plan::Done($crate::inform::InformOutcome::Inactive { device_id })
+                }
                 Some((device_id, true, up)) => {
                     known.insert(inform.serial_number.clone(), (device_id, true, true));
                     Plan::Update {
@@ -271,7 +276,7 @@ macro_rules! apply_informs {
                     device_id: None,
                     came_up: false,
                 },
-                None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
+                None if !inform.auto_register => Plan::Done($crate::inform::InformOutcome::Unknown),
                 None => {
                     new_serials.insert(inform.serial_number.as_str());
                     Plan::Insert
@@ -284,10 +289,11 @@ macro_rules! apply_informs {
             .iter()
             .zip(&plans)
             .filter(|(_, p)| matches!(p, Plan::Insert))
-            .map(|(i, _)| i)
+            .map(|(i, _)| *i)
             .collect();
-        let mut inserted: HashMap<String, i64> = HashMap::with_capacity(inserts.len());
-        for chunk in inserts.chunks(INSERT_CHUNK) {
+        let mut inserted: ::std::collections::HashMap<String, i64> =
+            ::std::collections::HashMap::with_capacity(inserts.len());
+        for chunk in inserts.chunks($crate::inform::INSERT_CHUNK) {
             let mut sql = String::from(
                 "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
                  software_version, hardware_version, connection_request_url, address, \
@@ -302,19 +308,25 @@ macro_rules! apply_informs {
                     Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
                     None => format!("{}-{}", inform.oui, inform.serial_number),
                 };
-                args.push(Arg::Text(new_uuid()));
-                args.push(Arg::Text(inform.serial_number.clone()));
-                args.push(Arg::Text(inform.oui.clone()));
-                args.push(Arg::OptText(inform.product_class.clone()));
-                args.push(Arg::OptText(inform.manufacturer.clone()));
-                args.push(Arg::OptText(inform.software_version.clone()));
-                args.push(Arg::OptText(inform.hardware_version.clone()));
-                args.push(Arg::OptText(inform.connection_request_url.clone()));
-                args.push(Arg::OptText(inform.address.clone()));
-                args.push(Arg::OptText(inform.parameter_key.clone()));
-                args.push(Arg::Text(unique));
+                args.push($crate::device::Arg::Text($crate::secret::new_uuid()));
+                args.push($crate::device::Arg::Text(inform.serial_number.clone()));
+                args.push($crate::device::Arg::Text(inform.oui.clone()));
+                args.push($crate::device::Arg::OptText(inform.product_class.clone()));
+                args.push($crate::device::Arg::OptText(inform.manufacturer.clone()));
+                args.push($crate::device::Arg::OptText(
+                    inform.software_version.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(
+                    inform.hardware_version.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(
+                    inform.connection_request_url.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(inform.address.clone()));
+                args.push($crate::device::Arg::OptText(inform.parameter_key.clone()));
+                args.push($crate::device::Arg::Text(unique));
                 for _ in 0..4 {
-                    args.push(Arg::Time(now));
+                    args.push($crate::device::Arg::Time(now));
                 }
                 sql.push_str(if i > 0 { ", (" } else { "(" });
                 for k in 0..15 {
@@ -324,18 +336,19 @@ macro_rules! apply_informs {
                 sql.push_str("TRUE, 'Up')");
             }
             sql.push_str(" RETURNING id, serial_number");
-            let rows: Vec<(i64, String)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
-                .fetch_all(&mut *$conn)
-                .await?;
+            let rows: Vec<(i64, String)> =
+                $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
+                    .fetch_all(&mut *$conn)
+                    .await?;
             inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
         }
         // everyone else: one multi-row UPDATE per chunk; the last Inform of a device wins
         let mut updates: Vec<(i64, &$crate::inform::Inform)> = Vec::new();
         let mut outcomes = Vec::with_capacity(informs.len());
-        for (inform, plan) in informs.iter().zip(plans) {
+        for (&inform, plan) in informs.iter().zip(plans) {
             let outcome = match plan {
                 Plan::Done(outcome) => outcome,
-                Plan::Insert => InformOutcome::Accepted {
+                Plan::Insert => $crate::inform::InformOutcome::Accepted {
                     device_id: inserted[&inform.serial_number],
                     created: true,
                     came_up: true,
@@ -343,7 +356,7 @@ macro_rules! apply_informs {
                 Plan::Update { device_id, came_up } => {
                     let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
                     updates.push((device_id, inform));
-                    InformOutcome::Accepted {
+                    $crate::inform::InformOutcome::Accepted {
                         device_id,
                         created: false,
                         came_up,
@@ -353,8 +366,10 @@ macro_rules! apply_informs {
             outcomes.push(outcome);
         }
         // the last Inform of a device carries its values; its first says when it came up
-        let mut last_update: HashMap<i64, usize> = HashMap::with_capacity(updates.len());
-        let mut first_seen: HashMap<i64, DateTime<Utc>> = HashMap::with_capacity(updates.len());
+        let mut last_update: ::std::collections::HashMap<i64, usize> =
+            ::std::collections::HashMap::with_capacity(updates.len());
+        let mut first_seen: ::std::collections::HashMap<i64, ::chrono::DateTime<::chrono::Utc>> =
+            ::std::collections::HashMap::with_capacity(updates.len());
         for (i, (id, inform)) in updates.iter().enumerate() {
             last_update.insert(*id, i);
             first_seen
@@ -380,7 +395,7 @@ macro_rules! apply_informs {
             "timestamptz",
             "timestamptz",
         ];
-        for chunk in updates.chunks(UPDATE_CHUNK) {
+        for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
             let mut sql = String::from(
                 "WITH v (id, oui, product_class, manufacturer, software_version, \
                  hardware_version, connection_request_url, address, parameter_key, now, up_since) \
@@ -388,17 +403,23 @@ macro_rules! apply_informs {
             );
             let mut args = Vec::with_capacity(chunk.len() * 11);
             for (i, (device_id, inform)) in chunk.iter().enumerate() {
-                args.push(Arg::I64(*device_id));
-                args.push(Arg::Text(inform.oui.clone()));
-                args.push(Arg::OptText(inform.product_class.clone()));
-                args.push(Arg::OptText(inform.manufacturer.clone()));
-                args.push(Arg::OptText(inform.software_version.clone()));
-                args.push(Arg::OptText(inform.hardware_version.clone()));
-                args.push(Arg::OptText(inform.connection_request_url.clone()));
-                args.push(Arg::OptText(inform.address.clone()));
-                args.push(Arg::OptText(inform.parameter_key.clone()));
-                args.push(Arg::Time($crate::ts(inform.now)));
-                args.push(Arg::Time(first_seen[device_id]));
+                args.push($crate::device::Arg::I64(*device_id));
+                args.push($crate::device::Arg::Text(inform.oui.clone()));
+                args.push($crate::device::Arg::OptText(inform.product_class.clone()));
+                args.push($crate::device::Arg::OptText(inform.manufacturer.clone()));
+                args.push($crate::device::Arg::OptText(
+                    inform.software_version.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(
+                    inform.hardware_version.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(
+                    inform.connection_request_url.clone(),
+                ));
+                args.push($crate::device::Arg::OptText(inform.address.clone()));
+                args.push($crate::device::Arg::OptText(inform.parameter_key.clone()));
+                args.push($crate::device::Arg::Time($crate::ts(inform.now)));
+                args.push($crate::device::Arg::Time(first_seen[device_id]));
                 sql.push_str(if i > 0 { ", (" } else { "(" });
                 for (k, ty) in UPDATE_TYPES.iter().enumerate() {
                     if k > 0 {
@@ -429,14 +450,27 @@ macro_rules! apply_informs {
                  last_connection = v.now \
                  FROM v WHERE devices.id = v.id",
             );
-            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
                 .await?;
         }
         let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
-        let mut events: Vec<(i64, &$crate::inform::InformEvent, DateTime<Utc>)> = Vec::new();
-        for (inform, outcome) in informs.iter().zip(&outcomes) {
-            if let InformOutcome::Accepted { device_id, .. } = *outcome {
+        let mut events: Vec<(
+            i64,
+            &$crate::inform::InformEvent,
+            ::chrono::DateTime<::chrono::Utc>,
+        )> = Vec::new();
+        for ((inform, outcome), replace) in informs.iter().zip(&outcomes).zip(replace) {
+            if let $crate::inform::InformOutcome::Accepted {
+                device_id, created, ..
+            } = *outcome
+            {
+                if *replace && !created {
+                    sqlx::query("DELETE FROM parameters WHERE device_id = $1")
+                        .bind(device_id)
+                        .execute(&mut *$conn)
+                        .await?;
+                }
                 let now = $crate::ts(inform.now);
                 params.extend(
                     inform
@@ -451,8 +485,8 @@ macro_rules! apply_informs {
                 events.extend(inform.events.iter().map(|e| (device_id, e, now)));
             }
         }
-        write_parameter_rows!($conn, params);
-        for chunk in events.chunks(EVENT_CHUNK) {
+        $crate::inform::write_parameter_rows!($conn, params);
+        for chunk in events.chunks($crate::inform::EVENT_CHUNK) {
             let mut sql =
                 String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
             let mut args = Vec::with_capacity(chunk.len() * 4);
@@ -461,10 +495,10 @@ macro_rules! apply_informs {
                     sql.push_str(", ");
                 }
                 let n = args.len();
-                args.push(Arg::I64(*device_id));
-                args.push(Arg::Text(e.code.clone()));
-                args.push(Arg::Text(e.command_key.clone()));
-                args.push(Arg::Time(*now));
+                args.push($crate::device::Arg::I64(*device_id));
+                args.push($crate::device::Arg::Text(e.code.clone()));
+                args.push($crate::device::Arg::Text(e.command_key.clone()));
+                args.push($crate::device::Arg::Time(*now));
                 sql.push('(');
                 for k in 1..=4 {
                     if k > 1 {
@@ -474,13 +508,14 @@ macro_rules! apply_informs {
                 }
                 sql.push(')');
             }
-            bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
                 .await?;
         }
         outcomes
     }};
 }
+pub(crate) use apply_informs;
 
 impl Store {
     /// Upserts one Inform in its own transaction. Under load, prefer the batched
@@ -492,9 +527,11 @@ impl Store {
 
     /// Upserts several Informs in one transaction: all are written or none.
     pub async fn upsert_informs(&self, informs: &[Inform]) -> Result<Vec<InformOutcome>> {
+        let informs: Vec<&Inform> = informs.iter().collect();
+        let replace = vec![false; informs.len()];
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let outcomes = apply_informs!(tx, dialect, informs);
+            let outcomes = apply_informs!(tx, dialect, &informs, &replace);
             tx.commit().await?;
             Ok(outcomes)
         })

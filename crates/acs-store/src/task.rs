@@ -82,9 +82,53 @@ pub struct Task {
     pub updated: DateTime<Utc>,
 }
 
-const TASK_COLUMNS: &str = "id, device_id, command_key, kind, payload, setting_group, state, \
-    attempts, next_attempt_at, claimed_by, claim_expires_at, fault_code, fault_string, created, \
-    updated";
+macro_rules! task_columns {
+    () => {
+        "id, device_id, command_key, kind, payload, setting_group, state, attempts, \
+         next_attempt_at, claimed_by, claim_expires_at, fault_code, fault_string, created, updated"
+    };
+}
+
+const TASK_COLUMNS: &str = task_columns!();
+
+/// The claim of a device's next due task, in creation order: a pending task whose
+/// `next_attempt_at` has come, or an in-flight one whose claim expired. Binds: device id,
+/// holder, now, claim expiry; then `$tail` (the guarded form binds the serial number as $5).
+macro_rules! claim_sql {
+    ($lock:literal, $tail:literal) => {
+        concat!(
+            "UPDATE tasks SET state = 'in_flight', attempts = attempts + 1, claimed_by = $2, \
+             claim_expires_at = $4, updated = $3 \
+             WHERE id = (SELECT id FROM tasks WHERE device_id = $1 \
+             AND ((state = 'pending' AND next_attempt_at <= $3) \
+             OR (state = 'in_flight' AND claim_expires_at <= $3)) ORDER BY id LIMIT 1",
+            $lock,
+            ")",
+            $tail,
+            " RETURNING ",
+            task_columns!()
+        )
+    };
+}
+
+/// [`Store::claim_next_task`]: (SQLite, PostgreSQL).
+const CLAIM: (&str, &str) = (
+    claim_sql!("", ""),
+    claim_sql!(" FOR UPDATE SKIP LOCKED", ""),
+);
+
+/// The session's claim: only while `$2` still holds the session lease of serial `$5`, so a
+/// session whose lease went to another one never takes a task.
+pub(crate) const CLAIM_UNDER_LEASE: (&str, &str) = (
+    claim_sql!(
+        "",
+        " AND EXISTS (SELECT 1 FROM session_leases WHERE serial_number = $5 AND holder = $2)"
+    ),
+    claim_sql!(
+        " FOR UPDATE SKIP LOCKED",
+        " AND EXISTS (SELECT 1 FROM session_leases WHERE serial_number = $5 AND holder = $2)"
+    ),
+);
 
 /// How a claimed task ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -196,18 +240,10 @@ impl Store {
     ) -> Result<Option<Task>> {
         let now = ts(now);
         let expires = ts(now + chrono::Duration::from_std(claim_ttl).unwrap_or_default());
-        let due = "device_id = $1 AND ((state = 'pending' AND next_attempt_at <= $3) \
-                   OR (state = 'in_flight' AND claim_expires_at <= $3))";
-        let sql = format!(
-            "UPDATE tasks SET state = 'in_flight', attempts = attempts + 1, claimed_by = $2, \
-             claim_expires_at = $4, updated = $3 \
-             WHERE id = (SELECT id FROM tasks WHERE {due} ORDER BY id LIMIT 1{lock}) \
-             RETURNING {TASK_COLUMNS}",
-            lock = self.dialect().pick("", " FOR UPDATE SKIP LOCKED"),
-        );
+        let sql = self.dialect().pick(CLAIM.0, CLAIM.1);
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let task: Option<Task> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            let task: Option<Task> = sqlx::query_as(sql)
                 .bind(device_id)
                 .bind(holder)
                 .bind(now)

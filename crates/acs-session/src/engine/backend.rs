@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use acs_store::{
     Device, DevicePassword, DevicePatch, DeviceType, FirmwareImage, Inform, InformOutcome,
-    InformWriter, ParameterValue, Store, Task, TaskOutcome,
+    InformWriter, ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Store, Task,
+    TaskOutcome,
 };
 use chrono::{DateTime, Utc};
 
@@ -35,6 +36,70 @@ pub trait SessionBackend: Send + Sync + 'static {
         serial: &str,
         holder: &str,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// A session's start: the lease, then the Inform (for a BOOTSTRAP its parameters replace
+    /// the stored ones). `Busy` writes nothing; a refused device's lease is given back.
+    /// The store does it in one batched transaction; this default spells out its meaning.
+    fn start_session(
+        &self,
+        start: SessionStart,
+    ) -> impl Future<Output = BackendResult<SessionStartOutcome>> + Send {
+        async move {
+            let serial = start.inform.serial_number.clone();
+            let now = start.inform.now;
+            if !self
+                .acquire_lease(&serial, &start.holder, now, start.lease_ttl)
+                .await?
+            {
+                return Ok(SessionStartOutcome::Busy);
+            }
+            let params = start
+                .replace_parameters
+                .then(|| start.inform.parameters.clone());
+            let outcome = match self.inform(start.inform).await {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = self.release_lease(&serial, &start.holder).await;
+                    return Err(e);
+                }
+            };
+            match outcome {
+                InformOutcome::Accepted { device_id, .. } => {
+                    if let Some(params) = params {
+                        self.clear_parameters(device_id).await?;
+                        self.store_parameters(device_id, params, now).await?;
+                    }
+                }
+                InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
+                    self.release_lease(&serial, &start.holder).await?;
+                }
+            }
+            Ok(SessionStartOutcome::Started(outcome))
+        }
+    }
+    /// A session's turn: the next due task, claimed while the session holds the lease (which
+    /// it renews), or `None`: nothing due, the lease is given back and the session is over.
+    fn session_turn(
+        &self,
+        turn: SessionTurn,
+    ) -> impl Future<Output = BackendResult<Option<Task>>> + Send {
+        async move {
+            let task = self
+                .claim_next_task(turn.device_id, &turn.holder, turn.now, turn.claim_ttl)
+                .await?;
+            match task {
+                Some(task) => {
+                    self.acquire_lease(&turn.serial_number, &turn.holder, turn.now, turn.lease_ttl)
+                        .await?;
+                    Ok(Some(task))
+                }
+                None => {
+                    self.release_lease(&turn.serial_number, &turn.holder)
+                        .await?;
+                    Ok(None)
+                }
+            }
+        }
+    }
     fn claim_next_task(
         &self,
         device_id: i64,
@@ -88,7 +153,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<()>> + Send;
 }
 
-/// The real backend: the store, with Informs going through the batched writer.
+/// The real backend: the store, with a session's lease, Inform and turns going through the
+/// batched writer (one transaction for many sessions' steps).
 #[derive(Clone, Debug)]
 pub struct StoreBackend {
     store: Store,
@@ -148,9 +214,20 @@ impl SessionBackend for StoreBackend {
     async fn release_lease(&self, serial: &str, holder: &str) -> BackendResult<()> {
         self.run(
             "session lease release",
-            self.store.release_session_lease(serial, holder),
+            self.writer
+                .release_lease(serial.to_owned(), holder.to_owned()),
         )
         .await
+    }
+
+    async fn start_session(&self, start: SessionStart) -> BackendResult<SessionStartOutcome> {
+        self.run("session start", self.writer.start_session(start))
+            .await
+    }
+
+    async fn session_turn(&self, turn: SessionTurn) -> BackendResult<Option<Task>> {
+        self.run("session turn", self.writer.session_turn(turn))
+            .await
     }
 
     async fn claim_next_task(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_store::{
-    Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
+    Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, SessionStart,
+    SessionStartOutcome, SessionTurn, Task, TaskOutcome, TaskState,
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
@@ -122,6 +123,8 @@ pub struct Session {
     encode: Option<EncodeOptions>,
     /// When the session began (its Inform arrived).
     opened_at: DateTime<Utc>,
+    /// When the lease was last taken or renewed (renewed past half its term).
+    lease_since: DateTime<Utc>,
     /// When the last message of this session arrived.
     pub last_seen: DateTime<Utc>,
 }
@@ -141,6 +144,7 @@ impl Session {
             next_rpc_id: 1,
             encode: None,
             opened_at: now,
+            lease_since: now,
             last_seen: now,
         }
     }
@@ -232,7 +236,10 @@ impl<B: SessionBackend> Engine<B> {
                         env.body.name()
                     ))
                 }
-                _ if is_cpe_request(&env.body) => self.on_cpe_request(session, env, now).await,
+                _ if is_cpe_request(&env.body) => {
+                    self.keep_lease(session, now).await;
+                    self.on_cpe_request(session, env, now).await
+                }
                 Body::Unknown { .. } | Body::Kicked(_) => self.fault_reply(
                     session,
                     &env,
@@ -240,6 +247,7 @@ impl<B: SessionBackend> Engine<B> {
                     "method not supported by this ACS",
                 ),
                 _ => {
+                    self.keep_lease(session, now).await;
                     if let Some(reply) = self.on_cpe_response(session, env, now).await {
                         return reply;
                     }
@@ -267,18 +275,51 @@ impl<B: SessionBackend> Engine<B> {
                 .await;
         }
         if session.is_open() {
-            self.metrics
-                .session_duration
-                .observe((now - session.opened_at).to_std().unwrap_or_default());
             let _ = self
                 .backend
                 .release_lease(&session.serial, &session.holder)
                 .await;
+        }
+        self.close(session, now);
+    }
+
+    /// Marks the session over once its lease is given back (counted and timed once, whichever
+    /// path ends it).
+    fn close(&self, session: &mut Session, now: DateTime<Utc>) {
+        if session.is_open() {
+            self.metrics
+                .session_duration
+                .observe((now - session.opened_at).to_std().unwrap_or_default());
             self.metrics
                 .sessions_open
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
         session.phase = Phase::Ended;
+    }
+
+    /// Renews the session's lease once it is past half its term, so a long session (a sync
+    /// walking a big tree, a slow CPE) keeps it; a turn that claims a task renews it anyway.
+    async fn keep_lease(&self, session: &mut Session, now: DateTime<Utc>) {
+        if !session.is_open() {
+            return;
+        }
+        let half = chrono::Duration::from_std(self.lease_ttl() / 2).unwrap_or_default();
+        if now - session.lease_since < half {
+            return;
+        }
+        match self
+            .backend
+            .acquire_lease(&session.serial, &session.holder, now, self.lease_ttl())
+            .await
+        {
+            Ok(true) => session.lease_since = now,
+            Ok(false) => {
+                tracing::warn!(serial = %session.serial, "session lease lost to another session")
+            }
+            Err(e) => {
+                tracing::warn!(serial = %session.serial, error = %e.0, "renewing the session lease failed")
+            }
+        }
     }
 
     /// Encodes with the session's wire format (its device type's profile, once known).
@@ -315,29 +356,28 @@ impl<B: SessionBackend> Engine<B> {
         session.base_url = ctx.base_url.clone();
         session.root = data_model_root(&inform.parameter_list).to_owned();
 
-        match self
-            .backend
-            .acquire_lease(&serial, &session.holder, now, self.lease_ttl())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
+        let record = store_inform(inform, &serial, ctx, self.config.auto_register, now);
+        let bootstrap = inform.has_event("0 BOOTSTRAP");
+        let parameter_key = record.parameter_key.clone();
+        // one batched write: the lease, then the Inform (a BOOTSTRAP's parameters replace the
+        // stored ones: the CPE forgot them)
+        let start = SessionStart {
+            inform: record,
+            holder: session.holder.clone(),
+            lease_ttl: self.lease_ttl(),
+            replace_parameters: bootstrap,
+        };
+        let outcome = match self.backend.start_session(start).await {
+            Ok(SessionStartOutcome::Started(o)) => o,
+            Ok(SessionStartOutcome::Busy) => {
                 Metrics::inc(&self.metrics.sessions_refused_busy);
                 session.phase = Phase::Ended;
                 return Reply::Busy {
                     retry_after_secs: self.config.session_timeout.as_secs().max(1) as u32,
                 };
             }
-            Err(e) => return self.retry_fault(session, &env, &e.0),
-        }
-
-        let record = store_inform(inform, &serial, ctx, self.config.auto_register, now);
-        let bootstrap = inform.has_event("0 BOOTSTRAP");
-        let params = record.parameters.clone();
-        let parameter_key = record.parameter_key.clone();
-        let outcome = match self.backend.inform(record).await {
-            Ok(o) => o,
             Err(e) => {
+                // a start that timed out may still commit: give back what it may take
                 let _ = self.backend.release_lease(&serial, &session.holder).await;
                 return self.retry_fault(session, &env, &e.0);
             }
@@ -345,7 +385,7 @@ impl<B: SessionBackend> Engine<B> {
         let device_id = match outcome {
             InformOutcome::Accepted { device_id, .. } => device_id,
             InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
-                let _ = self.backend.release_lease(&serial, &session.holder).await;
+                // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
                 session.phase = Phase::Ended;
                 tracing::info!(serial = %serial, "inform refused: device inactive or unknown");
@@ -360,14 +400,7 @@ impl<B: SessionBackend> Engine<B> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         if let Err(e) = self
-            .complete_by_events(
-                session,
-                inform,
-                bootstrap,
-                &params,
-                parameter_key.as_deref(),
-                now,
-            )
+            .complete_by_events(session, inform, bootstrap, parameter_key.as_deref(), now)
             .await
         {
             self.end(session, now).await;
@@ -383,7 +416,6 @@ impl<B: SessionBackend> Engine<B> {
         session: &Session,
         inform: &cwmp::Inform,
         bootstrap: bool,
-        params: &[ParameterValue],
         parameter_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), super::BackendError> {
@@ -403,8 +435,8 @@ impl<B: SessionBackend> Engine<B> {
             }
         }
         if bootstrap {
-            // a factory reset (or a new ACS URL): the CPE forgot its parameters; the ones
-            // stored before are stale. The Inform's own parameters are stored again.
+            // a factory reset (or a new ACS URL); the stale parameters were already replaced
+            // by the Inform's own when the session started
             let open = self.backend.open_tasks(device_id).await?;
             for t in open
                 .iter()
@@ -414,10 +446,6 @@ impl<B: SessionBackend> Engine<B> {
                     .settle_by_command_key(device_id, &t.command_key, TaskOutcome::Done, now)
                     .await?;
             }
-            self.backend.clear_parameters(device_id).await?;
-            self.backend
-                .store_parameters(device_id, params.to_vec(), now)
-                .await?;
         }
         if let Some(pk) = parameter_key.filter(|k| !k.is_empty()) {
             // the session broke after an SPV was sent: the CPE's ParameterKey proves it applied
@@ -723,19 +751,28 @@ impl<B: SessionBackend> Engine<B> {
             }
             return self.finish(session, now).await;
         }
-        // renew the lease while the session lives
-        let _ = self
-            .backend
-            .acquire_lease(&session.serial, &session.holder, now, self.lease_ttl())
-            .await;
         loop {
-            let task = match self
-                .backend
-                .claim_next_task(session.device_id, &session.holder, now, self.claim_ttl())
-                .await
-            {
-                Ok(Some(t)) => t,
-                Ok(None) => return self.finish(session, now).await,
+            // one batched write: claim the next task under the lease (renewing it), or give
+            // the lease back and end
+            let turn = SessionTurn {
+                device_id: session.device_id,
+                serial_number: session.serial.clone(),
+                holder: session.holder.clone(),
+                now,
+                claim_ttl: self.claim_ttl(),
+                lease_ttl: self.lease_ttl(),
+            };
+            let task = match self.backend.session_turn(turn).await {
+                Ok(Some(t)) => {
+                    session.lease_since = now;
+                    t
+                }
+                Ok(None) => {
+                    // the store already gave the lease back
+                    Metrics::inc(&self.metrics.sessions_completed);
+                    self.close(session, now);
+                    return Reply::NoContent;
+                }
                 Err(e) => {
                     Metrics::inc(&self.metrics.store_errors);
                     tracing::warn!(serial = %session.serial, error = %e.0, "claiming a task failed; ending the session");

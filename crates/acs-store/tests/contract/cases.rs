@@ -6,8 +6,9 @@ use acs_store::DevicePassword;
 use acs_store::{
     DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
     InformWriter, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask, ParameterValue,
-    ProfileDefault, RetryPolicy, SecretKey, StatusPolicy, Store, StoreError, TaskOutcome,
-    TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig,
+    ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome, SessionStart,
+    SessionStartOutcome, SessionTurn, StatusPolicy, Store, StoreError, TaskOutcome, TaskState,
+    TokenHash, TokenScope, TraceDirection, WriterConfig,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
@@ -41,6 +42,13 @@ cases!(
     claim_takes_due_tasks_in_creation_order,
     concurrent_claimers_never_share_a_task,
     session_lease_is_exclusive_and_expires,
+    session_start_takes_the_lease_then_stores_the_inform,
+    session_start_refused_device_gives_the_lease_back,
+    session_turn_claims_under_the_lease_or_ends_the_session,
+    session_ops_apply_in_order_in_one_batch,
+    session_ops_for_many_devices_in_one_batch,
+    writer_batches_session_starts_one_winner_per_device,
+    bootstrap_start_replaces_stored_parameters,
     crash_between_claim_and_settle_is_claimable_after_expiry,
     faults_retry_with_backoff_then_fail,
     await_event_task_settles_by_command_key,
@@ -945,6 +953,449 @@ async fn session_lease_is_exclusive_and_expires(env: Env) {
         winners += usize::from(h.await.unwrap());
     }
     assert_eq!(winners, 1);
+    store.close().await;
+}
+
+fn start(serial: &str, holder: &str, now: DateTime<Utc>) -> SessionStart {
+    SessionStart {
+        inform: inform(serial, now),
+        holder: holder.into(),
+        lease_ttl: Duration::from_secs(60),
+        replace_parameters: false,
+    }
+}
+
+fn turn(device_id: i64, serial: &str, holder: &str, now: DateTime<Utc>) -> SessionTurn {
+    SessionTurn {
+        device_id,
+        serial_number: serial.into(),
+        holder: holder.into(),
+        now,
+        claim_ttl: Duration::from_secs(60),
+        lease_ttl: Duration::from_secs(60),
+    }
+}
+
+async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
+    let store = env.store().await;
+    let out = store.start_session(&start("SN1", "a", t(0))).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    assert_eq!(
+        out,
+        SessionStartOutcome::Started(InformOutcome::Accepted {
+            device_id: id,
+            created: true,
+            came_up: true
+        })
+    );
+    assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
+    assert!(!store.session_lease_active("SN1", t(60)).await.unwrap());
+    // a second session of the device while the first holds the lease: nothing written
+    let mut other = start("SN1", "b", t(30));
+    other.inform.software_version = Some("9.9".into());
+    assert_eq!(
+        store.start_session(&other).await.unwrap(),
+        SessionStartOutcome::Busy
+    );
+    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(
+        (d.software_version.as_deref(), d.last_connection),
+        (Some("1.2.3"), Some(t(0)))
+    );
+    assert_eq!(store.list_events(id, 10).await.unwrap().len(), 2);
+    // once the first lease expired, the other holder starts
+    assert!(matches!(
+        store
+            .start_session(&start("SN1", "b", t(60)))
+            .await
+            .unwrap(),
+        SessionStartOutcome::Started(InformOutcome::Accepted { created: false, .. })
+    ));
+    assert!(
+        !store
+            .acquire_session_lease("SN1", "a", t(61), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "b holds it now"
+    );
+    store.close().await;
+}
+
+async fn session_start_refused_device_gives_the_lease_back(env: Env) {
+    let store = env.store().await;
+    let mut nd = new_device("OFF");
+    nd.is_active = Some(false);
+    let d = store.create_device(&nd, t(0)).await.unwrap();
+    assert_eq!(
+        store.start_session(&start("OFF", "a", t(1))).await.unwrap(),
+        SessionStartOutcome::Started(InformOutcome::Inactive { device_id: d.id })
+    );
+    assert!(!store.session_lease_active("OFF", t(2)).await.unwrap());
+    let mut unknown = start("NEW", "a", t(1));
+    unknown.inform.auto_register = false;
+    assert_eq!(
+        store.start_session(&unknown).await.unwrap(),
+        SessionStartOutcome::Started(InformOutcome::Unknown)
+    );
+    assert!(!store.session_lease_active("NEW", t(2)).await.unwrap());
+    assert!(store.device_by_serial("NEW").await.unwrap().is_none());
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM parameters").await, 0);
+    store.close().await;
+}
+
+async fn session_turn_claims_under_the_lease_or_ends_the_session(env: Env) {
+    let store = env.store().await;
+    store.start_session(&start("SN1", "a", t(0))).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    let queued = store
+        .enqueue_tasks(id, &[task("reboot"), task("sync")], t(1))
+        .await
+        .unwrap();
+    // a task is due: claimed, and the lease renewed to t(50) + 60 s
+    let first = store
+        .session_turn(&turn(id, "SN1", "a", t(50)))
+        .await
+        .unwrap()
+        .expect("a due task");
+    assert_eq!(
+        (first.id, first.claimed_by.as_deref()),
+        (queued[0].id, Some("a"))
+    );
+    assert!(
+        store.session_lease_active("SN1", t(100)).await.unwrap(),
+        "renewed by the claim"
+    );
+    store
+        .settle_task(first.id, "a", &TaskOutcome::Done, t(51))
+        .await
+        .unwrap();
+    // a session that does not hold the lease never claims, and leaves the lease alone
+    assert!(
+        store
+            .session_turn(&turn(id, "SN1", "intruder", t(52)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.task(queued[1].id).await.unwrap().unwrap().state,
+        TaskState::Pending
+    );
+    assert!(store.session_lease_active("SN1", t(53)).await.unwrap());
+    let second = store
+        .session_turn(&turn(id, "SN1", "a", t(53)))
+        .await
+        .unwrap()
+        .expect("the second task");
+    assert_eq!(second.id, queued[1].id);
+    store
+        .settle_task(second.id, "a", &TaskOutcome::Done, t(54))
+        .await
+        .unwrap();
+    // nothing due: the session ends and the lease is free at once
+    assert!(
+        store
+            .session_turn(&turn(id, "SN1", "a", t(55)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.session_lease_active("SN1", t(55)).await.unwrap());
+    assert!(
+        store
+            .acquire_session_lease("SN1", "b", t(56), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // a task queued after the end waits for the next session, untouched
+    let later = store
+        .enqueue_tasks(id, &[task("late")], t(57))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session_turn(&turn(id, "SN1", "a", t(58)))
+            .await
+            .unwrap()
+            .is_none(),
+        "a's session is over"
+    );
+    assert_eq!(
+        store.task(later[0].id).await.unwrap().unwrap().state,
+        TaskState::Pending
+    );
+    assert!(
+        store.session_lease_active("SN1", t(58)).await.unwrap(),
+        "b's lease stays"
+    );
+    store.close().await;
+}
+
+async fn session_ops_apply_in_order_in_one_batch(env: Env) {
+    let store = env.store().await;
+    store.start_session(&start("SN1", "a", t(0))).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    let release = SessionOp::Release {
+        serial_number: "SN1".into(),
+        holder: "a".into(),
+    };
+    let start_b = SessionOp::Start(start("SN1", "b", t(1)));
+    let start_c = SessionOp::Start(start("SN1", "c", t(1)));
+    let fresh = SessionOp::Start(start("SN2", "d", t(1)));
+    let bare = SessionOp::Inform(inform("SN3", t(1)));
+    let turn_a = SessionOp::Turn(turn(id, "SN1", "a", t(1)));
+    // a's lease is released before b asks; c comes after b and finds it taken; a's later
+    // turn no longer holds the lease
+    let out = store
+        .session_ops(&[&release, &start_b, &start_c, &fresh, &bare, &turn_a])
+        .await
+        .unwrap();
+    assert_eq!(out[0], SessionOpOutcome::Released);
+    assert_eq!(
+        out[1],
+        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
+            device_id: id,
+            created: false,
+            came_up: false
+        }))
+    );
+    assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
+    assert!(matches!(
+        out[3],
+        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
+            created: true,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        out[4],
+        SessionOpOutcome::Inform(InformOutcome::Accepted { created: true, .. })
+    ));
+    assert_eq!(out[5], SessionOpOutcome::Turn(None));
+    assert!(
+        !store
+            .acquire_session_lease("SN1", "c", t(2), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "b holds SN1"
+    );
+    assert!(store.session_lease_active("SN2", t(2)).await.unwrap());
+    assert!(
+        !store.session_lease_active("SN3", t(2)).await.unwrap(),
+        "a bare Inform takes no lease"
+    );
+    store.close().await;
+}
+
+async fn session_ops_for_many_devices_in_one_batch(env: Env) {
+    let store = env.store().await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let serial = format!("D{n}");
+        store
+            .start_session(&start(&serial, &format!("h{n}"), t(0)))
+            .await
+            .unwrap();
+        ids.push(device_id(&store, &serial).await);
+    }
+    let queued = store
+        .enqueue_tasks(ids[1], &[task("reboot")], t(1))
+        .await
+        .unwrap();
+    let later = store
+        .enqueue_tasks(ids[4], &[task("sync")], t(1000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .acquire_session_lease("X", "other", t(30), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // the starts come when the D-leases of t(0) ran out (X's runs to t(90))
+    let ops = [
+        SessionOp::Turn(turn(ids[0], "D0", "h0", t(10))),
+        SessionOp::Turn(turn(ids[1], "D1", "h1", t(10))),
+        SessionOp::Release {
+            serial_number: "D2".into(),
+            holder: "h2".into(),
+        },
+        SessionOp::Release {
+            serial_number: "D3".into(),
+            holder: "not-h3".into(),
+        },
+        SessionOp::Start(start("X", "me", t(60))),
+        SessionOp::Start(start("Y", "me", t(60))),
+        SessionOp::Turn(turn(ids[4], "D4", "intruder", t(10))),
+        SessionOp::Start(start("D5", "late", t(60))),
+    ];
+    let refs: Vec<&SessionOp> = ops.iter().collect();
+    let out = store.session_ops(&refs).await.unwrap();
+    assert_eq!(out[0], SessionOpOutcome::Turn(None), "nothing due: ended");
+    let SessionOpOutcome::Turn(Some(claimed)) = &out[1] else {
+        panic!("{:?}", out[1])
+    };
+    assert_eq!(claimed.id, queued[0].id);
+    assert_eq!(out[2], SessionOpOutcome::Released);
+    assert_eq!(out[3], SessionOpOutcome::Released);
+    assert_eq!(out[4], SessionOpOutcome::Start(SessionStartOutcome::Busy));
+    assert!(matches!(
+        out[5],
+        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
+            created: true,
+            ..
+        }))
+    ));
+    assert_eq!(out[6], SessionOpOutcome::Turn(None));
+    assert!(matches!(
+        out[7],
+        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
+            created: false,
+            ..
+        }))
+    ));
+    let held = |serial: &'static str, now| {
+        let store = store.clone();
+        async move { store.session_lease_active(serial, now).await.unwrap() }
+    };
+    assert!(!held("D0", t(11)).await, "ended turn gave its lease back");
+    assert!(
+        held("D1", t(65)).await,
+        "claiming turn renewed its lease to t(70)"
+    );
+    assert!(!held("D2", t(11)).await);
+    assert!(
+        held("D3", t(11)).await,
+        "a release by another holder changes nothing"
+    );
+    assert!(
+        held("D4", t(11)).await,
+        "an intruder's turn leaves the holder's lease"
+    );
+    assert_eq!(
+        store.task(later[0].id).await.unwrap().unwrap().state,
+        TaskState::Pending,
+        "not due, not claimed"
+    );
+    assert!(
+        !store
+            .acquire_session_lease("D5", "h5", t(61), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "the expired lease went to the later session"
+    );
+    assert!(
+        !store
+            .acquire_session_lease("X", "me", t(61), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "X stays with its holder"
+    );
+    store.close().await;
+}
+
+async fn writer_batches_session_starts_one_winner_per_device(env: Env) {
+    let store = env.store().await;
+    let (writer, task) = InformWriter::spawn(
+        store.clone(),
+        WriterConfig {
+            max_batch: 64,
+            max_delay: Duration::from_millis(5),
+            queue: 1024,
+            ..WriterConfig::for_dialect(store.dialect())
+        },
+    );
+    // 50 devices, each started by three sessions at once
+    let mut handles = Vec::new();
+    for n in 0..150 {
+        let w = writer.clone();
+        handles.push(tokio::spawn(async move {
+            let serial = format!("S{:03}", n % 50);
+            let out = w
+                .start_session(start(&serial, &format!("h{n}"), t(0)))
+                .await
+                .unwrap();
+            (serial, format!("h{n}"), out)
+        }));
+    }
+    let mut winners: Vec<(String, String)> = Vec::new();
+    for h in handles {
+        let (serial, holder, out) = h.await.unwrap();
+        match out {
+            SessionStartOutcome::Started(InformOutcome::Accepted { .. }) => {
+                winners.push((serial, holder))
+            }
+            SessionStartOutcome::Busy => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    winners.sort();
+    let mut serials: Vec<&str> = winners.iter().map(|(s, _)| s.as_str()).collect();
+    serials.dedup();
+    assert_eq!(
+        (winners.len(), serials.len()),
+        (50, 50),
+        "one winner per device"
+    );
+    // each winner's turn ends its session and frees the lease
+    for (serial, holder) in &winners {
+        let id = device_id(&store, serial).await;
+        assert_eq!(
+            writer
+                .session_turn(turn(id, serial, holder, t(1)))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    writer
+        .release_lease("S000".into(), "nobody".into())
+        .await
+        .unwrap();
+    drop(writer);
+    task.join().await;
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM session_leases").await,
+        0
+    );
+    assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM devices").await, 50);
+    store.close().await;
+}
+
+async fn bootstrap_start_replaces_stored_parameters(env: Env) {
+    let store = env.store().await;
+    store.start_session(&start("SN1", "a", t(0))).await.unwrap();
+    let id = device_id(&store, "SN1").await;
+    store
+        .upsert_parameters(id, &[param("Device.Old.Value", "x")], t(1))
+        .await
+        .unwrap();
+    store.release_session_lease("SN1", "a").await.unwrap();
+    // a periodic Inform merges
+    store.start_session(&start("SN1", "b", t(2))).await.unwrap();
+    assert_eq!(
+        store
+            .list_parameters(id, "Device.Old.")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.release_session_lease("SN1", "b").await.unwrap();
+    // a BOOTSTRAP replaces: what the CPE forgot is gone, what it reported is stored
+    let mut boot = start("SN1", "c", t(3));
+    boot.replace_parameters = true;
+    boot.inform.parameters.truncate(5);
+    store.start_session(&boot).await.unwrap();
+    let params = store.list_parameters(id, "").await.unwrap();
+    assert_eq!(params.len(), 5);
+    assert!(params.iter().all(|p| p.updated == t(3)));
+    // and a BOOTSTRAP of a brand-new device just stores its parameters
+    let mut first = start("SN2", "d", t(4));
+    first.replace_parameters = true;
+    store.start_session(&first).await.unwrap();
+    let id2 = device_id(&store, "SN2").await;
+    assert_eq!(store.list_parameters(id2, "").await.unwrap().len(), 20);
     store.close().await;
 }
 
