@@ -1,6 +1,6 @@
-//! The harness: each case runs once per backend on a fresh database (a SQLite file in a temp
-//! dir; a uniquely named PostgreSQL database created and dropped around the case), a few
-//! cases at a time. Prints libtest-style lines so `cargo test` output reads as usual.
+//! The suite's side of the harness: what a case receives and how many run at once. The
+//! runner (each case once per backend on a fresh database, libtest-style output) is
+//! `acs-testkit`'s.
 
 pub mod api;
 pub mod binaries;
