@@ -4,11 +4,18 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use acs_session::Credentials;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod support;
+use support::{Resp, inform, post, temp_dir};
+
+/// Sends raw bytes, reads one response.
+async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
+    support::exchange(stream, raw).await.expect("a response")
+}
 
 struct Server {
     child: Child,
@@ -25,21 +32,8 @@ impl Drop for Server {
     }
 }
 
-static N: AtomicU32 = AtomicU32::new(0);
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "acs-http-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn start(extra: &[&str]) -> Server {
-    let dir = temp_dir();
+    let dir = temp_dir("acs-http");
     let mut child = Command::new(env!("CARGO_BIN_EXE_acs"))
         .arg("serve")
         .args([
@@ -80,99 +74,12 @@ fn start(extra: &[&str]) -> Server {
     }
 }
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Sends raw bytes, reads one response (Content-Length framed, or until close).
-async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
-    stream.write_all(raw).await.unwrap();
-    read_response(stream).await
-}
-
-async fn read_response(stream: &mut TcpStream) -> Resp {
-    let mut buf = Vec::new();
-    loop {
-        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
-        if let Some(end) = head_end {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let mut lines = head.split("\r\n");
-            let status: u16 = lines
-                .next()
-                .unwrap()
-                .split(' ')
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
-            let headers: Vec<(String, String)> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-                .collect();
-            if status == 100 {
-                buf.drain(..end + 4);
-                continue;
-            }
-            let len: usize = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map_or(0, |(_, v)| v.parse().unwrap());
-            while buf.len() < end + 4 + len {
-                let mut chunk = [0u8; 65536];
-                let n = stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "connection closed mid-body");
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Resp {
-                status,
-                headers,
-                body: buf[end + 4..end + 4 + len].to_vec(),
-            };
-        }
-        let mut chunk = [0u8; 65536];
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed before a response");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn post(body: &[u8], extra_headers: &str) -> Vec<u8> {
-    let mut v = format!(
-        "POST / HTTP/1.1\r\nHost: acs.test\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n{extra_headers}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    v.extend_from_slice(body);
-    v
-}
-
 fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../../../shared/cwmp/corpus/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-fn inform(serial: &str) -> Vec<u8> {
-    format!(
-        r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ConnectionRequestURL</Name><Value xsi:type="xsd:string">http://127.0.0.1:9/cr</Value></ParameterValueStruct></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
-    )
-    .into_bytes()
 }
 
 fn cookie_of(r: &Resp) -> String {
@@ -393,7 +300,7 @@ async fn api_listener_serves_health_and_metrics() {
 
 #[test]
 fn token_create_prints_the_token_alone() {
-    let dir = temp_dir();
+    let dir = temp_dir("acs-http");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_acs"))
             .args(args)
@@ -427,7 +334,7 @@ fn token_create_prints_the_token_alone() {
 
 #[tokio::test]
 async fn token_create_takes_organization_more_than_once() {
-    let dir = temp_dir();
+    let dir = temp_dir("acs-http");
     let url = format!("sqlite://{}/acs.db", dir.display());
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_acs"))
