@@ -29,6 +29,8 @@ pub struct Parameter {
     pub value: String,
     pub xsd_type: String,
     pub writable: Option<bool>,
+    /// When the value, type or writability was last set or changed, not when it was last
+    /// reported: an upsert of an unchanged row leaves the row alone.
     pub updated: DateTime<Utc>,
 }
 
@@ -116,7 +118,10 @@ pub(crate) trait BulkParameters {
 
 const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
      xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
-     updated = excluded.updated";
+     updated = excluded.updated \
+     WHERE parameters.value IS NOT excluded.value \
+     OR parameters.xsd_type IS NOT excluded.xsd_type \
+     OR (excluded.writable IS NOT NULL AND parameters.writable IS NOT excluded.writable)";
 
 impl BulkParameters for SqliteConnection {
     /// Multi-row VALUES with anonymous placeholders, 500 rows per statement.
@@ -180,7 +185,11 @@ impl BulkParameters for PgConnection {
                  ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
                  xsd_type = excluded.xsd_type, \
                  writable = COALESCE(excluded.writable, parameters.writable), \
-                 updated = excluded.updated",
+                 updated = excluded.updated \
+                 WHERE parameters.value IS DISTINCT FROM excluded.value \
+                 OR parameters.xsd_type IS DISTINCT FROM excluded.xsd_type \
+                 OR (excluded.writable IS NOT NULL \
+                 AND parameters.writable IS DISTINCT FROM excluded.writable)",
             )
             .bind(ids)
             .bind(paths)
