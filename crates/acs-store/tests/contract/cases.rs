@@ -203,6 +203,7 @@ async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
         device_id,
         created: true,
         came_up: true,
+        type_id: None,
     } = out
     else {
         panic!("unexpected {out:?}")
@@ -256,7 +257,8 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
         InformOutcome::Accepted {
             device_id: created.id,
             created: false,
-            came_up: true
+            came_up: true,
+            type_id: None,
         }
     );
     let mut later = inform("SN1", t(400));
@@ -268,7 +270,8 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
         InformOutcome::Accepted {
             device_id: created.id,
             created: false,
-            came_up: false
+            came_up: false,
+            type_id: None,
         }
     );
     let d = store.device_by_serial("SN1").await.unwrap().unwrap();
@@ -405,23 +408,27 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
             InformOutcome::Accepted {
                 device_id: new_id,
                 created: true,
-                came_up: true
+                came_up: true,
+                type_id: None,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
-                came_up: true
+                came_up: true,
+                type_id: None,
             },
             InformOutcome::Unknown,
             InformOutcome::Accepted {
                 device_id: new_id,
                 created: false,
-                came_up: false
+                came_up: false,
+                type_id: None,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
-                came_up: false
+                came_up: false,
+                type_id: None,
             },
         ]
     );
@@ -986,7 +993,8 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
         SessionStartOutcome::Started(InformOutcome::Accepted {
             device_id: id,
             created: true,
-            came_up: true
+            came_up: true,
+            type_id: None,
         })
     );
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
@@ -1157,7 +1165,8 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
         SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
             device_id: id,
             created: false,
-            came_up: false
+            came_up: false,
+            type_id: None,
         }))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
