@@ -128,19 +128,12 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
             // 32 MiB page cache per connection (the default is 2 MiB): index updates of a
             // fleet-sized devices table stay in memory
             .pragma("cache_size", "-32768")
-            // no checkpoint inside a commit: the committing connection (usually the batched
-            // writer, which the whole node waits for) would copy the WAL back into the
-            // database before its batch is answered. `checkpoint_wal` does it beside them.
-            .pragma("wal_autocheckpoint", "0")
-            // a WAL that grew under a burst is cut back to this size once checkpointed
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             .statement_cache_capacity(256);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
-        tokio::spawn(checkpoint_wal(pool.clone()));
         Ok(Backend::Sqlite(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(256);
@@ -154,61 +147,6 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
             what: "database url",
             reason: "expected sqlite://PATH or postgres://...".into(),
         })
-    }
-}
-
-/// Bytes a checkpointed WAL file is truncated to.
-const WAL_SIZE_LIMIT: u64 = 64 << 20;
-
-/// WAL frames (pages) past which a checkpoint makes the WAL start over: ~32 MB.
-const RESTART_FRAMES: i64 = 8192;
-
-/// How often the WAL is checkpointed. At the writer's peak (~4,000 sessions/s) this keeps the
-/// WAL to a few MB between checkpoints, about what SQLite's default autocheckpoint allows.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
-
-/// Checkpoints the WAL of a SQLite pool off the writers' commit path (each pooled connection
-/// has `wal_autocheckpoint=0`), on a connection of its own, until the pool is closed. PASSIVE:
-/// it never blocks a writer or a reader and copies what no open read still needs; the WAL
-/// restarts from its beginning once a checkpoint got through all of it, so its size stays
-/// bounded — unless a commit lands during every checkpoint, as under sustained load: then,
-/// past `RESTART_FRAMES`, a RESTART checkpoint waits for the writer between two batches and
-/// makes the next one start the WAL over (one short stall per that many frames, instead of
-/// one per 1,000 pages inside the commit). Closing the last connection (`Store::close`) checkpoints
-/// whatever is left, as SQLite does on close.
-async fn checkpoint_wal(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        // (busy, frames in the WAL, frames checkpointed)
-        let done: std::result::Result<(i64, i64, i64), sqlx::Error> =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&pool)
-                .await;
-        match done {
-            Ok((_, log, copied)) if log >= RESTART_FRAMES => {
-                tracing::debug!(log, copied, "wal checkpoint: restarting the wal");
-                let restarted: std::result::Result<(i64, i64, i64), sqlx::Error> =
-                    sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-                        .fetch_one(&pool)
-                        .await;
-                if let Err(e) = restarted
-                    && !pool.is_closed()
-                {
-                    tracing::warn!(error = %e, "wal checkpoint (restart) failed");
-                }
-            }
-            Ok((_, log, copied)) if log > 0 => {
-                tracing::trace!(log, copied, "wal checkpoint");
-            }
-            Ok(_) => {}
-            Err(_) if pool.is_closed() => return,
-            Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
-        }
     }
 }
 
