@@ -29,6 +29,9 @@ pub struct ParameterOut {
     #[serde(rename = "type")]
     pub xsd_type: String,
     pub writable: Option<bool>,
+    /// When the value (or its type or writability) was last set or changed; a report of
+    /// the same value does not move it. The device's `last_connection` says when it was last
+    /// heard from.
     pub updated: DateTime<Utc>,
 }
 

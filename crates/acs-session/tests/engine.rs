@@ -31,6 +31,8 @@ struct Fake {
     profile: Option<DeviceTypeProfile>,
     /// Store reads of device types (the engine caches them).
     type_reads: usize,
+    /// Store reads of the device row.
+    device_reads: usize,
 }
 
 #[derive(Clone, Default)]
@@ -111,6 +113,8 @@ impl SessionBackend for FakeBackend {
                     device_id: 1,
                     created: false,
                     came_up: false,
+                    // as `device` reports it
+                    type_id: s.profile.is_some().then_some(7),
                 }
             })
         })
@@ -208,7 +212,10 @@ impl SessionBackend for FakeBackend {
     }
     async fn device(&self, id: i64) -> BackendResult<Option<Device>> {
         Ok(self
-            .with(|s| s.profile.is_some())
+            .with(|s| {
+                s.device_reads += 1;
+                s.profile.is_some()
+            })
             .then(|| typed_device(id, 7)))
     }
     async fn device_password(&self, _: i64) -> BackendResult<Option<DevicePassword>> {
@@ -928,6 +935,8 @@ async fn the_wire_format_of_a_type_is_read_once_per_ttl() {
     let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 5).await;
     assert!(!text_of(&r).starts_with("<?xml"));
     assert_eq!(c.backend.with(|s| s.type_reads), 1, "cached");
+    // the type comes with the session start: no device read per Inform
+    assert_eq!(c.backend.with(|s| s.device_reads), 0);
     c.empty(6).await;
     c.session = Session::new("s3".into(), "node", t(100));
     c.send(&inform(&[("2 PERIODIC", "")], ""), 100).await;

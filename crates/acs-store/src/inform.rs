@@ -29,6 +29,8 @@ pub struct Parameter {
     pub value: String,
     pub xsd_type: String,
     pub writable: Option<bool>,
+    /// When the value, type or writability was last set or changed, not when it was last
+    /// reported: an upsert of an unchanged row leaves the row alone.
     pub updated: DateTime<Utc>,
 }
 
@@ -62,11 +64,14 @@ pub struct Inform {
 /// What the upsert did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InformOutcome {
-    /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up.
+    /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up;
+    /// `type_id`: the device's type as stored (read with the device row the upsert plans
+    /// from, so the session needs no second read to learn it).
     Accepted {
         device_id: i64,
         created: bool,
         came_up: bool,
+        type_id: Option<i64>,
     },
     /// The device exists with `is_active = false`: nothing was written; refuse the session.
     Inactive { device_id: i64 },
@@ -116,7 +121,10 @@ pub(crate) trait BulkParameters {
 
 const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
      xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
-     updated = excluded.updated";
+     updated = excluded.updated \
+     WHERE parameters.value IS NOT excluded.value \
+     OR parameters.xsd_type IS NOT excluded.xsd_type \
+     OR (excluded.writable IS NOT NULL AND parameters.writable IS NOT excluded.writable)";
 
 impl BulkParameters for SqliteConnection {
     /// Multi-row VALUES with anonymous placeholders, 500 rows per statement.
@@ -180,7 +188,11 @@ impl BulkParameters for PgConnection {
                  ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
                  xsd_type = excluded.xsd_type, \
                  writable = COALESCE(excluded.writable, parameters.writable), \
-                 updated = excluded.updated",
+                 updated = excluded.updated \
+                 WHERE parameters.value IS DISTINCT FROM excluded.value \
+                 OR parameters.xsd_type IS DISTINCT FROM excluded.xsd_type \
+                 OR (excluded.writable IS NOT NULL \
+                 AND parameters.writable IS DISTINCT FROM excluded.writable)",
             )
             .bind(ids)
             .bind(paths)
@@ -224,12 +236,13 @@ macro_rules! apply_informs {
         let dialect: $crate::backend::Dialect = $dialect;
         let informs: &[&$crate::inform::Inform] = $informs;
         let replace: &[bool] = $replace;
-        // serial -> (id, is_active, is Up)
-        let mut known: ::std::collections::HashMap<String, (i64, bool, bool)> =
+        // serial -> (id, is_active, is Up, type)
+        let mut known: ::std::collections::HashMap<String, (i64, bool, bool, Option<i64>)> =
             ::std::collections::HashMap::with_capacity(informs.len());
         for chunk in informs.chunks($crate::inform::LOOKUP_CHUNK) {
             let mut sql = String::from(
-                "SELECT id, is_active, status, serial_number FROM devices WHERE serial_number IN (",
+                "SELECT id, is_active, status, serial_number, type_id FROM devices \
+                 WHERE serial_number IN (",
             );
             let mut args = Vec::with_capacity(chunk.len());
             for (i, inform) in chunk.iter().enumerate() {
@@ -240,12 +253,12 @@ macro_rules! apply_informs {
                 dialect.placeholder(&mut sql, i + 1);
             }
             sql.push(')');
-            let rows: Vec<(i64, bool, String, String)> =
+            let rows: Vec<(i64, bool, String, String, Option<i64>)> =
                 $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
-            for (id, active, status, serial) in rows {
-                known.insert(serial, (id, active, status == "Up"));
+            for (id, active, status, serial, type_id) in rows {
+                known.insert(serial, (id, active, status == "Up", type_id));
             }
         }
         // Decide each Inform's fate in order; the first Inform of a new serial inserts it,
@@ -256,25 +269,32 @@ macro_rules! apply_informs {
             Update {
                 device_id: Option<i64>,
                 came_up: bool,
+                type_id: Option<i64>,
             },
         }
         let mut plans = Vec::with_capacity(informs.len());
         let mut new_serials: ::std::collections::HashSet<&str> = ::std::collections::HashSet::new();
         for inform in informs {
             let plan = match known.get(&inform.serial_number).copied() {
-                Some((device_id, false, _)) => {
+                Some((device_id, false, _, _)) => {
                     Plan::Done($crate::inform::InformOutcome::Inactive { device_id })
                 }
-                Some((device_id, true, up)) => {
-                    known.insert(inform.serial_number.clone(), (device_id, true, true));
+                Some((device_id, true, up, type_id)) => {
+                    known.insert(
+                        inform.serial_number.clone(),
+                        (device_id, true, true, type_id),
+                    );
                     Plan::Update {
                         device_id: Some(device_id),
                         came_up: !up,
+                        type_id,
                     }
                 }
+                // inserted earlier in this batch, without a type
                 None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
                     device_id: None,
                     came_up: false,
+                    type_id: None,
                 },
                 None if !inform.auto_register => Plan::Done($crate::inform::InformOutcome::Unknown),
                 None => {
@@ -352,14 +372,20 @@ macro_rules! apply_informs {
                     device_id: inserted[&inform.serial_number],
                     created: true,
                     came_up: true,
+                    type_id: None,
                 },
-                Plan::Update { device_id, came_up } => {
+                Plan::Update {
+                    device_id,
+                    came_up,
+                    type_id,
+                } => {
                     let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
                     updates.push((device_id, inform));
                     $crate::inform::InformOutcome::Accepted {
                         device_id,
                         created: false,
                         came_up,
+                        type_id,
                     }
                 }
             };

@@ -382,8 +382,10 @@ impl<B: SessionBackend> Engine<B> {
                 return self.retry_fault(session, &env, &e.0);
             }
         };
-        let device_id = match outcome {
-            InformOutcome::Accepted { device_id, .. } => device_id,
+        let (device_id, type_id) = match outcome {
+            InformOutcome::Accepted {
+                device_id, type_id, ..
+            } => (device_id, type_id),
             InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
                 // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
@@ -406,7 +408,10 @@ impl<B: SessionBackend> Engine<B> {
             self.end(session, now).await;
             return self.retry_fault(session, &env, &e.0);
         }
-        session.encode = self.wire_format(session.device_id, now).await;
+        session.encode = match type_id {
+            Some(type_id) => self.wire_format(type_id, now).await,
+            None => None,
+        };
         self.encode(session, &env.inform_reply())
     }
 
@@ -675,17 +680,11 @@ impl<B: SessionBackend> Engine<B> {
         })))
     }
 
-    /// The wire format for the device's type: the engine's default overridden by the
-    /// profile's `xml_declaration` / `boolean_style`. A store error or a value the API would
-    /// not have accepted leaves the default in force (logged), never fails the session.
-    async fn wire_format(&self, device_id: i64, now: DateTime<Utc>) -> Option<EncodeOptions> {
-        let type_id = match self.backend.device(device_id).await {
-            Ok(d) => d?.type_id?,
-            Err(e) => {
-                tracing::warn!(device_id, error = %e.0, "reading the device type failed; default wire format");
-                return None;
-            }
-        };
+    /// The wire format for a device of type `type_id` (as the session start read it with the
+    /// device row): the engine's default overridden by the profile's `xml_declaration` /
+    /// `boolean_style`. A store error or a value the API would not have accepted leaves the
+    /// default in force (logged), never fails the session.
+    async fn wire_format(&self, type_id: i64, now: DateTime<Utc>) -> Option<EncodeOptions> {
         if let Ok(cache) = self.wire_formats.lock()
             && let Some((at, options)) = cache.get(&type_id)
             && now - *at < WIRE_FORMAT_TTL

@@ -64,6 +64,7 @@ cases!(
     status_sweep_marks_overdue_devices_down,
     traces_are_bounded_oldest_dropped,
     parameters_by_prefix_bulk_upsert_and_delete,
+    parameter_updated_moves_only_when_the_value_changes,
     catalog_round_trips_and_refuses_deleting_used_rows,
 );
 
@@ -202,6 +203,7 @@ async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
         device_id,
         created: true,
         came_up: true,
+        type_id: None,
     } = out
     else {
         panic!("unexpected {out:?}")
@@ -255,7 +257,8 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
         InformOutcome::Accepted {
             device_id: created.id,
             created: false,
-            came_up: true
+            came_up: true,
+            type_id: None,
         }
     );
     let mut later = inform("SN1", t(400));
@@ -267,7 +270,8 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
         InformOutcome::Accepted {
             device_id: created.id,
             created: false,
-            came_up: false
+            came_up: false,
+            type_id: None,
         }
     );
     let d = store.device_by_serial("SN1").await.unwrap().unwrap();
@@ -404,23 +408,27 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
             InformOutcome::Accepted {
                 device_id: new_id,
                 created: true,
-                came_up: true
+                came_up: true,
+                type_id: None,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
-                came_up: true
+                came_up: true,
+                type_id: None,
             },
             InformOutcome::Unknown,
             InformOutcome::Accepted {
                 device_id: new_id,
                 created: false,
-                came_up: false
+                came_up: false,
+                type_id: None,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
-                came_up: false
+                came_up: false,
+                type_id: None,
             },
         ]
     );
@@ -985,7 +993,8 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
         SessionStartOutcome::Started(InformOutcome::Accepted {
             device_id: id,
             created: true,
-            came_up: true
+            came_up: true,
+            type_id: None,
         })
     );
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
@@ -1156,7 +1165,8 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
         SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
             device_id: id,
             created: false,
-            came_up: false
+            came_up: false,
+            type_id: None,
         }))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
@@ -2326,5 +2336,82 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
     assert!(store.list_organizations().await.unwrap().is_empty());
     let err = store.delete_organization(org.id).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    store.close().await;
+}
+
+/// A parameter's `updated` is when its value (or type, or writability) was last set or
+/// changed, not when it was last reported: re-informing the same value keeps it.
+async fn parameter_updated_moves_only_when_the_value_changes(env: Env) {
+    let store = env.store().await;
+    store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
+    let id = store.device_by_serial("SN1").await.unwrap().unwrap().id;
+    // the same values again, through the single and the batched path
+    store.upsert_inform(&inform("SN1", t(20))).await.unwrap();
+    let (writer, task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
+    writer.submit(inform("SN1", t(25))).await.unwrap();
+    drop(writer);
+    task.join().await;
+    let params = store.list_parameters(id, "").await.unwrap();
+    assert_eq!(params.len(), 20);
+    assert!(params.iter().all(|p| p.updated == t(10)), "{params:?}");
+    assert_eq!(
+        store
+            .device_by_serial("SN1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_connection,
+        Some(t(25))
+    );
+    // a changed value moves its own row only
+    let mut changed = inform("SN1", t(30));
+    changed.parameters[3].value = "other".into();
+    store.upsert_inform(&changed).await.unwrap();
+    let params = store.list_parameters(id, "").await.unwrap();
+    let moved: Vec<&str> = params
+        .iter()
+        .filter(|p| p.updated == t(30))
+        .map(|p| p.path.as_str())
+        .collect();
+    assert_eq!(moved, vec!["Device.X_Test.Value.3"]);
+    assert!(
+        params
+            .iter()
+            .all(|p| p.updated == t(10) || p.updated == t(30))
+    );
+    // a changed type or writability counts; an unknown writability keeps the known one
+    let mut typed = param("Device.X_Test.Value.4", "v4");
+    typed.xsd_type = "xsd:int".into();
+    let mut writable = param("Device.X_Test.Value.5", "v5");
+    writable.writable = Some(true);
+    store
+        .upsert_parameters(id, &[typed, writable], t(40))
+        .await
+        .unwrap();
+    store
+        .upsert_parameters(id, &[param("Device.X_Test.Value.5", "v5")], t(50))
+        .await
+        .unwrap();
+    let p = store
+        .list_parameters(id, "Device.X_Test.Value.")
+        .await
+        .unwrap();
+    let get = |path: &str| p.iter().find(|x| x.path == path).unwrap();
+    assert_eq!(
+        (
+            get("Device.X_Test.Value.4").xsd_type.as_str(),
+            get("Device.X_Test.Value.4").updated
+        ),
+        ("xsd:int", t(40))
+    );
+    assert_eq!(
+        (
+            get("Device.X_Test.Value.5").writable,
+            get("Device.X_Test.Value.5").updated
+        ),
+        (Some(true), t(40))
+    );
+    assert_eq!(get("Device.X_Test.Value.6").updated, t(10));
     store.close().await;
 }
