@@ -566,21 +566,7 @@ async fn rest_api_is_served_and_a_patch_reaches_the_cpe() {
     );
     assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
-        .args(["token", "create", "--name", "it", "--admin"])
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", s.dir.display()),
-        )
-        .env("ACS_DATA_DIR", &s.dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(&s);
 
     let mut api = TcpStream::connect(&s.api).await.unwrap();
     let request = |method: &str, path: &str, auth: bool, body: &str| {
