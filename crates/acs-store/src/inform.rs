@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
 use crate::backend::on_pool;
 use crate::error::Result;
+use crate::session::{SessionOp, SessionOpOutcome};
 use crate::{Store, ts};
 
 /// One parameter value as a CPE reported it: text plus its xsd type name (`xsd:string`,
@@ -119,7 +120,7 @@ pub(crate) trait BulkParameters {
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 }
 
-const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
      xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
      updated = excluded.updated \
      WHERE parameters.value IS NOT excluded.value \
@@ -553,14 +554,17 @@ impl Store {
 
     /// Upserts several Informs in one transaction: all are written or none.
     pub async fn upsert_informs(&self, informs: &[Inform]) -> Result<Vec<InformOutcome>> {
-        let informs: Vec<&Inform> = informs.iter().collect();
-        let replace = vec![false; informs.len()];
-        on_pool!(&self.backend, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let outcomes = apply_informs!(tx, dialect, &informs, &replace);
-            tx.commit().await?;
-            Ok(outcomes)
-        })
+        let ops: Vec<SessionOp> = informs.iter().cloned().map(SessionOp::Inform).collect();
+        let ops: Vec<&SessionOp> = ops.iter().collect();
+        Ok(self
+            .session_ops(&ops)
+            .await?
+            .into_iter()
+            .map(|outcome| match outcome {
+                SessionOpOutcome::Inform(outcome) => outcome,
+                other => unreachable!("an inform answered {other:?}"),
+            })
+            .collect())
     }
 
     /// Upserts parameters of a device (a GetParameterValues/Names response) in one transaction.

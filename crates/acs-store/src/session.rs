@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::Store;
-use crate::backend::on_pool;
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::inform::{Inform, InformOutcome};
 use crate::lease::{release_lease, take_lease};
@@ -373,13 +373,8 @@ macro_rules! apply_session_ops {
     }};
 }
 
-/// A pooled connection a writer flusher keeps between batches. On SQLite its page cache stays
-/// warm: a batch on whichever pooled connection is idle finds that connection's cache
-/// invalidated by the last batch's commit and reads every page it touches again.
-pub(crate) enum HeldConnection {
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-}
+/// A pooled PostgreSQL connection a writer flusher keeps between batches.
+pub(crate) struct HeldConnection(sqlx::pool::PoolConnection<sqlx::Postgres>);
 
 impl HeldConnection {
     /// Applies session steps in one transaction on this connection: [`Store::session_ops`].
@@ -388,45 +383,58 @@ impl HeldConnection {
         ops: &[&SessionOp],
     ) -> Result<Vec<SessionOpOutcome>> {
         use sqlx::Connection as _;
-        match self {
-            HeldConnection::Sqlite(conn) => {
-                let dialect = crate::Dialect::Sqlite;
-                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, ops);
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-            HeldConnection::Postgres(conn) => {
-                let dialect = crate::Dialect::Postgres;
-                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, ops);
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-        }
+        let dialect = crate::Dialect::Postgres;
+        let mut tx = (*self.0).begin_with(dialect.begin_write()).await?;
+        let outcomes = apply_session_ops!(tx, dialect, ops);
+        tx.commit().await?;
+        Ok(outcomes)
     }
 }
 
 impl Store {
-    /// A connection taken out of the pool for as long as the caller keeps it.
-    pub(crate) async fn hold_connection(&self) -> Result<HeldConnection> {
+    /// A PostgreSQL connection taken out of the pool for as long as the caller keeps it;
+    /// `None` on SQLite, whose writer has a connection of its own ([`Store::sqlite_session_ops`]).
+    pub(crate) async fn hold_connection(&self) -> Result<Option<HeldConnection>> {
         Ok(match &self.backend {
-            crate::backend::Backend::Sqlite(pool) => HeldConnection::Sqlite(pool.acquire().await?),
-            crate::backend::Backend::Postgres(pool) => {
-                HeldConnection::Postgres(pool.acquire().await?)
-            }
+            Backend::Sqlite(..) => None,
+            Backend::Postgres(pool) => Some(HeldConnection(pool.acquire().await?)),
         })
+    }
+
+    /// SQLite only: applies session steps synchronously on the calling thread, on the
+    /// session writer's own connection (see `sqlite_sync`). `None` on PostgreSQL.
+    pub(crate) fn sqlite_session_ops(
+        &self,
+        ops: &[&SessionOp],
+    ) -> Option<Result<Vec<SessionOpOutcome>>> {
+        match &self.backend {
+            Backend::Sqlite(_, sync) => Some(sync.session_ops(ops)),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Applies session steps in order, in one transaction: all are written or none. Each gets
     /// its own outcome (a start may be `Busy` while its neighbours go ahead).
     pub async fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
-        on_pool!(&self.backend, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let outcomes = apply_session_ops!(tx, dialect, ops);
-            tx.commit().await?;
-            Ok(outcomes)
-        })
+        match &self.backend {
+            Backend::Sqlite(_, sync) => {
+                let sync = sync.clone();
+                let owned: Vec<SessionOp> = ops.iter().map(|op| (*op).clone()).collect();
+                tokio::task::spawn_blocking(move || {
+                    let ops: Vec<&SessionOp> = owned.iter().collect();
+                    sync.session_ops(&ops)
+                })
+                .await
+                .map_err(|_| crate::error::StoreError::WriterStopped)?
+            }
+            Backend::Postgres(pool) => {
+                let dialect = crate::Dialect::Postgres;
+                let mut tx = pool.begin_with(dialect.begin_write()).await?;
+                let outcomes = apply_session_ops!(tx, dialect, ops);
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
     }
 
     /// Starts a session: takes the lease, then upserts the Inform, in one transaction.
