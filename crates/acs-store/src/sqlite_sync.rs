@@ -24,12 +24,18 @@ use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior, par
 
 use crate::error::Result;
 use crate::inform::{
-    EVENT_CHUNK, INSERT_CHUNK, Inform, InformOutcome, LOOKUP_CHUNK, PARAMETER_CHUNK, ParamRow,
-    UPDATE_CHUNK, UPSERT_TAIL, dedup_rows,
+    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
+    INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
+    LOOKUP_CHUNK, LOOKUP_DEVICES, PARAMETER_CHUNK, UPDATE_CHUNK, UPDATE_DEVICES,
+    UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts, plan_informs, reported,
+    settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
 use crate::session::{
-    LEASE_CHUNK, SessionOp, SessionOpOutcome, SessionStartOutcome, SessionTurn, lease_serial,
+    Assembled, END_IDLE_TURNS, END_IDLE_TURNS_DUE, END_IDLE_TURNS_END, END_IDLE_TURNS_EXPIRED,
+    LEASE_CHUNK, OneByOne, RELEASE_LEASES, SessionOp, SessionOpOutcome, SessionTurn, TAKE_LEASES,
+    TAKE_LEASES_END, TAKE_LEASES_IF_EXPIRED, assemble, lease_expiry, place_inform_outcomes,
+    plan_leases, runs_alone,
 };
 use crate::task::{CLAIM_UNDER_LEASE, Task, TaskState};
 use crate::ts;
@@ -130,108 +136,56 @@ fn returning_texts(
 /// `apply_session_ops!` in `session.rs`: lease operations on a serial number that occurs
 /// once in the batch run as multi-row statements, the others one by one, in order.
 fn apply_session_ops(tx: &Transaction<'_>, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
-    let mut done: Vec<Option<SessionOpOutcome>> = ops.iter().map(|_| None).collect();
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ops.len());
-    for op in ops {
-        if let Some(serial) = lease_serial(op) {
-            *seen.entry(serial).or_default() += 1;
-        }
-    }
-    let single = |op: &SessionOp| lease_serial(op).is_some_and(|s| seen.get(s) == Some(&1));
-    // the batch's earliest `now` decides expiry for all starts; the latest `now` of the
-    // turns decides what is due (see `apply_session_ops!`)
-    let mut takes: Vec<(&str, &str, DateTime<Utc>)> = Vec::new();
-    let mut take_now: Option<DateTime<Utc>> = None;
-    let mut turns: Vec<(&str, &str, i64)> = Vec::new();
-    let mut turn_now: Option<DateTime<Utc>> = None;
-    for op in ops.iter().filter(|op| single(op)) {
-        match op {
-            SessionOp::Start(s) => {
-                let now = ts(s.inform.now);
-                let expires = ts(now + chrono::Duration::from_std(s.lease_ttl).unwrap_or_default());
-                takes.push((&s.inform.serial_number, &s.holder, expires));
-                take_now = Some(take_now.map_or(now, |n| n.min(now)));
-            }
-            SessionOp::Turn(t) => {
-                turns.push((&t.serial_number, &t.holder, t.device_id));
-                let now = ts(t.now);
-                turn_now = Some(turn_now.map_or(now, |n| n.max(now)));
-            }
-            _ => {}
-        }
-    }
-    let won = match take_now {
-        Some(now) => take_leases(tx, &takes, now)?,
+    let plan = plan_leases(ops);
+    let won = match plan.take_now {
+        Some(now) => take_leases(tx, &plan.takes, now)?,
         None => HashSet::new(),
     };
-    let ended = match turn_now {
-        Some(now) => end_idle_turns(tx, &turns, now)?,
+    let ended = match plan.turn_now {
+        Some(now) => end_idle_turns(tx, &plan.turns, now)?,
         None => HashSet::new(),
     };
-    let mut releases: Vec<(&str, &str)> = Vec::new();
-    let mut informs: Vec<&Inform> = Vec::new();
-    let mut replace: Vec<bool> = Vec::new();
-    let mut inform_op: Vec<usize> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        let alone = single(op);
-        match op {
-            SessionOp::Inform(inform) => {
-                informs.push(inform);
-                replace.push(false);
-                inform_op.push(i);
-            }
-            SessionOp::Start(s) => {
-                let inform = &s.inform;
-                let ours = if alone {
-                    won.contains(&inform.serial_number)
-                } else {
-                    let now = ts(inform.now);
-                    let expires =
-                        ts(now + chrono::Duration::from_std(s.lease_ttl).unwrap_or_default());
-                    take_lease(tx, &inform.serial_number, &s.holder, expires, now)?
-                };
-                if ours {
-                    informs.push(inform);
-                    replace.push(s.replace_parameters);
-                    inform_op.push(i);
-                } else {
-                    done[i] = Some(SessionOpOutcome::Start(SessionStartOutcome::Busy));
+    let mut one_by_one = Vec::with_capacity(ops.len());
+    for (op, &alone) in ops.iter().zip(&plan.alone) {
+        let ran = if !runs_alone(op, alone, &ended) {
+            None
+        } else {
+            Some(match op {
+                SessionOp::Start(s) => {
+                    let now = ts(s.inform.now);
+                    let expires = lease_expiry(now, s.lease_ttl);
+                    OneByOne::Take(take_lease(
+                        tx,
+                        &s.inform.serial_number,
+                        &s.holder,
+                        expires,
+                        now,
+                    )?)
                 }
-            }
-            SessionOp::Turn(t) if alone && ended.contains(&t.serial_number) => {
-                done[i] = Some(SessionOpOutcome::Turn(None));
-            }
-            SessionOp::Turn(t) => {
-                done[i] = Some(SessionOpOutcome::Turn(turn_one(tx, t)?));
-            }
-            SessionOp::Release {
-                serial_number,
-                holder,
-            } => {
-                if alone {
-                    releases.push((serial_number, holder));
-                } else {
+                SessionOp::Turn(t) => OneByOne::Turn(turn_one(tx, t)?),
+                SessionOp::Release {
+                    serial_number,
+                    holder,
+                } => {
                     release_lease(tx, serial_number, holder)?;
+                    OneByOne::Released
                 }
-                done[i] = Some(SessionOpOutcome::Released);
-            }
-        }
+                SessionOp::Inform(_) => unreachable!("an Inform takes no lease"),
+            })
+        };
+        one_by_one.push(ran);
     }
+    let Assembled {
+        mut done,
+        releases,
+        informs,
+        replace,
+        inform_op,
+    } = assemble(ops, &plan.alone, &won, one_by_one);
     release_leases(tx, &releases)?;
     if !informs.is_empty() {
         let outcomes = apply_informs(tx, &informs, &replace)?;
-        let mut refused: Vec<(&str, &str)> = Vec::new();
-        for (&i, outcome) in inform_op.iter().zip(outcomes) {
-            done[i] = Some(match ops[i] {
-                SessionOp::Start(s) => {
-                    if !matches!(outcome, InformOutcome::Accepted { .. }) {
-                        refused.push((&s.inform.serial_number, &s.holder));
-                    }
-                    SessionOpOutcome::Start(SessionStartOutcome::Started(outcome))
-                }
-                _ => SessionOpOutcome::Inform(outcome),
-            });
-        }
+        let refused = place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
         release_leases(tx, &refused)?;
     }
     Ok(done
@@ -273,15 +227,11 @@ fn take_leases(
 ) -> Result<HashSet<String>> {
     let mut won = HashSet::with_capacity(takes.len());
     for chunk in takes.chunks(LEASE_CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO session_leases (serial_number, holder, expires_at) VALUES ");
+        let mut sql = String::from(TAKE_LEASES);
         row_placeholders(&mut sql, chunk.len(), 3);
-        sql.push_str(
-            " ON CONFLICT (serial_number) DO UPDATE SET holder = excluded.holder, \
-             expires_at = excluded.expires_at \
-             WHERE session_leases.expires_at <= ? OR session_leases.holder = excluded.holder \
-             RETURNING serial_number",
-        );
+        sql.push_str(TAKE_LEASES_IF_EXPIRED);
+        sql.push('?');
+        sql.push_str(TAKE_LEASES_END);
         let mut args = Vec::with_capacity(chunk.len() * 3 + 1);
         for (serial, holder, expires) in chunk {
             args.extend([text(serial), text(holder), time(*expires)]);
@@ -295,8 +245,7 @@ fn take_leases(
 /// Gives up the leases of `releases` still held by those holders.
 fn release_leases(tx: &Transaction<'_>, releases: &[(&str, &str)]) -> Result<()> {
     for chunk in releases.chunks(LEASE_CHUNK) {
-        let mut sql =
-            String::from("DELETE FROM session_leases WHERE (serial_number, holder) IN (VALUES ");
+        let mut sql = String::from(RELEASE_LEASES);
         row_placeholders(&mut sql, chunk.len(), 2);
         sql.push(')');
         let args: Vec<Value> = chunk
@@ -317,17 +266,13 @@ fn end_idle_turns(
 ) -> Result<HashSet<String>> {
     let mut ended = HashSet::with_capacity(turns.len());
     for chunk in turns.chunks(LEASE_CHUNK) {
-        let mut sql = String::from(
-            "DELETE FROM session_leases WHERE (serial_number, holder) IN \
-             (SELECT v.column1, v.column2 FROM (VALUES ",
-        );
+        let mut sql = String::from(END_IDLE_TURNS);
         row_placeholders(&mut sql, chunk.len(), 3);
-        sql.push_str(
-            ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.device_id = v.column3 \
-             AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ?) \
-             OR (tasks.state = 'in_flight' AND tasks.claim_expires_at <= ?)))) \
-             RETURNING serial_number",
-        );
+        sql.push_str(END_IDLE_TURNS_DUE);
+        sql.push('?');
+        sql.push_str(END_IDLE_TURNS_EXPIRED);
+        sql.push('?');
+        sql.push_str(END_IDLE_TURNS_END);
         let mut args = Vec::with_capacity(chunk.len() * 3 + 2);
         for (serial, holder, device_id) in chunk {
             args.extend([text(serial), text(holder), Value::Integer(*device_id)]);
@@ -341,7 +286,7 @@ fn end_idle_turns(
 /// One turn on its own: claim under the lease and renew it, or give the lease back.
 fn turn_one(tx: &Transaction<'_>, t: &SessionTurn) -> Result<Option<Task>> {
     let now = ts(t.now);
-    let claim_until = ts(now + chrono::Duration::from_std(t.claim_ttl).unwrap_or_default());
+    let claim_until = lease_expiry(now, t.claim_ttl);
     let task = {
         let mut stmt = tx.prepare_cached(CLAIM_UNDER_LEASE.0)?;
         let mut rows = stmt.query(rusqlite::named_params! {
@@ -355,7 +300,7 @@ fn turn_one(tx: &Transaction<'_>, t: &SessionTurn) -> Result<Option<Task>> {
     };
     if task.is_some() {
         // the claim proved the lease ours a moment ago: this renews it
-        let expires = ts(now + chrono::Duration::from_std(t.lease_ttl).unwrap_or_default());
+        let expires = lease_expiry(now, t.lease_ttl);
         take_lease(tx, &t.serial_number, &t.holder, expires, now)?;
     } else {
         release_lease(tx, &t.serial_number, &t.holder)?;
@@ -420,17 +365,6 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-/// What an Inform of a batch will do (see `apply_informs!`).
-enum Plan {
-    Done(InformOutcome),
-    Insert,
-    Update {
-        device_id: Option<i64>,
-        came_up: bool,
-        type_id: Option<i64>,
-    },
-}
-
 /// Upserts a batch of Informs inside `tx`: the same statements as `apply_informs!` in
 /// `inform.rs`. `replace[i]`: the i-th Inform's parameters replace every stored one.
 fn apply_informs(
@@ -438,14 +372,9 @@ fn apply_informs(
     informs: &[&Inform],
     replace: &[bool],
 ) -> Result<Vec<InformOutcome>> {
-    // serial -> (id, is_active, is Up, type)
-    let mut known: HashMap<String, (i64, bool, bool, Option<i64>)> =
-        HashMap::with_capacity(informs.len());
+    let mut known = Known::with_capacity(informs.len());
     for chunk in informs.chunks(LOOKUP_CHUNK) {
-        let mut sql = String::from(
-            "SELECT id, is_active, status, serial_number, type_id FROM devices \
-             WHERE serial_number IN (",
-        );
+        let mut sql = String::from(LOOKUP_DEVICES);
         for i in 0..chunk.len() {
             sql.push_str(if i > 0 { ", ?" } else { "?" });
         }
@@ -466,82 +395,27 @@ fn apply_informs(
             known.insert(serial, (id, active, status == "Up", type_id));
         }
     }
-    // each Inform's fate in order; the first Inform of a new serial inserts it, later ones
-    // in the same batch update it
-    let mut plans = Vec::with_capacity(informs.len());
-    let mut new_serials: HashSet<&str> = HashSet::new();
-    for inform in informs {
-        let plan = match known.get(&inform.serial_number).copied() {
-            Some((device_id, false, _, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
-            Some((device_id, true, up, type_id)) => {
-                known.insert(
-                    inform.serial_number.clone(),
-                    (device_id, true, true, type_id),
-                );
-                Plan::Update {
-                    device_id: Some(device_id),
-                    came_up: !up,
-                    type_id,
-                }
-            }
-            None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
-                device_id: None,
-                came_up: false,
-                type_id: None,
-            },
-            None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
-            None => {
-                new_serials.insert(inform.serial_number.as_str());
-                Plan::Insert
-            }
-        };
-        plans.push(plan);
-    }
-    let inserts: Vec<&Inform> = informs
-        .iter()
-        .zip(&plans)
-        .filter(|(_, p)| matches!(p, Plan::Insert))
-        .map(|(i, _)| *i)
-        .collect();
-    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(inserts.len());
-    for chunk in inserts.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
-             software_version, hardware_version, connection_request_url, address, \
-             parameter_key, unique_identifier, status_change, last_connection, created, \
-             last_change, is_active, status) VALUES ",
-        );
+    let plans = plan_informs(informs, &mut known);
+    let new = inserts(informs, &plans);
+    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(new.len());
+    for chunk in new.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(INSERT_DEVICES);
         let mut args = Vec::with_capacity(chunk.len() * 15);
         for (i, inform) in chunk.iter().enumerate() {
-            // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
-            let unique = match &inform.product_class {
-                Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
-                None => format!("{}-{}", inform.oui, inform.serial_number),
-            };
             args.extend([
                 Value::Text(crate::secret::new_uuid()),
                 text(&inform.serial_number),
                 text(&inform.oui),
-                opt_text(&inform.product_class),
-                opt_text(&inform.manufacturer),
-                opt_text(&inform.software_version),
-                opt_text(&inform.hardware_version),
-                opt_text(&inform.connection_request_url),
-                opt_text(&inform.address),
-                opt_text(&inform.parameter_key),
-                Value::Text(unique),
             ]);
+            args.extend(reported(inform).map(opt_text));
+            args.push(Value::Text(unique_identifier(inform)));
             let now = time(inform.now);
-            for _ in 0..4 {
-                args.push(now.clone());
-            }
+            args.extend(std::iter::repeat_n(now, 4));
             sql.push_str(if i > 0 { ", (" } else { "(" });
-            for _ in 0..15 {
-                sql.push_str("?, ");
-            }
-            sql.push_str("TRUE, 'Up')");
+            sql.push_str(&"?, ".repeat(15));
+            sql.push_str(INSERT_DEVICE_ROW_END);
         }
-        sql.push_str(" RETURNING id, serial_number");
+        sql.push_str(INSERT_DEVICES_END);
         let mut stmt = tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(&args), |row| {
             Ok((row.get::<_, String>(1)?, row.get::<_, i64>(0)?))
@@ -551,119 +425,26 @@ fn apply_informs(
             inserted.insert(serial, id);
         }
     }
-    // everyone else: one multi-row UPDATE per chunk; the last Inform of a device wins
-    let mut updates: Vec<(i64, &Inform)> = Vec::new();
-    let mut outcomes = Vec::with_capacity(informs.len());
-    for (&inform, plan) in informs.iter().zip(plans) {
-        let outcome = match plan {
-            Plan::Done(outcome) => outcome,
-            Plan::Insert => InformOutcome::Accepted {
-                device_id: inserted[&inform.serial_number],
-                created: true,
-                came_up: true,
-                type_id: None,
-            },
-            Plan::Update {
-                device_id,
-                came_up,
-                type_id,
-            } => {
-                let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
-                updates.push((device_id, inform));
-                InformOutcome::Accepted {
-                    device_id,
-                    created: false,
-                    came_up,
-                    type_id,
-                }
-            }
-        };
-        outcomes.push(outcome);
-    }
-    // the last Inform of a device carries its values; its first says when it came up
-    let mut last_update: HashMap<i64, usize> = HashMap::with_capacity(updates.len());
-    let mut first_seen: HashMap<i64, DateTime<Utc>> = HashMap::with_capacity(updates.len());
-    for (i, (id, inform)) in updates.iter().enumerate() {
-        last_update.insert(*id, i);
-        first_seen.entry(*id).or_insert_with(|| ts(inform.now));
-    }
-    let updates: Vec<(i64, &Inform)> = updates
-        .iter()
-        .enumerate()
-        .filter(|(i, (id, _))| last_update[id] == *i)
-        .map(|(_, u)| *u)
-        .collect();
+    let (outcomes, updates) = settle_plans(informs, plans, &inserted);
     for chunk in updates.chunks(UPDATE_CHUNK) {
-        let mut sql = String::from(
-            "WITH v (id, oui, product_class, manufacturer, software_version, \
-             hardware_version, connection_request_url, address, parameter_key, now, up_since) \
-             AS (VALUES ",
-        );
+        let mut sql = String::from(UPDATE_DEVICES);
         row_placeholders(&mut sql, chunk.len(), 11);
-        sql.push_str(
-            ") UPDATE devices SET oui = v.oui, \
-             product_class = COALESCE(v.product_class, devices.product_class), \
-             manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
-             software_version = COALESCE(v.software_version, devices.software_version), \
-             hardware_version = COALESCE(v.hardware_version, devices.hardware_version), \
-             connection_request_url = \
-                 COALESCE(v.connection_request_url, devices.connection_request_url), \
-             address = COALESCE(v.address, devices.address), \
-             parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
-             status = 'Up', \
-             status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
-                 ELSE v.up_since END, \
-             last_connection = v.now \
-             FROM v WHERE devices.id = v.id",
-        );
+        sql.push_str(UPDATE_DEVICES_END);
         let mut args = Vec::with_capacity(chunk.len() * 11);
-        for (device_id, inform) in chunk {
-            args.extend([
-                Value::Integer(*device_id),
-                text(&inform.oui),
-                opt_text(&inform.product_class),
-                opt_text(&inform.manufacturer),
-                opt_text(&inform.software_version),
-                opt_text(&inform.hardware_version),
-                opt_text(&inform.connection_request_url),
-                opt_text(&inform.address),
-                opt_text(&inform.parameter_key),
-                time(inform.now),
-                time(first_seen[device_id]),
-            ]);
+        for (device_id, inform, up_since) in chunk {
+            args.extend([Value::Integer(*device_id), text(&inform.oui)]);
+            args.extend(reported(inform).map(opt_text));
+            args.extend([time(inform.now), time(*up_since)]);
         }
         tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
     }
-    let mut params: Vec<ParamRow<'_>> = Vec::new();
-    let mut events: Vec<(i64, &str, &str, DateTime<Utc>)> = Vec::new();
-    for ((inform, outcome), replace) in informs.iter().zip(&outcomes).zip(replace) {
-        if let InformOutcome::Accepted {
-            device_id, created, ..
-        } = *outcome
-        {
-            if *replace && !created {
-                tx.prepare_cached("DELETE FROM parameters WHERE device_id = ?")?
-                    .execute([device_id])?;
-            }
-            let now = ts(inform.now);
-            params.extend(inform.parameters.iter().map(|param| ParamRow {
-                device_id,
-                param,
-                now,
-            }));
-            events.extend(
-                inform
-                    .events
-                    .iter()
-                    .map(|e| (device_id, e.code.as_str(), e.command_key.as_str(), now)),
-            );
-        }
+    let rows = inform_rows(informs, &outcomes, replace);
+    for device_id in &rows.replaced {
+        tx.prepare_cached(DELETE_PARAMETERS)?.execute([device_id])?;
     }
-    let params = dedup_rows(params);
+    let params = dedup_rows(rows.params);
     for chunk in params.chunks(PARAMETER_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ",
-        );
+        let mut sql = String::from(INSERT_PARAMETERS);
         row_placeholders(&mut sql, chunk.len(), 6);
         sql.push_str(UPSERT_TAIL);
         let mut args = Vec::with_capacity(chunk.len() * 6);
@@ -681,16 +462,15 @@ fn apply_informs(
         }
         tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
     }
-    for chunk in events.chunks(EVENT_CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
+    for chunk in rows.events.chunks(EVENT_CHUNK) {
+        let mut sql = String::from(INSERT_EVENTS);
         row_placeholders(&mut sql, chunk.len(), 4);
         let mut args = Vec::with_capacity(chunk.len() * 4);
-        for (device_id, code, command_key, now) in chunk {
+        for (device_id, event, now) in chunk {
             args.extend([
                 Value::Integer(*device_id),
-                text(code),
-                text(command_key),
+                text(&event.code),
+                text(&event.command_key),
                 time(*now),
             ]);
         }
