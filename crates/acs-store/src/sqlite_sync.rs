@@ -327,41 +327,45 @@ fn conversion(
     rusqlite::Error::FromSqlConversionFailure(idx, ty, err.into())
 }
 
-fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let s: String = row.get(idx)?;
-    parse_time(&s).ok_or_else(|| conversion(idx, Type::Text, format!("not a time: {s:?}")))
+fn time_at(row: &Row<'_>, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+    opt_time_at(row, column)?.ok_or(rusqlite::Error::InvalidColumnType(
+        0,
+        column.to_owned(),
+        Type::Null,
+    ))
 }
 
-fn opt_time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let s: Option<String> = row.get(idx)?;
+fn opt_time_at(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = row.get(column)?;
     s.map(|s| {
-        parse_time(&s).ok_or_else(|| conversion(idx, Type::Text, format!("not a time: {s:?}")))
+        parse_time(&s)
+            .ok_or_else(|| conversion(0, Type::Text, format!("{column}: not a time: {s:?}")))
     })
     .transpose()
 }
 
-/// A task row in the column order of `task_columns!`.
+/// A task row of `task_columns!`, read by column name.
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
-    let payload: String = row.get(4)?;
-    let payload = serde_json::from_str(&payload).map_err(|e| conversion(4, Type::Text, e))?;
-    let state: String = row.get(6)?;
-    let state = TaskState::try_from(state).map_err(|e| conversion(6, Type::Text, e))?;
+    let payload: String = row.get("payload")?;
+    let payload = serde_json::from_str(&payload).map_err(|e| conversion(0, Type::Text, e))?;
+    let state: String = row.get("state")?;
+    let state = TaskState::try_from(state).map_err(|e| conversion(0, Type::Text, e))?;
     Ok(Task {
-        id: row.get(0)?,
-        device_id: row.get(1)?,
-        command_key: row.get(2)?,
-        kind: row.get(3)?,
+        id: row.get("id")?,
+        device_id: row.get("device_id")?,
+        command_key: row.get("command_key")?,
+        kind: row.get("kind")?,
         payload: sqlx::types::Json(payload),
-        setting_group: row.get(5)?,
+        setting_group: row.get("setting_group")?,
         state,
-        attempts: row.get(7)?,
-        next_attempt_at: time_at(row, 8)?,
-        claimed_by: row.get(9)?,
-        claim_expires_at: opt_time_at(row, 10)?,
-        fault_code: row.get(11)?,
-        fault_string: row.get(12)?,
-        created: time_at(row, 13)?,
-        updated: time_at(row, 14)?,
+        attempts: row.get("attempts")?,
+        next_attempt_at: time_at(row, "next_attempt_at")?,
+        claimed_by: row.get("claimed_by")?,
+        claim_expires_at: opt_time_at(row, "claim_expires_at")?,
+        fault_code: row.get("fault_code")?,
+        fault_string: row.get("fault_string")?,
+        created: time_at(row, "created")?,
+        updated: time_at(row, "updated")?,
     })
 }
 
