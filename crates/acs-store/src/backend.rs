@@ -6,6 +6,7 @@
 //! backend so the same code runs over either pool type.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::borrow::Cow;
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::{Result, StoreError};
+use crate::sqlite_sync::SyncSqlite;
 
 /// The embedded migrations: (version, description, SQLite SQL, PostgreSQL SQL). Both
 /// folders use the same numbering; a test checks this list against the files on disk.
@@ -55,7 +57,8 @@ fn migrator(dialect: Dialect) -> Migrator {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
-    Sqlite(SqlitePool),
+    /// The pool, and the session writer's own synchronous connection to the same file.
+    Sqlite(SqlitePool, Arc<SyncSqlite>),
     Postgres(PgPool),
 }
 
@@ -98,7 +101,7 @@ impl Dialect {
 macro_rules! on_pool {
     ($backend:expr, |$pool:ident, $dialect:ident| $body:expr) => {
         match $backend {
-            $crate::backend::Backend::Sqlite($pool) => {
+            $crate::backend::Backend::Sqlite($pool, _) => {
                 #[allow(unused_variables)]
                 let $dialect = $crate::backend::Dialect::Sqlite;
                 $body
@@ -129,12 +132,13 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
             // fleet-sized devices table stay in memory
             .pragma("cache_size", "-32768")
             .statement_cache_capacity(256);
+        let sync = Arc::new(SyncSqlite::new(options.get_filename()));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Backend::Sqlite(pool))
+        Ok(Backend::Sqlite(pool, sync))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(256);
         let pool = PgPoolOptions::new()
@@ -153,7 +157,7 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
 /// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
 pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
     let found: Option<i64> = match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             let exists: Option<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
             )
@@ -189,7 +193,7 @@ pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
         return Err(StoreError::SchemaTooNew { found, supported });
     }
     match backend {
-        Backend::Sqlite(pool) => migrator(Dialect::Sqlite).run(pool).await?,
+        Backend::Sqlite(pool, _) => migrator(Dialect::Sqlite).run(pool).await?,
         Backend::Postgres(pool) => migrator(Dialect::Postgres).run(pool).await?,
     }
     Ok(())

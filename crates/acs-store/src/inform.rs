@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
 use crate::backend::on_pool;
 use crate::error::Result;
+use crate::session::{SessionOp, SessionOpOutcome};
 use crate::{Store, ts};
 
 /// One parameter value as a CPE reported it: text plus its xsd type name (`xsd:string`,
@@ -119,7 +120,7 @@ pub(crate) trait BulkParameters {
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 }
 
-const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
      xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
      updated = excluded.updated \
      WHERE parameters.value IS NOT excluded.value \
@@ -135,10 +136,7 @@ impl BulkParameters for SqliteConnection {
         Box::pin(async move {
             for chunk in rows.chunks(PARAMETER_CHUNK) {
                 let mut sql = String::with_capacity(96 + chunk.len() * 20);
-                sql.push_str(
-                    "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) \
-                     VALUES ",
-                );
+                sql.push_str(INSERT_PARAMETERS);
                 for i in 0..chunk.len() {
                     sql.push_str(if i > 0 {
                         ", (?, ?, ?, ?, ?, ?)"
@@ -225,6 +223,216 @@ pub(crate) const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
 pub(crate) const EVENT_CHUNK: usize = 1000;
 
+/// Known devices of a batch: serial -> (id, is_active, is Up, type).
+pub(crate) type Known = HashMap<String, (i64, bool, bool, Option<i64>)>;
+
+/// What an Inform of a batch will do.
+pub(crate) enum Plan {
+    Done(InformOutcome),
+    Insert,
+    Update {
+        device_id: Option<i64>,
+        came_up: bool,
+        type_id: Option<i64>,
+    },
+}
+
+/// Each Inform's fate, in order, from the devices found: the first Inform of a new serial
+/// inserts it, later ones in the same batch update it.
+pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> {
+    let mut plans = Vec::with_capacity(informs.len());
+    let mut new_serials: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for inform in informs {
+        let plan = match known.get(&inform.serial_number).copied() {
+            Some((device_id, false, _, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
+            Some((device_id, true, up, type_id)) => {
+                known.insert(
+                    inform.serial_number.clone(),
+                    (device_id, true, true, type_id),
+                );
+                Plan::Update {
+                    device_id: Some(device_id),
+                    came_up: !up,
+                    type_id,
+                }
+            }
+            // inserted earlier in this batch, without a type
+            None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
+                device_id: None,
+                came_up: false,
+                type_id: None,
+            },
+            None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
+            None => {
+                new_serials.insert(inform.serial_number.as_str());
+                Plan::Insert
+            }
+        };
+        plans.push(plan);
+    }
+    plans
+}
+
+/// The Informs that insert a device.
+pub(crate) fn inserts<'a>(informs: &[&'a Inform], plans: &[Plan]) -> Vec<&'a Inform> {
+    informs
+        .iter()
+        .zip(plans)
+        .filter(|(_, p)| matches!(p, Plan::Insert))
+        .map(|(i, _)| *i)
+        .collect()
+}
+
+/// A device row to update: its id, the last Inform of the batch for it (its values win) and
+/// when its first Inform of the batch came (when it came up, if it was Down).
+pub(crate) type DeviceUpdate<'a> = (i64, &'a Inform, DateTime<Utc>);
+
+/// The outcomes, in order, once new devices have ids (`inserted`: serial -> id), and the
+/// device rows to update.
+pub(crate) fn settle_plans<'a>(
+    informs: &[&'a Inform],
+    plans: Vec<Plan>,
+    inserted: &HashMap<String, i64>,
+) -> (Vec<InformOutcome>, Vec<DeviceUpdate<'a>>) {
+    let mut updates: Vec<(i64, &Inform)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(informs.len());
+    for (&inform, plan) in informs.iter().zip(plans) {
+        let outcome = match plan {
+            Plan::Done(outcome) => outcome,
+            Plan::Insert => InformOutcome::Accepted {
+                device_id: inserted[&inform.serial_number],
+                created: true,
+                came_up: true,
+                type_id: None,
+            },
+            Plan::Update {
+                device_id,
+                came_up,
+                type_id,
+            } => {
+                let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
+                updates.push((device_id, inform));
+                InformOutcome::Accepted {
+                    device_id,
+                    created: false,
+                    came_up,
+                    type_id,
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    let mut last_update: HashMap<i64, usize> = HashMap::with_capacity(updates.len());
+    let mut first_seen: HashMap<i64, DateTime<Utc>> = HashMap::with_capacity(updates.len());
+    for (i, (id, inform)) in updates.iter().enumerate() {
+        last_update.insert(*id, i);
+        first_seen.entry(*id).or_insert_with(|| ts(inform.now));
+    }
+    let updates = updates
+        .iter()
+        .enumerate()
+        .filter(|(i, (id, _))| last_update[id] == *i)
+        .map(|(_, (id, inform))| (*id, *inform, first_seen[id]))
+        .collect();
+    (outcomes, updates)
+}
+
+/// What the accepted Informs of a batch write besides their device rows: the devices whose
+/// stored parameters go first (a BOOTSTRAP of a known device), the parameter rows (not yet
+/// deduplicated) and the event rows.
+pub(crate) struct InformRows<'a> {
+    pub replaced: Vec<i64>,
+    pub params: Vec<ParamRow<'a>>,
+    pub events: Vec<(i64, &'a InformEvent, DateTime<Utc>)>,
+}
+
+pub(crate) fn inform_rows<'a>(
+    informs: &[&'a Inform],
+    outcomes: &[InformOutcome],
+    replace: &[bool],
+) -> InformRows<'a> {
+    let mut rows = InformRows {
+        replaced: Vec::new(),
+        params: Vec::new(),
+        events: Vec::new(),
+    };
+    for ((inform, outcome), replace) in informs.iter().zip(outcomes).zip(replace) {
+        if let InformOutcome::Accepted {
+            device_id, created, ..
+        } = *outcome
+        {
+            if *replace && !created {
+                rows.replaced.push(device_id);
+            }
+            let now = ts(inform.now);
+            rows.params
+                .extend(inform.parameters.iter().map(|param| ParamRow {
+                    device_id,
+                    param,
+                    now,
+                }));
+            rows.events
+                .extend(inform.events.iter().map(|e| (device_id, e, now)));
+        }
+    }
+    rows
+}
+
+/// What an Inform reports of the device row, after its OUI, in column order: product class,
+/// manufacturer, software and hardware version, ConnectionRequestURL, WAN address,
+/// ParameterKey (absent ones keep the stored value).
+pub(crate) fn reported(inform: &Inform) -> [&Option<String>; 7] {
+    [
+        &inform.product_class,
+        &inform.manufacturer,
+        &inform.software_version,
+        &inform.hardware_version,
+        &inform.connection_request_url,
+        &inform.address,
+        &inform.parameter_key,
+    ]
+}
+
+/// CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4).
+pub(crate) fn unique_identifier(inform: &Inform) -> String {
+    match &inform.product_class {
+        Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
+        None => format!("{}-{}", inform.oui, inform.serial_number),
+    }
+}
+
+/// The batch statements' fixed text; placeholders go between head and tail.
+pub(crate) const LOOKUP_DEVICES: &str =
+    "SELECT id, is_active, status, serial_number, type_id FROM devices WHERE serial_number IN (";
+pub(crate) const INSERT_DEVICES: &str = "INSERT INTO devices (uuid, serial_number, oui, \
+     product_class, manufacturer, software_version, hardware_version, connection_request_url, \
+     address, parameter_key, unique_identifier, status_change, last_connection, created, \
+     last_change, is_active, status) VALUES ";
+/// Each new device's row ends with these two literals after its 15 placeholders.
+pub(crate) const INSERT_DEVICE_ROW_END: &str = "TRUE, 'Up')";
+pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
+pub(crate) const UPDATE_DEVICES: &str = "WITH v (id, oui, product_class, manufacturer, \
+     software_version, hardware_version, connection_request_url, address, parameter_key, now, \
+     up_since) AS (VALUES ";
+pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
+     product_class = COALESCE(v.product_class, devices.product_class), \
+     manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
+     software_version = COALESCE(v.software_version, devices.software_version), \
+     hardware_version = COALESCE(v.hardware_version, devices.hardware_version), \
+     connection_request_url = COALESCE(v.connection_request_url, devices.connection_request_url), \
+     address = COALESCE(v.address, devices.address), \
+     parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
+     status = 'Up', \
+     status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
+         ELSE v.up_since END, \
+     last_connection = v.now \
+     FROM v WHERE devices.id = v.id";
+pub(crate) const DELETE_PARAMETERS: &str = "DELETE FROM parameters WHERE device_id = $1";
+pub(crate) const INSERT_PARAMETERS: &str =
+    "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ";
+pub(crate) const INSERT_EVENTS: &str =
+    "INSERT INTO events (device_id, code, command_key, received) VALUES ";
+
 /// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
 /// their outcomes, in order. `$replace[i]`: the i-th Inform's parameters replace every stored
 /// one of its device (a BOOTSTRAP: the CPE forgot the old ones). Statements per batch: one
@@ -233,23 +441,19 @@ pub(crate) const EVENT_CHUNK: usize = 1000;
 /// per 500 parameters, one multi-row insert per 1,000 events.
 macro_rules! apply_informs {
     ($conn:expr, $dialect:expr, $informs:expr, $replace:expr) => {{
+        use $crate::device::Arg;
         let dialect: $crate::backend::Dialect = $dialect;
         let informs: &[&$crate::inform::Inform] = $informs;
         let replace: &[bool] = $replace;
-        // serial -> (id, is_active, is Up, type)
-        let mut known: ::std::collections::HashMap<String, (i64, bool, bool, Option<i64>)> =
-            ::std::collections::HashMap::with_capacity(informs.len());
+        let mut known = $crate::inform::Known::with_capacity(informs.len());
         for chunk in informs.chunks($crate::inform::LOOKUP_CHUNK) {
-            let mut sql = String::from(
-                "SELECT id, is_active, status, serial_number, type_id FROM devices \
-                 WHERE serial_number IN (",
-            );
+            let mut sql = String::from($crate::inform::LOOKUP_DEVICES);
             let mut args = Vec::with_capacity(chunk.len());
             for (i, inform) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                args.push($crate::device::Arg::Text(inform.serial_number.clone()));
+                args.push(Arg::Text(inform.serial_number.clone()));
                 dialect.placeholder(&mut sql, i + 1);
             }
             sql.push(')');
@@ -261,153 +465,40 @@ macro_rules! apply_informs {
                 known.insert(serial, (id, active, status == "Up", type_id));
             }
         }
-        // Decide each Inform's fate in order; the first Inform of a new serial inserts it,
-        // later ones in the same batch update it.
-        enum Plan {
-            Done($crate::inform::InformOutcome),
-            Insert,
-            Update {
-                device_id: Option<i64>,
-                came_up: bool,
-                type_id: Option<i64>,
-            },
-        }
-        let mut plans = Vec::with_capacity(informs.len());
-        let mut new_serials: ::std::collections::HashSet<&str> = ::std::collections::HashSet::new();
-        for inform in informs {
-            let plan = match known.get(&inform.serial_number).copied() {
-                Some((device_id, false, _, _)) => {
-                    Plan::Done($crate::inform::InformOutcome::Inactive { device_id })
-                }
-                Some((device_id, true, up, type_id)) => {
-                    known.insert(
-                        inform.serial_number.clone(),
-                        (device_id, true, true, type_id),
-                    );
-                    Plan::Update {
-                        device_id: Some(device_id),
-                        came_up: !up,
-                        type_id,
-                    }
-                }
-                // inserted earlier in this batch, without a type
-                None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
-                    device_id: None,
-                    came_up: false,
-                    type_id: None,
-                },
-                None if !inform.auto_register => Plan::Done($crate::inform::InformOutcome::Unknown),
-                None => {
-                    new_serials.insert(inform.serial_number.as_str());
-                    Plan::Insert
-                }
-            };
-            plans.push(plan);
-        }
+        let plans = $crate::inform::plan_informs(informs, &mut known);
         // first contact: one multi-row INSERT per chunk
-        let inserts: Vec<&$crate::inform::Inform> = informs
-            .iter()
-            .zip(&plans)
-            .filter(|(_, p)| matches!(p, Plan::Insert))
-            .map(|(i, _)| *i)
-            .collect();
+        let inserts = $crate::inform::inserts(informs, &plans);
         let mut inserted: ::std::collections::HashMap<String, i64> =
             ::std::collections::HashMap::with_capacity(inserts.len());
         for chunk in inserts.chunks($crate::inform::INSERT_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO devices (uuid, serial_number, oui, product_class, manufacturer, \
-                 software_version, hardware_version, connection_request_url, address, \
-                 parameter_key, unique_identifier, status_change, last_connection, created, \
-                 last_change, is_active, status) VALUES ",
-            );
+            let mut sql = String::from($crate::inform::INSERT_DEVICES);
             let mut args = Vec::with_capacity(chunk.len() * 15);
             for (i, inform) in chunk.iter().enumerate() {
                 let now = $crate::ts(inform.now);
-                // CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4)
-                let unique = match &inform.product_class {
-                    Some(pc) => format!("{}-{}-{}", inform.oui, pc, inform.serial_number),
-                    None => format!("{}-{}", inform.oui, inform.serial_number),
-                };
-                args.push($crate::device::Arg::Text($crate::secret::new_uuid()));
-                args.push($crate::device::Arg::Text(inform.serial_number.clone()));
-                args.push($crate::device::Arg::Text(inform.oui.clone()));
-                args.push($crate::device::Arg::OptText(inform.product_class.clone()));
-                args.push($crate::device::Arg::OptText(inform.manufacturer.clone()));
-                args.push($crate::device::Arg::OptText(
-                    inform.software_version.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(
-                    inform.hardware_version.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(
-                    inform.connection_request_url.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(inform.address.clone()));
-                args.push($crate::device::Arg::OptText(inform.parameter_key.clone()));
-                args.push($crate::device::Arg::Text(unique));
+                args.push(Arg::Text($crate::secret::new_uuid()));
+                args.push(Arg::Text(inform.serial_number.clone()));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
+                args.push(Arg::Text($crate::inform::unique_identifier(inform)));
                 for _ in 0..4 {
-                    args.push($crate::device::Arg::Time(now));
+                    args.push(Arg::Time(now));
                 }
                 sql.push_str(if i > 0 { ", (" } else { "(" });
                 for k in 0..15 {
                     dialect.placeholder(&mut sql, args.len() - 14 + k);
                     sql.push_str(", ");
                 }
-                sql.push_str("TRUE, 'Up')");
+                sql.push_str($crate::inform::INSERT_DEVICE_ROW_END);
             }
-            sql.push_str(" RETURNING id, serial_number");
+            sql.push_str($crate::inform::INSERT_DEVICES_END);
             let rows: Vec<(i64, String)> =
                 $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
             inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
         }
-        // everyone else: one multi-row UPDATE per chunk; the last Inform of a device wins
-        let mut updates: Vec<(i64, &$crate::inform::Inform)> = Vec::new();
-        let mut outcomes = Vec::with_capacity(informs.len());
-        for (&inform, plan) in informs.iter().zip(plans) {
-            let outcome = match plan {
-                Plan::Done(outcome) => outcome,
-                Plan::Insert => $crate::inform::InformOutcome::Accepted {
-                    device_id: inserted[&inform.serial_number],
-                    created: true,
-                    came_up: true,
-                    type_id: None,
-                },
-                Plan::Update {
-                    device_id,
-                    came_up,
-                    type_id,
-                } => {
-                    let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
-                    updates.push((device_id, inform));
-                    $crate::inform::InformOutcome::Accepted {
-                        device_id,
-                        created: false,
-                        came_up,
-                        type_id,
-                    }
-                }
-            };
-            outcomes.push(outcome);
-        }
-        // the last Inform of a device carries its values; its first says when it came up
-        let mut last_update: ::std::collections::HashMap<i64, usize> =
-            ::std::collections::HashMap::with_capacity(updates.len());
-        let mut first_seen: ::std::collections::HashMap<i64, ::chrono::DateTime<::chrono::Utc>> =
-            ::std::collections::HashMap::with_capacity(updates.len());
-        for (i, (id, inform)) in updates.iter().enumerate() {
-            last_update.insert(*id, i);
-            first_seen
-                .entry(*id)
-                .or_insert_with(|| $crate::ts(inform.now));
-        }
-        let updates: Vec<(i64, &$crate::inform::Inform)> = updates
-            .iter()
-            .enumerate()
-            .filter(|(i, (id, _))| last_update[id] == *i)
-            .map(|(_, u)| *u)
-            .collect();
+        // everyone else: one multi-row UPDATE per chunk
+        let (outcomes, updates) = $crate::inform::settle_plans(informs, plans, &inserted);
         const UPDATE_TYPES: [&str; 11] = [
             "bigint",
             "text",
@@ -422,30 +513,14 @@ macro_rules! apply_informs {
             "timestamptz",
         ];
         for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
-            let mut sql = String::from(
-                "WITH v (id, oui, product_class, manufacturer, software_version, \
-                 hardware_version, connection_request_url, address, parameter_key, now, up_since) \
-                 AS (VALUES ",
-            );
+            let mut sql = String::from($crate::inform::UPDATE_DEVICES);
             let mut args = Vec::with_capacity(chunk.len() * 11);
-            for (i, (device_id, inform)) in chunk.iter().enumerate() {
-                args.push($crate::device::Arg::I64(*device_id));
-                args.push($crate::device::Arg::Text(inform.oui.clone()));
-                args.push($crate::device::Arg::OptText(inform.product_class.clone()));
-                args.push($crate::device::Arg::OptText(inform.manufacturer.clone()));
-                args.push($crate::device::Arg::OptText(
-                    inform.software_version.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(
-                    inform.hardware_version.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(
-                    inform.connection_request_url.clone(),
-                ));
-                args.push($crate::device::Arg::OptText(inform.address.clone()));
-                args.push($crate::device::Arg::OptText(inform.parameter_key.clone()));
-                args.push($crate::device::Arg::Time($crate::ts(inform.now)));
-                args.push($crate::device::Arg::Time(first_seen[device_id]));
+            for (i, (device_id, inform, up_since)) in chunk.iter().enumerate() {
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(inform.oui.clone()));
+                args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
+                args.push(Arg::Time($crate::ts(inform.now)));
+                args.push(Arg::Time(*up_since));
                 sql.push_str(if i > 0 { ", (" } else { "(" });
                 for (k, ty) in UPDATE_TYPES.iter().enumerate() {
                     if k > 0 {
@@ -460,71 +535,31 @@ macro_rules! apply_informs {
                 }
                 sql.push(')');
             }
-            sql.push_str(
-                ") UPDATE devices SET oui = v.oui, \
-                 product_class = COALESCE(v.product_class, devices.product_class), \
-                 manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
-                 software_version = COALESCE(v.software_version, devices.software_version), \
-                 hardware_version = COALESCE(v.hardware_version, devices.hardware_version), \
-                 connection_request_url = \
-                     COALESCE(v.connection_request_url, devices.connection_request_url), \
-                 address = COALESCE(v.address, devices.address), \
-                 parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
-                 status = 'Up', \
-                 status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
-                     ELSE v.up_since END, \
-                 last_connection = v.now \
-                 FROM v WHERE devices.id = v.id",
-            );
+            sql.push_str($crate::inform::UPDATE_DEVICES_END);
             $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
                 .await?;
         }
-        let mut params: Vec<$crate::inform::ParamRow<'_>> = Vec::new();
-        let mut events: Vec<(
-            i64,
-            &$crate::inform::InformEvent,
-            ::chrono::DateTime<::chrono::Utc>,
-        )> = Vec::new();
-        for ((inform, outcome), replace) in informs.iter().zip(&outcomes).zip(replace) {
-            if let $crate::inform::InformOutcome::Accepted {
-                device_id, created, ..
-            } = *outcome
-            {
-                if *replace && !created {
-                    sqlx::query("DELETE FROM parameters WHERE device_id = $1")
-                        .bind(device_id)
-                        .execute(&mut *$conn)
-                        .await?;
-                }
-                let now = $crate::ts(inform.now);
-                params.extend(
-                    inform
-                        .parameters
-                        .iter()
-                        .map(|param| $crate::inform::ParamRow {
-                            device_id,
-                            param,
-                            now,
-                        }),
-                );
-                events.extend(inform.events.iter().map(|e| (device_id, e, now)));
-            }
+        let rows = $crate::inform::inform_rows(informs, &outcomes, replace);
+        for device_id in &rows.replaced {
+            sqlx::query($crate::inform::DELETE_PARAMETERS)
+                .bind(*device_id)
+                .execute(&mut *$conn)
+                .await?;
         }
-        $crate::inform::write_parameter_rows!($conn, params);
-        for chunk in events.chunks($crate::inform::EVENT_CHUNK) {
-            let mut sql =
-                String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
+        $crate::inform::write_parameter_rows!($conn, rows.params);
+        for chunk in rows.events.chunks($crate::inform::EVENT_CHUNK) {
+            let mut sql = String::from($crate::inform::INSERT_EVENTS);
             let mut args = Vec::with_capacity(chunk.len() * 4);
             for (i, (device_id, e, now)) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 let n = args.len();
-                args.push($crate::device::Arg::I64(*device_id));
-                args.push($crate::device::Arg::Text(e.code.clone()));
-                args.push($crate::device::Arg::Text(e.command_key.clone()));
-                args.push($crate::device::Arg::Time(*now));
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Text(e.code.clone()));
+                args.push(Arg::Text(e.command_key.clone()));
+                args.push(Arg::Time(*now));
                 sql.push('(');
                 for k in 1..=4 {
                     if k > 1 {
@@ -553,14 +588,17 @@ impl Store {
 
     /// Upserts several Informs in one transaction: all are written or none.
     pub async fn upsert_informs(&self, informs: &[Inform]) -> Result<Vec<InformOutcome>> {
-        let informs: Vec<&Inform> = informs.iter().collect();
-        let replace = vec![false; informs.len()];
-        on_pool!(&self.backend, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let outcomes = apply_informs!(tx, dialect, &informs, &replace);
-            tx.commit().await?;
-            Ok(outcomes)
-        })
+        let ops: Vec<SessionOp> = informs.iter().cloned().map(SessionOp::Inform).collect();
+        let ops: Vec<&SessionOp> = ops.iter().collect();
+        Ok(self
+            .session_ops(&ops)
+            .await?
+            .into_iter()
+            .map(|outcome| match outcome {
+                SessionOpOutcome::Inform(outcome) => outcome,
+                other => unreachable!("an inform answered {other:?}"),
+            })
+            .collect())
     }
 
     /// Upserts parameters of a device (a GetParameterValues/Names response) in one transaction.

@@ -14,6 +14,7 @@ mod inform;
 mod lease;
 mod secret;
 mod session;
+mod sqlite_sync;
 mod status;
 mod task;
 mod token;
@@ -92,7 +93,7 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         match self.backend {
-            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Sqlite(..) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -100,7 +101,10 @@ impl Store {
     /// Closes every pooled connection.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(p) => p.close().await,
+            Backend::Sqlite(p, sync) => {
+                p.close().await;
+                sync.close();
+            }
             Backend::Postgres(p) => p.close().await,
         }
     }

@@ -12,12 +12,13 @@
 //! of the same device frees the lease for it. The Informs of a batch are upserted after all
 //! its lease operations; an Inform whose start lost the lease writes nothing.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::Store;
-use crate::backend::on_pool;
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::inform::{Inform, InformOutcome};
 use crate::lease::{release_lease, take_lease};
@@ -95,6 +96,198 @@ pub(crate) fn lease_serial(op: &SessionOp) -> Option<&str> {
     }
 }
 
+/// A lease's expiry: `now + ttl`, cut like every stored time.
+pub(crate) fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    crate::ts(now + chrono::Duration::from_std(ttl).unwrap_or_default())
+}
+
+/// How a batch's lease operations go. `alone[i]`: the serial of op `i` occurs once in the
+/// batch, so its lease operation joins a multi-row statement (the others run one by one, in
+/// order). `takes`: the starts' leases (serial, holder, expiry), taken as of `take_now`, the
+/// batch's earliest `now` (never takes a lease still running for any of them). `turns`:
+/// (serial, holder, device id), ended where nothing is due even at `turn_now`, the turns'
+/// latest `now` (the others look again one by one, at their own time).
+pub(crate) struct LeasePlan<'a> {
+    pub alone: Vec<bool>,
+    pub takes: Vec<(&'a str, &'a str, DateTime<Utc>)>,
+    pub take_now: Option<DateTime<Utc>>,
+    pub turns: Vec<(&'a str, &'a str, i64)>,
+    pub turn_now: Option<DateTime<Utc>>,
+}
+
+pub(crate) fn plan_leases<'a>(ops: &[&'a SessionOp]) -> LeasePlan<'a> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ops.len());
+    for op in ops {
+        if let Some(serial) = lease_serial(op) {
+            *seen.entry(serial).or_default() += 1;
+        }
+    }
+    let alone: Vec<bool> = ops
+        .iter()
+        .map(|op| lease_serial(op).is_some_and(|s| seen.get(s) == Some(&1)))
+        .collect();
+    let mut plan = LeasePlan {
+        alone,
+        takes: Vec::new(),
+        take_now: None,
+        turns: Vec::new(),
+        turn_now: None,
+    };
+    for (op, _) in ops.iter().zip(&plan.alone).filter(|(_, alone)| **alone) {
+        match op {
+            SessionOp::Start(s) => {
+                let now = crate::ts(s.inform.now);
+                plan.takes.push((
+                    &s.inform.serial_number,
+                    &s.holder,
+                    lease_expiry(now, s.lease_ttl),
+                ));
+                plan.take_now = Some(plan.take_now.map_or(now, |n| n.min(now)));
+            }
+            SessionOp::Turn(t) => {
+                plan.turns.push((&t.serial_number, &t.holder, t.device_id));
+                let now = crate::ts(t.now);
+                plan.turn_now = Some(plan.turn_now.map_or(now, |n| n.max(now)));
+            }
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// Puts the Informs' outcomes (`outcomes[k]` belongs to op `inform_op[k]`) in their ops'
+/// places; evaluates to the (serial, holder) of starts whose Inform was refused: their
+/// leases go back in the same transaction.
+pub(crate) fn place_inform_outcomes<'a>(
+    ops: &[&'a SessionOp],
+    inform_op: &[usize],
+    outcomes: Vec<InformOutcome>,
+    done: &mut [Option<SessionOpOutcome>],
+) -> Vec<(&'a str, &'a str)> {
+    let mut refused = Vec::new();
+    for (&i, outcome) in inform_op.iter().zip(outcomes) {
+        done[i] = Some(match ops[i] {
+            SessionOp::Start(s) => {
+                if !matches!(outcome, InformOutcome::Accepted { .. }) {
+                    refused.push((s.inform.serial_number.as_str(), s.holder.as_str()));
+                }
+                SessionOpOutcome::Start(SessionStartOutcome::Started(outcome))
+            }
+            _ => SessionOpOutcome::Inform(outcome),
+        });
+    }
+    refused
+}
+
+/// What a lease operation that runs on its own (see [`LeasePlan`]) did.
+pub(crate) enum OneByOne {
+    /// A start's lease: whether it is ours.
+    Take(bool),
+    /// A turn: the claimed task, or `None` and the lease given back.
+    Turn(Option<Task>),
+    Released,
+}
+
+/// Whether op `i` runs its lease operation on its own, in order: it is not `alone`, or it is
+/// a turn that `ended` (the multi-row end of idle turns) did not end.
+pub(crate) fn runs_alone(
+    op: &SessionOp,
+    alone: bool,
+    ended: &std::collections::HashSet<String>,
+) -> bool {
+    match op {
+        SessionOp::Inform(_) => false,
+        SessionOp::Turn(t) => !alone || !ended.contains(&t.serial_number),
+        SessionOp::Start(_) | SessionOp::Release { .. } => !alone,
+    }
+}
+
+/// A batch after its lease operations: the outcomes known so far, the leases to give back
+/// in one statement, and the Informs to upsert (`replace`: a BOOTSTRAP's parameters replace
+/// the stored ones; `inform_op`: whose op each Inform is).
+pub(crate) struct Assembled<'a> {
+    pub done: Vec<Option<SessionOpOutcome>>,
+    pub releases: Vec<(&'a str, &'a str)>,
+    pub informs: Vec<&'a Inform>,
+    pub replace: Vec<bool>,
+    pub inform_op: Vec<usize>,
+}
+
+/// Puts together what the batch's lease operations did: the multi-row ones (`won`,
+/// `ended`) and those that ran on their own (`one_by_one[i]`, see [`runs_alone`]).
+pub(crate) fn assemble<'a>(
+    ops: &[&'a SessionOp],
+    alone: &[bool],
+    won: &std::collections::HashSet<String>,
+    one_by_one: Vec<Option<OneByOne>>,
+) -> Assembled<'a> {
+    let mut a = Assembled {
+        done: ops.iter().map(|_| None).collect(),
+        releases: Vec::new(),
+        informs: Vec::new(),
+        replace: Vec::new(),
+        inform_op: Vec::new(),
+    };
+    for (i, (op, ran)) in ops.iter().zip(one_by_one).enumerate() {
+        match (op, ran) {
+            (SessionOp::Inform(inform), _) => {
+                a.informs.push(inform);
+                a.replace.push(false);
+                a.inform_op.push(i);
+            }
+            (SessionOp::Start(s), ran) => {
+                let ours = match ran {
+                    Some(OneByOne::Take(ours)) => ours,
+                    _ => alone[i] && won.contains(&s.inform.serial_number),
+                };
+                if ours {
+                    a.informs.push(&s.inform);
+                    a.replace.push(s.replace_parameters);
+                    a.inform_op.push(i);
+                } else {
+                    a.done[i] = Some(SessionOpOutcome::Start(SessionStartOutcome::Busy));
+                }
+            }
+            (SessionOp::Turn(_), Some(OneByOne::Turn(task))) => {
+                a.done[i] = Some(SessionOpOutcome::Turn(task));
+            }
+            // ended by the multi-row end of idle turns
+            (SessionOp::Turn(_), _) => a.done[i] = Some(SessionOpOutcome::Turn(None)),
+            (SessionOp::Release { .. }, Some(_)) => a.done[i] = Some(SessionOpOutcome::Released),
+            (
+                SessionOp::Release {
+                    serial_number,
+                    holder,
+                },
+                None,
+            ) => {
+                a.releases.push((serial_number, holder));
+                a.done[i] = Some(SessionOpOutcome::Released);
+            }
+        }
+    }
+    a
+}
+
+/// The batch lease statements' fixed text; placeholders go between the pieces.
+pub(crate) const TAKE_LEASES: &str =
+    "INSERT INTO session_leases (serial_number, holder, expires_at) VALUES ";
+pub(crate) const TAKE_LEASES_IF_EXPIRED: &str = " ON CONFLICT (serial_number) DO UPDATE SET \
+     holder = excluded.holder, expires_at = excluded.expires_at \
+     WHERE session_leases.expires_at <= ";
+pub(crate) const TAKE_LEASES_END: &str =
+    " OR session_leases.holder = excluded.holder RETURNING serial_number";
+pub(crate) const RELEASE_LEASES: &str =
+    "DELETE FROM session_leases WHERE (serial_number, holder) IN (VALUES ";
+pub(crate) const END_IDLE_TURNS: &str = "DELETE FROM session_leases WHERE (serial_number, holder) \
+     IN (SELECT v.column1, v.column2 FROM (VALUES ";
+pub(crate) const END_IDLE_TURNS_DUE: &str = ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks \
+     WHERE tasks.device_id = v.column3 \
+     AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ";
+pub(crate) const END_IDLE_TURNS_EXPIRED: &str =
+    ") OR (tasks.state = 'in_flight' AND tasks.claim_expires_at <= ";
+pub(crate) const END_IDLE_TURNS_END: &str = ")))) RETURNING serial_number";
+
 /// Takes the leases of `$takes` (`&[(serial, holder, expires)]`, distinct serials) where they
 /// are free, expired at `$now`, or already ours; evaluates to the serials won.
 macro_rules! take_leases {
@@ -103,9 +296,7 @@ macro_rules! take_leases {
         let mut won: ::std::collections::HashSet<String> =
             ::std::collections::HashSet::with_capacity(takes.len());
         for chunk in takes.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO session_leases (serial_number, holder, expires_at) VALUES ",
-            );
+            let mut sql = String::from($crate::session::TAKE_LEASES);
             let mut n = 0;
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 { ", (" } else { "(" });
@@ -118,13 +309,9 @@ macro_rules! take_leases {
                 }
                 sql.push(')');
             }
-            sql.push_str(
-                " ON CONFLICT (serial_number) DO UPDATE SET holder = excluded.holder, \
-                 expires_at = excluded.expires_at \
-                 WHERE session_leases.expires_at <= ",
-            );
+            sql.push_str($crate::session::TAKE_LEASES_IF_EXPIRED);
             $dialect.placeholder(&mut sql, n + 1);
-            sql.push_str(" OR session_leases.holder = excluded.holder RETURNING serial_number");
+            sql.push_str($crate::session::TAKE_LEASES_END);
             let mut q = sqlx::query_scalar(::sqlx::AssertSqlSafe(sql));
             for (serial, holder, expires) in chunk {
                 q = q.bind(*serial).bind(*holder).bind(*expires);
@@ -141,9 +328,7 @@ macro_rules! release_leases {
     ($conn:expr, $dialect:expr, $releases:expr) => {{
         let releases: &[(&str, &str)] = $releases;
         for chunk in releases.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from(
-                "DELETE FROM session_leases WHERE (serial_number, holder) IN (VALUES ",
-            );
+            let mut sql = String::from($crate::session::RELEASE_LEASES);
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 { ", (" } else { "(" });
                 $dialect.placeholder(&mut sql, 2 * i + 1);
@@ -171,10 +356,7 @@ macro_rules! end_idle_turns {
         let mut ended: ::std::collections::HashSet<String> =
             ::std::collections::HashSet::with_capacity(turns.len());
         for chunk in turns.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from(
-                "DELETE FROM session_leases WHERE (serial_number, holder) IN \
-                 (SELECT v.column1, v.column2 FROM (VALUES ",
-            );
+            let mut sql = String::from($crate::session::END_IDLE_TURNS);
             let mut n = 0;
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 { ", (" } else { "(" });
@@ -191,14 +373,11 @@ macro_rules! end_idle_turns {
                 }
                 sql.push(')');
             }
-            sql.push_str(
-                ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.device_id = v.column3 \
-                 AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ",
-            );
+            sql.push_str($crate::session::END_IDLE_TURNS_DUE);
             $dialect.placeholder(&mut sql, n + 1);
-            sql.push_str(") OR (tasks.state = 'in_flight' AND tasks.claim_expires_at <= ");
+            sql.push_str($crate::session::END_IDLE_TURNS_EXPIRED);
             $dialect.placeholder(&mut sql, n + 2);
-            sql.push_str(")))) RETURNING serial_number");
+            sql.push_str($crate::session::END_IDLE_TURNS_END);
             let mut q = sqlx::query_scalar(::sqlx::AssertSqlSafe(sql));
             for (serial, holder, device_id) in chunk {
                 q = q.bind(*serial).bind(*holder).bind(*device_id);
@@ -246,123 +425,59 @@ macro_rules! turn_one {
 /// Operations on a serial number that occurs more than once run one by one, in order.
 macro_rules! apply_session_ops {
     ($conn:expr, $dialect:expr, $ops:expr) => {{
-        use $crate::session::{SessionOp, SessionOpOutcome, SessionStartOutcome};
+        use $crate::session::{OneByOne, SessionOp, SessionOpOutcome};
         let dialect: $crate::backend::Dialect = $dialect;
         let ops: &[&SessionOp] = $ops;
-        let mut done: Vec<Option<SessionOpOutcome>> = ops.iter().map(|_| None).collect();
-        let mut seen: ::std::collections::HashMap<&str, usize> =
-            ::std::collections::HashMap::with_capacity(ops.len());
-        for op in ops {
-            if let Some(serial) = $crate::session::lease_serial(op) {
-                *seen.entry(serial).or_default() += 1;
-            }
-        }
-        let single = |op: &SessionOp| {
-            $crate::session::lease_serial(op).is_some_and(|s| seen.get(s) == Some(&1))
-        };
-        // the batch's earliest `now` decides expiry for all starts: never takes a lease
-        // that is still running for any of them
-        let mut takes: Vec<(&str, &str, ::chrono::DateTime<::chrono::Utc>)> = Vec::new();
-        let mut take_now: Option<::chrono::DateTime<::chrono::Utc>> = None;
-        let mut turns: Vec<(&str, &str, i64)> = Vec::new();
-        let mut turn_now: Option<::chrono::DateTime<::chrono::Utc>> = None;
-        for op in ops.iter().filter(|op| single(op)) {
-            match op {
-                SessionOp::Start(s) => {
-                    let now = $crate::ts(s.inform.now);
-                    let expires = $crate::ts(
-                        now + chrono::Duration::from_std(s.lease_ttl).unwrap_or_default(),
-                    );
-                    takes.push((&s.inform.serial_number, &s.holder, expires));
-                    take_now = Some(take_now.map_or(now, |n| n.min(now)));
-                }
-                SessionOp::Turn(t) => {
-                    turns.push((&t.serial_number, &t.holder, t.device_id));
-                    let now = $crate::ts(t.now);
-                    turn_now = Some(turn_now.map_or(now, |n| n.max(now)));
-                }
-                _ => {}
-            }
-        }
-        let won = match take_now {
-            Some(now) => take_leases!($conn, dialect, &takes, now),
+        let plan = $crate::session::plan_leases(ops);
+        let won = match plan.take_now {
+            Some(now) => take_leases!($conn, dialect, &plan.takes, now),
             None => ::std::collections::HashSet::new(),
         };
-        // the latest `now` of the turns: a turn ends here only if nothing is due even then;
-        // the others look again one by one, at their own time
-        let ended = match turn_now {
-            Some(now) => end_idle_turns!($conn, dialect, &turns, now),
+        let ended = match plan.turn_now {
+            Some(now) => end_idle_turns!($conn, dialect, &plan.turns, now),
             None => ::std::collections::HashSet::new(),
         };
-        let mut releases: Vec<(&str, &str)> = Vec::new();
-        let mut informs: Vec<&$crate::inform::Inform> = Vec::new();
-        let mut replace: Vec<bool> = Vec::new();
-        let mut inform_op: Vec<usize> = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            let alone = single(op);
-            match op {
-                SessionOp::Inform(inform) => {
-                    informs.push(inform);
-                    replace.push(false);
-                    inform_op.push(i);
-                }
-                SessionOp::Start(s) => {
-                    let inform = &s.inform;
-                    let ours = if alone {
-                        won.contains(&inform.serial_number)
-                    } else {
-                        take_lease!(
-                            $conn,
-                            &inform.serial_number,
-                            &s.holder,
-                            inform.now,
-                            s.lease_ttl
-                        )
-                    };
-                    if ours {
-                        informs.push(inform);
-                        replace.push(s.replace_parameters);
-                        inform_op.push(i);
-                    } else {
-                        done[i] = Some(SessionOpOutcome::Start(SessionStartOutcome::Busy));
-                    }
-                }
-                SessionOp::Turn(t) if alone && ended.contains(&t.serial_number) => {
-                    done[i] = Some(SessionOpOutcome::Turn(None));
-                }
-                SessionOp::Turn(t) => {
-                    done[i] = Some(SessionOpOutcome::Turn(turn_one!($conn, dialect, t)));
-                }
-                SessionOp::Release {
-                    serial_number,
-                    holder,
-                } => {
-                    if alone {
-                        releases.push((serial_number, holder));
-                    } else {
+        // the lease operations that run on their own, in order
+        let mut one_by_one = Vec::with_capacity(ops.len());
+        for (op, &alone) in ops.iter().zip(&plan.alone) {
+            let ran = if !$crate::session::runs_alone(op, alone, &ended) {
+                None
+            } else {
+                Some(match op {
+                    SessionOp::Start(s) => OneByOne::Take(take_lease!(
+                        $conn,
+                        &s.inform.serial_number,
+                        &s.holder,
+                        s.inform.now,
+                        s.lease_ttl
+                    )),
+                    SessionOp::Turn(t) => OneByOne::Turn(turn_one!($conn, dialect, t)),
+                    SessionOp::Release {
+                        serial_number,
+                        holder,
+                    } => {
                         release_lease!($conn, serial_number, holder);
+                        OneByOne::Released
                     }
-                    done[i] = Some(SessionOpOutcome::Released);
-                }
-            }
+                    SessionOp::Inform(_) => unreachable!("an Inform takes no lease"),
+                })
+            };
+            one_by_one.push(ran);
         }
+        let $crate::session::Assembled {
+            mut done,
+            releases,
+            informs,
+            replace,
+            inform_op,
+        } = $crate::session::assemble(ops, &plan.alone, &won, one_by_one);
         if !releases.is_empty() {
             release_leases!($conn, dialect, &releases);
         }
         if !informs.is_empty() {
             let outcomes = $crate::inform::apply_informs!($conn, dialect, &informs, &replace);
-            let mut refused: Vec<(&str, &str)> = Vec::new();
-            for (&i, outcome) in inform_op.iter().zip(outcomes) {
-                done[i] = Some(match ops[i] {
-                    SessionOp::Start(s) => {
-                        if !matches!(outcome, $crate::inform::InformOutcome::Accepted { .. }) {
-                            refused.push((&s.inform.serial_number, &s.holder));
-                        }
-                        SessionOpOutcome::Start(SessionStartOutcome::Started(outcome))
-                    }
-                    _ => SessionOpOutcome::Inform(outcome),
-                });
-            }
+            let refused =
+                $crate::session::place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
             if !refused.is_empty() {
                 release_leases!($conn, dialect, &refused);
             }
@@ -373,13 +488,8 @@ macro_rules! apply_session_ops {
     }};
 }
 
-/// A pooled connection a writer flusher keeps between batches. On SQLite its page cache stays
-/// warm: a batch on whichever pooled connection is idle finds that connection's cache
-/// invalidated by the last batch's commit and reads every page it touches again.
-pub(crate) enum HeldConnection {
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-}
+/// A pooled PostgreSQL connection a writer flusher keeps between batches.
+pub(crate) struct HeldConnection(sqlx::pool::PoolConnection<sqlx::Postgres>);
 
 impl HeldConnection {
     /// Applies session steps in one transaction on this connection: [`Store::session_ops`].
@@ -388,45 +498,58 @@ impl HeldConnection {
         ops: &[&SessionOp],
     ) -> Result<Vec<SessionOpOutcome>> {
         use sqlx::Connection as _;
-        match self {
-            HeldConnection::Sqlite(conn) => {
-                let dialect = crate::Dialect::Sqlite;
-                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, ops);
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-            HeldConnection::Postgres(conn) => {
-                let dialect = crate::Dialect::Postgres;
-                let mut tx = (**conn).begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, ops);
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-        }
+        let dialect = crate::Dialect::Postgres;
+        let mut tx = (*self.0).begin_with(dialect.begin_write()).await?;
+        let outcomes = apply_session_ops!(tx, dialect, ops);
+        tx.commit().await?;
+        Ok(outcomes)
     }
 }
 
 impl Store {
-    /// A connection taken out of the pool for as long as the caller keeps it.
-    pub(crate) async fn hold_connection(&self) -> Result<HeldConnection> {
+    /// A PostgreSQL connection taken out of the pool for as long as the caller keeps it;
+    /// `None` on SQLite, whose writer has a connection of its own ([`Store::sqlite_session_ops`]).
+    pub(crate) async fn hold_connection(&self) -> Result<Option<HeldConnection>> {
         Ok(match &self.backend {
-            crate::backend::Backend::Sqlite(pool) => HeldConnection::Sqlite(pool.acquire().await?),
-            crate::backend::Backend::Postgres(pool) => {
-                HeldConnection::Postgres(pool.acquire().await?)
-            }
+            Backend::Sqlite(..) => None,
+            Backend::Postgres(pool) => Some(HeldConnection(pool.acquire().await?)),
         })
+    }
+
+    /// SQLite only: applies session steps synchronously on the calling thread, on the
+    /// session writer's own connection (see `sqlite_sync`). `None` on PostgreSQL.
+    pub(crate) fn sqlite_session_ops(
+        &self,
+        ops: &[&SessionOp],
+    ) -> Option<Result<Vec<SessionOpOutcome>>> {
+        match &self.backend {
+            Backend::Sqlite(_, sync) => Some(sync.session_ops(ops)),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Applies session steps in order, in one transaction: all are written or none. Each gets
     /// its own outcome (a start may be `Busy` while its neighbours go ahead).
     pub async fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
-        on_pool!(&self.backend, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let outcomes = apply_session_ops!(tx, dialect, ops);
-            tx.commit().await?;
-            Ok(outcomes)
-        })
+        match &self.backend {
+            Backend::Sqlite(_, sync) => {
+                let sync = sync.clone();
+                let owned: Vec<SessionOp> = ops.iter().map(|op| (*op).clone()).collect();
+                tokio::task::spawn_blocking(move || {
+                    let ops: Vec<&SessionOp> = owned.iter().collect();
+                    sync.session_ops(&ops)
+                })
+                .await
+                .map_err(|_| crate::error::StoreError::WriterStopped)?
+            }
+            Backend::Postgres(pool) => {
+                let dialect = crate::Dialect::Postgres;
+                let mut tx = pool.begin_with(dialect.begin_write()).await?;
+                let outcomes = apply_session_ops!(tx, dialect, ops);
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
     }
 
     /// Starts a session: takes the lease, then upserts the Inform, in one transaction.

@@ -109,11 +109,11 @@ impl InformWriter {
     /// Starts the writer: on SQLite on a thread of its own with a single-threaded tokio
     /// runtime, on PostgreSQL as tasks of the current runtime.
     ///
-    /// A batch is a dozen round trips to SQLite's worker thread. On the shared runtime the
-    /// writer task, woken from that foreign thread, would wait in the runtime's global queue
-    /// behind the HTTP connections' tasks at every one of them, and the whole node waits for
-    /// the writer; on its own runtime it is woken at once. PostgreSQL connections are sockets
-    /// bound to the runtime that opened them, so its flushers stay on the caller's runtime.
+    /// On SQLite the thread writes each batch synchronously through its own connection
+    /// (`sqlite_sync`): one uninterrupted run of SQLite calls, not a dozen hand-offs to sqlx's
+    /// worker thread, each of which waits for the scheduler on a busy node. Its runtime only
+    /// gathers the queue. PostgreSQL connections are sockets bound to the runtime that opened
+    /// them, so its flushers stay on the caller's runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> (InformWriter, WriterTask) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
@@ -227,20 +227,34 @@ async fn run(store: Store, config: WriterConfig, rx: Arc<Mutex<mpsc::Receiver<Jo
     }
 }
 
-async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec<Job>) {
-    let ops: Vec<&SessionOp> = batch.iter().map(|(op, _)| op).collect();
-    let started = std::time::Instant::now();
+/// Applies `ops` in one transaction: on SQLite synchronously on this thread, through the
+/// writer's own connection; on PostgreSQL on the flusher's kept connection.
+async fn apply(
+    store: &Store,
+    conn: &mut Option<HeldConnection>,
+    ops: &[&SessionOp],
+) -> Result<Vec<SessionOpOutcome>> {
+    if let Some(written) = store.sqlite_session_ops(ops) {
+        return written;
+    }
     if conn.is_none() {
-        *conn = store.hold_connection().await.ok();
+        *conn = store.hold_connection().await.ok().flatten();
     }
     let written = match conn.as_mut() {
-        Some(held) => held.session_ops(&ops).await,
-        None => store.session_ops(&ops).await,
+        Some(held) => held.session_ops(ops).await,
+        None => store.session_ops(ops).await,
     };
     if written.is_err() {
         // the connection may be what failed: take a fresh one next time
         *conn = None;
     }
+    written
+}
+
+async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec<Job>) {
+    let ops: Vec<&SessionOp> = batch.iter().map(|(op, _)| op).collect();
+    let started = std::time::Instant::now();
+    let written = apply(store, conn, &ops).await;
     tracing::trace!(
         size = ops.len(),
         micros = started.elapsed().as_micros() as u64,
@@ -255,8 +269,7 @@ async fn write(store: &Store, conn: &mut Option<HeldConnection>, batch: &mut Vec
         Err(err) => {
             tracing::warn!(size = batch.len(), error = %err, "session write batch failed; retrying one by one");
             for (op, reply) in batch.drain(..) {
-                let outcome = store
-                    .session_ops(&[&op])
+                let outcome = apply(store, conn, &[&op])
                     .await
                     .map(|mut o| o.pop().expect("one outcome per op"));
                 let _ = reply.send(outcome);
