@@ -11,7 +11,7 @@ use cpe_sim::fleet::{self, CrEndpoint, SerialPattern};
 use cpe_sim::settings::Settings;
 use cpe_sim::{baseline, cr, load, run};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 #[derive(Parser)]
 #[command(
@@ -127,6 +127,12 @@ struct RunArgs {
     /// Spread the first Informs uniformly over this many seconds.
     #[arg(long, default_value_t = 0.0)]
     ramp: f64,
+    /// Sessions in flight at once across the fleet; a device that is due while that many are
+    /// open waits its turn (first come, first served). Bounds the memory of a fleet that is
+    /// due all at once (every device's first BOOTSTRAP). 0: no limit, every due device opens
+    /// its connection at once.
+    #[arg(long, default_value_t = run::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
     /// Seconds a reboot (or factory reset) takes before the device informs again.
     #[arg(long, default_value_t = 1.0)]
     reboot_delay: f64,
@@ -304,12 +310,15 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     };
 
     let count = devices.len().max(1);
+    let sessions = (args.concurrency > 0)
+        .then(|| Arc::new(Semaphore::new(args.concurrency.min(Semaphore::MAX_PERMITS))));
     let mut tasks = Vec::with_capacity(devices.len());
     for (i, cpe) in devices.into_iter().enumerate() {
         let first_delay = Duration::from_secs_f64(args.ramp.max(0.0) * i as f64 / count as f64);
         let options = run::LoopOptions {
             first_delay,
             once: args.once,
+            sessions: sessions.clone(),
         };
         tasks.push(tokio::spawn(run::device_loop(
             cpe,

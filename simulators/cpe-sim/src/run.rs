@@ -5,21 +5,32 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::cpe::Cpe;
 use crate::events;
 use crate::settings::Settings;
 
 /// How a device task behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoopOptions {
     /// Delay before the first Inform (spreads a fleet's BOOTSTRAPs).
     pub first_delay: Duration,
     /// One session (and the actions it deferred, without the session they would open), then
     /// stop.
     pub once: bool,
+    /// Shared by the fleet: a session starts only once it holds a permit, so at most that many
+    /// sessions (each with its connection and buffers) are in flight at once; a device that is
+    /// due waits its turn, first come first served. `None`: no limit.
+    pub sessions: Option<Arc<Semaphore>>,
 }
+
+/// The default of `cpe-sim run --concurrency`: sessions in flight at once across the fleet.
+/// Far above what one ACS node answers at once (a few dozen sessions saturate it on loopback),
+/// so due devices still start as fast as the ACS takes them, while a fleet that is due all at
+/// once (the first BOOTSTRAP of every device) holds about 40 kB per session for at most this
+/// many sessions instead of for every device.
+pub const DEFAULT_CONCURRENCY: usize = 1_000;
 
 /// Runs one device until `shutdown` turns true (or after one session with `once`).
 pub async fn device_loop(
@@ -42,8 +53,19 @@ pub async fn device_loop(
     let mut interval = cpe.state().device.periodic_inform();
     let mut next_periodic = Instant::now() + jittered(&cpe, interval.interval);
     loop {
-        // Boxed so that a sleeping device holds only its small loop state, not a session's.
-        let result = Box::pin(cpe.session(&settings)).await;
+        let result = {
+            // Held for the session only: not across the waits and transfers that follow it.
+            let _permit = match &options.sessions {
+                Some(gate) => tokio::select! {
+                    // The fleet never closes its semaphore, so this is always a permit.
+                    permit = gate.acquire() => permit.ok(),
+                    _ = shutdown.changed() => return,
+                },
+                None => None,
+            };
+            // Boxed so that a sleeping device holds only its small loop state, not a session's.
+            Box::pin(cpe.session(&settings)).await
+        };
         match result {
             Ok(report) => {
                 events::emit(

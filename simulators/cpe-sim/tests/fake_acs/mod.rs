@@ -63,6 +63,11 @@ struct State {
     auth: Option<(String, String)>,
     /// HoldRequests true in the InformResponse.
     hold: bool,
+    /// How long an Inform waits before it is answered.
+    inform_delay: std::time::Duration,
+    /// Informs waiting for their answer now, and the most there ever were at once.
+    informs_open: usize,
+    informs_open_max: usize,
 }
 
 pub struct FakeAcs {
@@ -150,6 +155,16 @@ impl FakeAcs {
         self.state.lock().unwrap().auth = Some((user.to_owned(), password.to_owned()));
     }
 
+    /// Answers each Inform only after `delay`, so that sessions overlap.
+    pub fn delay_informs(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().inform_delay = delay;
+    }
+
+    /// The most Informs (so sessions) that were waiting for their answer at once.
+    pub fn max_informs_at_once(&self) -> usize {
+        self.state.lock().unwrap().informs_open_max
+    }
+
     /// Every request so far, and forget them.
     pub fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut self.state.lock().unwrap().seen)
@@ -173,6 +188,18 @@ async fn handle(
         body,
         connection,
     };
+    let is_inform =
+        method == "POST" && matches!(seen.envelope().map(|e| e.body), Some(Body::Inform(_)));
+    if is_inform {
+        let delay = {
+            let mut st = state.lock().unwrap();
+            st.informs_open += 1;
+            st.informs_open_max = st.informs_open_max.max(st.informs_open);
+            st.inform_delay
+        };
+        tokio::time::sleep(delay).await;
+        state.lock().unwrap().informs_open -= 1;
+    }
     let mut st = state.lock().unwrap();
     st.seen.push(seen.clone());
     if method == "GET" {
