@@ -929,7 +929,7 @@ mod tests {
             ),
             (
                 "download",
-                json!({"file_type": "1 Firmware Upgrade Image", "url": "htt\u{20ac}://x"}),
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http:\u{20ac}//x"}),
                 "url",
             ),
             (

@@ -1686,7 +1686,8 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
         .settle_task(c.id, "n", &TaskOutcome::AwaitEvent { until: t(3600) }, t(4))
         .await
         .unwrap();
-    let results = json!({"results": [{"uuid": "u", "current_state": "Failed", "fault_code": 9026}]});
+    let results =
+        json!({"results": [{"uuid": "u", "current_state": "Failed", "fault_code": 9026}]});
     let settled = store
         .settle_task_by_command_key(
             d.id,
@@ -1722,7 +1723,12 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
     let c = claim(7 + 3600).await;
     assert_eq!(c.id, q[2].id);
     store
-        .settle_task(c.id, "n", &TaskOutcome::AwaitEvent { until: t(9000) }, t(3608))
+        .settle_task(
+            c.id,
+            "n",
+            &TaskOutcome::AwaitEvent { until: t(9000) },
+            t(3608),
+        )
         .await
         .unwrap();
     let cancelled = store
@@ -1739,7 +1745,10 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
         .unwrap();
     assert_eq!(cancelled.state, TaskState::Failed);
     assert_eq!(cancelled.fault_code, None);
-    assert_eq!(cancelled.fault_string.as_deref(), Some("cancelled by task 9"));
+    assert_eq!(
+        cancelled.fault_string.as_deref(),
+        Some("cancelled by task 9")
+    );
     assert_eq!(cancelled.result, None);
     store.close().await;
 }
