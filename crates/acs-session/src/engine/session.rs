@@ -496,12 +496,12 @@ impl<B: SessionBackend> Engine<B> {
                     .await;
                 let method = match settled {
                     Ok(Some(task)) => {
-                        if code == 0 && task.kind == "firmware" {
-                            if let Err(e) =
+                        if code == 0
+                            && task.kind == "firmware"
+                            && let Err(e) =
                                 self.backend.firmware_applied(&session.serial, now).await
-                            {
-                                return self.retry_fault(session, &env, &e.0);
-                            }
+                        {
+                            return self.retry_fault(session, &env, &e.0);
                         }
                         match task.kind.as_str() {
                             "schedule_download" => "ScheduleDownload",
