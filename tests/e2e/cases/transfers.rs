@@ -1,55 +1,60 @@
 //! The rest of Amendment 6 through `/tasks/`: a deployment unit installed with ChangeDUState,
-//! a ScheduleDownload held for a later window, listed by GetAllQueuedTransfers and cancelled
-//! with CancelTransfer, and one carried out in its window and reported with
-//! `M ScheduleDownload`. Each task is queued once the one before it has settled, so every step
-//! is one connection-request session (plus the one that reports a completion).
+//! a ScheduleDownload carried out in its window and reported with `M ScheduleDownload`, and
+//! one held for a later window, listed by GetAllQueuedTransfers and cancelled with
+//! CancelTransfer. The tasks are queued before the devices first inform, so each device takes
+//! them in its first session, in order (no connection request, whose per-device rate limit
+//! would make a sequence of steps take seconds each).
 
 use serde_json::{Value, json};
 
-use super::common::{register, wait_settled, wait_task_done, wait_up};
+use super::common::{register, wait_settled};
 use crate::support::{Api, Env, SimConfig, wait, wait::secs};
 
-const SERIAL: &str = "SWM0";
-
 /// Queues a task, returning it as the API shows it.
-async fn queue(api: &Api, kind: &str, payload: Value) -> Value {
-    api.expect(
-        201,
-        "POST",
-        &format!("/inventory_device_serial/{SERIAL}/tasks/"),
-        Some(&json!({ "kind": kind, "payload": payload })),
-    )
-    .await
+async fn queue(api: &Api, serial: &str, kind: &str, payload: Value) -> Value {
+    let task = api
+        .expect(
+            201,
+            "POST",
+            &format!("/inventory_device_serial/{serial}/tasks/"),
+            Some(&json!({ "kind": kind, "payload": payload })),
+        )
+        .await;
+    assert_eq!(task["state"], "pending", "{task}");
+    task
 }
 
-/// The task `id` once `done` says it has reached the state wanted.
-async fn wait_task(api: &Api, id: &Value, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    wait::until(&format!("{SERIAL}: task {id} {what}"), secs(60), || async {
-        api.tasks(SERIAL)
-            .await
-            .into_iter()
-            .find(|t| t["id"] == *id)
-            .filter(|t| done(t))
-    })
+/// The device's task `task` once `state` says it has settled as wanted (fails at once when
+/// it settled otherwise).
+async fn wait_task(api: &Api, serial: &str, task: &Value, state: &str) -> Value {
+    let id = &task["id"];
+    wait::until(
+        &format!("{serial}: {} task {id} to be {state}", task["kind"]),
+        secs(60),
+        || async {
+            let t = api
+                .tasks(serial)
+                .await
+                .into_iter()
+                .find(|t| t["id"] == *id)?;
+            let now = t["state"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                now == state || now == "pending" || now == "in_flight",
+                "{serial}: task {id} is {now}, not {state}: {t}"
+            );
+            (now == state).then_some(t)
+        },
+    )
     .await
 }
 
 pub async fn software_and_scheduled_transfers(env: Env) {
     let (acs, api) = env.start();
-    register(&api, SERIAL, json!({})).await;
-    let sim = SimConfig {
-        acs_url: &acs.acs_url(),
-        serial_pattern: "SWM{}",
-        devices: 1,
-        inform_interval: 300,
-        extra: vec![],
+    let serials: Vec<String> = (0..3).map(|i| format!("SWM{i}")).collect();
+    for s in &serials {
+        register(&api, s, json!({})).await;
     }
-    .start();
-    wait_up(&api, &[SERIAL.to_owned()], secs(60)).await;
-    wait_settled(&api, SERIAL, secs(30)).await;
-
-    // The file both the deployment unit and the download fetch: an image served by the CPE
-    // listener's /files/.
+    // The file the deployment unit and the downloads fetch, served by the CPE listener.
     let image: Vec<u8> = (0u32..20_000).map(|i| (i * 7 + 3) as u8).collect();
     let r = api
         .post_multipart(
@@ -63,16 +68,53 @@ pub async fn software_and_scheduled_transfers(env: Env) {
     let url = format!("http://{}/files/firmware/{file_name}", acs.cwmp);
     let stem = file_name.trim_end_matches(".bin").to_owned();
 
-    // 1. ChangeDUState Install: done once DUStateChangeComplete reports it, results shown.
     let du = queue(
         &api,
+        "SWM0",
         "change_du_state",
         json!({"operations": [{"operation": "install", "url": url}]}),
     )
     .await;
-    assert_eq!(du["state"], "pending");
-    wait_task_done(&api, SERIAL, "change_du_state", secs(60)).await;
-    let du = wait_task(&api, &du["id"], "done", |t| t["state"] == "done").await;
+    let now = queue(
+        &api,
+        "SWM1",
+        "schedule_download",
+        json!({"file_type": "1 Firmware Upgrade Image", "url": url, "file_size": image.len(),
+               "time_windows": [{"window_start": 0, "window_end": 600, "window_mode": "2 Immediately"}]}),
+    )
+    .await;
+    let later = queue(
+        &api,
+        "SWM2",
+        "schedule_download",
+        json!({"file_type": "3 Vendor Configuration File", "url": url,
+               "time_windows": [{"window_start": 3600, "window_end": 7200}]}),
+    )
+    .await;
+    let later_key = later["command_key"]
+        .as_str()
+        .expect("command_key")
+        .to_owned();
+    let listed = queue(&api, "SWM2", "get_all_queued_transfers", json!({})).await;
+    let cancel = queue(
+        &api,
+        "SWM2",
+        "cancel_transfer",
+        json!({ "command_key": later_key }),
+    )
+    .await;
+
+    let sim = SimConfig {
+        acs_url: &acs.acs_url(),
+        serial_pattern: "SWM{}",
+        devices: 3,
+        inform_interval: 300,
+        extra: vec![],
+    }
+    .start();
+
+    // 1. ChangeDUState Install: done once DUStateChangeComplete reports it, results shown.
+    let du = wait_task(&api, "SWM0", &du, "done").await;
     let results = du["result"]["results"].as_array().expect("results").clone();
     assert_eq!(results.len(), 1, "{du}");
     assert_eq!(results[0]["current_state"], "Installed", "{du}");
@@ -85,108 +127,72 @@ pub async fn software_and_scheduled_transfers(env: Env) {
         stem.starts_with(results[0]["version"].as_str().unwrap_or("-")),
         "the unit's version comes from its file name: {du}"
     );
-    // the task settles inside the session that reports it, before that session ends
-    wait::until_true(
-        &format!(
-            "{SERIAL} to end a session informing 11 DU STATE CHANGE COMPLETE + M ChangeDUState"
-        ),
-        secs(30),
-        || async { sim.informed(SERIAL, &["11 DU STATE CHANGE COMPLETE", "M ChangeDUState"]) },
-    )
-    .await;
-    let changed = sim.events_of(SERIAL, "du_changed");
+    let changed = sim.events_of("SWM0", "du_changed");
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert_eq!(changed[0]["command_key"], du["command_key"]);
-
-    // 2. A ScheduleDownload for an hour from now waits on the device; GetAllQueuedTransfers
-    // lists it, CancelTransfer withdraws it and its task ends as cancelled.
-    let later = queue(
-        &api,
-        "schedule_download",
-        json!({"file_type": "3 Vendor Configuration File", "url": url,
-               "time_windows": [{"window_start": 3600, "window_end": 7200}]}),
-    )
-    .await;
-    wait_task(&api, &later["id"], "in flight (accepted by the CPE)", |t| {
-        t["state"] == "in_flight"
-    })
-    .await;
-    let key = later["command_key"]
-        .as_str()
-        .expect("command_key")
-        .to_owned();
-    let listed = queue(&api, "get_all_queued_transfers", json!({})).await;
-    let listed = wait_task(&api, &listed["id"], "done", |t| t["state"] == "done").await;
-    assert_eq!(
-        listed["result"],
-        json!({"transfers": [{"command_key": key, "state": "not_started", "is_download": true,
-                              "file_type": "3 Vendor Configuration File", "file_size": 0,
-                              "target_file_name": ""}]}),
-        "{listed}"
-    );
-    let cancel = queue(&api, "cancel_transfer", json!({ "command_key": key })).await;
-    wait_task(&api, &cancel["id"], "done", |t| t["state"] == "done").await;
-    let later = wait_task(&api, &later["id"], "failed as cancelled", |t| {
-        t["state"] == "failed"
-    })
-    .await;
-    assert_eq!(later["fault_code"], Value::Null, "{later}");
-    assert_eq!(
-        later["fault_string"],
-        format!("cancelled by CancelTransfer (task {})", cancel["id"]),
-    );
-
-    // 3. A ScheduleDownload whose window is open now: fetched, reported with
-    // 7 TRANSFER COMPLETE + M ScheduleDownload, the task done; the image boots.
-    let now = queue(
-        &api,
-        "schedule_download",
-        json!({"file_type": "1 Firmware Upgrade Image", "url": url, "file_size": image.len(),
-               "time_windows": [{"window_start": 0, "window_end": 600, "window_mode": "2 Immediately"}]}),
-    )
-    .await;
+    // the task settles inside the session that reports it, before that session ends
     wait::until_true(
-        &format!("{SERIAL} to download in its window"),
-        secs(60),
-        || async { !sim.events_of(SERIAL, "downloaded").is_empty() },
+        "SWM0 to end a session informing 11 DU STATE CHANGE COMPLETE + M ChangeDUState",
+        secs(30),
+        || async { sim.informed("SWM0", &["11 DU STATE CHANGE COMPLETE", "M ChangeDUState"]) },
     )
     .await;
-    let downloaded = &sim.events_of(SERIAL, "downloaded")[0];
+
+    // 2. The ScheduleDownload whose window is open: fetched, reported with
+    // 7 TRANSFER COMPLETE + M ScheduleDownload, the task done; the image boots.
+    let now = wait_task(&api, "SWM1", &now, "done").await;
+    let downloaded = &sim.events_of("SWM1", "downloaded")[0];
     assert_eq!(downloaded["fault_code"], 0, "{downloaded}");
     assert_eq!(downloaded["bytes"], image.len(), "{downloaded}");
-    wait_task(&api, &now["id"], "done", |t| t["state"] == "done").await;
+    assert_eq!(downloaded["url"], url.as_str(), "{downloaded}");
     wait::until_true(
-        &format!("{SERIAL} to end a session informing 7 TRANSFER COMPLETE + M ScheduleDownload"),
+        "SWM1 to end a session informing 7 TRANSFER COMPLETE + M ScheduleDownload",
         secs(30),
-        || async { sim.informed(SERIAL, &["7 TRANSFER COMPLETE", "M ScheduleDownload"]) },
+        || async { sim.informed("SWM1", &["7 TRANSFER COMPLETE", "M ScheduleDownload"]) },
     )
     .await;
     let history = api
-        .expect(
-            200,
-            "GET",
-            &format!("/inventory_device_serial/{SERIAL}/history/"),
-            None,
-        )
+        .expect(200, "GET", "/inventory_device_serial/SWM1/history/", None)
         .await;
-    let key = now["command_key"].as_str().expect("command_key");
     assert!(
         history["events"]
             .as_array()
             .expect("events")
             .iter()
-            .any(|e| e["code"] == "M ScheduleDownload" && e["command_key"] == key),
+            .any(|e| e["code"] == "M ScheduleDownload" && e["command_key"] == now["command_key"]),
         "{history}"
     );
     let version = downloaded["software_version"].as_str().expect("a version");
     assert!(stem.starts_with(version), "{version} from {file_name}");
     wait::until_true(
-        &format!("{SERIAL}: software_version {version}"),
+        &format!("SWM1: software_version {version}"),
         secs(30),
-        || async { api.device(SERIAL).await["software_version"] == version },
+        || async { api.device("SWM1").await["software_version"] == version },
     )
     .await;
-    wait_settled(&api, SERIAL, secs(30)).await;
+
+    // 3. The ScheduleDownload for an hour from now waited on the device: GetAllQueuedTransfers
+    // listed it, CancelTransfer withdrew it and its task ended as cancelled.
+    let listed = wait_task(&api, "SWM2", &listed, "done").await;
+    assert_eq!(
+        listed["result"],
+        json!({"transfers": [{"command_key": later_key, "state": "not_started", "is_download": true,
+                              "file_type": "3 Vendor Configuration File", "file_size": 0,
+                              "target_file_name": ""}]}),
+        "{listed}"
+    );
+    wait_task(&api, "SWM2", &cancel, "done").await;
+    let later = wait_task(&api, "SWM2", &later, "failed").await;
+    assert_eq!(later["fault_code"], Value::Null, "{later}");
+    assert_eq!(
+        later["fault_string"],
+        format!("cancelled by CancelTransfer (task {})", cancel["id"]),
+    );
+    assert!(sim.events_of("SWM2", "downloaded").is_empty());
+
+    for s in &serials {
+        wait_settled(&api, s, secs(30)).await;
+    }
     drop(sim);
     drop(acs);
 }
