@@ -120,8 +120,11 @@ pub struct TaskOut {
     pub payload: Value,
     pub fault_code: Option<i64>,
     pub fault_string: Option<String>,
-    /// What the CPE reported, for the kinds that report something: `get_queued_transfers`
-    /// and `get_all_queued_transfers` give `{"transfers": [{"command_key", "state"
+    /// What the CPE reported, for the kinds that report something: `get_rpc_methods` gives
+    /// `{"methods": [...]}`, `get_parameter_names` `{"parameters": [{"name", "writable"}]}`,
+    /// `get_parameter_attributes` `{"parameters": [{"name", "notification",
+    /// "access_list"}]}` (`get_parameter_values` stores the values under `parameters/`
+    /// instead), `get_queued_transfers` and `get_all_queued_transfers` give `{"transfers": [{"command_key", "state"
     /// (not_started, in_progress, completed), ...}]}`, `change_du_state` gives `{"results":
     /// [{"uuid", "deployment_unit_ref", "version", "current_state", "resolved",
     /// "execution_unit_ref_list", "start_time", "complete_time", "fault_code",

@@ -1535,3 +1535,56 @@ async fn change_du_state_failures_are_final_and_name_the_operation() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn read_rpc_answers_become_the_tasks_result() {
+    let mut c = setup();
+    let methods = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-m");
+    let names = c.backend.queue(
+        TaskSpec::GetParameterNames {
+            path: "InternetGatewayDevice.DeviceInfo.".into(),
+            next_level: true,
+        },
+        "k-n",
+    );
+    let attributes = c.backend.queue(
+        TaskSpec::GetParameterAttributes {
+            names: vec!["InternetGatewayDevice.DeviceInfo.SoftwareVersion".into()],
+        },
+        "k-a",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>ChangeDUState</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
+    assert!(matches!(
+        body_of(&c.send(&envelope(resp), 2).await),
+        Body::GetParameterNames(_)
+    ));
+    let resp = r#"<cwmp:GetParameterNamesResponse><ParameterList soap-enc:arrayType="cwmp:ParameterInfoStruct[1]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><ParameterInfoStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Writable>0</Writable></ParameterInfoStruct></ParameterList></cwmp:GetParameterNamesResponse>"#;
+    assert!(matches!(
+        body_of(&c.send(&envelope(resp), 3).await),
+        Body::GetParameterAttributes(_)
+    ));
+    let resp = r#"<cwmp:GetParameterAttributesResponse><ParameterList soap-enc:arrayType="cwmp:ParameterAttributeStruct[1]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><ParameterAttributeStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Notification>2</Notification><AccessList soap-enc:arrayType="xsd:string[1]"><string>Subscriber</string></AccessList></ParameterAttributeStruct></ParameterList></cwmp:GetParameterAttributesResponse>"#;
+    assert_eq!(c.send(&envelope(resp), 4).await, Reply::NoContent);
+    let result = |id| {
+        let task = c.backend.task(id);
+        assert_eq!(task.state, TaskState::Done);
+        task.result.expect("a result").0
+    };
+    assert_eq!(
+        result(methods),
+        serde_json::json!({"methods": ["GetRPCMethods", "ChangeDUState"]})
+    );
+    assert_eq!(
+        result(names),
+        serde_json::json!({"parameters": [
+            {"name": "InternetGatewayDevice.DeviceInfo.SoftwareVersion", "writable": false}]})
+    );
+    assert_eq!(
+        result(attributes),
+        serde_json::json!({"parameters": [{
+            "name": "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+            "notification": 2, "access_list": ["Subscriber"]}]})
+    );
+}

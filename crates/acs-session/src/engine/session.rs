@@ -1050,6 +1050,41 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         }
         // DUStateChangeComplete (`M ChangeDUState`) follows
         Body::ChangeDuStateResponse(_) => TaskOutcome::AwaitEvent { until },
+        // the other read RPCs' answers (GPV's values go to the parameter table instead); a
+        // `sync` walks with GetParameterNames but keeps only the values
+        Body::GetRpcMethodsResponse(r) if matches!(f.spec, TaskSpec::GetRpcMethods {}) => {
+            TaskOutcome::Reported {
+                result: serde_json::json!({ "methods": r.method_list }),
+                fault: None,
+            }
+        }
+        Body::GetParameterNamesResponse(r)
+            if matches!(f.spec, TaskSpec::GetParameterNames { .. }) =>
+        {
+            TaskOutcome::Reported {
+                result: serde_json::json!({
+                    "parameters": r.parameter_list.iter().map(|p| serde_json::json!({
+                        "name": p.name,
+                        "writable": p.writable,
+                    })).collect::<Vec<_>>(),
+                }),
+                fault: None,
+            }
+        }
+        Body::GetParameterAttributesResponse(r)
+            if matches!(f.spec, TaskSpec::GetParameterAttributes { .. }) =>
+        {
+            TaskOutcome::Reported {
+                result: serde_json::json!({
+                    "parameters": r.parameter_list.iter().map(|p| serde_json::json!({
+                        "name": p.name,
+                        "notification": p.notification,
+                        "access_list": p.access_list,
+                    })).collect::<Vec<_>>(),
+                }),
+                fault: None,
+            }
+        }
         Body::GetQueuedTransfersResponse(r) => TaskOutcome::Reported {
             result: serde_json::json!({
                 "transfers": r.transfer_list.iter().map(|t| serde_json::json!({
