@@ -88,8 +88,29 @@ pub async fn list_tasks(
 /// "setting_group": "optional_group"}`. Any kind of the task contract: the raw RPCs
 /// (`get_parameter_values`, `set_parameter_values`, `get_parameter_names`,
 /// `get_parameter_attributes`, `set_parameter_attributes`, `add_object`, `delete_object`,
-/// `download`, `upload`, `schedule_inform`, `get_rpc_methods`) and the intents. A connection
-/// request follows.
+/// `download`, `upload`, `schedule_inform`, `get_rpc_methods`, `schedule_download`,
+/// `cancel_transfer`, `get_queued_transfers`, `get_all_queued_transfers`,
+/// `change_du_state`) and the intents. A connection request follows.
+///
+/// - `schedule_download`: `file_type`, `url` (<= 256), optional `file_size`,
+///   `target_file_name`, `username`, `password`, and `time_windows`: 1 or 2 of
+///   `{"window_start", "window_end"}` (seconds from receipt; the second starts no earlier
+///   than the first ends) with optional `window_mode` (default `1 At Any Time`),
+///   `user_message`, `max_retries` (default -1: the CPE decides). Done on its
+///   TransferComplete (`M ScheduleDownload`).
+/// - `cancel_transfer`: `command_key` (1–32), that of a queued `download`, `upload`,
+///   `schedule_download` or `firmware` task; that task then fails as cancelled.
+/// - `get_queued_transfers`, `get_all_queued_transfers`: `{}`; the list is the task's
+///   `result`.
+/// - `change_du_state`: `operations`, each `{"operation": "install", "url" (<= 1024),
+///   "uuid"?, "username"?, "password"?, "execution_env_ref"?}`, `{"operation": "update",
+///   "uuid"?, "version"?, "url"?, "username"?, "password"?}` or `{"operation": "uninstall",
+///   "uuid", "version"?, "execution_env_ref"?}`. Done on its DUStateChangeComplete
+///   (`M ChangeDUState`), the per-operation results in `result`; a failed operation fails
+///   the task with its fault code.
+///
+/// A bad payload is a 400 naming the field, e.g. `{"payload.time_windows[1].window_start":
+/// [...]}`.
 #[utoipa::path(post, path = "/api/v1/inventory_device_serial/{serial_number}/tasks/",
     tag = "device data",
     params(("serial_number" = String, Path)),

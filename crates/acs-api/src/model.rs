@@ -109,6 +109,9 @@ pub struct TaskOut {
     pub id: i64,
     /// The task kind (`reboot`, `firmware`, `set_parameter_values`, ...).
     pub kind: String,
+    /// The CommandKey (or ParameterKey) sent with the task's RPC: what a `cancel_transfer`
+    /// task names, and what queued-transfer lists and the device's events show.
+    pub command_key: String,
     pub setting_group: String,
     /// `pending`, `in_flight`, `done` or `failed`.
     pub state: &'static str,
@@ -117,6 +120,17 @@ pub struct TaskOut {
     pub payload: Value,
     pub fault_code: Option<i64>,
     pub fault_string: Option<String>,
+    /// What the CPE reported, for the kinds that report something: `get_rpc_methods` gives
+    /// `{"methods": [...]}`, `get_parameter_names` `{"parameters": [{"name", "writable"}]}`,
+    /// `get_parameter_attributes` `{"parameters": [{"name", "notification",
+    /// "access_list"}]}` (`get_parameter_values` stores the values under `parameters/`
+    /// instead), `get_queued_transfers` and `get_all_queued_transfers` give `{"transfers": [{"command_key", "state"
+    /// (not_started, in_progress, completed), ...}]}`, `change_du_state` gives `{"results":
+    /// [{"uuid", "deployment_unit_ref", "version", "current_state", "resolved",
+    /// "execution_unit_ref_list", "start_time", "complete_time", "fault_code",
+    /// "fault_string"}]}`, one per operation. Null otherwise.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
@@ -131,12 +145,14 @@ impl TaskOut {
         TaskOut {
             id: t.id,
             kind: t.kind,
+            command_key: t.command_key,
             setting_group: t.setting_group,
             state: t.state.as_str(),
             attempts: t.attempts,
             payload,
             fault_code: t.fault_code,
             fault_string: t.fault_string,
+            result: t.result.map(|r| r.0),
             created: t.created,
             updated: t.updated,
         }

@@ -177,6 +177,173 @@ async fn tasks_parameters_and_history(env: Env) {
     assert_eq!(s.get(&format!("{LIST}NOPE/tasks/")).await.status, 404);
 }
 
+async fn transfer_and_software_module_tasks(env: Env) {
+    let s = start(&env).await;
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "T2", "name": "n"})),
+    )
+    .await;
+    let tasks = format!("{LIST}T2/tasks/");
+    let post = |body: Value| {
+        let s = &s;
+        let tasks = &tasks;
+        async move {
+            let r = s.call("POST", tasks, Some(&body)).await;
+            (r.status, r.json())
+        }
+    };
+    let window = |start: u32, end: u32| json!({"window_start": start, "window_end": end});
+    let sd = |windows: Value| {
+        json!({"kind": "schedule_download", "payload": {
+            "file_type": "1 Firmware Upgrade Image", "url": "http://files.example/fw.bin",
+            "password": "sd-s3cret", "time_windows": windows}})
+    };
+    let (status, scheduled) = post(sd(json!([window(0, 600), window(600, 3600)]))).await;
+    assert_eq!(status, 201, "{scheduled}");
+    assert_eq!(scheduled["kind"], "schedule_download");
+    assert_eq!(scheduled["payload"]["password"], "***");
+    assert_eq!(
+        scheduled["payload"]["time_windows"][0]["window_mode"],
+        "1 At Any Time"
+    );
+    assert_eq!(scheduled["result"], Value::Null);
+    let key = scheduled["command_key"].as_str().unwrap().to_owned();
+    assert!(!key.is_empty() && key.len() <= 32, "{key}");
+    let (status, cancel) =
+        post(json!({"kind": "cancel_transfer", "payload": {"command_key": key}})).await;
+    assert_eq!(status, 201, "{cancel}");
+    assert_eq!(cancel["payload"]["command_key"], key.as_str());
+    let (status, queued) = post(json!({"kind": "get_queued_transfers"})).await;
+    assert_eq!(status, 201, "{queued}");
+    let (status, all) = post(json!({"kind": "get_all_queued_transfers", "payload": {}})).await;
+    assert_eq!(status, 201, "{all}");
+    let (status, du) = post(json!({"kind": "change_du_state", "payload": {"operations": [
+        {"operation": "install", "url": "http://files.example/app.tar", "password": "du-s3cret"},
+        {"operation": "update", "uuid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8"},
+        {"operation": "uninstall", "uuid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "version": "1.0"},
+    ]}}))
+    .await;
+    assert_eq!(status, 201, "{du}");
+    assert_eq!(du["payload"]["operations"][0]["password"], "***");
+    assert_eq!(du["payload"]["operations"][2]["operation"], "uninstall");
+
+    // every bad field is a 400 naming it; nothing is queued
+    let too_long_key = "k".repeat(33);
+    for (bad, field) in [
+        (sd(json!([])), "payload.time_windows"),
+        (
+            sd(json!([window(0, 1), window(2, 3), window(4, 5)])),
+            "payload.time_windows",
+        ),
+        (
+            sd(json!([window(60, 30)])),
+            "payload.time_windows[0].window_end",
+        ),
+        (
+            sd(json!([window(0, 600), window(300, 900)])),
+            "payload.time_windows[1].window_start",
+        ),
+        (
+            sd(json!([{"window_start": 0, "window_end": 1, "window_mode": "soon"}])),
+            "payload.time_windows[0].window_mode",
+        ),
+        (
+            json!({"kind": "schedule_download", "payload": {"file_type": "1 Firmware Upgrade Image",
+                "url": format!("http://x/{}", "a".repeat(300)), "time_windows": [window(0, 1)]}}),
+            "payload.url",
+        ),
+        (
+            json!({"kind": "cancel_transfer", "payload": {"command_key": too_long_key}}),
+            "payload.command_key",
+        ),
+        (
+            json!({"kind": "cancel_transfer", "payload": {"command_key": ""}}),
+            "payload.command_key",
+        ),
+        (
+            json!({"kind": "cancel_transfer", "payload": {}}),
+            "payload (cancel_transfer)",
+        ),
+        (
+            json!({"kind": "get_queued_transfers", "payload": {"limit": 3}}),
+            "payload (get_queued_transfers)",
+        ),
+        (
+            json!({"kind": "change_du_state", "payload": {"operations": []}}),
+            "payload.operations",
+        ),
+        (
+            json!({"kind": "change_du_state", "payload": {"operations": [
+                {"operation": "install", "url": "http://x/a.tar"},
+                {"operation": "uninstall", "uuid": "123"}]}}),
+            "payload.operations[1].uuid",
+        ),
+        (
+            json!({"kind": "change_du_state", "payload": {"operations": [
+                {"operation": "install", "url": "/relative.tar"}]}}),
+            "payload.operations[0].url",
+        ),
+        (
+            json!({"kind": "change_du_state", "payload": {"operations": [{"operation": "restart"}]}}),
+            "payload (change_du_state)",
+        ),
+    ] {
+        let (status, body) = post(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let message = body[field][0].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{bad}: expected {field} in {body}");
+    }
+    let list = s.get(&tasks).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 5, "{list}");
+    let listed = list.to_string();
+    assert!(
+        !listed.contains("sd-s3cret") && !listed.contains("du-s3cret"),
+        "{listed}"
+    );
+
+    // what the CPE reported is shown with the task
+    let device = s.store.device_by_serial("T2").await.unwrap().unwrap();
+    let holder = "node/s";
+    let now = chrono::Utc::now();
+    let mut claimed = Vec::new();
+    while let Some(task) = s
+        .store
+        .claim_next_task(device.id, holder, now, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        claimed.push(task);
+    }
+    let queued_task = claimed
+        .iter()
+        .find(|t| t.kind == "get_queued_transfers")
+        .unwrap();
+    let reported = json!({"transfers": [{"command_key": key, "state": "not_started"}]});
+    s.store
+        .settle_task(
+            queued_task.id,
+            holder,
+            &acs_store::TaskOutcome::Reported {
+                result: reported.clone(),
+                fault: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let list = s.get(&tasks).await.json();
+    let shown = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == queued["id"])
+        .unwrap();
+    assert_eq!(shown["state"], "done");
+    assert_eq!(shown["result"], reported);
+}
+
 async fn catalog_crud(env: Env) {
     let s = start(&env).await;
     let org = s
@@ -824,6 +991,7 @@ fn main() -> std::process::ExitCode {
         patch_stores_tasks_then_sends_a_connection_request,
         update_status_contacts_the_page_and_flips_what_did_not_answer,
         tasks_parameters_and_history,
+        transfer_and_software_module_tasks,
         catalog_crud,
         organizations_and_locations_update,
         non_utf8_ids_are_json_400s,

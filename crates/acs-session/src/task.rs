@@ -10,20 +10,29 @@
 //!   `firmware`, `reboot`, `factory_reset`, `sync`): the engine resolves the parameter paths at
 //!   dispatch time from the device's data-model root and its type's profile, because a device
 //!   created through the API has not told us its root yet when the task is queued;
-//! - *raw RPCs* queued through `/tasks/` (`get_parameter_values`, `set_parameter_values`, ...),
-//!   sent as given.
+//! - *raw RPCs* queued through `/tasks/` (`get_parameter_values`, `set_parameter_values`, ...,
+//!   and the CWMP 1.1/1.2 transfer and software-module RPCs `schedule_download`,
+//!   `cancel_transfer`, `get_queued_transfers`, `get_all_queued_transfers`,
+//!   `change_du_state`), sent as given.
 //!
 //! Secrets: the `credentials` intent carries no password; the engine reads the device's
-//! encrypted credentials when it sends the RPC. Raw `download`/`upload` tasks may carry
-//! file-server credentials; [`TaskSpec::redacted_payload`] hides them in API output.
+//! encrypted credentials when it sends the RPC. Raw `download`/`upload`/`schedule_download`
+//! tasks and `change_du_state` operations may carry file-server credentials;
+//! [`TaskSpec::redacted_payload`] hides them in API output.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Longest parameter name CWMP allows (TR-069 `ParameterValueStruct.Name`, xs:maxLength 256).
 pub const MAX_PARAMETER_NAME_LEN: usize = 256;
-/// Longest URL in a Download/Upload (TR-069 `Download.URL`, xs:maxLength 256).
+/// Longest URL in a Download/Upload/ScheduleDownload (TR-069 `Download.URL`, xs:maxLength 256).
 pub const MAX_URL_LEN: usize = 256;
+/// Longest URL of a ChangeDUState Install/Update operation (`InstallOpStruct.URL`, 1024).
+pub const MAX_DU_URL_LEN: usize = 1024;
+/// Longest CommandKey (TR-069 `CommandKeyType`, xs:maxLength 32).
+pub const MAX_COMMAND_KEY_LEN: usize = 32;
+/// Longest file-server username or password, TargetFileName, UserMessage (xs:maxLength 256).
+pub const MAX_TEXT_LEN: usize = 256;
 
 /// One queued operation for a device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +112,101 @@ pub enum TaskSpec {
     },
     ScheduleInform {
         delay_seconds: u32,
+    },
+    /// `ScheduleDownload` (CWMP 1.2): a download within one or two time windows; completes
+    /// with `M ScheduleDownload` + TransferComplete in a later session.
+    ScheduleDownload {
+        file_type: String,
+        url: String,
+        #[serde(default)]
+        file_size: u64,
+        #[serde(default)]
+        target_file_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        time_windows: Vec<TimeWindow>,
+    },
+    /// `CancelTransfer` (CWMP 1.2) of the transfer queued with `command_key` (a `download`,
+    /// `upload`, `schedule_download` or `firmware` task's, as listed under `/tasks/`).
+    CancelTransfer {
+        command_key: String,
+    },
+    /// `GetQueuedTransfers`: the transfers this ACS queued; the list becomes the task's result.
+    GetQueuedTransfers {},
+    /// `GetAllQueuedTransfers` (CWMP 1.1): all queued transfers, autonomous ones included.
+    GetAllQueuedTransfers {},
+    /// `ChangeDUState` (CWMP 1.2): install, update or uninstall deployment units, in order;
+    /// the results arrive in a DUStateChangeComplete and become the task's result.
+    ChangeDuState {
+        operations: Vec<DuOperation>,
+    },
+}
+
+/// One time window of a `schedule_download` task (TR-069 A.4.1.8 `TimeWindowStruct`): seconds
+/// from the moment the CPE receives the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    pub window_start: u32,
+    pub window_end: u32,
+    /// `1 At Any Time`, `2 Immediately`, `3 When Idle`, `4 Confirmation Needed` or a vendor
+    /// `X <OUI> <name>`; `1 At Any Time` when absent.
+    #[serde(default = "default_window_mode")]
+    pub window_mode: String,
+    /// Shown to the user with `4 Confirmation Needed`.
+    #[serde(default)]
+    pub user_message: String,
+    /// Retries allowed within the window; -1 (the default) lets the CPE decide.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: i32,
+}
+
+fn default_window_mode() -> String {
+    "1 At Any Time".to_owned()
+}
+
+fn default_max_retries() -> i32 {
+    -1
+}
+
+/// One operation of a `change_du_state` task (TR-069 A.4.1.14), `"operation"` naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DuOperation {
+    /// `InstallOpStruct`: fetch `url` and install it (under `uuid` when given).
+    Install {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_env_ref: Option<String>,
+    },
+    /// `UpdateOpStruct`: update the unit `uuid` (or the one at `url`; neither: all units).
+    Update {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+    /// `UninstallOpStruct`: remove the unit `uuid` (only `version` of it, when given).
+    Uninstall {
+        uuid: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_env_ref: Option<String>,
     },
 }
 
@@ -186,6 +290,11 @@ impl TaskSpec {
             TaskSpec::Download { .. } => "download",
             TaskSpec::Upload { .. } => "upload",
             TaskSpec::ScheduleInform { .. } => "schedule_inform",
+            TaskSpec::ScheduleDownload { .. } => "schedule_download",
+            TaskSpec::CancelTransfer { .. } => "cancel_transfer",
+            TaskSpec::GetQueuedTransfers {} => "get_queued_transfers",
+            TaskSpec::GetAllQueuedTransfers {} => "get_all_queued_transfers",
+            TaskSpec::ChangeDuState { .. } => "change_du_state",
         }
     }
 
@@ -303,30 +412,235 @@ impl TaskSpec {
                 Ok(())
             }
             TaskSpec::Download { file_type, url, .. } | TaskSpec::Upload { file_type, url, .. } => {
-                if file_type.trim().is_empty() || file_type.len() > 64 {
-                    return Err(TaskSpecError::new(
-                        "file_type",
-                        "must be 1 to 64 characters",
-                    ));
-                }
+                check_file_type(file_type)?;
                 check_url(url)
             }
             TaskSpec::ScheduleInform { delay_seconds } if *delay_seconds == 0 => {
                 Err(TaskSpecError::new("delay_seconds", "must be at least 1"))
             }
+            TaskSpec::ScheduleDownload {
+                file_type,
+                url,
+                file_size,
+                target_file_name,
+                username,
+                password,
+                time_windows,
+            } => {
+                check_file_type(file_type)?;
+                check_url(url)?;
+                if u32::try_from(*file_size).is_err() {
+                    return Err(TaskSpecError::new(
+                        "file_size",
+                        "must be at most 4294967295 (xs:unsignedInt)",
+                    ));
+                }
+                check_len("target_file_name", target_file_name, MAX_TEXT_LEN)?;
+                check_opt_len("username", username, MAX_TEXT_LEN)?;
+                check_opt_len("password", password, MAX_TEXT_LEN)?;
+                check_windows(time_windows)
+            }
+            TaskSpec::CancelTransfer { command_key } => {
+                if command_key.is_empty() {
+                    return Err(TaskSpecError::new("command_key", "must not be empty"));
+                }
+                check_len("command_key", command_key, MAX_COMMAND_KEY_LEN)
+            }
+            TaskSpec::ChangeDuState { operations } => {
+                non_empty("operations", operations.len())?;
+                for (i, op) in operations.iter().enumerate() {
+                    check_du_operation(i, op)?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
 
-    /// The payload as the API shows it: file-server passwords replaced by `"***"`.
+    /// The payload as the API shows it: file-server passwords (those of ChangeDUState
+    /// operations included) replaced by `"***"`.
     pub fn redacted_payload(&self) -> Value {
         let (_, mut payload) = self.to_parts();
-        if let Value::Object(map) = &mut payload
-            && let Some(password) = map.get_mut("password")
-        {
-            *password = Value::String("***".to_owned());
-        }
+        redact_passwords(&mut payload);
         payload
+    }
+}
+
+fn redact_passwords(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "password" {
+                    *v = Value::String("***".to_owned());
+                } else {
+                    redact_passwords(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_passwords),
+        _ => {}
+    }
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), TaskSpecError> {
+    if value.chars().count() > max {
+        return Err(TaskSpecError::new(
+            field,
+            format!("is longer than {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_opt_len(field: &str, value: &Option<String>, max: usize) -> Result<(), TaskSpecError> {
+    value
+        .as_deref()
+        .map_or(Ok(()), |v| check_len(field, v, max))
+}
+
+fn check_file_type(file_type: &str) -> Result<(), TaskSpecError> {
+    if file_type.trim().is_empty() || file_type.len() > 64 {
+        return Err(TaskSpecError::new(
+            "file_type",
+            "must be 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// TR-069 A.4.1.8: one or two windows, each ending no earlier than it starts, the second
+/// starting no earlier than the first ends; a mode of the `TimeWindowModeValueType` pattern.
+fn check_windows(windows: &[TimeWindow]) -> Result<(), TaskSpecError> {
+    if windows.is_empty() || windows.len() > 2 {
+        return Err(TaskSpecError::new(
+            "time_windows",
+            format!("must hold 1 or 2 windows, not {}", windows.len()),
+        ));
+    }
+    for (i, w) in windows.iter().enumerate() {
+        let field = |name: &str| format!("time_windows[{i}].{name}");
+        if w.window_end < w.window_start {
+            return Err(TaskSpecError::new(
+                field("window_end"),
+                format!("{} is before window_start {}", w.window_end, w.window_start),
+            ));
+        }
+        if !is_enum_string(&w.window_mode) {
+            return Err(TaskSpecError::new(
+                field("window_mode"),
+                format!(
+                    "`{}` is not a mode such as `1 At Any Time` or `X <OUI> <name>`",
+                    w.window_mode
+                ),
+            ));
+        }
+        check_len(&field("user_message"), &w.user_message, MAX_TEXT_LEN)?;
+        if w.max_retries < -1 {
+            return Err(TaskSpecError::new(
+                field("max_retries"),
+                "must be -1 (the CPE decides) or more",
+            ));
+        }
+    }
+    if let [first, second] = windows
+        && second.window_start < first.window_end
+    {
+        return Err(TaskSpecError::new(
+            "time_windows[1].window_start",
+            format!(
+                "{} overlaps the first window, which ends at {}",
+                second.window_start, first.window_end
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The schema's enumeration strings (`TimeWindowModeValueType`): `[1-9]\d*( \S+)+` or
+/// `X <something> <name>`, at most 64 characters.
+fn is_enum_string(s: &str) -> bool {
+    if s.is_empty() || s.len() > 64 {
+        return false;
+    }
+    let mut words = s.split(' ');
+    let first = words.next().unwrap_or("");
+    let rest: Vec<&str> = words.collect();
+    if first == "X" {
+        return rest.len() >= 2 && !rest[0].is_empty() && rest[1..].iter().any(|w| !w.is_empty());
+    }
+    let numbered = first.starts_with(|c: char| ('1'..='9').contains(&c))
+        && first.bytes().all(|b| b.is_ascii_digit());
+    numbered
+        && !rest.is_empty()
+        && rest
+            .iter()
+            .all(|w| !w.is_empty() && !w.chars().any(char::is_whitespace))
+}
+
+/// `8-4-4-4-12` hexadecimal digits (`DeploymentUnitUUID`).
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_du_operation(i: usize, op: &DuOperation) -> Result<(), TaskSpecError> {
+    let field = |name: &str| format!("operations[{i}].{name}");
+    let uuid = |value: Option<&String>| match value {
+        Some(u) if !is_uuid(u) => Err(TaskSpecError::new(
+            field("uuid"),
+            format!("`{u}` is not a UUID (8-4-4-4-12 hexadecimal digits)"),
+        )),
+        _ => Ok(()),
+    };
+    let url = |value: &str| check_url_as(&field("url"), value, MAX_DU_URL_LEN);
+    let version = |value: &Option<String>| check_opt_len(&field("version"), value, 32);
+    let text =
+        |name: &str, value: &Option<String>| check_opt_len(&field(name), value, MAX_TEXT_LEN);
+    match op {
+        DuOperation::Install {
+            url: u,
+            uuid: id,
+            username,
+            password,
+            execution_env_ref,
+        } => {
+            url(u)?;
+            uuid(id.as_ref())?;
+            text("username", username)?;
+            text("password", password)?;
+            text("execution_env_ref", execution_env_ref)
+        }
+        DuOperation::Update {
+            uuid: id,
+            version: v,
+            url: u,
+            username,
+            password,
+        } => {
+            uuid(id.as_ref())?;
+            version(v)?;
+            if let Some(u) = u {
+                url(u)?;
+            }
+            text("username", username)?;
+            text("password", password)
+        }
+        DuOperation::Uninstall {
+            uuid: id,
+            version: v,
+            execution_env_ref,
+        } => {
+            if id.is_empty() {
+                return Err(TaskSpecError::new(field("uuid"), "must not be empty"));
+            }
+            uuid(Some(id))?;
+            version(v)?;
+            text("execution_env_ref", execution_env_ref)
+        }
     }
 }
 
@@ -354,17 +668,30 @@ fn check_name(field: &str, name: &str, allow_empty: bool) -> Result<(), TaskSpec
 }
 
 fn check_url(url: &str) -> Result<(), TaskSpecError> {
-    if url.len() > MAX_URL_LEN {
-        return Err(TaskSpecError::new("url", "is longer than 256 characters"));
+    check_url_as("url", url, MAX_URL_LEN)
+}
+
+fn check_url_as(field: &str, url: &str, max: usize) -> Result<(), TaskSpecError> {
+    if url.len() > max {
+        return Err(TaskSpecError::new(
+            field,
+            format!("is longer than {max} characters"),
+        ));
     }
-    let scheme_ok = ["http://", "https://", "ftp://"]
-        .iter()
-        .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+    let scheme_ok = ["http://", "https://", "ftp://"].iter().any(|s| {
+        url.len() > s.len()
+            && url
+                .get(..s.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(s))
+    });
     if !scheme_ok {
         return Err(TaskSpecError::new(
-            "url",
+            field,
             "must be an absolute http, https or ftp URL",
         ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(TaskSpecError::new(field, "must not contain whitespace"));
     }
     Ok(())
 }
@@ -444,6 +771,82 @@ mod tests {
             password: None,
         });
         round_trip(TaskSpec::ScheduleInform { delay_seconds: 60 });
+        round_trip(TaskSpec::ScheduleDownload {
+            file_type: "1 Firmware Upgrade Image".into(),
+            url: "http://acs.example/files/fw.bin".into(),
+            file_size: 2048,
+            target_file_name: "fw.bin".into(),
+            username: None,
+            password: Some("p".into()),
+            time_windows: vec![
+                TimeWindow {
+                    window_start: 0,
+                    window_end: 600,
+                    window_mode: "2 Immediately".into(),
+                    user_message: String::new(),
+                    max_retries: 3,
+                },
+                TimeWindow {
+                    window_start: 600,
+                    window_end: 3600,
+                    window_mode: "X 00D09E Night".into(),
+                    user_message: "tonight".into(),
+                    max_retries: -1,
+                },
+            ],
+        });
+        round_trip(TaskSpec::CancelTransfer {
+            command_key: "k0123456789".into(),
+        });
+        round_trip(TaskSpec::GetQueuedTransfers {});
+        round_trip(TaskSpec::GetAllQueuedTransfers {});
+        round_trip(TaskSpec::ChangeDuState {
+            operations: vec![
+                DuOperation::Install {
+                    url: "http://files.example/app-1.0.tar".into(),
+                    uuid: Some("6ba7b810-9dad-11d1-80b4-00c04fd430c8".into()),
+                    username: None,
+                    password: None,
+                    execution_env_ref: Some("Device.SoftwareModules.ExecEnv.1".into()),
+                },
+                DuOperation::Update {
+                    uuid: None,
+                    version: Some("1.1".into()),
+                    url: None,
+                    username: None,
+                    password: None,
+                },
+                DuOperation::Uninstall {
+                    uuid: "6BA7B810-9DAD-11D1-80B4-00C04FD430C8".into(),
+                    version: None,
+                    execution_env_ref: None,
+                },
+            ],
+        });
+    }
+
+    #[test]
+    fn new_kinds_take_their_documented_defaults() {
+        let spec = TaskSpec::from_parts(
+            "schedule_download",
+            &json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/fw.bin",
+                    "time_windows": [{"window_start": 0, "window_end": 60}]}),
+        )
+        .unwrap();
+        let TaskSpec::ScheduleDownload { time_windows, .. } = spec else {
+            panic!("wrong kind")
+        };
+        assert_eq!(time_windows[0].window_mode, "1 At Any Time");
+        assert_eq!(time_windows[0].max_retries, -1);
+        assert_eq!(
+            TaskSpec::from_parts(
+                "change_du_state",
+                &json!({"operations": [{"operation": "install", "url": "http://x/a.tar"}]})
+            )
+            .unwrap()
+            .kind(),
+            "change_du_state"
+        );
     }
 
     #[test]
@@ -524,6 +927,122 @@ mod tests {
                 json!({"delay_seconds": 0}),
                 "delay_seconds",
             ),
+            (
+                "download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http:\u{20ac}//x"}),
+                "url",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y"}),
+                "payload (schedule_download)",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y", "time_windows": []}),
+                "time_windows",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y", "time_windows": [
+                    {"window_start": 0, "window_end": 1}, {"window_start": 2, "window_end": 3},
+                    {"window_start": 4, "window_end": 5}]}),
+                "time_windows",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y",
+                       "time_windows": [{"window_start": 60, "window_end": 30}]}),
+                "time_windows[0].window_end",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y", "time_windows": [
+                    {"window_start": 0, "window_end": 600}, {"window_start": 300, "window_end": 900}]}),
+                "time_windows[1].window_start",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y",
+                       "time_windows": [{"window_start": 0, "window_end": 1, "window_mode": "whenever"}]}),
+                "time_windows[0].window_mode",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y",
+                       "time_windows": [{"window_start": 0, "window_end": 1, "max_retries": -2}]}),
+                "time_windows[0].max_retries",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": format!("http://x/{}", "a".repeat(250)),
+                       "time_windows": [{"window_start": 0, "window_end": 1}]}),
+                "url",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y", "file_size": 5_000_000_000u64,
+                       "time_windows": [{"window_start": 0, "window_end": 1}]}),
+                "file_size",
+            ),
+            (
+                "schedule_download",
+                json!({"file_type": "1 Firmware Upgrade Image", "url": "http://x/y", "password": "p".repeat(257),
+                       "time_windows": [{"window_start": 0, "window_end": 1}]}),
+                "password",
+            ),
+            ("cancel_transfer", json!({"command_key": ""}), "command_key"),
+            (
+                "cancel_transfer",
+                json!({"command_key": "k".repeat(33)}),
+                "command_key",
+            ),
+            ("cancel_transfer", json!({}), "payload (cancel_transfer)"),
+            (
+                "get_queued_transfers",
+                json!({"all": true}),
+                "payload (get_queued_transfers)",
+            ),
+            ("change_du_state", json!({"operations": []}), "operations"),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "reinstall", "uuid": "x"}]}),
+                "payload (change_du_state)",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "install"}]}),
+                "payload (change_du_state)",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "install", "url": "app.tar"}]}),
+                "operations[0].url",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "install", "url": format!("http://x/{}", "a".repeat(1020))}]}),
+                "operations[0].url",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [
+                    {"operation": "install", "url": "http://x/a.tar"},
+                    {"operation": "uninstall", "uuid": "not-a-uuid"}]}),
+                "operations[1].uuid",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "update", "uuid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+                                       "version": "v".repeat(33)}]}),
+                "operations[0].version",
+            ),
+            (
+                "change_du_state",
+                json!({"operations": [{"operation": "uninstall", "uuid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+                                       "url": "http://x/a.tar"}]}),
+                "payload (change_du_state)",
+            ),
         ];
         for (kind, payload, field) in cases {
             let err = TaskSpec::from_parts(kind, payload).expect_err(kind);
@@ -567,6 +1086,18 @@ mod tests {
         };
         let shown = spec.redacted_payload().to_string();
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("\"***\""), "{shown}");
+        let spec = TaskSpec::ChangeDuState {
+            operations: vec![DuOperation::Install {
+                url: "http://files.example/app.tar".into(),
+                uuid: None,
+                username: Some("ops".into()),
+                password: Some("du-s3cret".into()),
+                execution_env_ref: None,
+            }],
+        };
+        let shown = spec.redacted_payload().to_string();
+        assert!(!shown.contains("du-s3cret"), "{shown}");
         assert!(shown.contains("\"***\""), "{shown}");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use acs_session::engine::{
     BackendResult, Engine, EngineConfig, Metrics, Reply, RequestContext, Session, SessionBackend,
 };
-use acs_session::task::TaskSpec;
+use acs_session::task::{DuOperation, TaskSpec, TimeWindow};
 use acs_store::{
     Device, DevicePassword, DeviceStatus, DeviceType, DeviceTypeProfile, FirmwareImage, Inform,
     InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
@@ -61,6 +61,7 @@ impl FakeBackend {
                 claim_expires_at: None,
                 fault_code: None,
                 fault_string: None,
+                result: None,
                 created: t(0),
                 updated: t(0),
             });
@@ -80,7 +81,21 @@ fn apply(task: &mut Task, outcome: &TaskOutcome) {
             task.state = TaskState::Pending;
             task.claimed_by = None;
         }
-        TaskOutcome::AwaitEvent { .. } => {}
+        TaskOutcome::AwaitEvent { until } => task.claim_expires_at = Some(*until),
+        TaskOutcome::Reported { result, fault } => {
+            task.result = Some(Json(result.clone()));
+            task.state = TaskState::Done;
+            if let Some((code, string)) = fault {
+                task.fault_code = Some(*code);
+                task.fault_string = Some(string.clone());
+                task.state = TaskState::Failed;
+            }
+        }
+        TaskOutcome::Cancelled { reason } => {
+            task.fault_code = None;
+            task.fault_string = Some(reason.clone());
+            task.state = TaskState::Failed;
+        }
         TaskOutcome::Fault {
             code,
             string,
@@ -1079,4 +1094,497 @@ async fn a_long_session_renews_its_lease_past_half_its_term() {
         panic!()
     };
     assert_eq!(lease(&c), Some(t(91)));
+}
+
+fn cwmp_fault(code: u32, text: &str) -> Vec<u8> {
+    envelope(&format!(
+        "<soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring><detail>\
+         <cwmp:Fault><FaultCode>{code}</FaultCode><FaultString>{text}</FaultString></cwmp:Fault>\
+         </detail></soap:Fault>"
+    ))
+}
+
+fn transfer_complete(key: &str, code: u32, text: &str) -> Vec<u8> {
+    envelope(&format!(
+        "<cwmp:TransferComplete><CommandKey>{key}</CommandKey><FaultStruct><FaultCode>{code}</FaultCode>\
+         <FaultString>{text}</FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime>\
+         <CompleteTime>2026-01-01T00:01:00Z</CompleteTime></cwmp:TransferComplete>"
+    ))
+}
+
+fn schedule_download(window_ends: &[u32]) -> TaskSpec {
+    let mut start = 0;
+    TaskSpec::ScheduleDownload {
+        file_type: "1 Firmware Upgrade Image".into(),
+        url: "http://files.test/fw-3.0.bin".into(),
+        file_size: 4096,
+        target_file_name: "fw-3.0.bin".into(),
+        username: None,
+        password: None,
+        time_windows: window_ends
+            .iter()
+            .map(|&end| {
+                let w = TimeWindow {
+                    window_start: start,
+                    window_end: end,
+                    window_mode: "1 At Any Time".into(),
+                    user_message: String::new(),
+                    max_retries: -1,
+                };
+                start = end;
+                w
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
+    let mut c = setup();
+    let a = c.backend.queue(schedule_download(&[600, 7200]), "k-sd");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    let Body::ScheduleDownload(sd) = body_of(&c.empty(1).await) else {
+        panic!("expected ScheduleDownload")
+    };
+    assert_eq!(
+        (sd.command_key.as_str(), sd.url.as_str(), sd.file_size),
+        ("k-sd", "http://files.test/fw-3.0.bin", 4096)
+    );
+    let windows: Vec<_> = sd
+        .time_window_list
+        .iter()
+        .map(|w| {
+            (
+                w.window_start,
+                w.window_end,
+                w.window_mode.as_str(),
+                w.max_retries,
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            (0, 600, "1 At Any Time", -1),
+            (600, 7200, "1 At Any Time", -1)
+        ]
+    );
+    let r = c
+        .send(&envelope("<cwmp:ScheduleDownloadResponse/>"), 2)
+        .await;
+    assert_eq!(r, Reply::NoContent);
+    let task = c.backend.task(a);
+    assert_eq!(task.state, TaskState::InFlight);
+    // the await outlasts the last window (7200 s) by the engine's await_event_ttl (3600 s)
+    assert_eq!(task.claim_expires_at, Some(t(2 + 7200 + 3600)));
+    c.session = Session::new("s2".into(), "node", t(900));
+    c.send(
+        &inform(
+            &[("7 TRANSFER COMPLETE", ""), ("M ScheduleDownload", "k-sd")],
+            "",
+        ),
+        900,
+    )
+    .await;
+    let r = c.send(&transfer_complete("k-sd", 0, ""), 901).await;
+    assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    let task = c.backend.task(a);
+    assert_eq!((task.state, task.fault_code), (TaskState::Done, None));
+    assert!(
+        c.engine
+            .metrics()
+            .render()
+            .contains("method=\"ScheduleDownload\",outcome=\"ok\""),
+        "{}",
+        c.engine.metrics().render()
+    );
+}
+
+#[tokio::test]
+async fn schedule_download_faults_are_recorded_and_a_missed_window_is_final() {
+    let mut c = setup();
+    let refused = c.backend.queue(schedule_download(&[60]), "k-sd1");
+    let missed = c.backend.queue(schedule_download(&[60]), "k-sd2");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(
+        body_of(&c.empty(1).await),
+        Body::ScheduleDownload(_)
+    ));
+    // the CPE refuses the first (invalid arguments): failed for good, the next goes out
+    let r = c.send(&cwmp_fault(9003, "bad WindowMode"), 2).await;
+    let Body::ScheduleDownload(sd) = body_of(&r) else {
+        panic!("expected the second ScheduleDownload, got {r:?}")
+    };
+    assert_eq!(sd.command_key, "k-sd2");
+    let task = c.backend.task(refused);
+    assert_eq!(
+        (task.state, task.fault_code, task.fault_string.as_deref()),
+        (TaskState::Failed, Some(9003), Some("bad WindowMode"))
+    );
+    c.send(&envelope("<cwmp:ScheduleDownloadResponse/>"), 3)
+        .await;
+    // its window passed before the CPE could start: 9020 in TransferComplete, not retried
+    c.session = Session::new("s2".into(), "node", t(100));
+    c.send(
+        &inform(
+            &[("7 TRANSFER COMPLETE", ""), ("M ScheduleDownload", "k-sd2")],
+            "",
+        ),
+        100,
+    )
+    .await;
+    let r = c
+        .send(&transfer_complete("k-sd2", 9020, "window missed"), 101)
+        .await;
+    assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    let task = c.backend.task(missed);
+    assert_eq!(
+        (task.state, task.fault_code, task.fault_string.as_deref()),
+        (TaskState::Failed, Some(9020), Some("window missed"))
+    );
+    let metrics = c.engine.metrics().render();
+    assert!(
+        metrics.contains("method=\"ScheduleDownload\",code=\"9020\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_transfer_ends_the_cancelled_transfers_task() {
+    let mut c = setup();
+    let download = c.backend.queue(
+        TaskSpec::Download {
+            file_type: "3 Vendor Configuration File".into(),
+            url: "http://files.test/cfg.xml".into(),
+            file_size: 0,
+            target_file_name: String::new(),
+            delay_seconds: 3600,
+            username: None,
+            password: None,
+        },
+        "k-dl",
+    );
+    let cancel = c.backend.queue(
+        TaskSpec::CancelTransfer {
+            command_key: "k-dl".into(),
+        },
+        "k-cancel",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Download(_)));
+    let resp = "<cwmp:DownloadResponse><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:DownloadResponse>";
+    let Body::CancelTransfer(ct) = body_of(&c.send(&envelope(resp), 2).await) else {
+        panic!("expected CancelTransfer")
+    };
+    assert_eq!(
+        ct.command_key, "k-dl",
+        "names the transfer, not its own key"
+    );
+    assert_eq!(c.backend.task(download).state, TaskState::InFlight);
+    let r = c.send(&envelope("<cwmp:CancelTransferResponse/>"), 3).await;
+    assert_eq!(r, Reply::NoContent);
+    assert_eq!(c.backend.task(cancel).state, TaskState::Done);
+    let d = c.backend.task(download);
+    assert_eq!((d.state, d.fault_code), (TaskState::Failed, None));
+    assert_eq!(
+        d.fault_string,
+        Some(format!("cancelled by CancelTransfer (task {cancel})"))
+    );
+}
+
+#[tokio::test]
+async fn cancel_transfer_refused_with_9021_fails_for_good() {
+    let mut c = setup();
+    let cancel = c.backend.queue(
+        TaskSpec::CancelTransfer {
+            command_key: "k-started".into(),
+        },
+        "k-cancel",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(
+        body_of(&c.empty(1).await),
+        Body::CancelTransfer(_)
+    ));
+    let r = c
+        .send(&cwmp_fault(9021, "transfer already in progress"), 2)
+        .await;
+    assert_eq!(r, Reply::NoContent);
+    let task = c.backend.task(cancel);
+    assert_eq!(
+        (task.state, task.fault_code, task.attempts),
+        (TaskState::Failed, Some(9021), 1),
+        "not retried"
+    );
+}
+
+#[tokio::test]
+async fn queued_transfer_lists_become_the_tasks_result() {
+    let mut c = setup();
+    let some = c.backend.queue(TaskSpec::GetQueuedTransfers {}, "k-q");
+    let all = c.backend.queue(TaskSpec::GetAllQueuedTransfers {}, "k-qa");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(
+        body_of(&c.empty(1).await),
+        Body::GetQueuedTransfers(_)
+    ));
+    let resp = r#"<cwmp:GetQueuedTransfersResponse><TransferList soap-enc:arrayType="cwmp:QueuedTransferStruct[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><QueuedTransferStruct><CommandKey>k-dl</CommandKey><State>1</State></QueuedTransferStruct><QueuedTransferStruct><CommandKey>k-sd</CommandKey><State>2</State></QueuedTransferStruct></TransferList></cwmp:GetQueuedTransfersResponse>"#;
+    let r = c.send(&envelope(resp), 2).await;
+    assert!(matches!(body_of(&r), Body::GetAllQueuedTransfers(_)));
+    let task = c.backend.task(some);
+    assert_eq!(task.state, TaskState::Done);
+    assert_eq!(
+        task.result.map(|r| r.0),
+        Some(serde_json::json!({"transfers": [
+            {"command_key": "k-dl", "state": "not_started"},
+            {"command_key": "k-sd", "state": "in_progress"},
+        ]}))
+    );
+    let resp = r#"<cwmp:GetAllQueuedTransfersResponse><TransferList soap-enc:arrayType="cwmp:AllQueuedTransferStruct[1]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><AllQueuedTransferStruct><CommandKey></CommandKey><State>1</State><IsDownload>1</IsDownload><FileType>1 Firmware Upgrade Image</FileType><FileSize>1234</FileSize><TargetFileName>fw.bin</TargetFileName></AllQueuedTransferStruct></TransferList></cwmp:GetAllQueuedTransfersResponse>"#;
+    assert_eq!(c.send(&envelope(resp), 3).await, Reply::NoContent);
+    let task = c.backend.task(all);
+    assert_eq!(task.state, TaskState::Done);
+    assert_eq!(
+        task.result.map(|r| r.0),
+        Some(serde_json::json!({"transfers": [{
+            "command_key": "", "state": "not_started", "is_download": true,
+            "file_type": "1 Firmware Upgrade Image", "file_size": 1234, "target_file_name": "fw.bin",
+        }]}))
+    );
+}
+
+#[tokio::test]
+async fn a_cpe_without_queued_transfer_lists_fails_the_task_with_9000() {
+    let mut c = setup();
+    let a = c.backend.queue(TaskSpec::GetAllQueuedTransfers {}, "k-qa");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.empty(1).await;
+    assert_eq!(
+        c.send(&cwmp_fault(9000, "method not supported"), 2).await,
+        Reply::NoContent
+    );
+    let task = c.backend.task(a);
+    assert_eq!(
+        (task.state, task.fault_code, task.result),
+        (TaskState::Failed, Some(9000), None)
+    );
+}
+
+const DU_UUID: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+
+fn du_result(uuid: &str, state: &str, code: u32, text: &str) -> String {
+    format!(
+        "<Results><UUID>{uuid}</UUID><DeploymentUnitRef>Device.SoftwareModules.DeploymentUnit.1</DeploymentUnitRef>\
+         <Version>1.0</Version><CurrentState>{state}</CurrentState><Resolved>1</Resolved>\
+         <ExecutionUnitRefList></ExecutionUnitRefList><StartTime>2026-01-01T00:00:00Z</StartTime>\
+         <CompleteTime>2026-01-01T00:00:09Z</CompleteTime><Fault><FaultCode>{code}</FaultCode>\
+         <FaultString>{text}</FaultString></Fault></Results>"
+    )
+}
+
+#[tokio::test]
+async fn change_du_state_sends_its_operations_and_keeps_the_reported_results() {
+    let mut c = setup();
+    let a = c.backend.queue(
+        TaskSpec::ChangeDuState {
+            operations: vec![
+                DuOperation::Install {
+                    url: "http://files.test/app-1.0.tar".into(),
+                    uuid: Some(DU_UUID.into()),
+                    username: None,
+                    password: None,
+                    execution_env_ref: None,
+                },
+                DuOperation::Uninstall {
+                    uuid: "00000000-0000-0000-0000-000000000001".into(),
+                    version: Some("0.9".into()),
+                    execution_env_ref: None,
+                },
+            ],
+        },
+        "k-du",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    let Body::ChangeDuState(du) = body_of(&c.empty(1).await) else {
+        panic!("expected ChangeDUState")
+    };
+    assert_eq!(du.command_key, "k-du");
+    assert!(
+        matches!(
+            &du.operations[..],
+            [cwmp::DuOperation::Install { url, uuid: Some(u), .. },
+             cwmp::DuOperation::Uninstall { version: Some(v), .. }]
+                if url == "http://files.test/app-1.0.tar" && u == DU_UUID && v == "0.9"
+        ),
+        "{:?}",
+        du.operations
+    );
+    assert_eq!(
+        c.send(&envelope("<cwmp:ChangeDUStateResponse/>"), 2).await,
+        Reply::NoContent
+    );
+    assert_eq!(c.backend.task(a).state, TaskState::InFlight);
+    c.session = Session::new("s2".into(), "node", t(60));
+    c.send(
+        &inform(
+            &[
+                ("11 DU STATE CHANGE COMPLETE", ""),
+                ("M ChangeDUState", "k-du"),
+            ],
+            "",
+        ),
+        60,
+    )
+    .await;
+    let complete = envelope(&format!(
+        "<cwmp:DUStateChangeComplete>{}{}<CommandKey>k-du</CommandKey></cwmp:DUStateChangeComplete>",
+        du_result(DU_UUID, "Installed", 0, ""),
+        du_result("00000000-0000-0000-0000-000000000001", "Uninstalled", 0, ""),
+    ));
+    let r = c.send(&complete, 61).await;
+    assert!(matches!(
+        body_of(&r),
+        Body::DuStateChangeCompleteResponse(_)
+    ));
+    let task = c.backend.task(a);
+    assert_eq!((task.state, task.fault_code), (TaskState::Done, None));
+    let result = task.result.expect("results kept").0;
+    assert_eq!(result["results"][0]["uuid"], DU_UUID);
+    assert_eq!(result["results"][0]["current_state"], "Installed");
+    assert_eq!(
+        result["results"][0]["deployment_unit_ref"],
+        "Device.SoftwareModules.DeploymentUnit.1"
+    );
+    assert_eq!(result["results"][1]["current_state"], "Uninstalled");
+    assert_eq!(result["results"][1]["fault_code"], 0);
+}
+
+#[tokio::test]
+async fn change_du_state_failures_are_final_and_name_the_operation() {
+    let mut c = setup();
+    let install = |uuid: &str| DuOperation::Install {
+        url: "http://files.test/app-1.0.tar".into(),
+        uuid: Some(uuid.into()),
+        username: None,
+        password: Some("du-secret".into()),
+        execution_env_ref: None,
+    };
+    let reported = c.backend.queue(
+        TaskSpec::ChangeDuState {
+            operations: vec![
+                install("00000000-0000-0000-0000-000000000002"),
+                install(DU_UUID),
+            ],
+        },
+        "k-du1",
+    );
+    let refused = c.backend.queue(
+        TaskSpec::ChangeDuState {
+            operations: vec![install(DU_UUID)],
+        },
+        "k-du2",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    let Body::ChangeDuState(du) = body_of(&c.empty(1).await) else {
+        panic!("expected ChangeDUState")
+    };
+    assert!(
+        matches!(&du.operations[0], cwmp::DuOperation::Install { password: Some(p), .. } if p == "du-secret"),
+        "the file server's password goes to the CPE"
+    );
+    // the CPE reports one operation's failure before it answers (the request is answered
+    // in place; the outstanding ChangeDUState stays outstanding)
+    let complete = envelope(&format!(
+        "<cwmp:DUStateChangeComplete>{}{}<CommandKey>k-du1</CommandKey></cwmp:DUStateChangeComplete>",
+        du_result("00000000-0000-0000-0000-000000000002", "Installed", 0, ""),
+        du_result(DU_UUID, "Failed", 9026, ""),
+    ));
+    let r = c.send(&complete, 2).await;
+    assert!(matches!(
+        body_of(&r),
+        Body::DuStateChangeCompleteResponse(_)
+    ));
+    let task = c.backend.task(reported);
+    assert_eq!(
+        (task.state, task.fault_code, task.fault_string.as_deref()),
+        (
+            TaskState::Failed,
+            Some(9026),
+            Some("operation 1: Duplicate Deployment Unit")
+        )
+    );
+    assert_eq!(
+        task.result.expect("results kept").0["results"][1]["current_state"],
+        "Failed"
+    );
+    // the late ChangeDUStateResponse leaves the settled task alone; the next goes out
+    let r = c.send(&envelope("<cwmp:ChangeDUStateResponse/>"), 3).await;
+    assert!(matches!(body_of(&r), Body::ChangeDuState(_)), "{r:?}");
+    assert_eq!(c.backend.task(reported).state, TaskState::Failed);
+    // a request-level refusal of a DU fault code is final too
+    let r = c.send(&cwmp_fault(9022, "Invalid UUID format"), 4).await;
+    assert_eq!(r, Reply::NoContent);
+    let task = c.backend.task(refused);
+    assert_eq!(
+        (task.state, task.fault_code, task.attempts),
+        (TaskState::Failed, Some(9022), 1)
+    );
+    let metrics = c.engine.metrics().render();
+    assert!(
+        metrics.contains("method=\"ChangeDUState\",code=\"9026\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn read_rpc_answers_become_the_tasks_result() {
+    let mut c = setup();
+    let methods = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-m");
+    let names = c.backend.queue(
+        TaskSpec::GetParameterNames {
+            path: "InternetGatewayDevice.DeviceInfo.".into(),
+            next_level: true,
+        },
+        "k-n",
+    );
+    let attributes = c.backend.queue(
+        TaskSpec::GetParameterAttributes {
+            names: vec!["InternetGatewayDevice.DeviceInfo.SoftwareVersion".into()],
+        },
+        "k-a",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>ChangeDUState</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
+    assert!(matches!(
+        body_of(&c.send(&envelope(resp), 2).await),
+        Body::GetParameterNames(_)
+    ));
+    let resp = r#"<cwmp:GetParameterNamesResponse><ParameterList soap-enc:arrayType="cwmp:ParameterInfoStruct[1]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><ParameterInfoStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Writable>0</Writable></ParameterInfoStruct></ParameterList></cwmp:GetParameterNamesResponse>"#;
+    assert!(matches!(
+        body_of(&c.send(&envelope(resp), 3).await),
+        Body::GetParameterAttributes(_)
+    ));
+    let resp = r#"<cwmp:GetParameterAttributesResponse><ParameterList soap-enc:arrayType="cwmp:ParameterAttributeStruct[1]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><ParameterAttributeStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Notification>2</Notification><AccessList soap-enc:arrayType="xsd:string[1]"><string>Subscriber</string></AccessList></ParameterAttributeStruct></ParameterList></cwmp:GetParameterAttributesResponse>"#;
+    assert_eq!(c.send(&envelope(resp), 4).await, Reply::NoContent);
+    let result = |id| {
+        let task = c.backend.task(id);
+        assert_eq!(task.state, TaskState::Done);
+        task.result.expect("a result").0
+    };
+    assert_eq!(
+        result(methods),
+        serde_json::json!({"methods": ["GetRPCMethods", "ChangeDUState"]})
+    );
+    assert_eq!(
+        result(names),
+        serde_json::json!({"parameters": [
+            {"name": "InternetGatewayDevice.DeviceInfo.SoftwareVersion", "writable": false}]})
+    );
+    assert_eq!(
+        result(attributes),
+        serde_json::json!({"parameters": [{
+            "name": "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+            "notification": 2, "access_list": ["Subscriber"]}]})
+    );
 }

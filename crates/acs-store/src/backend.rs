@@ -36,6 +36,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0002_list_counts_and_token_organizations.sql"),
         include_str!("../../../migrations/postgres/0002_list_counts_and_token_organizations.sql"),
     ),
+    (
+        3,
+        "task_results",
+        include_str!("../../../migrations/sqlite/0003_task_results.sql"),
+        include_str!("../../../migrations/postgres/0003_task_results.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

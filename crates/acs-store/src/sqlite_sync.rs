@@ -364,6 +364,11 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         claim_expires_at: opt_time_at(row, "claim_expires_at")?,
         fault_code: row.get("fault_code")?,
         fault_string: row.get("fault_string")?,
+        result: row
+            .get::<_, Option<String>>("result")?
+            .map(|r| serde_json::from_str(&r).map_err(|e| conversion(0, Type::Text, e)))
+            .transpose()?
+            .map(sqlx::types::Json),
         created: time_at(row, "created")?,
         updated: time_at(row, "updated")?,
     })

@@ -78,6 +78,10 @@ pub struct Task {
     pub claim_expires_at: Option<DateTime<Utc>>,
     pub fault_code: Option<i64>,
     pub fault_string: Option<String>,
+    /// What the CPE reported beyond success or a fault ([`TaskOutcome::Reported`]): a
+    /// queued-transfer list, a ChangeDUState's per-operation results. JSON; the session
+    /// engine owns its shape.
+    pub result: Option<Json<Value>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
@@ -85,7 +89,8 @@ pub struct Task {
 macro_rules! task_columns {
     () => {
         "id, device_id, command_key, kind, payload, setting_group, state, attempts, \
-         next_attempt_at, claimed_by, claim_expires_at, fault_code, fault_string, created, updated"
+         next_attempt_at, claimed_by, claim_expires_at, fault_code, fault_string, result, created, \
+         updated"
     };
 }
 
@@ -147,6 +152,16 @@ pub enum TaskOutcome {
     /// Sent, but completes in a later session (Reboot, Download): stays in flight until an
     /// event settles it through [`Store::settle_task_by_command_key`], or until `until`.
     AwaitEvent { until: DateTime<Utc> },
+    /// The CPE reported what happened (a queued-transfer list, the per-operation results of a
+    /// ChangeDUState), kept as the task's `result`. Done without `fault`; with one, failed
+    /// for good: the report is final, and a deployment-unit change is not idempotent.
+    Reported {
+        result: Value,
+        fault: Option<(i64, String)>,
+    },
+    /// Withdrawn before it ran (a CancelTransfer of its transfer): failed for good, `reason`
+    /// as its fault string and no fault code.
+    Cancelled { reason: String },
 }
 
 /// Bounded retries with exponential backoff across sessions.
@@ -333,7 +348,7 @@ impl Store {
                     string,
                     retryable,
                 } => {
-                    let fault = Some((*code, string.clone()));
+                    let fault = Some((Some(*code), string.clone()));
                     if *retryable && attempts < retry.max_attempts {
                         let delay =
                             chrono::Duration::from_std(retry.backoff(attempts)).unwrap_or_default();
@@ -342,16 +357,37 @@ impl Store {
                         (TaskState::Failed, now, None, fault)
                     }
                 }
+                TaskOutcome::Reported { fault: None, .. } => (TaskState::Done, now, None, None),
+                TaskOutcome::Reported {
+                    fault: Some((code, string)),
+                    ..
+                } => (
+                    TaskState::Failed,
+                    now,
+                    None,
+                    Some((Some(*code), string.clone())),
+                ),
+                TaskOutcome::Cancelled { reason } => {
+                    (TaskState::Failed, now, None, Some((None, reason.clone())))
+                }
+            };
+            let result = match outcome {
+                TaskOutcome::Reported { result, .. } => Some(Json(result)),
+                _ => None,
             };
             let claimed_by = match outcome {
                 TaskOutcome::AwaitEvent { .. } => claimed_by,
                 _ => None,
             };
-            let (code, string) = fault.map_or((None, None), |(c, s)| (Some(c), Some(s)));
+            // a fault string without a code (a cancellation) also clears an earlier code
+            let (code, string) = fault.map_or((None, None), |(c, s)| (c, Some(s)));
+            let clear_code = code.is_none() && string.is_some();
             sqlx::query(
                 "UPDATE tasks SET state = $2, next_attempt_at = $3, claimed_by = $4, \
-                 claim_expires_at = $5, fault_code = COALESCE($6, fault_code), \
-                 fault_string = COALESCE($7, fault_string), updated = $8 WHERE id = $1",
+                 claim_expires_at = $5, \
+                 fault_code = CASE WHEN $10 THEN NULL ELSE COALESCE($6, fault_code) END, \
+                 fault_string = COALESCE($7, fault_string), updated = $8, \
+                 result = COALESCE($9, result) WHERE id = $1",
             )
             .bind(task_id)
             .bind(state.as_str())
@@ -361,6 +397,8 @@ impl Store {
             .bind(code)
             .bind(string)
             .bind(now)
+            .bind(result)
+            .bind(clear_code)
             .execute(&mut *tx)
             .await?;
             if state == TaskState::Done {

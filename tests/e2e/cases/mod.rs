@@ -7,6 +7,7 @@ mod dashboard;
 mod durability;
 mod firmware;
 mod migration;
+mod transfers;
 mod troubleshooting;
 
 use crate::support::{BoxFuture, Case, Env};
@@ -29,5 +30,6 @@ pub fn all() -> Vec<Case> {
         case!(durability::offline_reboot),
         case!(durability::restart_keeps_tasks),
         case!(auth::digest_auth),
+        case!(transfers::software_and_scheduled_transfers),
     ]
 }

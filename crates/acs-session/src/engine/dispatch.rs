@@ -9,7 +9,7 @@ use cwmp::{
     Upload, Value, XsdType,
 };
 
-use crate::task::TaskSpec;
+use crate::task::{DuOperation, TaskSpec};
 
 /// FileType of a firmware Download (TR-069 A6 Annex A, PROTOCOL §9).
 pub const FIRMWARE_FILE_TYPE: &str = "1 Firmware Upgrade Image";
@@ -222,7 +222,85 @@ pub fn rpc_for(spec: &TaskSpec, inp: &DispatchInputs<'_>) -> Result<Body, Dispat
             delay_seconds: *delay_seconds,
             command_key: key,
         }),
+        TaskSpec::ScheduleDownload {
+            file_type,
+            url,
+            file_size,
+            target_file_name,
+            username,
+            password,
+            time_windows,
+        } => Body::ScheduleDownload(cwmp::ScheduleDownload {
+            command_key: key,
+            file_type: file_type.clone(),
+            url: url.clone(),
+            username: username.clone().unwrap_or_default(),
+            password: password.clone().unwrap_or_default(),
+            file_size: u32::try_from(*file_size).unwrap_or(u32::MAX),
+            target_file_name: target_file_name.clone(),
+            time_window_list: time_windows
+                .iter()
+                .map(|w| cwmp::TimeWindow {
+                    window_start: w.window_start,
+                    window_end: w.window_end,
+                    window_mode: w.window_mode.clone(),
+                    user_message: w.user_message.clone(),
+                    max_retries: w.max_retries,
+                })
+                .collect(),
+        }),
+        TaskSpec::CancelTransfer { command_key } => Body::CancelTransfer(cwmp::CancelTransfer {
+            command_key: command_key.clone(),
+        }),
+        TaskSpec::GetQueuedTransfers {} => Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
+        TaskSpec::GetAllQueuedTransfers {} => {
+            Body::GetAllQueuedTransfers(cwmp::GetAllQueuedTransfers)
+        }
+        TaskSpec::ChangeDuState { operations } => Body::ChangeDuState(cwmp::ChangeDuState {
+            operations: operations.iter().map(du_operation).collect(),
+            command_key: key,
+        }),
     })
+}
+
+fn du_operation(op: &DuOperation) -> cwmp::DuOperation {
+    match op.clone() {
+        DuOperation::Install {
+            url,
+            uuid,
+            username,
+            password,
+            execution_env_ref,
+        } => cwmp::DuOperation::Install {
+            url,
+            uuid,
+            username,
+            password,
+            execution_env_ref,
+        },
+        DuOperation::Update {
+            uuid,
+            version,
+            url,
+            username,
+            password,
+        } => cwmp::DuOperation::Update {
+            uuid,
+            version,
+            url,
+            username,
+            password,
+        },
+        DuOperation::Uninstall {
+            uuid,
+            version,
+            execution_env_ref,
+        } => cwmp::DuOperation::Uninstall {
+            uuid,
+            version,
+            execution_env_ref,
+        },
+    }
 }
 
 /// The profile's default values as one SetParameterValues list (the end of a `sync`).

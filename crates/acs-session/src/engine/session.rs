@@ -485,24 +485,35 @@ impl<B: SessionBackend> Engine<B> {
                     TaskOutcome::Fault {
                         code,
                         string: tc.fault_struct.fault_string.clone(),
-                        retryable: true,
+                        // 9020: a ScheduleDownload's time windows passed; sending it again
+                        // would move windows the operator chose
+                        retryable: code != 9020,
                     }
                 };
                 let settled = self
                     .backend
                     .settle_by_command_key(session.device_id, tc.command_key.trim(), outcome, now)
                     .await;
-                match settled {
-                    Ok(Some(task)) if code == 0 && task.kind == "firmware" => {
-                        if let Err(e) = self.backend.firmware_applied(&session.serial, now).await {
+                let method = match settled {
+                    Ok(Some(task)) => {
+                        if code == 0
+                            && task.kind == "firmware"
+                            && let Err(e) =
+                                self.backend.firmware_applied(&session.serial, now).await
+                        {
                             return self.retry_fault(session, &env, &e.0);
                         }
+                        match task.kind.as_str() {
+                            "schedule_download" => "ScheduleDownload",
+                            "upload" => "Upload",
+                            _ => "Download",
+                        }
                     }
-                    Ok(_) => {}
+                    Ok(None) => "Download",
                     Err(e) => return self.retry_fault(session, &env, &e.0),
-                }
+                };
                 if code != 0 {
-                    self.metrics.fault("Download", code);
+                    self.metrics.fault(method, code);
                 }
                 Body::TransferCompleteResponse(cwmp::TransferCompleteResponse)
             }
@@ -514,10 +525,18 @@ impl<B: SessionBackend> Engine<B> {
             }
             Body::DuStateChangeComplete(d) => {
                 let key = d.command_key.trim();
+                let outcome = du_outcome(d);
+                if let TaskOutcome::Reported {
+                    fault: Some((code, _)),
+                    ..
+                } = &outcome
+                {
+                    self.metrics.fault("ChangeDUState", *code);
+                }
                 if !key.is_empty()
                     && let Err(e) = self
                         .backend
-                        .settle_by_command_key(session.device_id, key, TaskOutcome::Done, now)
+                        .settle_by_command_key(session.device_id, key, outcome, now)
                         .await
                 {
                     return self.retry_fault(session, &env, &e.0);
@@ -572,8 +591,12 @@ impl<B: SessionBackend> Engine<B> {
                 TaskOutcome::Fault {
                     code,
                     string,
-                    // a method the CPE lacks or a name/value it refuses will not work next time
-                    retryable: !matches!(code, 9000 | 9003 | 9005 | 9006 | 9007 | 9008),
+                    // a method the CPE lacks, a name/value it refuses, a transfer it cannot
+                    // cancel or a deployment-unit request it rejects will not work next time
+                    retryable: !matches!(
+                        code,
+                        9000 | 9003 | 9005..=9008 | 9021..=9026 | 9028..=9032
+                    ),
                 }
             }
             body if expected_response(f.method) == body.name() => {
@@ -641,6 +664,23 @@ impl<B: SessionBackend> Engine<B> {
                 if r.status == 0 && matches!(f.spec, TaskSpec::Firmware { .. }) =>
             {
                 self.backend.firmware_applied(&session.serial, now).await?;
+            }
+            Body::CancelTransferResponse(_) => {
+                // the cancelled transfer's task will never see its TransferComplete: it ends
+                // here instead of waiting (and, once its wait expired, being sent again)
+                if let TaskSpec::CancelTransfer { command_key } = &f.spec
+                    && *command_key != f.task.command_key
+                {
+                    let reason = format!("cancelled by CancelTransfer (task {})", f.task.id);
+                    self.backend
+                        .settle_by_command_key(
+                            session.device_id,
+                            command_key,
+                            TaskOutcome::Cancelled { reason },
+                            now,
+                        )
+                        .await?;
+                }
             }
             _ => {}
         }
@@ -949,6 +989,11 @@ fn method_name(body: &Body) -> &'static str {
         Body::Upload(_) => "Upload",
         Body::FactoryReset(_) => "FactoryReset",
         Body::ScheduleInform(_) => "ScheduleInform",
+        Body::ScheduleDownload(_) => "ScheduleDownload",
+        Body::CancelTransfer(_) => "CancelTransfer",
+        Body::GetQueuedTransfers(_) => "GetQueuedTransfers",
+        Body::GetAllQueuedTransfers(_) => "GetAllQueuedTransfers",
+        Body::ChangeDuState(_) => "ChangeDUState",
         _ => "Other",
     }
 }
@@ -968,13 +1013,19 @@ fn expected_response(method: &str) -> &'static str {
         "Upload" => "UploadResponse",
         "FactoryReset" => "FactoryResetResponse",
         "ScheduleInform" => "ScheduleInformResponse",
+        "ScheduleDownload" => "ScheduleDownloadResponse",
+        "CancelTransfer" => "CancelTransferResponse",
+        "GetQueuedTransfers" => "GetQueuedTransfersResponse",
+        "GetAllQueuedTransfers" => "GetAllQueuedTransfersResponse",
+        "ChangeDUState" => "ChangeDUStateResponse",
         _ => "",
     }
 }
 
 /// How a successful final response settles its task.
 fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration) -> TaskOutcome {
-    let until = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or_default();
+    let until = now + ttl;
     match body {
         // completes with `M Reboot` + `1 BOOT` / `0 BOOTSTRAP` in a later session
         Body::RebootResponse(_) | Body::FactoryResetResponse(_) => {
@@ -984,10 +1035,132 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         Body::DownloadResponse(r) | Body::UploadResponse(r) if r.status != 0 => {
             TaskOutcome::AwaitEvent { until }
         }
-        _ => {
-            let _ = f;
-            TaskOutcome::Done
+        // TransferComplete (`M ScheduleDownload`) comes once its windows allow: wait past the
+        // end of the last one
+        Body::ScheduleDownloadResponse(_) => {
+            let last_end = match &f.spec {
+                TaskSpec::ScheduleDownload { time_windows, .. } => {
+                    time_windows.iter().map(|w| w.window_end).max().unwrap_or(0)
+                }
+                _ => 0,
+            };
+            TaskOutcome::AwaitEvent {
+                until: until + chrono::Duration::seconds(i64::from(last_end)),
+            }
         }
+        // DUStateChangeComplete (`M ChangeDUState`) follows
+        Body::ChangeDuStateResponse(_) => TaskOutcome::AwaitEvent { until },
+        // the other read RPCs' answers (GPV's values go to the parameter table instead); a
+        // `sync` walks with GetParameterNames but keeps only the values
+        Body::GetRpcMethodsResponse(r) if matches!(f.spec, TaskSpec::GetRpcMethods {}) => {
+            TaskOutcome::Reported {
+                result: serde_json::json!({ "methods": r.method_list }),
+                fault: None,
+            }
+        }
+        Body::GetParameterNamesResponse(r)
+            if matches!(f.spec, TaskSpec::GetParameterNames { .. }) =>
+        {
+            TaskOutcome::Reported {
+                result: serde_json::json!({
+                    "parameters": r.parameter_list.iter().map(|p| serde_json::json!({
+                        "name": p.name,
+                        "writable": p.writable,
+                    })).collect::<Vec<_>>(),
+                }),
+                fault: None,
+            }
+        }
+        Body::GetParameterAttributesResponse(r)
+            if matches!(f.spec, TaskSpec::GetParameterAttributes { .. }) =>
+        {
+            TaskOutcome::Reported {
+                result: serde_json::json!({
+                    "parameters": r.parameter_list.iter().map(|p| serde_json::json!({
+                        "name": p.name,
+                        "notification": p.notification,
+                        "access_list": p.access_list,
+                    })).collect::<Vec<_>>(),
+                }),
+                fault: None,
+            }
+        }
+        Body::GetQueuedTransfersResponse(r) => TaskOutcome::Reported {
+            result: serde_json::json!({
+                "transfers": r.transfer_list.iter().map(|t| serde_json::json!({
+                    "command_key": t.command_key,
+                    "state": transfer_state(t.state),
+                })).collect::<Vec<_>>(),
+            }),
+            fault: None,
+        },
+        Body::GetAllQueuedTransfersResponse(r) => TaskOutcome::Reported {
+            result: serde_json::json!({
+                "transfers": r.transfer_list.iter().map(|t| serde_json::json!({
+                    "command_key": t.command_key,
+                    "state": transfer_state(t.state),
+                    "is_download": t.is_download,
+                    "file_type": t.file_type,
+                    "file_size": t.file_size,
+                    "target_file_name": t.target_file_name,
+                })).collect::<Vec<_>>(),
+            }),
+            fault: None,
+        },
+        _ => TaskOutcome::Done,
+    }
+}
+
+/// A queued transfer's `State` (TR-069 `TransferStateType`) as the API shows it.
+fn transfer_state(state: i32) -> String {
+    match state {
+        1 => "not_started".to_owned(),
+        2 => "in_progress".to_owned(),
+        3 => "completed".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What a DUStateChangeComplete reports, as its task's outcome: the per-operation results
+/// kept as the task's result; the first failed operation's fault fails the task for good.
+fn du_outcome(d: &cwmp::DuStateChangeComplete) -> TaskOutcome {
+    let results: Vec<serde_json::Value> = d
+        .results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "uuid": r.uuid,
+                "deployment_unit_ref": r.deployment_unit_ref,
+                "version": r.version,
+                "current_state": r.current_state,
+                "resolved": r.resolved,
+                "execution_unit_ref_list": r.execution_unit_ref_list,
+                "start_time": r.start_time.raw,
+                "complete_time": r.complete_time.raw,
+                "fault_code": r.fault.fault_code.0,
+                "fault_string": r.fault.fault_string,
+            })
+        })
+        .collect();
+    let fault = d
+        .results
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.fault.fault_code.0 != 0)
+        .map(|(i, r)| {
+            let text = if r.fault.fault_string.trim().is_empty() {
+                r.fault.fault_code.meaning().unwrap_or("fault").to_owned()
+            } else {
+                r.fault.fault_string.clone()
+            };
+            (
+                i64::from(r.fault.fault_code.0),
+                format!("operation {i}: {text}"),
+            )
+        });
+    TaskOutcome::Reported {
+        result: serde_json::json!({ "results": results }),
+        fault,
     }
 }
 

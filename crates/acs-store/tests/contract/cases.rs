@@ -52,6 +52,7 @@ cases!(
     crash_between_claim_and_settle_is_claimable_after_expiry,
     faults_retry_with_backoff_then_fail,
     await_event_task_settles_by_command_key,
+    reported_results_and_cancellations_are_kept,
     delete_device_removes_parameters_tasks_and_history,
     password_is_encrypted_at_rest_and_redacted,
     key_file_is_generated_0600_and_reloaded,
@@ -1625,6 +1626,130 @@ async fn await_event_task_settles_by_command_key(env: Env) {
             .unwrap()
             .is_none()
     );
+    store.close().await;
+}
+
+async fn reported_results_and_cancellations_are_kept(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let task = |kind: &str| NewTask {
+        kind: kind.into(),
+        setting_group: kind.into(),
+        payload: json!({}),
+    };
+    let q = store
+        .enqueue_tasks(
+            d.id,
+            &[
+                task("get_queued_transfers"),
+                task("change_du_state"),
+                task("schedule_download"),
+            ],
+            t(0),
+        )
+        .await
+        .unwrap();
+    let claim = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_next_task(d.id, "n", t(at), Duration::from_secs(30))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // a read RPC's answer: done, with the list kept
+    let list = json!({"transfers": [{"command_key": "k1", "state": 1}]});
+    let c = claim(1).await;
+    assert_eq!(c.id, q[0].id);
+    assert_eq!(c.result, None, "nothing reported yet");
+    let state = store
+        .settle_task(
+            c.id,
+            "n",
+            &TaskOutcome::Reported {
+                result: list.clone(),
+                fault: None,
+            },
+            t(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, TaskState::Done);
+    let done = store.task(c.id).await.unwrap().unwrap();
+    assert_eq!(done.result.map(|r| r.0), Some(list));
+    assert_eq!((done.fault_code, done.fault_string), (None, None));
+    // a DU change completed by an event with a failed operation: failed for good, with both
+    let c = claim(3).await;
+    store
+        .settle_task(c.id, "n", &TaskOutcome::AwaitEvent { until: t(3600) }, t(4))
+        .await
+        .unwrap();
+    let results =
+        json!({"results": [{"uuid": "u", "current_state": "Failed", "fault_code": 9026}]});
+    let settled = store
+        .settle_task_by_command_key(
+            d.id,
+            &q[1].command_key,
+            &TaskOutcome::Reported {
+                result: results.clone(),
+                fault: Some((9026, "Duplicate Deployment Unit".into())),
+            },
+            t(5),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settled.state, TaskState::Failed);
+    assert_eq!(settled.attempts, 1, "not retried");
+    assert_eq!(settled.fault_code, Some(9026));
+    assert_eq!(settled.result.map(|r| r.0), Some(results));
+    // a transfer that faulted once, then was cancelled: no stale fault code
+    let c = claim(6).await;
+    store
+        .settle_task(
+            c.id,
+            "n",
+            &TaskOutcome::Fault {
+                code: 9002,
+                string: "busy".into(),
+                retryable: true,
+            },
+            t(7),
+        )
+        .await
+        .unwrap();
+    let c = claim(7 + 3600).await;
+    assert_eq!(c.id, q[2].id);
+    store
+        .settle_task(
+            c.id,
+            "n",
+            &TaskOutcome::AwaitEvent { until: t(9000) },
+            t(3608),
+        )
+        .await
+        .unwrap();
+    let cancelled = store
+        .settle_task_by_command_key(
+            d.id,
+            &q[2].command_key,
+            &TaskOutcome::Cancelled {
+                reason: "cancelled by task 9".into(),
+            },
+            t(3609),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.state, TaskState::Failed);
+    assert_eq!(cancelled.fault_code, None);
+    assert_eq!(
+        cancelled.fault_string.as_deref(),
+        Some("cancelled by task 9")
+    );
+    assert_eq!(cancelled.result, None);
     store.close().await;
 }
 
