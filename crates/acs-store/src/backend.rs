@@ -34,6 +34,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0002_list_counts_and_token_organizations.sql"),
         include_str!("../../../migrations/postgres/0002_list_counts_and_token_organizations.sql"),
     ),
+    (
+        3,
+        "list_type_walk",
+        include_str!("../../../migrations/sqlite/0003_list_type_walk.sql"),
+        include_str!("../../../migrations/postgres/0003_list_type_walk.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {
