@@ -211,7 +211,10 @@ async fn sqlite_store(dir: &Path, devices: i64) -> Store {
         if seeded_version < store.schema_version() {
             let started = Instant::now();
             let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
-            sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
+            sqlx::query("ANALYZE")
+                .execute(&pool)
+                .await
+                .expect("analyze");
             pool.close().await;
             eprintln!(
                 "seed migrated from schema {seeded_version} to {}, analyzed in {:?}",
