@@ -1,15 +1,24 @@
 //! A load probe for the two API latency goals (not a test): GET a filtered page of 100 over N
 //! devices, and PATCH `{"reboot": true}` end to end (task stored, connection request sent).
 //!
-//! `cargo run --release -p acs-api --example api_load -- [DEVICES]` (default 1000000). Prints
-//! medians and p90 in milliseconds as JSON. Figures vary with machine load.
+//! `cargo run --release -p acs-api --example api_load -- [DEVICES] [--postgres]` (default
+//! 1000000). Prints medians and p90 in milliseconds as JSON. Figures vary with machine load.
+//!
+//! SQLite: the seeded database is cached in `target/api-load/seed-DEVICES.db` and each run
+//! works on a copy of it, migrated (and re-analyzed) when this binary's schema is newer, so a
+//! build of an older tree and a newer one can be timed alternately on the same seed (seed
+//! with the older one first: a seed migrated past this binary's schema is seeded again).
+//! `--postgres`: a database created in `ACS_TEST_POSTGRES_URL`'s server, seeded the same
+//! way, dropped at the end.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use acs_api::{ApiConfig, ApiState};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
-use acs_store::{Inform, SecretKey, Store, TokenScope};
+use acs_store::{Inform, SecretKey, Store, StoreError, TokenScope};
 use chrono::Utc;
+use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -37,9 +46,10 @@ const ORGS: i64 = 100;
 const TYPES: i64 = 10;
 const REQUESTS: usize = 100;
 
-/// The filtered pages measured: narrow (one organization), the old probe's filter, and the
-/// broad ones whose `count` covers most of the fleet.
-const LISTS: [(&str, &str); 5] = [
+/// The filtered pages measured: narrow (one organization), the old probe's filter, type +
+/// since with many matches (the page walks the type in id order) and with few (it sorts
+/// them), and the broad ones whose `count` covers most of the fleet.
+const LISTS: [(&str, &str); 6] = [
     ("org_status", "organization=7&status=false&"),
     (
         "org_status_active",
@@ -48,6 +58,10 @@ const LISTS: [(&str, &str); 5] = [
     (
         "type_active_since",
         "type=3&is_active=true&last_status_change_from=2026-01-05&",
+    ),
+    (
+        "type_active_since_narrow",
+        "type=3&is_active=true&last_status_change_from=2026-01-11T12:00:00Z&",
     ),
     ("status_up", "status=true&"),
     ("no_filter", ""),
@@ -65,28 +79,26 @@ SELECT lower(hex(randomblob(16))), printf('LOAD%08d', i), printf('device %d', i)
     '10.0.0.1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'
 FROM n";
 
+/// The same devices as [`SQLITE_SEED`].
+const POSTGRES_SEED: &str = "
+INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
+    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
+    update_frequency, address, last_connection, created)
+SELECT md5(i::text), 'LOAD' || lpad(i::text, 8, '0'), 'device ' || i, (i / 7) % 20 <> 0,
+    CASE WHEN (i / 100) % 4 = 0 THEN 'Down' ELSE 'Up' END,
+    TIMESTAMPTZ '2026-01-01 00:00:00+00' + make_interval(secs => i),
+    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
+    '10.0.0.1', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00'
+FROM generate_series(1, $1::bigint) AS i";
+
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i].as_secs_f64() * 1000.0
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let devices: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let dir = std::env::temp_dir().join(format!("acs-api-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}", dir.join("acs.db").display());
-    let store = Store::connect(&url, SecretKey::generate())
-        .await
-        .expect("store");
-    store.migrate().await.expect("migrate");
-    // Seeded in SQL, like the store's bench: a million devices one API call at a time would
-    // take longer than the measurement. 100 organizations, 10 types, a quarter Down, one in
-    // twenty inactive.
+/// 100 organizations and 10 device types, through the store.
+async fn seed_catalog(store: &Store) {
     for o in 0..ORGS {
         store
             .create_organization(&format!("org {o}"), Utc::now())
@@ -107,23 +119,177 @@ async fn main() {
             .await
             .expect("type");
     }
-    let started = Instant::now();
-    {
-        let pool = sqlx::SqlitePool::connect(&url).await.expect("seed pool");
-        sqlx::query(SQLITE_SEED)
-            .bind(devices as i64)
-            .bind(ORGS)
-            .bind(TYPES)
-            .execute(&pool)
-            .await
-            .expect("seed");
-        sqlx::query("ANALYZE")
-            .execute(&pool)
-            .await
-            .expect("analyze");
-        pool.close().await;
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    eprintln!("{devices} devices in {:?}", started.elapsed());
+}
+
+/// Seeds `path` afresh: schema, catalog, then the devices in SQL (a million devices one API
+/// call at a time would take longer than the measurement), analyzed and checkpointed so the
+/// file alone is the database.
+async fn seed_sqlite(path: &Path, devices: i64) {
+    remove_db(path);
+    let url = sqlite_url(path);
+    let store = Store::connect(&url, SecretKey::generate())
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    seed_catalog(&store).await;
+    store.close().await;
+    let started = Instant::now();
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("seed pool");
+    sqlx::query(SQLITE_SEED)
+        .bind(devices)
+        .bind(ORGS)
+        .bind(TYPES)
+        .execute(&pool)
+        .await
+        .expect("seed");
+    for sql in ["ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+    eprintln!(
+        "{devices} devices seeded in {:?} (cached in {})",
+        started.elapsed(),
+        path.display()
+    );
+}
+
+/// A migrated SQLite database of `devices` devices in `dir`, copied from the cached seed.
+async fn sqlite_store(dir: &Path, devices: i64) -> Store {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let cache_dir = target.join("api-load");
+    std::fs::create_dir_all(&cache_dir).expect("cache dir");
+    let seed = cache_dir.join(format!("seed-{devices}.db"));
+    let copy = dir.join("acs.db");
+    let url = sqlite_url(&copy);
+    for attempt in 0..2 {
+        if attempt == 1 || !seed.exists() {
+            seed_sqlite(&seed, devices).await;
+        }
+        remove_db(&copy);
+        std::fs::copy(&seed, &copy).expect("copy the seed");
+        let seeded_version: i64 = {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            let v = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(&mut conn)
+                .await
+                .expect("schema version");
+            conn.close().await.expect("close");
+            v
+        };
+        let store = Store::connect(&url, SecretKey::generate())
+            .await
+            .expect("store");
+        match store.migrate().await {
+            Ok(()) => {}
+            Err(StoreError::SchemaTooNew { .. }) if attempt == 0 => {
+                store.close().await;
+                eprintln!("the cached seed has a newer schema than this binary: seeding again");
+                continue;
+            }
+            Err(e) => panic!("migrate: {e}"),
+        }
+        let have = store
+            .count_devices(&Default::default())
+            .await
+            .expect("count");
+        if have != devices && attempt == 0 {
+            store.close().await;
+            continue;
+        }
+        if seeded_version < store.schema_version() {
+            let started = Instant::now();
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+            sqlx::query("ANALYZE")
+                .execute(&pool)
+                .await
+                .expect("analyze");
+            pool.close().await;
+            eprintln!(
+                "seed migrated from schema {seeded_version} to {}, analyzed in {:?}",
+                store.schema_version(),
+                started.elapsed()
+            );
+        }
+        return store;
+    }
+    unreachable!("the second attempt seeds afresh")
+}
+
+/// A database created for this run in the server of `base`, seeded like the SQLite one;
+/// returns the store, the admin connection and the database's name, to drop it with.
+async fn postgres_store(base: &str, devices: i64) -> (Store, sqlx::PgConnection, String) {
+    let db = format!("acs_api_load_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(base)
+        .await
+        .expect("postgres admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let url = match base.rsplit_once('/') {
+        Some((head, _)) if head.len() > head.find("://").map_or(usize::MAX, |i| i + 2) => {
+            format!("{head}/{db}")
+        }
+        _ => format!("{base}/{db}"),
+    };
+    let store = Store::connect(&url, SecretKey::generate())
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    seed_catalog(&store).await;
+    let started = Instant::now();
+    let pool = sqlx::PgPool::connect(&url).await.expect("seed pool");
+    sqlx::query(POSTGRES_SEED)
+        .bind(devices)
+        .bind(ORGS)
+        .bind(TYPES)
+        .execute(&pool)
+        .await
+        .expect("seed");
+    sqlx::query("VACUUM ANALYZE devices")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    pool.close().await;
+    eprintln!("{devices} devices seeded in {:?} ({db})", started.elapsed());
+    (store, admin, db)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let devices: i64 = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let postgres = args.iter().any(|a| a == "--postgres");
+    let dir = std::env::temp_dir().join(format!("acs-api-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut pg_admin = None;
+    let store = if postgres {
+        let base = std::env::var("ACS_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .expect("--postgres needs ACS_TEST_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres");
+        let (store, admin, db) = postgres_store(&base, devices).await;
+        pg_admin = Some((admin, db));
+        store
+    } else {
+        sqlite_store(&dir, devices).await
+    };
 
     // A CPE that answers every connection request at once.
     let cpe = TcpListener::bind("127.0.0.1:0").await.expect("cpe");
@@ -221,11 +387,20 @@ async fn main() {
         patch.push(t.elapsed());
     }
     println!(
-        "{{\"devices\": {devices}, {}, \"patch_reboot_p50_ms\": {:.2}, \"patch_reboot_p90_ms\": {:.2}}}",
+        "{{\"backend\": \"{}\", \"devices\": {devices}, {}, \"patch_reboot_p50_ms\": {:.2}, \"patch_reboot_p90_ms\": {:.2}}}",
+        if postgres { "postgres" } else { "sqlite" },
         report.join(", "),
         percentile(&mut patch, 0.5),
         percentile(&mut patch, 0.9)
     );
     store.close().await;
+    if let Some((mut admin, db)) = pg_admin {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop database");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -42,6 +42,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0003_task_results.sql"),
         include_str!("../../../migrations/postgres/0003_task_results.sql"),
     ),
+    (
+        4,
+        "list_type_walk",
+        include_str!("../../../migrations/sqlite/0004_list_type_walk.sql"),
+        include_str!("../../../migrations/postgres/0004_list_type_walk.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
-use crate::backend::on_pool;
+use crate::backend::{Backend, on_pool};
 use crate::error::{Result, StoreError, conflict_or};
 use crate::secret::{DevicePassword, new_uuid};
 use crate::task::{NewTask, insert_tasks};
@@ -494,7 +494,7 @@ impl Store {
     /// The exact number of devices matching `filter`. Its cost grows with the number of
     /// matches (an index-only scan where the filter's columns are indexed together).
     pub async fn count_devices(&self, filter: &DeviceFilter) -> Result<i64> {
-        let (where_sql, args) = filter_sql(filter);
+        let (where_sql, args) = filter_sql(filter, PagePlan::Planner);
         let count_sql = format!("SELECT COUNT(*) FROM devices d{where_sql}");
         let count: i64 = on_pool!(&self.backend, |pool, dialect| {
             bind_args!(sqlx::query_scalar(AssertSqlSafe(count_sql)), args)
@@ -511,14 +511,18 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<Device>> {
-        let (where_sql, mut args) = filter_sql(filter);
+        let plan = self.page_plan(filter).await?;
+        let (where_sql, mut args) = filter_sql(filter, plan);
         let n = args.len();
-        // The ids of the page first, from the filter's index alone, then the 100 rows: when
-        // the matches are not in id order in any index (type + is_active + since), sorting
-        // ids is cheap, fetching and sorting whole rows for every match is not.
+        let order = match plan {
+            PagePlan::Sort => "+d.id",
+            PagePlan::Planner | PagePlan::Walk => "d.id",
+        };
+        // The ids of the page first, from the filter's index alone, then the 100 rows:
+        // fetching and sorting whole rows for every match would cost far more.
         let page_sql = format!(
             "{DEVICE_SELECT} WHERE d.id IN (SELECT d.id FROM devices d{where_sql} \
-             ORDER BY d.id LIMIT ${} OFFSET ${}) ORDER BY d.id",
+             ORDER BY {order} LIMIT ${} OFFSET ${}) ORDER BY d.id",
             n + 1,
             n + 2
         );
@@ -530,6 +534,42 @@ impl Store {
                 .await?
         });
         self.with_pending_settings(items).await
+    }
+
+    /// How the page of `filter` finds its ids. A `type` + `last_status_change_from` filter
+    /// on SQLite has two good plans and SQLite cannot tell them apart (it keeps no value
+    /// histograms), so the store counts the matches up to
+    /// [`Store::with_list_sort_threshold`] and picks: few matches are found by range in
+    /// `devices_type_active_since` and their ids sorted; many are met soon enough by
+    /// walking `devices_type_walk` in id order, which stops after `offset + limit` matches.
+    /// Every other filter, and every filter on PostgreSQL (whose planner has the
+    /// histograms), is left to the planner.
+    async fn page_plan(&self, filter: &DeviceFilter) -> Result<PagePlan> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Ok(PagePlan::Planner);
+        };
+        if filter.type_id.is_none() || filter.status_change_from.is_none() {
+            return Ok(PagePlan::Planner);
+        }
+        match self.list_sort_threshold {
+            0 => return Ok(PagePlan::Walk),
+            i64::MAX => return Ok(PagePlan::Sort),
+            _ => {}
+        }
+        let (where_sql, mut args) = filter_sql(filter, PagePlan::Planner);
+        let probe_sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM devices d{where_sql} LIMIT ${})",
+            args.len() + 1
+        );
+        args.push(Arg::I64(self.list_sort_threshold));
+        let matches: i64 = bind_args!(sqlx::query_scalar(AssertSqlSafe(probe_sql)), args)
+            .fetch_one(pool)
+            .await?;
+        Ok(if matches < self.list_sort_threshold {
+            PagePlan::Sort
+        } else {
+            PagePlan::Walk
+        })
     }
 
     /// Fills `pending_settings` for a batch of devices with one query.
@@ -566,9 +606,20 @@ impl Store {
     }
 }
 
-/// The `WHERE` clause of a filter and its bind values; only column names and placeholders are
-/// spliced in.
-fn filter_sql(filter: &DeviceFilter) -> (String, Vec<Arg>) {
+/// How a list page finds its ids (see `Store::page_plan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PagePlan {
+    /// The database's own choice.
+    Planner,
+    /// SQLite: walk the id-ordered index, the `last_status_change_from` range checked in it.
+    Walk,
+    /// SQLite: find the matches by the range, then sort their ids.
+    Sort,
+}
+
+/// The `WHERE` clause of a filter and its bind values for `plan`; only column names and
+/// placeholders are spliced in.
+fn filter_sql(filter: &DeviceFilter, plan: PagePlan) -> (String, Vec<Arg>) {
     let mut wheres: Vec<String> = Vec::new();
     let mut args: Vec<Arg> = Vec::new();
     let mut cond = |sql: &str, arg: Arg| {
@@ -582,7 +633,13 @@ fn filter_sql(filter: &DeviceFilter) -> (String, Vec<Arg>) {
         cond("d.status = $?", Arg::Text(v.as_str().to_owned()));
     }
     if let Some(v) = filter.status_change_from {
-        cond("d.status_change >= $?", Arg::Time(ts(v)));
+        // `+` keeps SQLite from finding the matches by this range: the walk checks it in
+        // the id-ordered index instead.
+        let column = match plan {
+            PagePlan::Walk => "+d.status_change",
+            PagePlan::Planner | PagePlan::Sort => "d.status_change",
+        };
+        cond(&format!("{column} >= $?"), Arg::Time(ts(v)));
     }
     if let Some(v) = filter.organization_id {
         cond("d.organization_id = $?", Arg::I64(v));

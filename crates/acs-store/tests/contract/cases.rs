@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use acs_store::DevicePassword;
+use acs_store::{Device, LIST_SORT_THRESHOLD};
 use acs_store::{
     DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
     InformWriter, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask, ParameterValue,
@@ -37,6 +38,7 @@ cases!(
     unknown_foreign_key_writes_nothing,
     list_filters_count_order_and_pages,
     organization_scope_limits_the_list,
+    list_pages_since_are_the_same_under_either_plan,
     pending_settings_joins_open_groups,
     update_device_applies_patch_and_tasks_atomically,
     claim_takes_due_tasks_in_creation_order,
@@ -705,6 +707,174 @@ async fn organization_scope_limits_the_list(env: Env) {
         ..DeviceFilter::default()
     };
     assert_eq!(store.list_devices(&outside, 10, 0).await.unwrap().count, 0);
+    store.close().await;
+}
+
+/// Sets each device's status and status change directly, so the list filters meet changes
+/// out of id order, equal ones and devices that never changed.
+async fn set_status_changes(env: &Env, rows: &[(i64, &str, Option<DateTime<Utc>>)]) {
+    const SQL: &str = "UPDATE devices SET status = $1, status_change = $2 WHERE id = $3";
+    if env.is_postgres() {
+        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
+        for (id, status, at) in rows {
+            sqlx::query(SQL)
+                .bind(status)
+                .bind(at)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
+        for (id, status, at) in rows {
+            sqlx::query(SQL)
+                .bind(status)
+                .bind(at)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+}
+
+/// A `type` + `last_status_change_from` page is found either by walking the type in id
+/// order or by sorting the range's matches (SQLite; PostgreSQL plans on its own). Every plan,
+/// on either side of the threshold, gives the pages a plain filter over all devices gives.
+async fn list_pages_since_are_the_same_under_either_plan(env: Env) {
+    let store = env.store().await;
+    let org1 = store.create_organization("one", t(0)).await.unwrap().id;
+    let org2 = store.create_organization("two", t(0)).await.unwrap().id;
+    let mut types = Vec::new();
+    for name in ["walk_a", "walk_b"] {
+        let ty = store
+            .create_device_type(
+                &NewDeviceType {
+                    short_name: name.into(),
+                    name: name.into(),
+                    data_model_root: "Device.".into(),
+                    profile: DeviceTypeProfile::default(),
+                },
+                t(0),
+            )
+            .await
+            .unwrap();
+        types.push(ty.id);
+    }
+    // 90 devices: a third untyped, every fourth inactive, alternate organizations; their
+    // status changes jump around in id order, repeat, and every seventh never changed.
+    let mut rows = Vec::new();
+    for n in 0..90i64 {
+        let mut nd = new_device(&format!("W{n:03}"));
+        nd.type_id = match n % 3 {
+            0 => None,
+            1 => Some(types[0]),
+            _ => Some(types[1]),
+        };
+        nd.is_active = Some(n % 4 != 0);
+        nd.organization_id = Some(if n % 2 == 0 { org1 } else { org2 });
+        let id = store.create_device(&nd, t(0)).await.unwrap().id;
+        let status = if n % 5 < 3 { "Up" } else { "Down" };
+        let at = (n % 7 != 0).then(|| t(1000 + (n * 37) % 60));
+        rows.push((id, status, at));
+    }
+    set_status_changes(&env, &rows).await;
+    let everything: Vec<Device> = store
+        .list_device_page(&DeviceFilter::default(), 1000, 0)
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 90);
+
+    let matches = |f: &DeviceFilter, d: &Device| {
+        f.type_id.is_none_or(|v| d.type_id == Some(v))
+            && f.is_active.is_none_or(|v| d.is_active == v)
+            && f.status.is_none_or(|v| d.status == v)
+            && f.organization_id
+                .is_none_or(|v| d.organization_id == Some(v))
+            && f.status_change_from
+                .is_none_or(|v| d.status_change.is_some_and(|at| at >= v))
+            && f.organization_scope
+                .as_ref()
+                .is_none_or(|s| d.organization_id.is_some_and(|o| s.contains(&o)))
+    };
+    let since = |secs: i64| DeviceFilter {
+        type_id: Some(types[0]),
+        status_change_from: Some(t(secs)),
+        ..DeviceFilter::default()
+    };
+    let filters = [
+        since(1000),
+        // a bound equal to a stored change (W010's: inclusive), one past them all, one before
+        since(1010),
+        since(1060),
+        since(0),
+        DeviceFilter {
+            is_active: Some(true),
+            ..since(1020)
+        },
+        DeviceFilter {
+            is_active: Some(false),
+            ..since(1010)
+        },
+        DeviceFilter {
+            status: Some(DeviceStatus::Up),
+            is_active: Some(true),
+            ..since(1005)
+        },
+        DeviceFilter {
+            type_id: Some(types[1]),
+            organization_id: Some(org2),
+            ..since(1015)
+        },
+        DeviceFilter {
+            organization_scope: Some(vec![org1]),
+            ..since(1000)
+        },
+        DeviceFilter {
+            organization_scope: Some(vec![]),
+            ..since(1000)
+        },
+    ];
+    let mut plans_met = 0;
+    for filter in &filters {
+        let want: Vec<i64> = everything
+            .iter()
+            .filter(|d| matches(filter, d))
+            .map(|d| d.id)
+            .collect();
+        let n = want.len() as i64;
+        assert_eq!(store.count_devices(filter).await.unwrap(), n, "{filter:?}");
+        plans_met += usize::from(n > 0);
+        // always walk, always sort, the default, and both sides of this filter's count
+        for threshold in [0, i64::MAX, LIST_SORT_THRESHOLD, n, n + 1] {
+            let store = store.clone().with_list_sort_threshold(threshold);
+            let all = store.list_device_page(filter, 1000, 0).await.unwrap();
+            let ids: Vec<i64> = all.iter().map(|d| d.id).collect();
+            assert_eq!(ids, want, "{filter:?} at threshold {threshold}");
+            let mut paged = Vec::new();
+            for offset in (0..n + 8).step_by(4) {
+                let page = store.list_device_page(filter, 4, offset).await.unwrap();
+                assert!(page.len() <= 4);
+                paged.extend(page.into_iter().map(|d| d.id));
+            }
+            assert_eq!(
+                paged, want,
+                "{filter:?} in pages of 4 at threshold {threshold}"
+            );
+            assert!(
+                store
+                    .list_device_page(filter, 0, 0)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "limit 0"
+            );
+        }
+    }
+    assert!(plans_met >= 8, "most filters match something");
     store.close().await;
 }
 
