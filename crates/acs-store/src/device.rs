@@ -545,7 +545,7 @@ impl Store {
     /// Every other filter, and every filter on PostgreSQL (whose planner has the
     /// histograms), is left to the planner.
     async fn page_plan(&self, filter: &DeviceFilter) -> Result<PagePlan> {
-        let Backend::Sqlite(pool) = &self.backend else {
+        let Backend::Sqlite(pool, _) = &self.backend else {
             return Ok(PagePlan::Planner);
         };
         if filter.type_id.is_none() || filter.status_change_from.is_none() {
