@@ -89,6 +89,39 @@ impl Dialect {
         }
     }
 
+    /// Appends `rows` rows of `columns` placeholders, `(p, p), (p, p)`, numbered from 1 (a
+    /// multi-row VALUES list that opens its statement's binds); evaluates to how many it wrote.
+    /// `casts`, one per column (or empty for none), types the placeholders on PostgreSQL,
+    /// which types a VALUES list from its parameters where no target column does.
+    pub(crate) fn value_rows(
+        self,
+        sql: &mut String,
+        rows: usize,
+        columns: usize,
+        casts: &[&str],
+    ) -> usize {
+        debug_assert!(casts.is_empty() || casts.len() == columns);
+        let mut n = 0;
+        for i in 0..rows {
+            sql.push_str(if i > 0 { ", (" } else { "(" });
+            for k in 0..columns {
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                self.placeholder(sql, n);
+                if self == Dialect::Postgres
+                    && let Some(ty) = casts.get(k)
+                {
+                    sql.push_str("::");
+                    sql.push_str(ty);
+                }
+            }
+            sql.push(')');
+        }
+        n
+    }
+
     /// Appends the placeholder for the `n`th (1-based) bind of a statement whose binds are
     /// all used once, in order. SQLite gets anonymous `?`: it looks a named parameter up by
     /// a linear scan, which makes binding a 3,000-value multi-row INSERT quadratic.
@@ -217,7 +250,7 @@ pub(crate) fn schema_version() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
+    use super::{Dialect, MIGRATIONS};
 
     /// Every file in both migration folders is embedded, with the same numbering.
     #[test]
@@ -236,5 +269,24 @@ mod tests {
                 .collect();
             assert_eq!(files, embedded, "migrations/{dir}");
         }
+    }
+
+    #[test]
+    fn value_rows_number_placeholders_and_cast_only_on_postgres() {
+        let mut sql = String::new();
+        assert_eq!(
+            Dialect::Sqlite.value_rows(&mut sql, 2, 2, &["text", "bigint"]),
+            4
+        );
+        assert_eq!(sql, "(?, ?), (?, ?)");
+        let mut sql = String::new();
+        assert_eq!(
+            Dialect::Postgres.value_rows(&mut sql, 2, 2, &["text", "bigint"]),
+            4
+        );
+        assert_eq!(sql, "($1::text, $2::bigint), ($3::text, $4::bigint)");
+        let mut sql = String::new();
+        Dialect::Postgres.value_rows(&mut sql, 1, 3, &[]);
+        assert_eq!(sql, "($1, $2, $3)");
     }
 }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
+use crate::Dialect;
 use crate::backend::on_pool;
 use crate::error::Result;
 use crate::session::{SessionOp, SessionOpOutcome};
@@ -135,15 +136,8 @@ impl BulkParameters for SqliteConnection {
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
             for chunk in rows.chunks(PARAMETER_CHUNK) {
-                let mut sql = String::with_capacity(96 + chunk.len() * 20);
-                sql.push_str(INSERT_PARAMETERS);
-                for i in 0..chunk.len() {
-                    sql.push_str(if i > 0 {
-                        ", (?, ?, ?, ?, ?, ?)"
-                    } else {
-                        "(?, ?, ?, ?, ?, ?)"
-                    });
-                }
+                let mut sql = String::from(INSERT_PARAMETERS);
+                Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 6, &[]);
                 sql.push_str(UPSERT_TAIL);
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for r in chunk {
@@ -515,26 +509,14 @@ macro_rules! apply_informs {
         for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
             let mut sql = String::from($crate::inform::UPDATE_DEVICES);
             let mut args = Vec::with_capacity(chunk.len() * 11);
-            for (i, (device_id, inform, up_since)) in chunk.iter().enumerate() {
+            for (device_id, inform, up_since) in chunk {
                 args.push(Arg::I64(*device_id));
                 args.push(Arg::Text(inform.oui.clone()));
                 args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
                 args.push(Arg::Time($crate::ts(inform.now)));
                 args.push(Arg::Time(*up_since));
-                sql.push_str(if i > 0 { ", (" } else { "(" });
-                for (k, ty) in UPDATE_TYPES.iter().enumerate() {
-                    if k > 0 {
-                        sql.push_str(", ");
-                    }
-                    dialect.placeholder(&mut sql, args.len() - 10 + k);
-                    // PostgreSQL types a VALUES list from its parameters: say what they are
-                    if dialect == $crate::backend::Dialect::Postgres {
-                        sql.push_str("::");
-                        sql.push_str(ty);
-                    }
-                }
-                sql.push(')');
             }
+            dialect.value_rows(&mut sql, chunk.len(), UPDATE_TYPES.len(), &UPDATE_TYPES);
             sql.push_str($crate::inform::UPDATE_DEVICES_END);
             $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
@@ -551,24 +533,13 @@ macro_rules! apply_informs {
         for chunk in rows.events.chunks($crate::inform::EVENT_CHUNK) {
             let mut sql = String::from($crate::inform::INSERT_EVENTS);
             let mut args = Vec::with_capacity(chunk.len() * 4);
-            for (i, (device_id, e, now)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let n = args.len();
+            for (device_id, e, now) in chunk {
                 args.push(Arg::I64(*device_id));
                 args.push(Arg::Text(e.code.clone()));
                 args.push(Arg::Text(e.command_key.clone()));
                 args.push(Arg::Time(*now));
-                sql.push('(');
-                for k in 1..=4 {
-                    if k > 1 {
-                        sql.push_str(", ");
-                    }
-                    dialect.placeholder(&mut sql, n + k);
-                }
-                sql.push(')');
             }
+            dialect.value_rows(&mut sql, chunk.len(), 4, &[]);
             $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
                 .await?;

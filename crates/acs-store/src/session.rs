@@ -297,18 +297,7 @@ macro_rules! take_leases {
             ::std::collections::HashSet::with_capacity(takes.len());
         for chunk in takes.chunks($crate::session::LEASE_CHUNK) {
             let mut sql = String::from($crate::session::TAKE_LEASES);
-            let mut n = 0;
-            for i in 0..chunk.len() {
-                sql.push_str(if i > 0 { ", (" } else { "(" });
-                for k in 0..3 {
-                    if k > 0 {
-                        sql.push_str(", ");
-                    }
-                    n += 1;
-                    $dialect.placeholder(&mut sql, n);
-                }
-                sql.push(')');
-            }
+            let n = $dialect.value_rows(&mut sql, chunk.len(), 3, &[]);
             sql.push_str($crate::session::TAKE_LEASES_IF_EXPIRED);
             $dialect.placeholder(&mut sql, n + 1);
             sql.push_str($crate::session::TAKE_LEASES_END);
@@ -329,13 +318,7 @@ macro_rules! release_leases {
         let releases: &[(&str, &str)] = $releases;
         for chunk in releases.chunks($crate::session::LEASE_CHUNK) {
             let mut sql = String::from($crate::session::RELEASE_LEASES);
-            for i in 0..chunk.len() {
-                sql.push_str(if i > 0 { ", (" } else { "(" });
-                $dialect.placeholder(&mut sql, 2 * i + 1);
-                sql.push_str(", ");
-                $dialect.placeholder(&mut sql, 2 * i + 2);
-                sql.push(')');
-            }
+            $dialect.value_rows(&mut sql, chunk.len(), 2, &[]);
             sql.push(')');
             let mut q = sqlx::query(::sqlx::AssertSqlSafe(sql));
             for (serial, holder) in chunk {
@@ -357,22 +340,7 @@ macro_rules! end_idle_turns {
             ::std::collections::HashSet::with_capacity(turns.len());
         for chunk in turns.chunks($crate::session::LEASE_CHUNK) {
             let mut sql = String::from($crate::session::END_IDLE_TURNS);
-            let mut n = 0;
-            for i in 0..chunk.len() {
-                sql.push_str(if i > 0 { ", (" } else { "(" });
-                for k in 0..3 {
-                    if k > 0 {
-                        sql.push_str(", ");
-                    }
-                    n += 1;
-                    $dialect.placeholder(&mut sql, n);
-                    // PostgreSQL types a VALUES list from its parameters: say what they are
-                    if $dialect == $crate::backend::Dialect::Postgres {
-                        sql.push_str(if k == 2 { "::bigint" } else { "::text" });
-                    }
-                }
-                sql.push(')');
-            }
+            let n = $dialect.value_rows(&mut sql, chunk.len(), 3, &["text", "text", "bigint"]);
             sql.push_str($crate::session::END_IDLE_TURNS_DUE);
             $dialect.placeholder(&mut sql, n + 1);
             sql.push_str($crate::session::END_IDLE_TURNS_EXPIRED);

@@ -22,6 +22,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::{Type, Value};
 use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior, params_from_iter};
 
+use crate::Dialect;
 use crate::error::Result;
 use crate::inform::{
     DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
@@ -108,17 +109,6 @@ fn text(s: &str) -> Value {
 
 fn opt_text(s: &Option<String>) -> Value {
     s.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
-}
-
-/// `?, ?, ?` — `n` anonymous placeholders in parentheses.
-fn row_placeholders(sql: &mut String, rows: usize, columns: usize) {
-    for i in 0..rows {
-        sql.push_str(if i > 0 { ", (" } else { "(" });
-        for k in 0..columns {
-            sql.push_str(if k > 0 { ", ?" } else { "?" });
-        }
-        sql.push(')');
-    }
 }
 
 /// Runs a statement whose RETURNING yields one text column; collects it.
@@ -228,7 +218,7 @@ fn take_leases(
     let mut won = HashSet::with_capacity(takes.len());
     for chunk in takes.chunks(LEASE_CHUNK) {
         let mut sql = String::from(TAKE_LEASES);
-        row_placeholders(&mut sql, chunk.len(), 3);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 3, &[]);
         sql.push_str(TAKE_LEASES_IF_EXPIRED);
         sql.push('?');
         sql.push_str(TAKE_LEASES_END);
@@ -246,7 +236,7 @@ fn take_leases(
 fn release_leases(tx: &Transaction<'_>, releases: &[(&str, &str)]) -> Result<()> {
     for chunk in releases.chunks(LEASE_CHUNK) {
         let mut sql = String::from(RELEASE_LEASES);
-        row_placeholders(&mut sql, chunk.len(), 2);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 2, &[]);
         sql.push(')');
         let args: Vec<Value> = chunk
             .iter()
@@ -267,7 +257,7 @@ fn end_idle_turns(
     let mut ended = HashSet::with_capacity(turns.len());
     for chunk in turns.chunks(LEASE_CHUNK) {
         let mut sql = String::from(END_IDLE_TURNS);
-        row_placeholders(&mut sql, chunk.len(), 3);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 3, &[]);
         sql.push_str(END_IDLE_TURNS_DUE);
         sql.push('?');
         sql.push_str(END_IDLE_TURNS_EXPIRED);
@@ -437,7 +427,7 @@ fn apply_informs(
     let (outcomes, updates) = settle_plans(informs, plans, &inserted);
     for chunk in updates.chunks(UPDATE_CHUNK) {
         let mut sql = String::from(UPDATE_DEVICES);
-        row_placeholders(&mut sql, chunk.len(), 11);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 11, &[]);
         sql.push_str(UPDATE_DEVICES_END);
         let mut args = Vec::with_capacity(chunk.len() * 11);
         for (device_id, inform, up_since) in chunk {
@@ -454,7 +444,7 @@ fn apply_informs(
     let params = dedup_rows(rows.params);
     for chunk in params.chunks(PARAMETER_CHUNK) {
         let mut sql = String::from(INSERT_PARAMETERS);
-        row_placeholders(&mut sql, chunk.len(), 6);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 6, &[]);
         sql.push_str(UPSERT_TAIL);
         let mut args = Vec::with_capacity(chunk.len() * 6);
         for r in chunk {
@@ -473,7 +463,7 @@ fn apply_informs(
     }
     for chunk in rows.events.chunks(EVENT_CHUNK) {
         let mut sql = String::from(INSERT_EVENTS);
-        row_placeholders(&mut sql, chunk.len(), 4);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 4, &[]);
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (device_id, event, now) in chunk {
             args.extend([
