@@ -1,12 +1,13 @@
-//! The CPE listener: HTTP/1.x framing of CWMP sessions (PROTOCOL §2) around the engine.
+//! The CPE listener: CWMP sessions (PROTOCOL §2) over the lean HTTP/1.x layer of
+//! [`crate::http1`], around the engine.
 //!
-//! Per request: size-capped body (chunked, `Expect: 100-continue`, gzip), CPE
+//! Per request: size-capped body (chunked, `Expect: 100-continue`; gzip here), CPE
 //! authentication, session lookup by cookie and else by TCP connection (cookie-less CPEs),
 //! then [`Engine::handle`]. An Inform always opens a new session. Idle sessions are dropped
-//! by [`expire_idle`].
+//! by [`expire_idle`]. At most [`REQUESTS_AT_ONCE`] requests are handled at once per
+//! listener; the rest wait with their bodies unread.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,15 +22,19 @@ use acs_store::Store;
 use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::http1::{self, Limits, Refusal, plain as simple};
 use crate::{files, tls};
 
 pub const COOKIE_NAME: &str = "acs_session";
+
+/// Requests handled at once per listener. Enough to fill the store writer's batches many
+/// times over; beyond it, requests wait with only their heads read, their bodies still in the
+/// kernel's socket buffers, so memory stays flat however many CPEs connect at once.
+pub const REQUESTS_AT_ONCE: usize = 512;
 
 type SharedSession = Arc<AsyncMutex<SessionEntry>>;
 
@@ -158,6 +163,16 @@ pub async fn serve(
     header_timeout: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let limits = Arc::new(Limits {
+        // CPE request heads are a few hundred bytes; 64 kB leaves room for long cookies
+        max_head: 64 * 1024,
+        max_body: state.max_body,
+        header_timeout,
+        body_timeout: state.read_timeout,
+        // a keep-alive connection between two messages or sessions: as long as a session may idle
+        idle_timeout: state.engine.config().session_timeout,
+    });
+    let gate = Arc::new(Semaphore::new(REQUESTS_AT_ONCE));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -168,21 +183,31 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
-        conns.spawn(async move {
-            match tls {
-                None => {
-                    serve_connection(stream, "http", peer, state, header_timeout, shutdown).await
-                }
-                Some(acceptor) => {
-                    if let Some(s) = tls::handshake(&acceptor, stream, peer, header_timeout).await {
-                        serve_connection(s, "https", peer, state, header_timeout, shutdown).await;
-                    }
-                }
+        let (limits, gate) = (limits.clone(), gate.clone());
+        let handler = CpeConnection {
+            state: state.clone(),
+            conn: AsyncMutex::new(ConnState::default()),
+            scheme: if tls.is_some() { "https" } else { "http" },
+            peer,
+        };
+        match tls {
+            None => {
+                let conn = async move {
+                    http1::serve_connection(stream, &limits, Some(&gate), &handler, shutdown).await
+                };
+                conns.spawn(conn);
             }
-        });
+            // boxed: a TLS connection's state is far larger, and plain ones should not pay for it
+            Some(acceptor) => {
+                conns.spawn(Box::pin(async move {
+                    if let Some(s) = tls::handshake(&acceptor, stream, peer, header_timeout).await {
+                        http1::serve_connection(s, &limits, Some(&gate), &handler, shutdown).await;
+                    }
+                }));
+            }
+        }
         while conns.try_join_next().is_some() {}
     }
     let _ = tokio::time::timeout(Duration::from_secs(15), async {
@@ -191,49 +216,27 @@ pub async fn serve(
     .await;
 }
 
-/// One HTTP/1.1 connection (plain or TLS) of a CPE.
-async fn serve_connection<IO>(
-    io: IO,
+/// One CPE connection: what its requests share.
+struct CpeConnection {
+    state: Arc<CpeState>,
+    conn: AsyncMutex<ConnState>,
     scheme: &'static str,
     peer: SocketAddr,
-    state: Arc<CpeState>,
-    header_timeout: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let conn_state = Arc::new(AsyncMutex::new(ConnState::default()));
-    let svc = hyper::service::service_fn(move |req| {
-        let state = state.clone();
-        let conn_state = conn_state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, &conn_state, scheme, peer, req).await) }
-    });
-    let io = hyper_util::rt::TokioIo::new(io);
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true)
-        .serve_connection(io, svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
-        }
-    }
 }
 
-fn simple(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(text.as_bytes())));
-    *r.status_mut() = status;
-    if !text.is_empty() {
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+impl http1::Handler for CpeConnection {
+    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send {
+        handle(&self.state, &self.conn, self.scheme, self.peer, request)
     }
-    r
+
+    fn refused(&self, why: Refusal) {
+        if matches!(
+            why,
+            Refusal::BodyTooLarge | Refusal::BadBody | Refusal::BodyTimeout
+        ) {
+            acs_session::engine::Metrics::inc(&self.state.engine.metrics().bodies_rejected);
+        }
+    }
 }
 
 async fn handle(
@@ -241,8 +244,8 @@ async fn handle(
     conn: &AsyncMutex<ConnState>,
     scheme: &'static str,
     peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+    req: Request<Bytes>,
+) -> Response<Bytes> {
     let started = Instant::now();
     let metrics = state.engine.metrics().clone();
     acs_session::engine::Metrics::inc(&metrics.http_requests);
@@ -251,61 +254,36 @@ async fn handle(
     resp
 }
 
-async fn read_body(
+/// The body without its content coding (gzip, as `Content-Encoding` or a transfer coding
+/// before `chunked`), within the size limit; else the status and why.
+fn decoded_body(
     state: &CpeState,
-    req: Request<Incoming>,
-) -> Result<(http::request::Parts, Bytes), Response<Full<Bytes>>> {
-    let (parts, body) = req.into_parts();
-    let limited = Limited::new(body, state.max_body);
-    let collected = match tokio::time::timeout(state.read_timeout, limited.collect()).await {
-        Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(e)) => {
-            acs_session::engine::Metrics::inc(&state.engine.metrics().bodies_rejected);
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return Err(simple(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body larger than the configured limit",
-                ));
-            }
-            return Err(simple(
-                StatusCode::BAD_REQUEST,
-                "could not read the request body",
-            ));
-        }
-        Err(_) => {
-            acs_session::engine::Metrics::inc(&state.engine.metrics().bodies_rejected);
-            return Err(simple(StatusCode::REQUEST_TIMEOUT, "request body too slow"));
-        }
-    };
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> Result<Bytes, (StatusCode, &'static str)> {
     let gzip = |name: header::HeaderName| {
-        parts
-            .headers
+        headers
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.to_ascii_lowercase().contains("gzip"))
     };
-    if (gzip(header::CONTENT_ENCODING) || gzip(header::TRANSFER_ENCODING)) && !collected.is_empty()
-    {
-        let mut out = Vec::new();
-        let decoder = flate2::read::MultiGzDecoder::new(&collected[..]);
-        match decoder
-            .take(state.max_body as u64 + 1)
-            .read_to_end(&mut out)
-        {
-            Ok(n) if n <= state.max_body => return Ok((parts, Bytes::from(out))),
-            Ok(_) => {
-                return Err(simple(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body larger than the configured limit",
-                ));
-            }
-            Err(_) => return Err(simple(StatusCode::BAD_REQUEST, "invalid gzip body")),
-        }
+    if body.is_empty() || !(gzip(header::CONTENT_ENCODING) || gzip(header::TRANSFER_ENCODING)) {
+        return Ok(body);
     }
-    Ok((parts, collected))
+    let mut out = Vec::new();
+    let decoder = flate2::read::MultiGzDecoder::new(&body[..]);
+    match decoder
+        .take(state.max_body as u64 + 1)
+        .read_to_end(&mut out)
+    {
+        Ok(n) if n <= state.max_body => Ok(Bytes::from(out)),
+        Ok(_) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than the configured limit",
+        )),
+        Err(_) => Err((StatusCode::BAD_REQUEST, "invalid gzip body")),
+    }
 }
 
 async fn handle_inner(
@@ -313,8 +291,8 @@ async fn handle_inner(
     conn: &AsyncMutex<ConnState>,
     scheme: &'static str,
     peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+    req: Request<Bytes>,
+) -> Response<Bytes> {
     let path = req.uri().path().to_owned();
     if let Some(name) = path.strip_prefix("/files/firmware/") {
         if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -332,9 +310,13 @@ async fn handle_inner(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    let (parts, body) = match read_body(state, req).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let (parts, body) = req.into_parts();
+    let body = match decoded_body(state, &parts.headers, body) {
+        Ok(b) => b,
+        Err((status, why)) => {
+            acs_session::engine::Metrics::inc(&state.engine.metrics().bodies_rejected);
+            return simple(status, why);
+        }
     };
     let content_type = parts
         .headers
@@ -447,7 +429,7 @@ async fn handle_inner(
     }
     match reply {
         Reply::Envelope(bytes) => {
-            let mut r = Response::new(Full::new(Bytes::from(bytes)));
+            let mut r = Response::new(Bytes::from(bytes));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/xml; charset=\"utf-8\""),
@@ -470,7 +452,7 @@ async fn handle_inner(
     }
 }
 
-fn busy(secs: u32) -> Response<Full<Bytes>> {
+fn busy(secs: u32) -> Response<Bytes> {
     let mut r = simple(StatusCode::SERVICE_UNAVAILABLE, "busy: retry later");
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -485,7 +467,7 @@ async fn authenticate(
     authorization: Option<&str>,
     method: &str,
     target: &str,
-) -> Result<(), Response<Full<Bytes>>> {
+) -> Result<(), Response<Bytes>> {
     let now = SystemTime::now();
     let attempt = match state.auth.parse(authorization) {
         Ok(a) => a,
@@ -517,10 +499,7 @@ async fn authenticate(
     }
 }
 
-fn unauthorized(
-    state: &CpeState,
-    rejection: acs_session::auth::Rejection,
-) -> Response<Full<Bytes>> {
+fn unauthorized(state: &CpeState, rejection: acs_session::auth::Rejection) -> Response<Bytes> {
     acs_session::engine::Metrics::inc(&state.engine.metrics().auth_failures);
     tracing::debug!(error = %rejection.error, "CPE authentication failed");
     let mut r = simple(StatusCode::UNAUTHORIZED, "");

@@ -6,13 +6,12 @@ use std::io::SeekFrom;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::cpe::CpeState;
 
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+fn status(code: StatusCode) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
     *r.status_mut() = code;
     r
 }
@@ -61,11 +60,7 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
-pub async fn serve_firmware<B>(
-    state: &CpeState,
-    name: &str,
-    req: &Request<B>,
-) -> Response<Full<Bytes>> {
+pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -> Response<Bytes> {
     if !plausible_name(name) {
         return status(StatusCode::NOT_FOUND);
     }
@@ -90,7 +85,7 @@ pub async fn serve_firmware<B>(
     };
     let len = meta.len();
     let etag = format!("\"{}\"", image.sha256);
-    let headers = |r: &mut Response<Full<Bytes>>| {
+    let headers = |r: &mut Response<Bytes>| {
         let h = r.headers_mut();
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -145,7 +140,7 @@ pub async fn serve_firmware<B>(
             return status(StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
-    let mut r = Response::new(Full::new(Bytes::from(data)));
+    let mut r = Response::new(Bytes::from(data));
     headers(&mut r);
     r.headers_mut().insert(
         header::CONTENT_TYPE,

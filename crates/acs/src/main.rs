@@ -4,6 +4,7 @@ mod api;
 mod config;
 mod cpe;
 mod files;
+mod http1;
 mod serve;
 mod tls;
 

@@ -1,0 +1,414 @@
+//! The connection layer over in-memory pipes, with tokio's clock paused: framing, limits,
+//! keep-alive, timeouts, the gate and shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::Notify;
+
+use super::*;
+
+/// Echoes what it got: `<method> <target> <body length>:<body>`, plus header `x-seen` with
+/// the number of requests so far; blocks on `hold` when the body is `hold`.
+#[derive(Default)]
+struct Echo {
+    seen: AtomicUsize,
+    refused: std::sync::Mutex<Vec<Refusal>>,
+    hold: Notify,
+}
+
+impl Handler for Echo {
+    async fn call(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if request.body().as_ref() == b"hold" {
+            self.hold.notified().await;
+        }
+        let text = format!(
+            "{} {} {}:{}",
+            request.method(),
+            request.uri(),
+            request.body().len(),
+            String::from_utf8_lossy(request.body())
+        );
+        let mut r = plain(StatusCode::OK, &text);
+        r.headers_mut().insert("x-seen", HeaderValue::from(n));
+        r
+    }
+
+    fn refused(&self, why: Refusal) {
+        self.refused.lock().unwrap().push(why);
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_head: 1024,
+        max_body: 100,
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+    }
+}
+
+struct Server {
+    handler: Arc<Echo>,
+    stop: watch::Sender<bool>,
+    gate: Arc<Semaphore>,
+}
+
+impl Server {
+    fn new(permits: usize) -> Self {
+        Server {
+            handler: Arc::new(Echo::default()),
+            stop: watch::channel(false).0,
+            gate: Arc::new(Semaphore::new(permits)),
+        }
+    }
+
+    /// A client end; the server end is served in a task until it closes.
+    fn connect(&self, limits: Limits) -> (DuplexStream, tokio::task::JoinHandle<()>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (handler, gate, stop) = (
+            self.handler.clone(),
+            self.gate.clone(),
+            self.stop.subscribe(),
+        );
+        let task = tokio::spawn(async move {
+            serve_connection(server, &limits, Some(&gate), &*handler, stop).await;
+        });
+        (client, task)
+    }
+
+    fn refusals(&self) -> Vec<Refusal> {
+        self.handler.refused.lock().unwrap().clone()
+    }
+}
+
+/// One response: status line, lower-cased headers, body (by Content-Length).
+#[derive(Debug)]
+struct Reply {
+    status_line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn status(&self) -> u16 {
+        self.status_line.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn read_reply(c: &mut DuplexStream, head_only: bool) -> Reply {
+    let mut raw = Vec::new();
+    while !raw.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        assert_eq!(c.read(&mut b).await.unwrap(), 1, "reply cut short: {raw:?}");
+        raw.push(b[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let mut lines = head.trim_end().split("\r\n");
+    let status_line = lines.next().unwrap().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let len = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0u8; if head_only { 0 } else { len }];
+    c.read_exact(&mut body).await.unwrap();
+    Reply {
+        status_line,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    }
+}
+
+/// True when the server closed its end (EOF with nothing more sent).
+async fn closed(c: &mut DuplexStream) -> bool {
+    let mut rest = Vec::new();
+    matches!(c.read_to_end(&mut rest).await, Ok(0))
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_and_pipelined_requests_are_answered_in_order() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\
+          POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n\
+          GET /c?q=1 HTTP/1.1\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let a = read_reply(&mut c, false).await;
+    assert_eq!(a.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(a.body, "POST /a 3:abc");
+    assert_eq!(a.header("content-length"), Some("13"));
+    assert!(a.header("date").is_some_and(|d| d.ends_with(" GMT")));
+    assert_eq!(a.header("connection"), None);
+    assert_eq!(read_reply(&mut c, false).await.body, "POST /b 0:");
+    let third = read_reply(&mut c, false).await;
+    assert_eq!(third.body, "GET /c?q=1 0:");
+    assert_eq!(third.header("x-seen"), Some("3"));
+    // still open for a fourth
+    c.write_all(b"POST /d HTTP/1.1\r\nContent-Length: 1\r\n\r\nz")
+        .await
+        .unwrap();
+    assert_eq!(read_reply(&mut c, false).await.body, "POST /d 1:z");
+}
+
+#[tokio::test(start_paused = true)]
+async fn chunked_bodies_with_extensions_trailers_and_bare_lf() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+          4;name=value\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        read_reply(&mut c, false).await.body,
+        "POST / 23:Wikipedia in\r\n\r\nchunks."
+    );
+    // split across writes, LF-only lines, upper-case hex
+    c.write_all(b"POST / HTTP/1.1\ntransfer-encoding: gzip, Chunked\n\nA")
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    c.write_all(b"\n0123456").await.unwrap();
+    tokio::task::yield_now().await;
+    c.write_all(b"789\n0\n\n").await.unwrap();
+    assert_eq!(read_reply(&mut c, false).await.body, "POST / 10:0123456789");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bodies_over_the_limit_get_413_and_the_connection_closes() {
+    let s = Server::new(4);
+    // announced: refused before the body is read, and no 100 Continue is sent
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(r.body.contains("configured limit"));
+    assert!(closed(&mut c).await);
+    // chunked: found out while reading
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n")
+        .await
+        .unwrap();
+    c.write_all(&[b'x'; 80]).await.unwrap();
+    c.write_all(b"\r\n20\r\n").await.unwrap();
+    assert_eq!(read_reply(&mut c, false).await.status(), 413);
+    assert!(closed(&mut c).await);
+    assert_eq!(s.refusals(), [Refusal::BodyTooLarge, Refusal::BodyTooLarge]);
+    assert_eq!(s.handler.seen.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expect_continue_is_answered_before_the_body_is_sent() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        .await
+        .unwrap();
+    let cont = read_reply(&mut c, true).await;
+    assert_eq!(cont.status_line, "HTTP/1.1 100 Continue");
+    c.write_all(b"ok").await.unwrap();
+    assert_eq!(read_reply(&mut c, false).await.body, "POST / 2:ok");
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_framing_is_a_400_that_names_the_problem() {
+    let s = Server::new(4);
+    for (raw, says) in [
+        (
+            &b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"[..],
+            "conflicting Content-Length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "invalid Content-Length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n",
+            "invalid Content-Length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "does not end in chunked",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "bad request head",
+        ),
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            "bad request head",
+        ),
+    ] {
+        let (mut c, _t) = s.connect(limits());
+        c.write_all(raw).await.unwrap();
+        let r = read_reply(&mut c, false).await;
+        assert_eq!(r.status(), 400, "{raw:?}");
+        assert!(r.body.contains(says), "{raw:?}: {}", r.body);
+        assert!(closed(&mut c).await);
+    }
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        .await
+        .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!((r.status(), r.body.as_str()), (400, "bad chunked body"));
+    assert_eq!(s.handler.seen.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_over_the_limit_gets_431() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nCookie: ").await.unwrap();
+    c.write_all(&[b'a'; 1100]).await.unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(r.status(), 431);
+    assert!(closed(&mut c).await);
+    assert_eq!(s.refusals(), [Refusal::HeadTooLarge]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn http10_closes_unless_asked_to_keep_alive_and_11_honours_close() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\nx")
+        .await
+        .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(r.status_line, "HTTP/1.0 200 OK");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(closed(&mut c).await);
+
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_reply(&mut c, false).await.header("connection"),
+        Some("keep-alive")
+    );
+    c.write_all(b"POST /again HTTP/1.0\r\n\r\n").await.unwrap();
+    assert_eq!(read_reply(&mut c, false).await.body, "POST /again 0:");
+    assert!(closed(&mut c).await);
+
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nConnection: TE, close\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_reply(&mut c, false).await.header("connection"),
+        Some("close")
+    );
+    assert!(closed(&mut c).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn head_replies_carry_the_length_but_no_body() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"HEAD /f HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_reply(&mut c, true).await;
+    assert_eq!(r.header("content-length"), Some("10"));
+    // the next reply follows the head directly: nothing of the HEAD body was sent
+    assert_eq!(read_reply(&mut c, false).await.body, "POST / 0:");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_heads_and_bodies_and_idle_connections_time_out() {
+    let s = Server::new(4);
+    // a head that stalls: closed without a reply once the header timeout passes
+    let (mut c, t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(t.is_finished());
+    assert!(closed(&mut c).await);
+    // a body that stalls: 408
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(r.status(), 408);
+    assert_eq!(s.refusals(), [Refusal::BodyTimeout]);
+    // idle keep-alive: open before the idle timeout, closed after it
+    let (mut c, t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\n\r\n").await.unwrap();
+    read_reply(&mut c, false).await;
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert!(!t.is_finished());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(t.is_finished());
+    assert!(closed(&mut c).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gate_holds_requests_with_their_bodies_unread() {
+    let s = Server::new(1);
+    let (mut a, _ta) = s.connect(limits());
+    a.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nhold")
+        .await
+        .unwrap();
+    let (mut b, _tb) = s.connect(limits());
+    b.write_all(b"POST /b HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // b waits at the gate: no 100 Continue yet, its handler not called
+    assert_eq!(s.handler.seen.load(Ordering::SeqCst), 1);
+    let mut probe = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), b.read(&mut probe))
+            .await
+            .is_err()
+    );
+    s.handler.hold.notify_one();
+    assert_eq!(read_reply(&mut a, false).await.body, "POST / 4:hold");
+    assert_eq!(read_reply(&mut b, true).await.status(), 100);
+    b.write_all(b"!").await.unwrap();
+    assert_eq!(read_reply(&mut b, false).await.body, "POST /b 1:!");
+    assert_eq!(s.gate.available_permits(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_idle_connections_and_finishes_the_request_in_hand() {
+    let s = Server::new(4);
+    let (mut idle, t_idle) = s.connect(limits());
+    let (mut busy, _t) = s.connect(limits());
+    busy.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nhold")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.stop.send_replace(true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(t_idle.is_finished());
+    assert!(closed(&mut idle).await);
+    s.handler.hold.notify_one();
+    let r = read_reply(&mut busy, false).await;
+    assert_eq!((r.status(), r.header("connection")), (200, Some("close")));
+    assert!(closed(&mut busy).await);
+}
