@@ -26,7 +26,6 @@ struct Fake {
     lease_until: HashMap<String, DateTime<Utc>>,
     tasks: Vec<Task>,
     params: HashMap<String, String>,
-    firmware_applied: bool,
     /// The device's type profile; `None`: a device without a type.
     profile: Option<DeviceTypeProfile>,
     /// Store reads of device types (the engine caches them).
@@ -275,10 +274,6 @@ impl SessionBackend for FakeBackend {
     }
     async fn clear_parameters(&self, _: i64) -> BackendResult<()> {
         self.with(|s| s.params.clear());
-        Ok(())
-    }
-    async fn firmware_applied(&self, _: &str, _: DateTime<Utc>) -> BackendResult<()> {
-        self.with(|s| s.firmware_applied = true);
         Ok(())
     }
 }
@@ -601,8 +596,8 @@ async fn firmware_download_names_the_file_url_and_transfer_complete_settles_it()
     let tc = "<cwmp:TransferComplete><CommandKey>k-fw</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString></FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:01:00Z</CompleteTime></cwmp:TransferComplete>";
     let r = c.send(&envelope(tc), 301).await;
     assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    // settling it done is all: the store clears `firmware_image_is_pending` in that write
     assert_eq!(c.backend.task(a).state, TaskState::Done);
-    assert!(c.backend.with(|s| s.firmware_applied));
 }
 
 #[tokio::test]
@@ -1038,7 +1033,6 @@ async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_ta
     let r = c.send(&envelope(tc), 2).await;
     assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
     assert_eq!(c.backend.task(fw).state, TaskState::Done);
-    assert!(c.backend.with(|s| s.firmware_applied));
     // the DownloadResponse (Status 0) comes after: nothing re-opened, the next task goes out
     let resp = "<cwmp:DownloadResponse><Status>0</Status><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:DownloadResponse>";
     let r = c.send(&envelope(resp), 3).await;

@@ -494,21 +494,14 @@ impl<B: SessionBackend> Engine<B> {
                     .backend
                     .settle_by_command_key(session.device_id, tc.command_key.trim(), outcome, now)
                     .await;
+                // a firmware task's end clears `firmware_image_is_pending` in the store, in
+                // the transaction that settles it
                 let method = match settled {
-                    Ok(Some(task)) => {
-                        if code == 0
-                            && task.kind == "firmware"
-                            && let Err(e) =
-                                self.backend.firmware_applied(&session.serial, now).await
-                        {
-                            return self.retry_fault(session, &env, &e.0);
-                        }
-                        match task.kind.as_str() {
-                            "schedule_download" => "ScheduleDownload",
-                            "upload" => "Upload",
-                            _ => "Download",
-                        }
-                    }
+                    Ok(Some(task)) => match task.kind.as_str() {
+                        "schedule_download" => "ScheduleDownload",
+                        "upload" => "Upload",
+                        _ => "Download",
+                    },
                     Ok(None) => "Download",
                     Err(e) => return self.retry_fault(session, &env, &e.0),
                 };
@@ -659,11 +652,6 @@ impl<B: SessionBackend> Engine<B> {
                 self.backend
                     .store_parameters(session.device_id, params, now)
                     .await?;
-            }
-            Body::DownloadResponse(r)
-                if r.status == 0 && matches!(f.spec, TaskSpec::Firmware { .. }) =>
-            {
-                self.backend.firmware_applied(&session.serial, now).await?;
             }
             Body::CancelTransferResponse(_) => {
                 // the cancelled transfer's task will never see its TransferComplete: it ends
