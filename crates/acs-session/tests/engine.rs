@@ -165,17 +165,21 @@ impl SessionBackend for FakeBackend {
         _: i64,
         holder: &str,
         now: DateTime<Utc>,
-        _: Duration,
+        ttl: Duration,
     ) -> BackendResult<Option<Task>> {
+        // as the store: a due pending task, or an in-flight one whose claim (or wait for its
+        // event) ran out
         self.with(|s| {
-            let t = s
-                .tasks
-                .iter_mut()
-                .find(|t| t.state == TaskState::Pending && t.next_attempt_at <= now);
+            let t = s.tasks.iter_mut().find(|t| match t.state {
+                TaskState::Pending => t.next_attempt_at <= now,
+                TaskState::InFlight => t.claim_expires_at.is_some_and(|until| until <= now),
+                _ => false,
+            });
             Ok(t.map(|t| {
                 t.state = TaskState::InFlight;
                 t.attempts += 1;
                 t.claimed_by = Some(holder.to_owned());
+                t.claim_expires_at = Some(now + chrono::Duration::from_std(ttl).unwrap());
                 t.clone()
             }))
         })
@@ -1192,6 +1196,75 @@ async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
         "{}",
         c.engine.metrics().render()
     );
+}
+
+/// A Download/Upload the CPE was told to delay (DelaySeconds) waits for its TransferComplete
+/// that much longer than the engine's usual wait: it is not sent a second time while the CPE
+/// is still counting down, and is sent again only once that longer wait ran out.
+#[tokio::test]
+async fn a_delayed_transfer_waits_its_delay_on_top_before_it_is_sent_again() {
+    let delay = 7200u32;
+    let ttl = 3600i64; // EngineConfig::default().await_event_ttl
+    for (spec, response) in [
+        (
+            TaskSpec::Download {
+                file_type: "1 Firmware Upgrade Image".into(),
+                url: "http://files.test/fw.bin".into(),
+                file_size: 0,
+                target_file_name: String::new(),
+                delay_seconds: delay,
+                username: None,
+                password: None,
+            },
+            "DownloadResponse",
+        ),
+        (
+            TaskSpec::Upload {
+                file_type: "1 Vendor Configuration File".into(),
+                url: "http://files.test/cfg".into(),
+                delay_seconds: delay,
+                username: None,
+                password: None,
+            },
+            "UploadResponse",
+        ),
+    ] {
+        let mut c = setup();
+        let id = c.backend.queue(spec, "k-delayed");
+        c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+        match body_of(&c.empty(1).await) {
+            Body::Download(d) => assert_eq!(d.delay_seconds, delay),
+            Body::Upload(u) => assert_eq!(u.delay_seconds, delay),
+            other => panic!("{response}: sent {other:?}"),
+        }
+        let started = format!(
+            "<cwmp:{response}><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:{response}>"
+        );
+        assert_eq!(c.send(&envelope(&started), 2).await, Reply::NoContent);
+        let task = c.backend.task(id);
+        assert_eq!(task.state, TaskState::InFlight, "{response}");
+        assert_eq!(
+            task.claim_expires_at,
+            Some(t(2 + i64::from(delay) + ttl)),
+            "{response}: the delay, then the usual wait"
+        );
+        // past the usual wait, still within the delay and the wait after it: nothing is sent
+        let later = 2 + ttl + 60;
+        c.session = Session::new("s2".into(), "node", t(later));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), later).await;
+        assert_eq!(c.empty(later + 1).await, Reply::NoContent, "{response}");
+        assert_eq!(c.backend.task(id).attempts, 1, "{response}: sent once");
+        // no TransferComplete by the end of both: sent again
+        let expired = 2 + i64::from(delay) + ttl;
+        c.session = Session::new("s3".into(), "node", t(expired));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), expired).await;
+        let again = body_of(&c.empty(expired + 1).await);
+        assert!(
+            matches!(again, Body::Download(_) | Body::Upload(_)),
+            "{response}: {again:?}"
+        );
+        assert_eq!(c.backend.task(id).attempts, 2, "{response}");
+    }
 }
 
 #[tokio::test]

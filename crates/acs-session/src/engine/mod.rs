@@ -17,8 +17,8 @@
 //! - every envelope uses the wire format of the device's type (profile `xml_declaration`,
 //!   `boolean_style`) from the InformResponse on;
 //! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
-//!   `M Download`/`M ScheduleDownload`+TransferComplete (a ScheduleDownload waits past the
-//!   end of its last time window), `M ChangeDUState`+DUStateChangeComplete (its results
+//!   `M Download`/`M ScheduleDownload`+TransferComplete (a Download/Upload waits its
+//!   DelaySeconds on top, a ScheduleDownload past the end of its last time window), `M ChangeDUState`+DUStateChangeComplete (its results
 //!   kept on the task; a failed operation fails it for good), `M ScheduleInform`, and a
 //!   ParameterKey equal to an in-flight SPV's key (the session broke after the CPE applied
 //!   it);

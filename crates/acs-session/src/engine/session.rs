@@ -26,7 +26,8 @@ pub struct EngineConfig {
     pub auto_register: bool,
     /// Idle time after which a session is dropped (and its lease and task released).
     pub session_timeout: Duration,
-    /// How long a Reboot/FactoryReset/Download waits for the event that completes it.
+    /// How long a Reboot/FactoryReset/Download waits for the event that completes it
+    /// (counted after a Download/Upload's DelaySeconds and a ScheduleDownload's last window).
     pub await_event_ttl: Duration,
     /// How CPEs reach this server (`--public-cwmp-url`), for Download URLs; else the `Host`.
     pub public_cwmp_url: Option<String>,
@@ -1019,9 +1020,18 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         Body::RebootResponse(_) | Body::FactoryResetResponse(_) => {
             TaskOutcome::AwaitEvent { until }
         }
-        // Status 1: TransferComplete follows in a later session
+        // Status 1: TransferComplete follows in a later session, and not before the CPE has
+        // waited the DelaySeconds it was told to (Download/Upload argument): wait that long on
+        // top, or the task expires and the CPE gets the same transfer twice
         Body::DownloadResponse(r) | Body::UploadResponse(r) if r.status != 0 => {
-            TaskOutcome::AwaitEvent { until }
+            let delay = match &f.spec {
+                TaskSpec::Download { delay_seconds, .. }
+                | TaskSpec::Upload { delay_seconds, .. } => *delay_seconds,
+                _ => 0,
+            };
+            TaskOutcome::AwaitEvent {
+                until: until + chrono::Duration::seconds(i64::from(delay)),
+            }
         }
         // TransferComplete (`M ScheduleDownload`) comes once its windows allow: wait past the
         // end of the last one
