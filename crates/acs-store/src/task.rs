@@ -491,6 +491,22 @@ impl Store {
         })
     }
 
+    /// The device's most recent task of `kind` that ended done (with what the CPE reported
+    /// as its `result`), if any.
+    pub async fn last_done_task(&self, device_id: i64, kind: &str) -> Result<Option<Task>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE device_id = $1 AND state = 'done' \
+             AND kind = $2 ORDER BY id DESC LIMIT 1"
+        );
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(device_id)
+                .bind(kind)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
     /// The device's tasks, oldest first; with `open_only`, only pending and in-flight ones.
     pub async fn list_tasks(&self, device_id: i64, open_only: bool) -> Result<Vec<Task>> {
         let filter = if open_only {

@@ -121,6 +121,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         outcome: TaskOutcome,
         now: DateTime<Utc>,
     ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
+    /// The device's most recent task of `kind` that ended done, with its `result`.
+    fn last_done_task(
+        &self,
+        device_id: i64,
+        kind: &str,
+    ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
     /// The device's open (pending or in-flight) tasks, oldest first.
     fn open_tasks(&self, device_id: i64) -> impl Future<Output = BackendResult<Vec<Task>>> + Send;
     fn device(&self, device_id: i64) -> impl Future<Output = BackendResult<Option<Device>>> + Send;
@@ -271,6 +277,11 @@ impl SessionBackend for StoreBackend {
                 .settle_task_by_command_key(device_id, command_key, &outcome, now),
         )
         .await
+    }
+
+    async fn last_done_task(&self, device_id: i64, kind: &str) -> BackendResult<Option<Task>> {
+        self.run("last done task", self.store.last_done_task(device_id, kind))
+            .await
     }
 
     async fn open_tasks(&self, device_id: i64) -> BackendResult<Vec<Task>> {

@@ -11,6 +11,8 @@
 //! - a session holds the device's store lease; a second concurrent session is refused;
 //! - one ACS request outstanding at a time, and its result is in the store before the next
 //!   RPC goes out;
+//! - an RPC the CPE cannot know (newer than its CWMP version, or missing from the method list
+//!   it reported to GetRPCMethods) is never sent: its task fails for good with 9000;
 //! - the CPE's own requests are answered wherever they arrive, also between an ACS request
 //!   and its response, which stays outstanding; `HoldRequests` is never set (the 204 that
 //!   ends a session could not lift it: see ARCHITECTURE.md);

@@ -10,8 +10,8 @@ use acs_store::{
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
-    Body, BooleanStyle, Decoded, EncodeOptions, Envelope, Fault, FaultCode, GetParameterValues,
-    Namespace, ParameterValueStruct, SetParameterValues,
+    Body, BooleanStyle, CwmpVersion, Decoded, EncodeOptions, Envelope, Fault, FaultCode,
+    GetParameterValues, Namespace, ParameterValueStruct, SetParameterValues,
 };
 
 use super::backend::SessionBackend;
@@ -115,6 +115,12 @@ pub struct Session {
     phase: Phase,
     namespace: Namespace,
     serial: String,
+    /// The CWMP version the session speaks: its namespace's, refined by the 1.3/1.4 headers
+    /// and capped by what was negotiated.
+    version: CwmpVersion,
+    /// The CPE's own method list (its latest GetRPCMethods answer), read once per session
+    /// when the first task goes out: `None` until then, `Some(None)` when never asked.
+    cpe_methods: Option<Option<Vec<String>>>,
     device_id: i64,
     root: String,
     base_url: Option<String>,
@@ -138,6 +144,8 @@ impl Session {
             phase: Phase::New,
             namespace: Namespace::Cwmp10,
             serial: String::new(),
+            version: CwmpVersion::V1_0,
+            cpe_methods: None,
             device_id: 0,
             root: String::new(),
             base_url: None,
@@ -354,6 +362,7 @@ impl<B: SessionBackend> Engine<B> {
         *session = Session::new(session.id.clone(), &self.config.node_id, now);
         session.serial = serial.clone();
         session.namespace = env.namespace;
+        session.version = session_version(&env);
         session.base_url = ctx.base_url.clone();
         session.root = data_model_root(&inform.parameter_list).to_owned();
 
@@ -604,7 +613,17 @@ impl<B: SessionBackend> Engine<B> {
                         session.in_flight = Some(f);
                         return Some(self.request(session, id, next));
                     }
-                    Ok(None) => success_outcome(body, &f, now, self.config.await_event_ttl),
+                    Ok(None) => {
+                        if let Body::GetRpcMethodsResponse(r) = body
+                            && matches!(f.spec, TaskSpec::GetRpcMethods {})
+                        {
+                            // the rest of this session goes by the list just reported
+                            session.cpe_methods = Some(Some(
+                                r.method_list.iter().map(|m| m.trim().to_owned()).collect(),
+                            ));
+                        }
+                        success_outcome(body, &f, now, self.config.await_event_ttl)
+                    }
                     Err(e) => {
                         Metrics::inc(&self.metrics.store_errors);
                         tracing::warn!(serial = %session.serial, error = %e.0, "storing a response failed");
@@ -807,7 +826,15 @@ impl<B: SessionBackend> Engine<B> {
                     return self.finish(session, now).await;
                 }
             };
-            match self.build(session, &task).await {
+            let built = match self.build(session, &task).await {
+                Ok((spec, body)) => match self.unsupported(session, method_name(&body)).await {
+                    Ok(None) => Ok((spec, body)),
+                    Ok(Some(why)) => Err(BuildError::Unsupported(why)),
+                    Err(e) => Err(BuildError::Store(e.0)),
+                },
+                Err(e) => Err(e),
+            };
+            match built {
                 Ok((spec, body)) => {
                     let id = self.next_id(session);
                     let method = method_name(&body);
@@ -826,6 +853,24 @@ impl<B: SessionBackend> Engine<B> {
                     tracing::warn!(serial = %session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
                     let outcome = TaskOutcome::Fault {
                         code: i64::from(FaultCode::INVALID_ARGUMENTS.0),
+                        string: why,
+                        retryable: false,
+                    };
+                    if self
+                        .backend
+                        .settle_task(task.id, &session.holder, outcome, now)
+                        .await
+                        .is_err()
+                    {
+                        return self.finish(session, now).await;
+                    }
+                }
+                Err(BuildError::Unsupported(why)) => {
+                    // sending it would only earn a fault, or choke a CPE that does not know
+                    // the element: it fails for good, as the CPE's 9000 would
+                    tracing::info!(serial = %session.serial, task = task.id, reason = %why, "task not sent: the CPE does not support its method");
+                    let outcome = TaskOutcome::Fault {
+                        code: i64::from(FaultCode::CPE_METHOD_NOT_SUPPORTED.0),
                         string: why,
                         retryable: false,
                     };
@@ -914,6 +959,47 @@ impl<B: SessionBackend> Engine<B> {
         Ok((spec, body))
     }
 
+    /// Why the CPE cannot take `method`, if it cannot: an RPC its CWMP version does not define
+    /// (TR-069 added GetAllQueuedTransfers in 1.1, ScheduleDownload, CancelTransfer and
+    /// ChangeDUState in 1.2), or one missing from the method list it reported (its answer to
+    /// GetRPCMethods, authoritative once known). GetRPCMethods itself is always allowed: it
+    /// is how the list is learned again.
+    async fn unsupported(
+        &self,
+        session: &mut Session,
+        method: &str,
+    ) -> Result<Option<String>, super::BackendError> {
+        if let Some(since) = cwmp::method_since(method)
+            && since > session.version
+        {
+            return Ok(Some(format!(
+                "method not supported: {method} needs CWMP {since}, the CPE speaks CWMP {} ({})",
+                session.version, session.namespace
+            )));
+        }
+        if method == "GetRPCMethods" {
+            return Ok(None);
+        }
+        if session.cpe_methods.is_none() {
+            let known = self
+                .backend
+                .last_done_task(session.device_id, TaskSpec::GetRpcMethods {}.kind())
+                .await?
+                .map(|t| reported_methods(&t));
+            session.cpe_methods = Some(known.flatten());
+        }
+        Ok(
+            match session.cpe_methods.as_ref().and_then(Option::as_ref) {
+                Some(methods) if !methods.iter().any(|m| m == method) => Some(format!(
+                    "method not supported: {method} is not in the CPE's GetRPCMethods list ({}); \
+                 queue get_rpc_methods to read it again",
+                    methods.join(", ")
+                )),
+                _ => None,
+            },
+        )
+    }
+
     fn lease_ttl(&self) -> Duration {
         self.config.session_timeout * 2
     }
@@ -948,7 +1034,24 @@ fn wire_format_of(
 
 enum BuildError {
     Invalid(String),
+    /// The CPE's CWMP version or its own method list lacks the task's RPC.
+    Unsupported(String),
     Store(String),
+}
+
+/// The CWMP version a session speaks: the Inform's (its namespace, refined by the 1.3/1.4
+/// headers), and no more than the one the InformResponse's UseCWMPVersion names.
+fn session_version(env: &Envelope) -> CwmpVersion {
+    let version = env.version();
+    match env
+        .header
+        .supported_cwmp_versions
+        .as_deref()
+        .and_then(|s| cwmp::negotiate(s, CwmpVersion::V1_4))
+    {
+        Some(agreed) => version.min(agreed),
+        None => version,
+    }
 }
 
 fn is_cpe_request(body: &Body) -> bool {
@@ -1107,6 +1210,16 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         },
         _ => TaskOutcome::Done,
     }
+}
+
+/// The method list a done `get_rpc_methods` task reported (`{"methods": [...]}`, as
+/// [`success_outcome`] writes it); `None` for any other shape.
+fn reported_methods(task: &Task) -> Option<Vec<String>> {
+    let methods = task.result.as_ref()?.0.get("methods")?.as_array()?;
+    methods
+        .iter()
+        .map(|m| m.as_str().map(|m| m.trim().to_owned()))
+        .collect()
 }
 
 /// A queued transfer's `State` (TR-069 `TransferStateType`) as the API shows it.
