@@ -57,6 +57,7 @@ cases!(
     reported_results_and_cancellations_are_kept,
     firmware_pending_follows_the_open_firmware_tasks,
     a_new_firmware_choice_withdraws_the_pending_download,
+    last_done_task_is_the_newest_done_of_its_kind,
     delete_device_removes_parameters_tasks_and_history,
     password_is_encrypted_at_rest_and_redacted,
     key_file_is_generated_0600_and_reloaded,
@@ -2183,6 +2184,72 @@ async fn a_new_firmware_choice_withdraws_the_pending_download(env: Env) {
     let dev = store.update_device("SN1", &patch, &[], t(9)).await.unwrap();
     assert!(dev.firmware_image_is_pending);
     assert_eq!(open(store.clone()).await, vec![(a, TaskState::Pending)]);
+    store.close().await;
+}
+
+/// What the engine reads the CPE's reported method list from: the newest task of the kind
+/// that ended done (a failed or open one does not count), with its result.
+async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let other = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
+    let kind = "get_rpc_methods";
+    let ask = NewTask {
+        kind: kind.into(),
+        setting_group: kind.into(),
+        payload: json!({}),
+    };
+    let ttl = Duration::from_secs(30);
+    let reported = |methods: &[&str]| TaskOutcome::Reported {
+        result: json!({ "methods": methods }),
+        fault: None,
+    };
+    // queues one, claims the next due one and settles it
+    let run = |outcome: TaskOutcome, at: i64| {
+        let (store, ask) = (store.clone(), ask.clone());
+        async move {
+            store.enqueue_tasks(d.id, &[ask], t(at)).await.unwrap();
+            let c = store
+                .claim_next_task(d.id, "n", t(at), ttl)
+                .await
+                .unwrap()
+                .unwrap();
+            store.settle_task(c.id, "n", &outcome, t(at)).await.unwrap();
+            c.id
+        }
+    };
+    assert_eq!(store.last_done_task(d.id, kind).await.unwrap(), None);
+    let first = run(reported(&["GetRPCMethods", "Reboot"]), 1).await;
+    let fault = TaskOutcome::Fault {
+        code: 9000,
+        string: "Method not supported".into(),
+        retryable: false,
+    };
+    run(fault, 2).await;
+    let found = store.last_done_task(d.id, kind).await.unwrap().unwrap();
+    assert_eq!(found.id, first, "a failed one does not count");
+    assert_eq!(
+        found.result.unwrap().0,
+        json!({"methods": ["GetRPCMethods", "Reboot"]})
+    );
+    let newest = run(reported(&["GetRPCMethods"]), 3).await;
+    let found = store.last_done_task(d.id, kind).await.unwrap().unwrap();
+    assert_eq!(found.id, newest);
+    assert_eq!(
+        found.result.unwrap().0,
+        json!({"methods": ["GetRPCMethods"]})
+    );
+    // queued but not yet answered: the last answer still stands
+    store
+        .enqueue_tasks(d.id, &[ask.clone()], t(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_done_task(d.id, kind).await.unwrap().unwrap().id,
+        newest
+    );
+    assert_eq!(store.last_done_task(d.id, "reboot").await.unwrap(), None);
+    assert_eq!(store.last_done_task(other.id, kind).await.unwrap(), None);
     store.close().await;
 }
 
