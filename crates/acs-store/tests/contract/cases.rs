@@ -2241,7 +2241,7 @@ async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
     );
     // queued but not yet answered: the last answer still stands
     store
-        .enqueue_tasks(d.id, &[ask.clone()], t(4))
+        .enqueue_tasks(d.id, std::slice::from_ref(&ask), t(4))
         .await
         .unwrap();
     assert_eq!(
