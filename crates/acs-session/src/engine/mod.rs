@@ -20,8 +20,9 @@
 //!   `boolean_style`) from the InformResponse on;
 //! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
 //!   `M Download`/`M ScheduleDownload`+TransferComplete (a Download/Upload waits its
-//!   DelaySeconds on top, a ScheduleDownload past the end of its last time window), `M ChangeDUState`+DUStateChangeComplete (its results
-//!   kept on the task; a failed operation fails it for good), `M ScheduleInform`, and a
+//!   DelaySeconds on top, a ScheduleDownload past the end of its last time window),
+//!   `M ChangeDUState`+DUStateChangeComplete (its results kept on the task; a failed
+//!   operation fails it for good), `M ScheduleInform`, and a
 //!   ParameterKey equal to an in-flight SPV's key (the session broke after the CPE applied
 //!   it);
 //! - a CancelTransfer the CPE accepted ends the cancelled transfer's task (failed,

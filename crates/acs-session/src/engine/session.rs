@@ -988,16 +988,16 @@ impl<B: SessionBackend> Engine<B> {
                 .map(|t| reported_methods(&t));
             session.cpe_methods = Some(known.flatten());
         }
-        Ok(
-            match session.cpe_methods.as_ref().and_then(Option::as_ref) {
-                Some(methods) if !methods.iter().any(|m| m == method) => Some(format!(
-                    "method not supported: {method} is not in the CPE's GetRPCMethods list ({}); \
-                 queue get_rpc_methods to read it again",
+        let known = session.cpe_methods.as_ref().and_then(Option::as_ref);
+        Ok(known
+            .filter(|methods| !methods.iter().any(|m| m == method))
+            .map(|methods| {
+                format!(
+                    "method not supported: {method} is not in the CPE's GetRPCMethods list \
+                     ({}); queue get_rpc_methods to read it again",
                     methods.join(", ")
-                )),
-                _ => None,
-            },
-        )
+                )
+            }))
     }
 
     fn lease_ttl(&self) -> Duration {
