@@ -194,6 +194,9 @@ pub async fn create_task(
 }
 
 /// Cancel a pending task (409 once in flight or settled)
+///
+/// Cancelling a `firmware` task clears the device's `firmware_image_is_pending` unless
+/// another firmware task of the device is still open.
 #[utoipa::path(delete, path = "/api/v1/inventory_device_serial/{serial_number}/tasks/{task_id}/",
     tag = "device data",
     params(("serial_number" = String, Path), ("task_id" = i64, Path)),
@@ -207,7 +210,11 @@ pub async fn cancel_task(
 ) -> ApiResult<StatusCode> {
     let device = load_device(&state, &caller, &serial).await?;
     let task_id = path.id("task_id", "task")?;
-    if state.store.cancel_task(device.id, task_id).await? {
+    if state
+        .store
+        .cancel_task(device.id, task_id, Utc::now())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Conflict(format!(

@@ -394,13 +394,11 @@ pub fn update(
 
     match input.firmware_image {
         None => {}
-        Some(None) => {
-            patch.firmware_image_id = Some(None);
-            patch.firmware_image_is_pending = Some(false);
-        }
+        // A new choice (or none) withdraws the firmware tasks still pending for an older one;
+        // the store keeps `firmware_image_is_pending` true while a firmware task is open.
+        Some(None) => patch.firmware_image_id = Some(None),
         Some(Some(id)) if explicit || device.firmware_image_id != Some(id) => {
             patch.firmware_image_id = Some(Some(id));
-            patch.firmware_image_is_pending = Some(true);
             specs.push(TaskSpec::Firmware { firmware_image: id });
         }
         Some(Some(_)) => {}

@@ -215,7 +215,6 @@ pub async fn create(
         let (kind, payload) = spec.to_parts();
         let patch = DevicePatch {
             firmware_image_id: Some(Some(id)),
-            firmware_image_is_pending: Some(true),
             ..DevicePatch::default()
         };
         let task = NewTask {
@@ -296,9 +295,12 @@ pub async fn replace(
 /// Update a device partially, or run a remote operation
 ///
 /// Plain fields are updated; `update_frequency`, `username`/`password`,
-/// `location_name`/`latitude`/`longitude`, `firmware_image` (sets
-/// `firmware_image_is_pending`), `reboot: true`, `factory_reset: true` and `sync: true`
-/// become pending tasks, stored before the answer; a connection request follows.
+/// `location_name`/`latitude`/`longitude`, `firmware_image`, `reboot: true`,
+/// `factory_reset: true` and `sync: true` become pending tasks, stored before the answer; a
+/// connection request follows. A new `firmware_image` (or `null`) replaces the download still
+/// pending for the previous one; `firmware_image_is_pending` is true while a firmware
+/// download is queued or in flight, and turns false when it is applied, fails for good or is
+/// cancelled.
 #[utoipa::path(
     patch,
     path = "/api/v1/inventory_device_serial/{serial_number}/",

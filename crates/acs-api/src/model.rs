@@ -36,6 +36,8 @@ pub struct DeviceOut {
     pub organization_id: Option<i64>,
     /// The firmware image id.
     pub firmware_image: Option<i64>,
+    /// True while a firmware download for the device is queued or in flight; false once it
+    /// was applied, failed for good or was cancelled.
     pub firmware_image_is_pending: bool,
     pub location_name: Option<String>,
     /// The location id.

@@ -986,6 +986,119 @@ async fn firmware_metadata_updates(env: Env) {
     assert_eq!(r.status, 403);
 }
 
+/// `firmware_image_is_pending` says whether a download of the device's image is still to come:
+/// cancelling that download, replacing it with another image's, or its failing for good
+/// clears it, in the same write.
+async fn firmware_pending_follows_its_download(env: Env) {
+    let s = start(&env).await;
+    s.call(
+        "POST",
+        LIST,
+        Some(&json!({"serial_number": "P1", "name": "n"})),
+    )
+    .await;
+    let mut images = Vec::new();
+    for n in 1..=2 {
+        let image = acs_store::NewFirmwareImage {
+            version: format!("{n}.0"),
+            file_name: format!("fw-{n}.bin"),
+            size: 3,
+            sha256: "ab".repeat(32),
+            device_type_id: None,
+        };
+        let stored = s
+            .store
+            .create_firmware_image(&image, chrono::Utc::now())
+            .await
+            .unwrap();
+        images.push(stored.id);
+    }
+    let device = format!("{LIST}P1/");
+    let tasks = format!("{device}tasks/");
+    let choose = |image: Value| {
+        let s = &s;
+        let device = device.clone();
+        async move {
+            let r = s
+                .call("PATCH", &device, Some(&json!({ "firmware_image": image })))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.json());
+            r.json()
+        }
+    };
+    let open_firmware = || async {
+        let list = s.get(&format!("{tasks}?open=true")).await.json();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["kind"] == "firmware")
+            .map(|t| {
+                (
+                    t["id"].as_i64().unwrap(),
+                    t["payload"]["firmware_image"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // cancelled through the tasks API while pending
+    let d = choose(json!(images[0])).await;
+    assert_eq!(d["firmware_image_is_pending"], true);
+    let queued = open_firmware().await;
+    assert_eq!(queued.len(), 1);
+    let r = s
+        .call("DELETE", &format!("{tasks}{}/", queued[0].0), None)
+        .await;
+    assert_eq!(r.status, 204);
+    let d = s.get(&device).await.json();
+    assert_eq!(
+        (&d["firmware_image_is_pending"], &d["pending_settings"]),
+        (&json!(false), &Value::Null)
+    );
+    assert_eq!(d["firmware_image"], images[0], "the choice stays on record");
+
+    // a second PATCH replaces the first one's download instead of queuing both
+    choose(json!(images[0])).await;
+    let d = choose(json!(images[1])).await;
+    assert_eq!(d["firmware_image_is_pending"], true);
+    assert_eq!(d["pending_settings"], "firmware_upgrade");
+    let queued = open_firmware().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].1, images[1]);
+
+    // the engine fails it for good: no longer pending, the fault in the history
+    let id = s.store.device_by_serial("P1").await.unwrap().unwrap().id;
+    let now = chrono::Utc::now();
+    let claimed = s
+        .store
+        .claim_next_task(id, "node", now, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let fault = acs_store::TaskOutcome::Fault {
+        code: 9010,
+        string: "Download failure".into(),
+        retryable: false,
+    };
+    s.store
+        .settle_task(claimed.id, "node", &fault, now)
+        .await
+        .unwrap();
+    let d = s.get(&device).await.json();
+    assert_eq!(d["firmware_image_is_pending"], false);
+    let h = s.get(&format!("{device}history/")).await.json();
+    assert_eq!(h["faults"][0]["fault_code"], 9010);
+
+    // no image: what was pending is withdrawn
+    choose(json!(images[0])).await;
+    let d = choose(Value::Null).await;
+    assert_eq!(
+        (&d["firmware_image_is_pending"], &d["pending_settings"]),
+        (&json!(false), &Value::Null)
+    );
+    assert!(open_firmware().await.is_empty());
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
         patch_stores_tasks_then_sends_a_connection_request,
@@ -998,6 +1111,7 @@ fn main() -> std::process::ExitCode {
         firmware_metadata_updates,
         connection_requests_use_the_stored_credentials,
         firmware_upload_and_download_intent,
+        firmware_pending_follows_its_download,
         openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
     ])
 }

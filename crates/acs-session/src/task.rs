@@ -275,7 +275,8 @@ impl TaskSpec {
             TaskSpec::UpdateFrequency { .. } => "update_frequency",
             TaskSpec::Credentials {} => "credentials",
             TaskSpec::Location { .. } => "location",
-            TaskSpec::Firmware { .. } => "firmware",
+            // the store keeps `firmware_image_is_pending` by this kind
+            TaskSpec::Firmware { .. } => acs_store::FIRMWARE_TASK_KIND,
             TaskSpec::Reboot {} => "reboot",
             TaskSpec::FactoryReset {} => "factory_reset",
             TaskSpec::Sync {} => "sync",

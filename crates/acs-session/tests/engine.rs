@@ -26,13 +26,14 @@ struct Fake {
     lease_until: HashMap<String, DateTime<Utc>>,
     tasks: Vec<Task>,
     params: HashMap<String, String>,
-    firmware_applied: bool,
     /// The device's type profile; `None`: a device without a type.
     profile: Option<DeviceTypeProfile>,
     /// Store reads of device types (the engine caches them).
     type_reads: usize,
     /// Store reads of the device row.
     device_reads: usize,
+    /// Store reads of the last done task of a kind (the CPE's method list).
+    last_done_reads: usize,
 }
 
 #[derive(Clone, Default)]
@@ -166,17 +167,21 @@ impl SessionBackend for FakeBackend {
         _: i64,
         holder: &str,
         now: DateTime<Utc>,
-        _: Duration,
+        ttl: Duration,
     ) -> BackendResult<Option<Task>> {
+        // as the store: a due pending task, or an in-flight one whose claim (or wait for its
+        // event) ran out
         self.with(|s| {
-            let t = s
-                .tasks
-                .iter_mut()
-                .find(|t| t.state == TaskState::Pending && t.next_attempt_at <= now);
+            let t = s.tasks.iter_mut().find(|t| match t.state {
+                TaskState::Pending => t.next_attempt_at <= now,
+                TaskState::InFlight => t.claim_expires_at.is_some_and(|until| until <= now),
+                _ => false,
+            });
             Ok(t.map(|t| {
                 t.state = TaskState::InFlight;
                 t.attempts += 1;
                 t.claimed_by = Some(holder.to_owned());
+                t.claim_expires_at = Some(now + chrono::Duration::from_std(ttl).unwrap());
                 t.clone()
             }))
         })
@@ -214,6 +219,16 @@ impl SessionBackend for FakeBackend {
                 apply(t, &outcome);
                 t.clone()
             }))
+        })
+    }
+    async fn last_done_task(&self, _: i64, kind: &str) -> BackendResult<Option<Task>> {
+        self.with(|s| {
+            s.last_done_reads += 1;
+            Ok(s.tasks
+                .iter()
+                .rev()
+                .find(|t| t.kind == kind && t.state == TaskState::Done)
+                .cloned())
         })
     }
     async fn open_tasks(&self, _: i64) -> BackendResult<Vec<Task>> {
@@ -277,10 +292,6 @@ impl SessionBackend for FakeBackend {
         self.with(|s| s.params.clear());
         Ok(())
     }
-    async fn firmware_applied(&self, _: &str, _: DateTime<Utc>) -> BackendResult<()> {
-        self.with(|s| s.firmware_applied = true);
-        Ok(())
-    }
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -334,6 +345,14 @@ fn inform(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
     envelope(&format!(
         r#"<cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>SN1</SerialNumber></DeviceId><Event>{ev}</Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ParameterKey</Name><Value xsi:type="xsd:string">{parameter_key}</Value></ParameterValueStruct><ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value xsi:type="xsd:string">1.0</Value></ParameterValueStruct></ParameterList></cwmp:Inform>"#
     ))
+}
+
+/// The Inform of a CWMP 1.2 CPE (namespace `cwmp-1-2`).
+fn inform12(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
+    let bytes = String::from_utf8(inform(events, parameter_key)).unwrap();
+    bytes
+        .replace("urn:dslforum-org:cwmp-1-0", "urn:dslforum-org:cwmp-1-2")
+        .into_bytes()
 }
 
 impl Check {
@@ -601,8 +620,8 @@ async fn firmware_download_names_the_file_url_and_transfer_complete_settles_it()
     let tc = "<cwmp:TransferComplete><CommandKey>k-fw</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString></FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:01:00Z</CompleteTime></cwmp:TransferComplete>";
     let r = c.send(&envelope(tc), 301).await;
     assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
+    // settling it done is all: the store clears `firmware_image_is_pending` in that write
     assert_eq!(c.backend.task(a).state, TaskState::Done);
-    assert!(c.backend.with(|s| s.firmware_applied));
 }
 
 #[tokio::test]
@@ -1038,7 +1057,6 @@ async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_ta
     let r = c.send(&envelope(tc), 2).await;
     assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
     assert_eq!(c.backend.task(fw).state, TaskState::Done);
-    assert!(c.backend.with(|s| s.firmware_applied));
     // the DownloadResponse (Status 0) comes after: nothing re-opened, the next task goes out
     let resp = "<cwmp:DownloadResponse><Status>0</Status><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:DownloadResponse>";
     let r = c.send(&envelope(resp), 3).await;
@@ -1142,7 +1160,7 @@ fn schedule_download(window_ends: &[u32]) -> TaskSpec {
 async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
     let mut c = setup();
     let a = c.backend.queue(schedule_download(&[600, 7200]), "k-sd");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     let Body::ScheduleDownload(sd) = body_of(&c.empty(1).await) else {
         panic!("expected ScheduleDownload")
     };
@@ -1179,7 +1197,7 @@ async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
     assert_eq!(task.claim_expires_at, Some(t(2 + 7200 + 3600)));
     c.session = Session::new("s2".into(), "node", t(900));
     c.send(
-        &inform(
+        &inform12(
             &[("7 TRANSFER COMPLETE", ""), ("M ScheduleDownload", "k-sd")],
             "",
         ),
@@ -1200,12 +1218,81 @@ async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
     );
 }
 
+/// A Download/Upload the CPE was told to delay (DelaySeconds) waits for its TransferComplete
+/// that much longer than the engine's usual wait: it is not sent a second time while the CPE
+/// is still counting down, and is sent again only once that longer wait ran out.
+#[tokio::test]
+async fn a_delayed_transfer_waits_its_delay_on_top_before_it_is_sent_again() {
+    let delay = 7200u32;
+    let ttl = 3600i64; // EngineConfig::default().await_event_ttl
+    for (spec, response) in [
+        (
+            TaskSpec::Download {
+                file_type: "1 Firmware Upgrade Image".into(),
+                url: "http://files.test/fw.bin".into(),
+                file_size: 0,
+                target_file_name: String::new(),
+                delay_seconds: delay,
+                username: None,
+                password: None,
+            },
+            "DownloadResponse",
+        ),
+        (
+            TaskSpec::Upload {
+                file_type: "1 Vendor Configuration File".into(),
+                url: "http://files.test/cfg".into(),
+                delay_seconds: delay,
+                username: None,
+                password: None,
+            },
+            "UploadResponse",
+        ),
+    ] {
+        let mut c = setup();
+        let id = c.backend.queue(spec, "k-delayed");
+        c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+        match body_of(&c.empty(1).await) {
+            Body::Download(d) => assert_eq!(d.delay_seconds, delay),
+            Body::Upload(u) => assert_eq!(u.delay_seconds, delay),
+            other => panic!("{response}: sent {other:?}"),
+        }
+        let started = format!(
+            "<cwmp:{response}><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:{response}>"
+        );
+        assert_eq!(c.send(&envelope(&started), 2).await, Reply::NoContent);
+        let task = c.backend.task(id);
+        assert_eq!(task.state, TaskState::InFlight, "{response}");
+        assert_eq!(
+            task.claim_expires_at,
+            Some(t(2 + i64::from(delay) + ttl)),
+            "{response}: the delay, then the usual wait"
+        );
+        // past the usual wait, still within the delay and the wait after it: nothing is sent
+        let later = 2 + ttl + 60;
+        c.session = Session::new("s2".into(), "node", t(later));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), later).await;
+        assert_eq!(c.empty(later + 1).await, Reply::NoContent, "{response}");
+        assert_eq!(c.backend.task(id).attempts, 1, "{response}: sent once");
+        // no TransferComplete by the end of both: sent again
+        let expired = 2 + i64::from(delay) + ttl;
+        c.session = Session::new("s3".into(), "node", t(expired));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), expired).await;
+        let again = body_of(&c.empty(expired + 1).await);
+        assert!(
+            matches!(again, Body::Download(_) | Body::Upload(_)),
+            "{response}: {again:?}"
+        );
+        assert_eq!(c.backend.task(id).attempts, 2, "{response}");
+    }
+}
+
 #[tokio::test]
 async fn schedule_download_faults_are_recorded_and_a_missed_window_is_final() {
     let mut c = setup();
     let refused = c.backend.queue(schedule_download(&[60]), "k-sd1");
     let missed = c.backend.queue(schedule_download(&[60]), "k-sd2");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(
         body_of(&c.empty(1).await),
         Body::ScheduleDownload(_)
@@ -1226,7 +1313,7 @@ async fn schedule_download_faults_are_recorded_and_a_missed_window_is_final() {
     // its window passed before the CPE could start: 9020 in TransferComplete, not retried
     c.session = Session::new("s2".into(), "node", t(100));
     c.send(
-        &inform(
+        &inform12(
             &[("7 TRANSFER COMPLETE", ""), ("M ScheduleDownload", "k-sd2")],
             "",
         ),
@@ -1270,7 +1357,7 @@ async fn cancel_transfer_ends_the_cancelled_transfers_task() {
         },
         "k-cancel",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(body_of(&c.empty(1).await), Body::Download(_)));
     let resp = "<cwmp:DownloadResponse><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:DownloadResponse>";
     let Body::CancelTransfer(ct) = body_of(&c.send(&envelope(resp), 2).await) else {
@@ -1301,7 +1388,7 @@ async fn cancel_transfer_refused_with_9021_fails_for_good() {
         },
         "k-cancel",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(
         body_of(&c.empty(1).await),
         Body::CancelTransfer(_)
@@ -1323,7 +1410,7 @@ async fn queued_transfer_lists_become_the_tasks_result() {
     let mut c = setup();
     let some = c.backend.queue(TaskSpec::GetQueuedTransfers {}, "k-q");
     let all = c.backend.queue(TaskSpec::GetAllQueuedTransfers {}, "k-qa");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(
         body_of(&c.empty(1).await),
         Body::GetQueuedTransfers(_)
@@ -1357,7 +1444,7 @@ async fn queued_transfer_lists_become_the_tasks_result() {
 async fn a_cpe_without_queued_transfer_lists_fails_the_task_with_9000() {
     let mut c = setup();
     let a = c.backend.queue(TaskSpec::GetAllQueuedTransfers {}, "k-qa");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     c.empty(1).await;
     assert_eq!(
         c.send(&cwmp_fault(9000, "method not supported"), 2).await,
@@ -1404,7 +1491,7 @@ async fn change_du_state_sends_its_operations_and_keeps_the_reported_results() {
         },
         "k-du",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     let Body::ChangeDuState(du) = body_of(&c.empty(1).await) else {
         panic!("expected ChangeDUState")
     };
@@ -1426,7 +1513,7 @@ async fn change_du_state_sends_its_operations_and_keeps_the_reported_results() {
     assert_eq!(c.backend.task(a).state, TaskState::InFlight);
     c.session = Session::new("s2".into(), "node", t(60));
     c.send(
-        &inform(
+        &inform12(
             &[
                 ("11 DU STATE CHANGE COMPLETE", ""),
                 ("M ChangeDUState", "k-du"),
@@ -1484,7 +1571,7 @@ async fn change_du_state_failures_are_final_and_name_the_operation() {
         },
         "k-du2",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    c.send(&inform12(&[("2 PERIODIC", "")], ""), 0).await;
     let Body::ChangeDuState(du) = body_of(&c.empty(1).await) else {
         panic!("expected ChangeDUState")
     };
@@ -1555,7 +1642,7 @@ async fn read_rpc_answers_become_the_tasks_result() {
     );
     c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
-    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>ChangeDUState</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
+    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[3]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>GetParameterNames</string><string>GetParameterAttributes</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
     assert!(matches!(
         body_of(&c.send(&envelope(resp), 2).await),
         Body::GetParameterNames(_)
@@ -1574,7 +1661,7 @@ async fn read_rpc_answers_become_the_tasks_result() {
     };
     assert_eq!(
         result(methods),
-        serde_json::json!({"methods": ["GetRPCMethods", "ChangeDUState"]})
+        serde_json::json!({"methods": ["GetRPCMethods", "GetParameterNames", "GetParameterAttributes"]})
     );
     assert_eq!(
         result(names),
@@ -1587,4 +1674,176 @@ async fn read_rpc_answers_become_the_tasks_result() {
             "name": "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
             "notification": 2, "access_list": ["Subscriber"]}]})
     );
+}
+
+/// The Inform of a CPE speaking the namespace `cwmp-1-<minor>`.
+fn inform_in(minor: u8) -> Vec<u8> {
+    let bytes = String::from_utf8(inform(&[("2 PERIODIC", "")], "")).unwrap();
+    bytes
+        .replace(
+            "urn:dslforum-org:cwmp-1-0",
+            &format!("urn:dslforum-org:cwmp-1-{minor}"),
+        )
+        .into_bytes()
+}
+
+/// RPCs that came with a later CWMP version than the CPE speaks are not sent: the task fails
+/// for good with 9000 naming the method and both versions, and the session goes on with the
+/// next task. A CPE of that version or later gets them.
+#[tokio::test]
+async fn rpcs_newer_than_the_cpes_cwmp_version_fail_without_being_sent() {
+    let cases: [(TaskSpec, &str, u8); 4] = [
+        (schedule_download(&[60]), "ScheduleDownload", 2),
+        (
+            TaskSpec::CancelTransfer {
+                command_key: "k-other".into(),
+            },
+            "CancelTransfer",
+            2,
+        ),
+        (
+            TaskSpec::GetAllQueuedTransfers {},
+            "GetAllQueuedTransfers",
+            1,
+        ),
+        (
+            TaskSpec::ChangeDuState {
+                operations: vec![DuOperation::Uninstall {
+                    uuid: "6ba7b810-9dad-11d1-80b4-00c04fd430c8".into(),
+                    version: None,
+                    execution_env_ref: None,
+                }],
+            },
+            "ChangeDUState",
+            2,
+        ),
+    ];
+    for (spec, method, since) in cases {
+        for minor in 0..=4u8 {
+            let mut c = setup();
+            let id = c.backend.queue(spec.clone(), "k-new");
+            let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-reboot");
+            c.send(&inform_in(minor), 0).await;
+            let sent = body_of(&c.empty(1).await);
+            let task = c.backend.task(id);
+            if minor >= since {
+                assert_eq!(sent.name(), method, "1.{minor}");
+                assert_eq!(task.state, TaskState::InFlight, "{method} to 1.{minor}");
+                continue;
+            }
+            assert!(
+                matches!(sent, Body::Reboot(_)),
+                "{method} to 1.{minor}: {sent:?}"
+            );
+            assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+            assert_eq!(task.state, TaskState::Failed, "{method} to 1.{minor}");
+            assert_eq!(task.fault_code, Some(9000));
+            assert_eq!(
+                task.fault_string.as_deref(),
+                Some(
+                    format!(
+                        "method not supported: {method} needs CWMP 1.{since}, the CPE speaks \
+                         CWMP 1.{minor} (urn:dslforum-org:cwmp-1-{minor})"
+                    )
+                    .as_str()
+                )
+            );
+        }
+    }
+}
+
+/// Marks a `get_rpc_methods` task done with the list the CPE reported, as a past session did.
+fn known_methods(c: &Check, methods: &[&str]) {
+    let id = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-known");
+    c.backend.with(|s| {
+        let task = &mut s.tasks[id as usize - 1];
+        task.state = TaskState::Done;
+        task.result = Some(Json(serde_json::json!({ "methods": methods })));
+    });
+}
+
+/// Once the CPE has reported its methods (GetRPCMethods), a task whose RPC is not among them
+/// fails for good without being sent; GetRPCMethods itself is always sent, and a list reported
+/// during the session governs the rest of it. The list is read once per session.
+#[tokio::test]
+async fn the_cpes_reported_method_list_is_authoritative() {
+    // Thomson SpeedTouch 706's real list: no attributes, no objects, no ScheduleInform
+    let thomson = [
+        "GetRPCMethods",
+        "Download",
+        "Upload",
+        "GetParameterNames",
+        "GetParameterValues",
+        "SetParameterValues",
+        "Reboot",
+        "FactoryReset",
+    ];
+    let mut c = setup();
+    known_methods(&c, &thomson);
+    let add = c.backend.queue(
+        TaskSpec::AddObject {
+            object_name: "InternetGatewayDevice.WANDevice.".into(),
+        },
+        "k-add",
+    );
+    let schedule = c
+        .backend
+        .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si");
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-reboot");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    for (id, method) in [(add, "AddObject"), (schedule, "ScheduleInform")] {
+        let task = c.backend.task(id);
+        assert_eq!(
+            (task.state, task.fault_code),
+            (TaskState::Failed, Some(9000))
+        );
+        let why = task.fault_string.unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "method not supported: {method} is not in the CPE's GetRPCMethods list (GetRPCMethods, Download,"
+            )),
+            "{why}"
+        );
+    }
+    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
+    assert_eq!(c.backend.with(|s| s.last_done_reads), 1, "read once");
+
+    // a list without GetRPCMethods still lets it through; the new list rules from then on
+    let mut c = setup();
+    known_methods(&c, &["Reboot"]);
+    let object = || TaskSpec::AddObject {
+        object_name: "InternetGatewayDevice.WANDevice.".into(),
+    };
+    let refused = c.backend.queue(object(), "k-add1");
+    let ask = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-ask");
+    let add = c.backend.queue(object(), "k-add2");
+    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-reboot");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    assert_eq!(c.backend.task(refused).state, TaskState::Failed);
+    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>AddObject</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
+    let next = body_of(&c.send(&envelope(resp), 2).await);
+    assert!(matches!(next, Body::AddObject(_)), "{next:?}");
+    assert_eq!(c.backend.task(ask).state, TaskState::Done);
+    let resp = "<cwmp:AddObjectResponse><InstanceNumber>2</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>";
+    assert_eq!(c.send(&envelope(resp), 3).await, Reply::NoContent);
+    assert_eq!(c.backend.task(add).state, TaskState::Done);
+    let task = c.backend.task(reboot);
+    assert_eq!(
+        (task.state, task.fault_code),
+        (TaskState::Failed, Some(9000))
+    );
+
+    // never asked: everything the CWMP version has is sent
+    let mut c = setup();
+    let add = c.backend.queue(
+        TaskSpec::AddObject {
+            object_name: "InternetGatewayDevice.WANDevice.".into(),
+        },
+        "k-add",
+    );
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::AddObject(_)));
+    assert_eq!(c.backend.task(add).state, TaskState::InFlight);
 }

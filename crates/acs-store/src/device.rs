@@ -6,7 +6,7 @@ use sqlx::AssertSqlSafe;
 use crate::backend::{Backend, on_pool};
 use crate::error::{Result, StoreError, conflict_or};
 use crate::secret::{DevicePassword, new_uuid};
-use crate::task::{NewTask, insert_tasks};
+use crate::task::{FIRMWARE_TASK_KIND, NewTask, insert_tasks, sync_firmware_pending};
 use crate::{Store, ts};
 
 /// `Up` while the device keeps its Inform schedule, `Down` after the grace (DESIGN §5).
@@ -63,6 +63,9 @@ pub struct Device {
     pub organization_id: Option<i64>,
     /// The firmware image id (`firmware_image` in the API).
     pub firmware_image_id: Option<i64>,
+    /// True exactly while a firmware task of the device is open (pending or in flight): the
+    /// store keeps it so in every transaction that queues, settles, cancels or withdraws one
+    /// (see [`crate::FIRMWARE_TASK_KIND`]).
     pub firmware_image_is_pending: bool,
     /// The location id (`location` in the API).
     pub location_id: Option<i64>,
@@ -121,6 +124,8 @@ pub struct NewDevice {
     pub serial_number_alt: Option<String>,
     pub description: Option<String>,
     pub organization_id: Option<i64>,
+    /// The image the device is recorded with; registering queues no download, so it is not
+    /// pending (the API queues the download with an update right after).
     pub firmware_image_id: Option<i64>,
     pub location_id: Option<i64>,
     pub location_name: Option<String>,
@@ -144,8 +149,9 @@ pub struct DevicePatch {
     pub serial_number_alt: Option<Option<String>>,
     pub description: Option<Option<String>>,
     pub organization_id: Option<Option<i64>>,
+    /// Setting or clearing it withdraws the device's still-pending firmware tasks: the newest
+    /// choice of image wins (one already in flight stays, since the CPE may be installing it).
     pub firmware_image_id: Option<Option<i64>>,
-    pub firmware_image_is_pending: Option<bool>,
     pub location_id: Option<Option<i64>>,
     pub location_name: Option<Option<String>>,
     pub latitude: Option<Option<String>>,
@@ -287,7 +293,8 @@ impl Store {
             .bind(&new.description)
             .bind(new.organization_id)
             .bind(new.firmware_image_id)
-            .bind(new.firmware_image_id.is_some())
+            // no firmware task exists yet: nothing is pending (see `Device`)
+            .bind(false)
             .bind(new.location_id)
             .bind(&new.location_name)
             .bind(&new.latitude)
@@ -357,7 +364,9 @@ impl Store {
     }
 
     /// Applies `patch` and queues `tasks` in one transaction (a PATCH that changes what the
-    /// device must learn writes its pending settings atomically with the fields).
+    /// device must learn writes its pending settings atomically with the fields). A new
+    /// firmware choice (`firmware_image_id` set or cleared) first withdraws the device's
+    /// pending firmware tasks; `firmware_image_is_pending` follows the open ones.
     pub async fn update_device(
         &self,
         serial: &str,
@@ -406,9 +415,6 @@ impl Store {
         if let Some(v) = patch.debug {
             set("debug", Arg::Bool(v));
         }
-        if let Some(v) = patch.firmware_image_is_pending {
-            set("firmware_image_is_pending", Arg::Bool(v));
-        }
         if let Some(v) = patch.last_configuration {
             set("last_configuration", Arg::Time(ts(v)));
         }
@@ -453,7 +459,20 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            let firmware_choice = patch.firmware_image_id.is_some();
+            if firmware_choice {
+                sqlx::query(
+                    "DELETE FROM tasks WHERE device_id = $1 AND kind = $2 AND state = 'pending'",
+                )
+                .bind(id)
+                .bind(FIRMWARE_TASK_KIND)
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_tasks!(tx, id, tasks, now);
+            if firmware_choice || tasks.iter().any(|t| t.kind == FIRMWARE_TASK_KIND) {
+                sync_firmware_pending!(tx, id, now);
+            }
             tx.commit().await?;
             id
         });

@@ -46,6 +46,12 @@ impl TryFrom<String> for TaskState {
     }
 }
 
+/// The kind of the tasks that install a firmware image (the session engine's `firmware`
+/// intent). The store keeps a device's `firmware_image_is_pending` true exactly while it has
+/// an open (pending or in-flight) task of this kind, in the same transaction as every change
+/// to such a task: queued, settled (done or failed for good), cancelled, expired, withdrawn.
+pub const FIRMWARE_TASK_KIND: &str = "firmware";
+
 /// A task to queue. `kind` names the RPC or procedure (`set_parameter_values`, `reboot`,
 /// `download`, ...); the session engine owns its meaning and the payload's shape.
 ///
@@ -214,6 +220,26 @@ macro_rules! insert_tasks {
 }
 pub(crate) use insert_tasks;
 
+/// Brings `firmware_image_is_pending` of device `$device_id` in line with its open firmware
+/// tasks, inside the caller's transaction; `last_change` moves only when the flag does.
+macro_rules! sync_firmware_pending {
+    ($conn:expr, $device_id:expr, $now:expr) => {
+        // the flag is wrong exactly when it equals "no open firmware task": flip it then
+        sqlx::query(
+            "UPDATE devices SET firmware_image_is_pending = NOT firmware_image_is_pending, \
+             last_change = $3 WHERE id = $1 AND firmware_image_is_pending = NOT EXISTS \
+             (SELECT 1 FROM tasks WHERE device_id = $1 AND kind = $2 \
+             AND state IN ('pending', 'in_flight'))",
+        )
+        .bind($device_id)
+        .bind($crate::task::FIRMWARE_TASK_KIND)
+        .bind($now)
+        .execute(&mut *$conn)
+        .await?
+    };
+}
+pub(crate) use sync_firmware_pending;
+
 impl Store {
     /// Queues tasks for a device. `ForeignKey` (nothing written) if the device is gone.
     pub async fn enqueue_tasks(
@@ -230,6 +256,9 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             insert_tasks!(tx, device_id, tasks, now);
+            if tasks.iter().any(|t| t.kind == FIRMWARE_TASK_KIND) {
+                sync_firmware_pending!(tx, device_id, now);
+            }
             let sql = format!(
                 "SELECT {TASK_COLUMNS} FROM tasks WHERE device_id = $1 AND id > $2 ORDER BY id"
             );
@@ -320,17 +349,17 @@ impl Store {
         let retry = self.retry;
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let row: Option<(i64, i64, Option<String>)> = sqlx::query_as(dialect.pick(
-                "SELECT device_id, attempts, claimed_by FROM tasks \
+            let row: Option<(i64, i64, Option<String>, String)> = sqlx::query_as(dialect.pick(
+                "SELECT device_id, attempts, claimed_by, kind FROM tasks \
                  WHERE id = $1 AND state = 'in_flight'",
-                "SELECT device_id, attempts, claimed_by FROM tasks \
+                "SELECT device_id, attempts, claimed_by, kind FROM tasks \
                  WHERE id = $1 AND state = 'in_flight' FOR UPDATE",
             ))
             .bind(task_id)
             .fetch_optional(&mut *tx)
             .await?;
             let not_held = || StoreError::not_found(format!("in-flight claim on task {task_id}"));
-            let (device_id, attempts, claimed_by) = row.ok_or_else(not_held)?;
+            let (device_id, attempts, claimed_by, kind) = row.ok_or_else(not_held)?;
             if let Some(holder) = holder
                 && claimed_by.as_deref() != Some(holder)
             {
@@ -408,6 +437,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if kind == FIRMWARE_TASK_KIND {
+                // done (applied) or failed for good: no longer pending, unless another
+                // firmware task of the device still is
+                sync_firmware_pending!(tx, device_id, now);
+            }
             tx.commit().await?;
             Ok(state)
         })
@@ -419,17 +453,31 @@ impl Store {
         let now = ts(now);
         let max = self.retry.max_attempts;
         on_pool!(&self.backend, |pool, dialect| {
-            let done = sqlx::query(
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            let touched: Vec<(i64, String, String)> = sqlx::query_as(
                 "UPDATE tasks SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, \
                  fault_string = CASE WHEN attempts >= $2 THEN 'claim expired' ELSE fault_string END, \
                  claimed_by = NULL, claim_expires_at = NULL, next_attempt_at = $1, updated = $1 \
-                 WHERE state = 'in_flight' AND claim_expires_at <= $1",
+                 WHERE state = 'in_flight' AND claim_expires_at <= $1 \
+                 RETURNING device_id, kind, state",
             )
             .bind(now)
             .bind(max)
-            .execute(pool)
+            .fetch_all(&mut *tx)
             .await?;
-            Ok(done.rows_affected())
+            // a firmware task that expired for good no longer keeps its device pending
+            let mut devices: Vec<i64> = touched
+                .iter()
+                .filter(|(_, kind, state)| kind == FIRMWARE_TASK_KIND && state == "failed")
+                .map(|(device_id, _, _)| *device_id)
+                .collect();
+            devices.sort_unstable();
+            devices.dedup();
+            for device_id in devices {
+                sync_firmware_pending!(tx, device_id, now);
+            }
+            tx.commit().await?;
+            Ok(touched.len() as u64)
         })
     }
 
@@ -438,6 +486,22 @@ impl Store {
         on_pool!(&self.backend, |pool, dialect| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(task_id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// The device's most recent task of `kind` that ended done (with what the CPE reported
+    /// as its `result`), if any.
+    pub async fn last_done_task(&self, device_id: i64, kind: &str) -> Result<Option<Task>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE device_id = $1 AND state = 'done' \
+             AND kind = $2 ORDER BY id DESC LIMIT 1"
+        );
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(device_id)
+                .bind(kind)
                 .fetch_optional(pool)
                 .await?)
         })
@@ -462,25 +526,36 @@ impl Store {
 
     /// Cancels (deletes) the device's task `task_id` while it is still pending: `true` when
     /// deleted, `false` (nothing changed) once it is in flight or settled, since the CPE may
-    /// already be executing it. `NotFound` if the device has no such task.
-    pub async fn cancel_task(&self, device_id: i64, task_id: i64) -> Result<bool> {
+    /// already be executing it. `NotFound` if the device has no such task. Cancelling a
+    /// firmware task clears the device's `firmware_image_is_pending` in the same
+    /// transaction, unless another firmware task of the device is still open.
+    pub async fn cancel_task(
+        &self,
+        device_id: i64,
+        task_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = ts(now);
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM tasks WHERE id = $1 AND device_id = $2")
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT state, kind FROM tasks WHERE id = $1 AND device_id = $2")
                     .bind(task_id)
                     .bind(device_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            match state.as_deref() {
+            let kind = match row {
                 None => return Err(StoreError::not_found(format!("task {task_id}"))),
-                Some("pending") => {}
+                Some((state, kind)) if state == "pending" => kind,
                 Some(_) => return Ok(false),
-            }
+            };
             sqlx::query("DELETE FROM tasks WHERE id = $1")
                 .bind(task_id)
                 .execute(&mut *tx)
                 .await?;
+            if kind == FIRMWARE_TASK_KIND {
+                sync_firmware_pending!(tx, device_id, now);
+            }
             tx.commit().await?;
             Ok(true)
         })

@@ -54,6 +54,6 @@ pub use envelope::{BooleanStyle, Decoded, EncodeOptions, Envelope, decode};
 pub use error::{DecodeError, DecodeErrorKind, Position};
 pub use fault::{CwmpFault, Fault, FaultClass, FaultCode, SetParameterValuesFault};
 pub use header::Header;
-pub use namespace::{CwmpVersion, Namespace, negotiate};
+pub use namespace::{CwmpVersion, Namespace, method_since, negotiate};
 pub use rpc::*;
 pub use value::{TimeValue, Typed, Value, XsdDateTime, XsdType, parse_bool, parse_date_time};

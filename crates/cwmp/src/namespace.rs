@@ -121,6 +121,44 @@ impl fmt::Display for Namespace {
     }
 }
 
+/// The CWMP version whose schema first defines the RPC (or response) named `method`, e.g.
+/// `ScheduleDownload` -> 1.2; `None` for a name no version defines. A peer that speaks an
+/// older version does not know the element (PROTOCOL §7: GetAllQueuedTransfers and
+/// AutonomousTransferComplete came with 1.1; ScheduleDownload, CancelTransfer, ChangeDUState
+/// and the DU state-change completions with 1.2; 1.3 and 1.4 added no RPC).
+pub fn method_since(method: &str) -> Option<CwmpVersion> {
+    let base = method.strip_suffix("Response").unwrap_or(method);
+    Some(match base {
+        "GetRPCMethods"
+        | "SetParameterValues"
+        | "GetParameterValues"
+        | "GetParameterNames"
+        | "SetParameterAttributes"
+        | "GetParameterAttributes"
+        | "AddObject"
+        | "DeleteObject"
+        | "Download"
+        | "Reboot"
+        | "GetQueuedTransfers"
+        | "ScheduleInform"
+        | "SetVouchers"
+        | "GetOptions"
+        | "Upload"
+        | "FactoryReset"
+        | "Inform"
+        | "TransferComplete"
+        | "Kicked"
+        | "RequestDownload" => CwmpVersion::V1_0,
+        "GetAllQueuedTransfers" | "AutonomousTransferComplete" => CwmpVersion::V1_1,
+        "ScheduleDownload"
+        | "CancelTransfer"
+        | "ChangeDUState"
+        | "DUStateChangeComplete"
+        | "AutonomousDUStateChangeComplete" => CwmpVersion::V1_2,
+        _ => return None,
+    })
+}
+
 /// Picks the version for `UseCWMPVersion` from a CPE's `SupportedCWMPVersions` list
 /// (comma-separated, e.g. `1.0,1.1,1.2,1.3,1.4`): the highest version both sides support
 /// (TR-069 A6 §3.7.4). `None` means there is none, and the ACS answers fault 8006.

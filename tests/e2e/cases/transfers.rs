@@ -109,7 +109,9 @@ pub async fn software_and_scheduled_transfers(env: Env) {
         serial_pattern: "SWM{}",
         devices: 3,
         inform_interval: 300,
-        extra: vec![],
+        // ChangeDUState, ScheduleDownload and CancelTransfer came with CWMP 1.2: a 1.0 CPE
+        // is never sent them
+        extra: vec!["--cwmp-version".into(), "1.4".into()],
     }
     .start();
 

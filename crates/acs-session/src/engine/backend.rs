@@ -8,9 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use acs_store::{
-    Device, DevicePassword, DevicePatch, DeviceType, FirmwareImage, Inform, InformOutcome,
-    InformWriter, ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Store, Task,
-    TaskOutcome,
+    Device, DevicePassword, DeviceType, FirmwareImage, Inform, InformOutcome, InformWriter,
+    ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Store, Task, TaskOutcome,
 };
 use chrono::{DateTime, Utc};
 
@@ -122,6 +121,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         outcome: TaskOutcome,
         now: DateTime<Utc>,
     ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
+    /// The device's most recent task of `kind` that ended done, with its `result`.
+    fn last_done_task(
+        &self,
+        device_id: i64,
+        kind: &str,
+    ) -> impl Future<Output = BackendResult<Option<Task>>> + Send;
     /// The device's open (pending or in-flight) tasks, oldest first.
     fn open_tasks(&self, device_id: i64) -> impl Future<Output = BackendResult<Vec<Task>>> + Send;
     fn device(&self, device_id: i64) -> impl Future<Output = BackendResult<Option<Device>>> + Send;
@@ -145,12 +150,6 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<()>> + Send;
     /// Drops every stored parameter of the device (a factory reset forgot them).
     fn clear_parameters(&self, device_id: i64) -> impl Future<Output = BackendResult<()>> + Send;
-    /// `firmware_image_is_pending = false` after a confirmed firmware download.
-    fn firmware_applied(
-        &self,
-        serial: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = BackendResult<()>> + Send;
 }
 
 /// The real backend: the store, with a session's lease, Inform and turns going through the
@@ -280,6 +279,11 @@ impl SessionBackend for StoreBackend {
         .await
     }
 
+    async fn last_done_task(&self, device_id: i64, kind: &str) -> BackendResult<Option<Task>> {
+        self.run("last done task", self.store.last_done_task(device_id, kind))
+            .await
+    }
+
     async fn open_tasks(&self, device_id: i64) -> BackendResult<Vec<Task>> {
         self.run("open tasks", self.store.list_tasks(device_id, true))
             .await
@@ -321,18 +325,5 @@ impl SessionBackend for StoreBackend {
         self.run("parameters", self.store.delete_parameters(device_id, ""))
             .await
             .map(|_| ())
-    }
-
-    async fn firmware_applied(&self, serial: &str, now: DateTime<Utc>) -> BackendResult<()> {
-        let patch = DevicePatch {
-            firmware_image_is_pending: Some(false),
-            ..DevicePatch::default()
-        };
-        self.run(
-            "firmware state",
-            self.store.update_device(serial, &patch, &[], now),
-        )
-        .await
-        .map(|_| ())
     }
 }

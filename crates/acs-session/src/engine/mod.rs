@@ -11,15 +11,18 @@
 //! - a session holds the device's store lease; a second concurrent session is refused;
 //! - one ACS request outstanding at a time, and its result is in the store before the next
 //!   RPC goes out;
+//! - an RPC the CPE cannot know (newer than its CWMP version, or missing from the method list
+//!   it reported to GetRPCMethods) is never sent: its task fails for good with 9000;
 //! - the CPE's own requests are answered wherever they arrive, also between an ACS request
 //!   and its response, which stays outstanding; `HoldRequests` is never set (the 204 that
 //!   ends a session could not lift it: see ARCHITECTURE.md);
 //! - every envelope uses the wire format of the device's type (profile `xml_declaration`,
 //!   `boolean_style`) from the InformResponse on;
 //! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
-//!   `M Download`/`M ScheduleDownload`+TransferComplete (a ScheduleDownload waits past the
-//!   end of its last time window), `M ChangeDUState`+DUStateChangeComplete (its results
-//!   kept on the task; a failed operation fails it for good), `M ScheduleInform`, and a
+//!   `M Download`/`M ScheduleDownload`+TransferComplete (a Download/Upload waits its
+//!   DelaySeconds on top, a ScheduleDownload past the end of its last time window),
+//!   `M ChangeDUState`+DUStateChangeComplete (its results kept on the task; a failed
+//!   operation fails it for good), `M ScheduleInform`, and a
 //!   ParameterKey equal to an in-flight SPV's key (the session broke after the CPE applied
 //!   it);
 //! - a CancelTransfer the CPE accepted ends the cancelled transfer's task (failed,

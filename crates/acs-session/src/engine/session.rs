@@ -10,8 +10,8 @@ use acs_store::{
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
-    Body, BooleanStyle, Decoded, EncodeOptions, Envelope, Fault, FaultCode, GetParameterValues,
-    Namespace, ParameterValueStruct, SetParameterValues,
+    Body, BooleanStyle, CwmpVersion, Decoded, EncodeOptions, Envelope, Fault, FaultCode,
+    GetParameterValues, Namespace, ParameterValueStruct, SetParameterValues,
 };
 
 use super::backend::SessionBackend;
@@ -26,7 +26,8 @@ pub struct EngineConfig {
     pub auto_register: bool,
     /// Idle time after which a session is dropped (and its lease and task released).
     pub session_timeout: Duration,
-    /// How long a Reboot/FactoryReset/Download waits for the event that completes it.
+    /// How long a Reboot/FactoryReset/Download waits for the event that completes it
+    /// (counted after a Download/Upload's DelaySeconds and a ScheduleDownload's last window).
     pub await_event_ttl: Duration,
     /// How CPEs reach this server (`--public-cwmp-url`), for Download URLs; else the `Host`.
     pub public_cwmp_url: Option<String>,
@@ -114,6 +115,12 @@ pub struct Session {
     phase: Phase,
     namespace: Namespace,
     serial: String,
+    /// The CWMP version the session speaks: its namespace's, refined by the 1.3/1.4 headers
+    /// and capped by what was negotiated.
+    version: CwmpVersion,
+    /// The CPE's own method list (its latest GetRPCMethods answer), read once per session
+    /// when the first task goes out: `None` until then, `Some(None)` when never asked.
+    cpe_methods: Option<Option<Vec<String>>>,
     device_id: i64,
     root: String,
     base_url: Option<String>,
@@ -137,6 +144,8 @@ impl Session {
             phase: Phase::New,
             namespace: Namespace::Cwmp10,
             serial: String::new(),
+            version: CwmpVersion::V1_0,
+            cpe_methods: None,
             device_id: 0,
             root: String::new(),
             base_url: None,
@@ -353,6 +362,7 @@ impl<B: SessionBackend> Engine<B> {
         *session = Session::new(session.id.clone(), &self.config.node_id, now);
         session.serial = serial.clone();
         session.namespace = env.namespace;
+        session.version = session_version(&env);
         session.base_url = ctx.base_url.clone();
         session.root = data_model_root(&inform.parameter_list).to_owned();
 
@@ -494,21 +504,14 @@ impl<B: SessionBackend> Engine<B> {
                     .backend
                     .settle_by_command_key(session.device_id, tc.command_key.trim(), outcome, now)
                     .await;
+                // a firmware task's end clears `firmware_image_is_pending` in the store, in
+                // the transaction that settles it
                 let method = match settled {
-                    Ok(Some(task)) => {
-                        if code == 0
-                            && task.kind == "firmware"
-                            && let Err(e) =
-                                self.backend.firmware_applied(&session.serial, now).await
-                        {
-                            return self.retry_fault(session, &env, &e.0);
-                        }
-                        match task.kind.as_str() {
-                            "schedule_download" => "ScheduleDownload",
-                            "upload" => "Upload",
-                            _ => "Download",
-                        }
-                    }
+                    Ok(Some(task)) => match task.kind.as_str() {
+                        "schedule_download" => "ScheduleDownload",
+                        "upload" => "Upload",
+                        _ => "Download",
+                    },
                     Ok(None) => "Download",
                     Err(e) => return self.retry_fault(session, &env, &e.0),
                 };
@@ -610,7 +613,17 @@ impl<B: SessionBackend> Engine<B> {
                         session.in_flight = Some(f);
                         return Some(self.request(session, id, next));
                     }
-                    Ok(None) => success_outcome(body, &f, now, self.config.await_event_ttl),
+                    Ok(None) => {
+                        if let Body::GetRpcMethodsResponse(r) = body
+                            && matches!(f.spec, TaskSpec::GetRpcMethods {})
+                        {
+                            // the rest of this session goes by the list just reported
+                            session.cpe_methods = Some(Some(
+                                r.method_list.iter().map(|m| m.trim().to_owned()).collect(),
+                            ));
+                        }
+                        success_outcome(body, &f, now, self.config.await_event_ttl)
+                    }
                     Err(e) => {
                         Metrics::inc(&self.metrics.store_errors);
                         tracing::warn!(serial = %session.serial, error = %e.0, "storing a response failed");
@@ -659,11 +672,6 @@ impl<B: SessionBackend> Engine<B> {
                 self.backend
                     .store_parameters(session.device_id, params, now)
                     .await?;
-            }
-            Body::DownloadResponse(r)
-                if r.status == 0 && matches!(f.spec, TaskSpec::Firmware { .. }) =>
-            {
-                self.backend.firmware_applied(&session.serial, now).await?;
             }
             Body::CancelTransferResponse(_) => {
                 // the cancelled transfer's task will never see its TransferComplete: it ends
@@ -818,7 +826,15 @@ impl<B: SessionBackend> Engine<B> {
                     return self.finish(session, now).await;
                 }
             };
-            match self.build(session, &task).await {
+            let built = match self.build(session, &task).await {
+                Ok((spec, body)) => match self.unsupported(session, method_name(&body)).await {
+                    Ok(None) => Ok((spec, body)),
+                    Ok(Some(why)) => Err(BuildError::Unsupported(why)),
+                    Err(e) => Err(BuildError::Store(e.0)),
+                },
+                Err(e) => Err(e),
+            };
+            match built {
                 Ok((spec, body)) => {
                     let id = self.next_id(session);
                     let method = method_name(&body);
@@ -837,6 +853,24 @@ impl<B: SessionBackend> Engine<B> {
                     tracing::warn!(serial = %session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
                     let outcome = TaskOutcome::Fault {
                         code: i64::from(FaultCode::INVALID_ARGUMENTS.0),
+                        string: why,
+                        retryable: false,
+                    };
+                    if self
+                        .backend
+                        .settle_task(task.id, &session.holder, outcome, now)
+                        .await
+                        .is_err()
+                    {
+                        return self.finish(session, now).await;
+                    }
+                }
+                Err(BuildError::Unsupported(why)) => {
+                    // sending it would only earn a fault, or choke a CPE that does not know
+                    // the element: it fails for good, as the CPE's 9000 would
+                    tracing::info!(serial = %session.serial, task = task.id, reason = %why, "task not sent: the CPE does not support its method");
+                    let outcome = TaskOutcome::Fault {
+                        code: i64::from(FaultCode::CPE_METHOD_NOT_SUPPORTED.0),
                         string: why,
                         retryable: false,
                     };
@@ -925,6 +959,47 @@ impl<B: SessionBackend> Engine<B> {
         Ok((spec, body))
     }
 
+    /// Why the CPE cannot take `method`, if it cannot: an RPC its CWMP version does not define
+    /// (TR-069 added GetAllQueuedTransfers in 1.1, ScheduleDownload, CancelTransfer and
+    /// ChangeDUState in 1.2), or one missing from the method list it reported (its answer to
+    /// GetRPCMethods, authoritative once known). GetRPCMethods itself is always allowed: it
+    /// is how the list is learned again.
+    async fn unsupported(
+        &self,
+        session: &mut Session,
+        method: &str,
+    ) -> Result<Option<String>, super::BackendError> {
+        if let Some(since) = cwmp::method_since(method)
+            && since > session.version
+        {
+            return Ok(Some(format!(
+                "method not supported: {method} needs CWMP {since}, the CPE speaks CWMP {} ({})",
+                session.version, session.namespace
+            )));
+        }
+        if method == "GetRPCMethods" {
+            return Ok(None);
+        }
+        if session.cpe_methods.is_none() {
+            let known = self
+                .backend
+                .last_done_task(session.device_id, TaskSpec::GetRpcMethods {}.kind())
+                .await?
+                .map(|t| reported_methods(&t));
+            session.cpe_methods = Some(known.flatten());
+        }
+        let known = session.cpe_methods.as_ref().and_then(Option::as_ref);
+        Ok(known
+            .filter(|methods| !methods.iter().any(|m| m == method))
+            .map(|methods| {
+                format!(
+                    "method not supported: {method} is not in the CPE's GetRPCMethods list \
+                     ({}); queue get_rpc_methods to read it again",
+                    methods.join(", ")
+                )
+            }))
+    }
+
     fn lease_ttl(&self) -> Duration {
         self.config.session_timeout * 2
     }
@@ -959,7 +1034,24 @@ fn wire_format_of(
 
 enum BuildError {
     Invalid(String),
+    /// The CPE's CWMP version or its own method list lacks the task's RPC.
+    Unsupported(String),
     Store(String),
+}
+
+/// The CWMP version a session speaks: the Inform's (its namespace, refined by the 1.3/1.4
+/// headers), and no more than the one the InformResponse's UseCWMPVersion names.
+fn session_version(env: &Envelope) -> CwmpVersion {
+    let version = env.version();
+    match env
+        .header
+        .supported_cwmp_versions
+        .as_deref()
+        .and_then(|s| cwmp::negotiate(s, CwmpVersion::V1_4))
+    {
+        Some(agreed) => version.min(agreed),
+        None => version,
+    }
 }
 
 fn is_cpe_request(body: &Body) -> bool {
@@ -1031,9 +1123,18 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         Body::RebootResponse(_) | Body::FactoryResetResponse(_) => {
             TaskOutcome::AwaitEvent { until }
         }
-        // Status 1: TransferComplete follows in a later session
+        // Status 1: TransferComplete follows in a later session, and not before the CPE has
+        // waited the DelaySeconds it was told to (Download/Upload argument): wait that long on
+        // top, or the task expires and the CPE gets the same transfer twice
         Body::DownloadResponse(r) | Body::UploadResponse(r) if r.status != 0 => {
-            TaskOutcome::AwaitEvent { until }
+            let delay = match &f.spec {
+                TaskSpec::Download { delay_seconds, .. }
+                | TaskSpec::Upload { delay_seconds, .. } => *delay_seconds,
+                _ => 0,
+            };
+            TaskOutcome::AwaitEvent {
+                until: until + chrono::Duration::seconds(i64::from(delay)),
+            }
         }
         // TransferComplete (`M ScheduleDownload`) comes once its windows allow: wait past the
         // end of the last one
@@ -1109,6 +1210,16 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         },
         _ => TaskOutcome::Done,
     }
+}
+
+/// The method list a done `get_rpc_methods` task reported (`{"methods": [...]}`, as
+/// [`success_outcome`] writes it); `None` for any other shape.
+fn reported_methods(task: &Task) -> Option<Vec<String>> {
+    let methods = task.result.as_ref()?.0.get("methods")?.as_array()?;
+    methods
+        .iter()
+        .map(|m| m.as_str().map(|m| m.trim().to_owned()))
+        .collect()
 }
 
 /// A queued transfer's `State` (TR-069 `TransferStateType`) as the API shows it.

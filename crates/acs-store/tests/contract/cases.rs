@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use acs_store::DevicePassword;
-use acs_store::{Device, LIST_SORT_THRESHOLD};
+use acs_store::{Device, FIRMWARE_TASK_KIND, LIST_SORT_THRESHOLD};
 use acs_store::{
     DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
     InformWriter, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask, ParameterValue,
@@ -55,6 +55,9 @@ cases!(
     faults_retry_with_backoff_then_fail,
     await_event_task_settles_by_command_key,
     reported_results_and_cancellations_are_kept,
+    firmware_pending_follows_the_open_firmware_tasks,
+    a_new_firmware_choice_withdraws_the_pending_download,
+    last_done_task_is_the_newest_done_of_its_kind,
     delete_device_removes_parameters_tasks_and_history,
     password_is_encrypted_at_rest_and_redacted,
     key_file_is_generated_0600_and_reloaded,
@@ -1923,6 +1926,333 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
     store.close().await;
 }
 
+/// A firmware image to point devices at (`n` keeps file names apart).
+async fn firmware_image(store: &Store, n: u32) -> i64 {
+    store
+        .create_firmware_image(
+            &NewFirmwareImage {
+                version: format!("{n}.0"),
+                file_name: format!("fw-{n}.bin"),
+                size: 1024,
+                sha256: "ab".repeat(32),
+                device_type_id: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn firmware_task(image: i64) -> NewTask {
+    NewTask {
+        kind: FIRMWARE_TASK_KIND.into(),
+        setting_group: "firmware_upgrade".into(),
+        payload: json!({ "firmware_image": image }),
+    }
+}
+
+/// What the API's PATCH of `firmware_image` writes: the image and its download, together.
+async fn choose_firmware(store: &Store, serial: &str, image: i64, now: DateTime<Utc>) -> Device {
+    let patch = DevicePatch {
+        firmware_image_id: Some(Some(image)),
+        ..DevicePatch::default()
+    };
+    store
+        .update_device(serial, &patch, &[firmware_task(image)], now)
+        .await
+        .unwrap()
+}
+
+async fn pending(store: &Store, serial: &str) -> (bool, Option<DateTime<Utc>>) {
+    let d = store.device_by_serial(serial).await.unwrap().unwrap();
+    (d.firmware_image_is_pending, d.last_change)
+}
+
+/// `firmware_image_is_pending` is true exactly while a firmware task is open: every way such
+/// a task ends (applied, failed for good by a fault, cancelled before or while it ran, its
+/// wait expired with no attempt left) clears it in the same write, and only once no other
+/// firmware task of the device is open. Other tasks never touch it.
+async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
+    let store = env.store().await.with_retry_policy(RetryPolicy {
+        max_attempts: 2,
+        base_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(60),
+    });
+    let image = firmware_image(&store, 1).await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let claim = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_next_task(d.id, "n", t(at), ttl)
+                .await
+                .unwrap()
+                .expect("a due task")
+        }
+    };
+
+    // cancelled while pending (the tasks API's DELETE)
+    let queued = choose_firmware(&store, "SN1", image, t(1)).await;
+    assert!(queued.firmware_image_is_pending);
+    let fw = store.list_tasks(d.id, true).await.unwrap()[0].id;
+    assert!(store.cancel_task(d.id, fw, t(2)).await.unwrap());
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(2))));
+
+    // a final fault from the CPE; a retryable one before it keeps it pending
+    choose_firmware(&store, "SN1", image, t(10)).await;
+    let c = claim(10).await;
+    let retry = TaskOutcome::Fault {
+        code: 9002,
+        string: "Internal error".into(),
+        retryable: true,
+    };
+    assert_eq!(
+        store.settle_task(c.id, "n", &retry, t(11)).await.unwrap(),
+        TaskState::Pending
+    );
+    assert_eq!(pending(&store, "SN1").await, (true, Some(t(10))));
+    let c = claim(100).await;
+    assert_eq!(
+        store.settle_task(c.id, "n", &retry, t(101)).await.unwrap(),
+        TaskState::Failed,
+        "attempts used up"
+    );
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(101))));
+
+    // a TransferComplete with a fault after the wait (settled by CommandKey)
+    choose_firmware(&store, "SN1", image, t(200)).await;
+    let c = claim(200).await;
+    let wait = TaskOutcome::AwaitEvent { until: t(4000) };
+    store.settle_task(c.id, "n", &wait, t(201)).await.unwrap();
+    assert!(pending(&store, "SN1").await.0, "still downloading");
+    let failed = TaskOutcome::Fault {
+        code: 9010,
+        string: "Download failure".into(),
+        retryable: false,
+    };
+    store
+        .settle_task_by_command_key(d.id, &c.command_key, &failed, t(300))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(300))));
+
+    // cancelled while in flight (an accepted CancelTransfer)
+    choose_firmware(&store, "SN1", image, t(400)).await;
+    let c = claim(400).await;
+    store.settle_task(c.id, "n", &wait, t(401)).await.unwrap();
+    let cancelled = TaskOutcome::Cancelled {
+        reason: "cancelled by CancelTransfer (task 9)".into(),
+    };
+    store
+        .settle_task_by_command_key(d.id, &c.command_key, &cancelled, t(402))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(402))));
+
+    // its wait ran out with no attempt left: the sweep fails it
+    choose_firmware(&store, "SN1", image, t(500)).await;
+    claim(500).await;
+    let c = claim(531).await;
+    assert_eq!(c.attempts, 2);
+    store
+        .settle_task(
+            c.id,
+            "n",
+            &TaskOutcome::AwaitEvent { until: t(600) },
+            t(532),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.release_expired_tasks(t(599)).await.unwrap(), 0);
+    assert!(pending(&store, "SN1").await.0);
+    assert_eq!(store.release_expired_tasks(t(600)).await.unwrap(), 1);
+    assert_eq!(
+        store.task(c.id).await.unwrap().unwrap().state,
+        TaskState::Failed
+    );
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(600))));
+
+    // applied
+    choose_firmware(&store, "SN1", image, t(700)).await;
+    let c = claim(700).await;
+    store
+        .settle_task(c.id, "n", &TaskOutcome::Done, t(701))
+        .await
+        .unwrap();
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(701))));
+
+    // a firmware download queued through the tasks API is pending too
+    store
+        .enqueue_tasks(d.id, &[firmware_task(image)], t(800))
+        .await
+        .unwrap();
+    assert_eq!(pending(&store, "SN1").await, (true, Some(t(800))));
+    // other tasks, whatever becomes of them, leave the flag (and last_change) alone
+    let other = store
+        .enqueue_tasks(d.id, &[task("reboot")], t(801))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(store.cancel_task(d.id, other.id, t(802)).await.unwrap());
+    assert_eq!(pending(&store, "SN1").await, (true, Some(t(800))));
+    store.close().await;
+}
+
+/// A PATCH naming another image (or none) withdraws the download still pending for the older
+/// choice; a download already in flight stays, and keeps the device pending until it and every
+/// newer one have ended.
+async fn a_new_firmware_choice_withdraws_the_pending_download(env: Env) {
+    let store = env.store().await;
+    let (a, b, c) = (
+        firmware_image(&store, 1).await,
+        firmware_image(&store, 2).await,
+        firmware_image(&store, 3).await,
+    );
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let open = |store: Store| async move {
+        store
+            .list_tasks(d.id, true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.payload.0["firmware_image"].as_i64().unwrap(), t.state))
+            .collect::<Vec<_>>()
+    };
+
+    // A pending, then B chosen: A is withdrawn, never sent
+    choose_firmware(&store, "SN1", a, t(1)).await;
+    let dev = choose_firmware(&store, "SN1", b, t(2)).await;
+    assert_eq!(dev.firmware_image_id, Some(b));
+    assert!(dev.firmware_image_is_pending);
+    assert_eq!(dev.pending_settings.as_deref(), Some("firmware_upgrade"));
+    assert_eq!(open(store.clone()).await, vec![(b, TaskState::Pending)]);
+    assert_eq!(
+        store.list_tasks(d.id, false).await.unwrap().len(),
+        1,
+        "A is gone"
+    );
+
+    // B in flight (the CPE has it), then C chosen: B stays, C queued
+    let sent = store
+        .claim_next_task(d.id, "n", t(3), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .settle_task(
+            sent.id,
+            "n",
+            &TaskOutcome::AwaitEvent { until: t(3600) },
+            t(4),
+        )
+        .await
+        .unwrap();
+    choose_firmware(&store, "SN1", c, t(5)).await;
+    assert_eq!(
+        open(store.clone()).await,
+        vec![(b, TaskState::InFlight), (c, TaskState::Pending)]
+    );
+    // B's TransferComplete: C is still to come, so the device stays pending
+    store
+        .settle_task_by_command_key(d.id, &sent.command_key, &TaskOutcome::Done, t(6))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending(&store, "SN1").await, (true, Some(t(5))));
+
+    // no image at all: C is withdrawn and nothing is pending
+    let patch = DevicePatch {
+        firmware_image_id: Some(None),
+        ..DevicePatch::default()
+    };
+    let dev = store.update_device("SN1", &patch, &[], t(7)).await.unwrap();
+    assert_eq!(dev.firmware_image_id, None);
+    assert!(!dev.firmware_image_is_pending);
+    assert_eq!(dev.pending_settings, None);
+    assert!(open(store.clone()).await.is_empty());
+
+    // a patch that leaves the image alone leaves its download alone
+    choose_firmware(&store, "SN1", a, t(8)).await;
+    let patch = DevicePatch {
+        name: Some(Some("renamed".into())),
+        ..DevicePatch::default()
+    };
+    let dev = store.update_device("SN1", &patch, &[], t(9)).await.unwrap();
+    assert!(dev.firmware_image_is_pending);
+    assert_eq!(open(store.clone()).await, vec![(a, TaskState::Pending)]);
+    store.close().await;
+}
+
+/// What the engine reads the CPE's reported method list from: the newest task of the kind
+/// that ended done (a failed or open one does not count), with its result.
+async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
+    let store = env.store().await;
+    let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
+    let other = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
+    let kind = "get_rpc_methods";
+    let ask = NewTask {
+        kind: kind.into(),
+        setting_group: kind.into(),
+        payload: json!({}),
+    };
+    let ttl = Duration::from_secs(30);
+    let reported = |methods: &[&str]| TaskOutcome::Reported {
+        result: json!({ "methods": methods }),
+        fault: None,
+    };
+    // queues one, claims the next due one and settles it
+    let run = |outcome: TaskOutcome, at: i64| {
+        let (store, ask) = (store.clone(), ask.clone());
+        async move {
+            store.enqueue_tasks(d.id, &[ask], t(at)).await.unwrap();
+            let c = store
+                .claim_next_task(d.id, "n", t(at), ttl)
+                .await
+                .unwrap()
+                .unwrap();
+            store.settle_task(c.id, "n", &outcome, t(at)).await.unwrap();
+            c.id
+        }
+    };
+    assert_eq!(store.last_done_task(d.id, kind).await.unwrap(), None);
+    let first = run(reported(&["GetRPCMethods", "Reboot"]), 1).await;
+    let fault = TaskOutcome::Fault {
+        code: 9000,
+        string: "Method not supported".into(),
+        retryable: false,
+    };
+    run(fault, 2).await;
+    let found = store.last_done_task(d.id, kind).await.unwrap().unwrap();
+    assert_eq!(found.id, first, "a failed one does not count");
+    assert_eq!(
+        found.result.unwrap().0,
+        json!({"methods": ["GetRPCMethods", "Reboot"]})
+    );
+    let newest = run(reported(&["GetRPCMethods"]), 3).await;
+    let found = store.last_done_task(d.id, kind).await.unwrap().unwrap();
+    assert_eq!(found.id, newest);
+    assert_eq!(
+        found.result.unwrap().0,
+        json!({"methods": ["GetRPCMethods"]})
+    );
+    // queued but not yet answered: the last answer still stands
+    store
+        .enqueue_tasks(d.id, std::slice::from_ref(&ask), t(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_done_task(d.id, kind).await.unwrap().unwrap().id,
+        newest
+    );
+    assert_eq!(store.last_done_task(d.id, "reboot").await.unwrap(), None);
+    assert_eq!(store.last_done_task(other.id, kind).await.unwrap(), None);
+    store.close().await;
+}
+
 async fn delete_device_removes_parameters_tasks_and_history(env: Env) {
     let store = env.store().await;
     store.upsert_inform(&inform("SN1", t(0))).await.unwrap();
@@ -2613,7 +2943,8 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
     let d = store.create_device(&nd, t(0)).await.unwrap();
     assert_eq!(d.location_short_name.as_deref(), Some("HQ_BLDG_A"));
     assert_eq!(d.type_short_name.as_deref(), Some("er"));
-    assert!(d.firmware_image_is_pending);
+    // registered with its image: nothing is being downloaded
+    assert!(!d.firmware_image_is_pending);
     for err in [
         store.delete_organization(org.id).await.unwrap_err(),
         store.delete_device_type(ty.id).await.unwrap_err(),
