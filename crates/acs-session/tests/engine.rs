@@ -1766,7 +1766,7 @@ fn known_methods(c: &Check, methods: &[&str]) {
 /// fails for good without being sent; GetRPCMethods itself is always sent, and a list reported
 /// during the session governs the rest of it. The list is read once per session.
 #[tokio::test]
-async fn the_cpes_reported_method_list_is_authoritative() {
+async fn the_cpes_reported_method_list_rules_the_optional_methods() {
     // Thomson SpeedTouch 706's real list: no attributes, no objects, no ScheduleInform
     let thomson = [
         "GetRPCMethods",
@@ -1780,63 +1780,10 @@ async fn the_cpes_reported_method_list_is_authoritative() {
     ];
     let mut c = setup();
     known_methods(&c, &thomson);
-    let add = c.backend.queue(
-        TaskSpec::AddObject {
-            object_name: "InternetGatewayDevice.WANDevice.".into(),
-        },
-        "k-add",
-    );
     let schedule = c
         .backend
         .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si");
-    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-reboot");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
-    for (id, method) in [(add, "AddObject"), (schedule, "ScheduleInform")] {
-        let task = c.backend.task(id);
-        assert_eq!(
-            (task.state, task.fault_code),
-            (TaskState::Failed, Some(9000))
-        );
-        let why = task.fault_string.unwrap();
-        assert!(
-            why.starts_with(&format!(
-                "method not supported: {method} is not in the CPE's GetRPCMethods list (GetRPCMethods, Download,"
-            )),
-            "{why}"
-        );
-    }
-    assert_eq!(c.backend.task(reboot).state, TaskState::InFlight);
-    assert_eq!(c.backend.with(|s| s.last_done_reads), 1, "read once");
-
-    // a list without GetRPCMethods still lets it through; the new list rules from then on
-    let mut c = setup();
-    known_methods(&c, &["Reboot"]);
-    let object = || TaskSpec::AddObject {
-        object_name: "InternetGatewayDevice.WANDevice.".into(),
-    };
-    let refused = c.backend.queue(object(), "k-add1");
-    let ask = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-ask");
-    let add = c.backend.queue(object(), "k-add2");
-    let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-reboot");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
-    assert_eq!(c.backend.task(refused).state, TaskState::Failed);
-    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>AddObject</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
-    let next = body_of(&c.send(&envelope(resp), 2).await);
-    assert!(matches!(next, Body::AddObject(_)), "{next:?}");
-    assert_eq!(c.backend.task(ask).state, TaskState::Done);
-    let resp = "<cwmp:AddObjectResponse><InstanceNumber>2</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>";
-    assert_eq!(c.send(&envelope(resp), 3).await, Reply::NoContent);
-    assert_eq!(c.backend.task(add).state, TaskState::Done);
-    let task = c.backend.task(reboot);
-    assert_eq!(
-        (task.state, task.fault_code),
-        (TaskState::Failed, Some(9000))
-    );
-
-    // never asked: everything the CWMP version has is sent
-    let mut c = setup();
+    // AddObject is required of every CPE: sent although the list leaves it out
     let add = c.backend.queue(
         TaskSpec::AddObject {
             object_name: "InternetGatewayDevice.WANDevice.".into(),
@@ -1846,4 +1793,53 @@ async fn the_cpes_reported_method_list_is_authoritative() {
     c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(body_of(&c.empty(1).await), Body::AddObject(_)));
     assert_eq!(c.backend.task(add).state, TaskState::InFlight);
+    let task = c.backend.task(schedule);
+    assert_eq!(
+        (task.state, task.fault_code),
+        (TaskState::Failed, Some(9000))
+    );
+    let why = task.fault_string.unwrap();
+    assert!(
+        why.starts_with(
+            "method not supported: ScheduleInform is not in the CPE's GetRPCMethods list (GetRPCMethods, Download,"
+        ),
+        "{why}"
+    );
+    assert_eq!(c.backend.with(|s| s.last_done_reads), 1, "read once");
+
+    // a new list read in the session rules from then on
+    let mut c = setup();
+    known_methods(&c, &["Reboot"]);
+    let refused = c
+        .backend
+        .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si1");
+    let ask = c.backend.queue(TaskSpec::GetRpcMethods {}, "k-ask");
+    let schedule = c
+        .backend
+        .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si2");
+    let reset = c.backend.queue(TaskSpec::FactoryReset {}, "k-reset");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    assert_eq!(c.backend.task(refused).state, TaskState::Failed);
+    let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>ScheduleInform</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
+    let next = body_of(&c.send(&envelope(resp), 2).await);
+    assert!(matches!(next, Body::ScheduleInform(_)), "{next:?}");
+    assert_eq!(c.backend.task(ask).state, TaskState::Done);
+    let resp = "<cwmp:ScheduleInformResponse/>";
+    assert_eq!(c.send(&envelope(resp), 3).await, Reply::NoContent);
+    assert_eq!(c.backend.task(schedule).state, TaskState::Done);
+    let task = c.backend.task(reset);
+    assert_eq!(
+        (task.state, task.fault_code),
+        (TaskState::Failed, Some(9000))
+    );
+
+    // never asked: everything the CWMP version has is sent
+    let mut c = setup();
+    let schedule = c
+        .backend
+        .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::ScheduleInform(_)));
+    assert_eq!(c.backend.task(schedule).state, TaskState::InFlight);
 }

@@ -961,9 +961,11 @@ impl<B: SessionBackend> Engine<B> {
 
     /// Why the CPE cannot take `method`, if it cannot: an RPC its CWMP version does not define
     /// (TR-069 added GetAllQueuedTransfers in 1.1, ScheduleDownload, CancelTransfer and
-    /// ChangeDUState in 1.2), or one missing from the method list it reported (its answer to
-    /// GetRPCMethods, authoritative once known). GetRPCMethods itself is always allowed: it
-    /// is how the list is learned again.
+    /// ChangeDUState in 1.2), or an optional one missing from the method list it reported (its
+    /// answer to GetRPCMethods, once known). The methods TR-069 requires of every CPE
+    /// (`REQUIRED_CPE_METHODS`) are always sent: real lists leave some out (the Thomson
+    /// SpeedTouch 706 lists neither AddObject nor the attribute methods, and has both), and
+    /// GetRPCMethods is how the list is learned again.
     async fn unsupported(
         &self,
         session: &mut Session,
@@ -977,7 +979,7 @@ impl<B: SessionBackend> Engine<B> {
                 session.version, session.namespace
             )));
         }
-        if method == "GetRPCMethods" {
+        if REQUIRED_CPE_METHODS.contains(&method) {
             return Ok(None);
         }
         if session.cpe_methods.is_none() {
@@ -1211,6 +1213,21 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
         _ => TaskOutcome::Done,
     }
 }
+
+/// The CPE methods TR-069 requires of every CPE (Annex A, Table 5): never refused because a
+/// reported method list lacks them.
+const REQUIRED_CPE_METHODS: [&str; 10] = [
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "Download",
+];
 
 /// The method list a done `get_rpc_methods` task reported (`{"methods": [...]}`, as
 /// [`success_outcome`] writes it); `None` for any other shape.
