@@ -1840,6 +1840,9 @@ async fn the_cpes_reported_method_list_rules_the_optional_methods() {
         .backend
         .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si");
     c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::ScheduleInform(_)));
+    assert!(matches!(
+        body_of(&c.empty(1).await),
+        Body::ScheduleInform(_)
+    ));
     assert_eq!(c.backend.task(schedule).state, TaskState::InFlight);
 }

@@ -405,9 +405,13 @@ pub(crate) const INSERT_DEVICES: &str = "INSERT INTO devices (uuid, serial_numbe
 /// Each new device's row ends with these two literals after its 15 placeholders.
 pub(crate) const INSERT_DEVICE_ROW_END: &str = "TRUE, 'Up')";
 pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
+/// What every Inform writes on its device's row. Neither `status` nor `status_change` is
+/// assigned here: seven indexes hold one of them, and SQLite rewrites an index's entry for
+/// every row whose UPDATE assigns one of its columns, changed or not (7 more pages to write per
+/// Inform). [`MARK_UP`] sets them on the rows that were not Up yet.
 pub(crate) const UPDATE_DEVICES: &str = "WITH v (id, oui, product_class, manufacturer, \
-     software_version, hardware_version, connection_request_url, address, parameter_key, now, \
-     up_since) AS (VALUES ";
+     software_version, hardware_version, connection_request_url, address, parameter_key, now) \
+     AS (VALUES ";
 pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      product_class = COALESCE(v.product_class, devices.product_class), \
      manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
@@ -416,11 +420,12 @@ pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      connection_request_url = COALESCE(v.connection_request_url, devices.connection_request_url), \
      address = COALESCE(v.address, devices.address), \
      parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
-     status = 'Up', \
-     status_change = CASE WHEN devices.status = 'Up' THEN devices.status_change \
-         ELSE v.up_since END, \
      last_connection = v.now \
      FROM v WHERE devices.id = v.id";
+/// Up since the batch's first Inform of the device, for the devices that were not Up.
+pub(crate) const MARK_UP: &str = "WITH v (id, up_since) AS (VALUES ";
+pub(crate) const MARK_UP_END: &str = ") UPDATE devices SET status = 'Up', \
+     status_change = v.up_since FROM v WHERE devices.id = v.id AND devices.status <> 'Up'";
 pub(crate) const DELETE_PARAMETERS: &str = "DELETE FROM parameters WHERE device_id = $1";
 pub(crate) const INSERT_PARAMETERS: &str =
     "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ";
@@ -493,7 +498,7 @@ macro_rules! apply_informs {
         }
         // everyone else: one multi-row UPDATE per chunk
         let (outcomes, updates) = $crate::inform::settle_plans(informs, plans, &inserted);
-        const UPDATE_TYPES: [&str; 11] = [
+        const UPDATE_TYPES: [&str; 10] = [
             "bigint",
             "text",
             "text",
@@ -504,20 +509,29 @@ macro_rules! apply_informs {
             "text",
             "text",
             "timestamptz",
-            "timestamptz",
         ];
         for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
             let mut sql = String::from($crate::inform::UPDATE_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * 11);
-            for (device_id, inform, up_since) in chunk {
+            let mut args = Vec::with_capacity(chunk.len() * 10);
+            for (device_id, inform, _) in chunk {
                 args.push(Arg::I64(*device_id));
                 args.push(Arg::Text(inform.oui.clone()));
                 args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
                 args.push(Arg::Time($crate::ts(inform.now)));
-                args.push(Arg::Time(*up_since));
             }
             dialect.value_rows(&mut sql, chunk.len(), UPDATE_TYPES.len(), &UPDATE_TYPES);
             sql.push_str($crate::inform::UPDATE_DEVICES_END);
+            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
+                .execute(&mut *$conn)
+                .await?;
+            let mut sql = String::from($crate::inform::MARK_UP);
+            let mut args = Vec::with_capacity(chunk.len() * 2);
+            for (device_id, _, up_since) in chunk {
+                args.push(Arg::I64(*device_id));
+                args.push(Arg::Time(*up_since));
+            }
+            dialect.value_rows(&mut sql, chunk.len(), 2, &["bigint", "timestamptz"]);
+            sql.push_str($crate::inform::MARK_UP_END);
             $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
                 .execute(&mut *$conn)
                 .await?;

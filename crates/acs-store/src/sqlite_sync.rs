@@ -27,9 +27,9 @@ use crate::error::Result;
 use crate::inform::{
     DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
     INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
-    LOOKUP_CHUNK, LOOKUP_DEVICES, PARAMETER_CHUNK, UPDATE_CHUNK, UPDATE_DEVICES,
-    UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts, plan_informs, reported,
-    settle_plans, unique_identifier,
+    LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, UPDATE_CHUNK,
+    UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts,
+    plan_informs, reported, settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
 use crate::session::{
@@ -427,14 +427,22 @@ fn apply_informs(
     let (outcomes, updates) = settle_plans(informs, plans, &inserted);
     for chunk in updates.chunks(UPDATE_CHUNK) {
         let mut sql = String::from(UPDATE_DEVICES);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 11, &[]);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 10, &[]);
         sql.push_str(UPDATE_DEVICES_END);
-        let mut args = Vec::with_capacity(chunk.len() * 11);
-        for (device_id, inform, up_since) in chunk {
+        let mut args = Vec::with_capacity(chunk.len() * 10);
+        for (device_id, inform, _) in chunk {
             args.extend([Value::Integer(*device_id), text(&inform.oui)]);
             args.extend(reported(inform).map(opt_text));
-            args.extend([time(inform.now), time(*up_since)]);
+            args.push(time(inform.now));
         }
+        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
+        let mut sql = String::from(MARK_UP);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 2, &[]);
+        sql.push_str(MARK_UP_END);
+        let args: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(device_id, _, up_since)| [Value::Integer(*device_id), time(*up_since)])
+            .collect();
         tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
     }
     let rows = inform_rows(informs, &outcomes, replace);
