@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::http1::{self, Limits, Refusal, plain as simple};
+use crate::http1::{self, Body, Limits, Refusal, plain as simple};
 use crate::{files, tls};
 
 pub const COOKIE_NAME: &str = "acs_session";
@@ -225,7 +225,7 @@ struct CpeConnection {
 }
 
 impl http1::Handler for CpeConnection {
-    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send {
+    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Body>> + Send {
         handle(&self.state, &self.conn, self.scheme, self.peer, request)
     }
 
@@ -245,7 +245,7 @@ async fn handle(
     scheme: &'static str,
     peer: SocketAddr,
     req: Request<Bytes>,
-) -> Response<Bytes> {
+) -> Response<Body> {
     let started = Instant::now();
     let metrics = state.engine.metrics().clone();
     acs_session::engine::Metrics::inc(&metrics.http_requests);
@@ -292,7 +292,7 @@ async fn handle_inner(
     scheme: &'static str,
     peer: SocketAddr,
     req: Request<Bytes>,
-) -> Response<Bytes> {
+) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if let Some(name) = path.strip_prefix("/files/firmware/") {
         if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -429,7 +429,7 @@ async fn handle_inner(
     }
     match reply {
         Reply::Envelope(bytes) => {
-            let mut r = Response::new(Bytes::from(bytes));
+            let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/xml; charset=\"utf-8\""),
@@ -452,7 +452,7 @@ async fn handle_inner(
     }
 }
 
-fn busy(secs: u32) -> Response<Bytes> {
+fn busy(secs: u32) -> Response<Body> {
     let mut r = simple(StatusCode::SERVICE_UNAVAILABLE, "busy: retry later");
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -467,7 +467,7 @@ async fn authenticate(
     authorization: Option<&str>,
     method: &str,
     target: &str,
-) -> Result<(), Response<Bytes>> {
+) -> Result<(), Response<Body>> {
     let now = SystemTime::now();
     let attempt = match state.auth.parse(authorization) {
         Ok(a) => a,
@@ -499,7 +499,7 @@ async fn authenticate(
     }
 }
 
-fn unauthorized(state: &CpeState, rejection: acs_session::auth::Rejection) -> Response<Bytes> {
+fn unauthorized(state: &CpeState, rejection: acs_session::auth::Rejection) -> Response<Body> {
     acs_session::engine::Metrics::inc(&state.engine.metrics().auth_failures);
     tracing::debug!(error = %rejection.error, "CPE authentication failed");
     let mut r = simple(StatusCode::UNAUTHORIZED, "");

@@ -6,12 +6,13 @@ use std::io::SeekFrom;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncSeekExt;
 
 use crate::cpe::CpeState;
+use crate::http1::Body;
 
-fn status(code: StatusCode) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::new());
+fn status(code: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::Bytes(Bytes::new()));
     *r.status_mut() = code;
     r
 }
@@ -60,7 +61,7 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
-pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -> Response<Bytes> {
+pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -> Response<Body> {
     if !plausible_name(name) {
         return status(StatusCode::NOT_FOUND);
     }
@@ -85,7 +86,7 @@ pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -
     };
     let len = meta.len();
     let etag = format!("\"{}\"", image.sha256);
-    let headers = |r: &mut Response<Bytes>| {
+    let headers = |r: &mut Response<Body>| {
         let h = r.headers_mut();
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -125,22 +126,16 @@ pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -
     };
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let count = if len == 0 { 0 } else { end - start + 1 };
-    let mut data = Vec::new();
-    if req.method() != Method::HEAD && count > 0 {
+    let body = if req.method() == Method::HEAD || count == 0 {
+        Body::Bytes(Bytes::new())
+    } else {
         if file.seek(SeekFrom::Start(start)).await.is_err() {
             return status(StatusCode::INTERNAL_SERVER_ERROR);
         }
-        data.reserve(count.min(64 << 20) as usize);
-        if (&mut file)
-            .take(count)
-            .read_to_end(&mut data)
-            .await
-            .is_err()
-        {
-            return status(StatusCode::INTERNAL_SERVER_ERROR);
-        }
-    }
-    let mut r = Response::new(Bytes::from(data));
+        // streamed by the connection layer, a piece at a time
+        Body::File { file, len: count }
+    };
+    let mut r = Response::new(body);
     headers(&mut r);
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -39,6 +39,9 @@ const MAX_HEADERS: usize = 64;
 const READ_CHUNK: usize = 1024;
 /// A reply body at most this long goes out in the same write as its head.
 const COALESCE: usize = 16 * 1024;
+/// A file body is read and sent in pieces of this size: one buffer per download in progress,
+/// however large the file.
+const FILE_CHUNK: usize = 64 * 1024;
 /// How long, and how much, a closing connection reads and drops of what its client still
 /// sends, so that the client sees the reply instead of a reset.
 const LINGER: Duration = Duration::from_secs(2);
@@ -71,10 +74,38 @@ pub enum Refusal {
 pub trait Handler: Send + Sync {
     /// One request (body complete, transfer coding removed) to its reply. A `HEAD` request's
     /// reply may carry a body: only its length is sent.
-    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send;
+    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Body>> + Send;
 
     /// A request refused by the connection layer itself (counted by the caller's metrics).
     fn refused(&self, _why: Refusal) {}
+}
+
+/// A reply's body: bytes in memory, or `len` bytes of an open file from its current position,
+/// streamed in `FILE_CHUNK` pieces (firmware images: many CPEs download one at once).
+pub enum Body {
+    Bytes(Bytes),
+    File { file: tokio::fs::File, len: u64 },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body::Bytes(b)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::Bytes(Bytes::from(v))
+    }
 }
 
 /// Serves one connection until the client closes it, an error or a limit ends it, or
@@ -219,9 +250,8 @@ pub async fn serve_connection<IO, H>(
         if *shutdown.borrow() {
             keep_alive = false;
         }
-        let bytes = encode_response(&response, version, keep_alive, is_head);
-        drop(response);
-        if conn.write(bytes).await.is_err() {
+        let reply = encode_response(response, version, keep_alive, is_head);
+        if conn.write(reply, limits.body_timeout).await.is_err() {
             return;
         }
         if !keep_alive {
@@ -296,19 +326,49 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         }
     }
 
-    async fn write(&mut self, parts: (Vec<u8>, Option<Bytes>)) -> io::Result<()> {
-        self.io.write_all(&parts.0).await?;
-        if let Some(body) = parts.1 {
-            self.io.write_all(&body).await?;
+    /// Writes a reply; each write must make progress within `stall` (a client that stops
+    /// reading is dropped). A file that ends early breaks the framing: the error closes the
+    /// connection.
+    async fn write(
+        &mut self,
+        (head, body): (Vec<u8>, Option<Body>),
+        stall: Duration,
+    ) -> io::Result<()> {
+        let stalled = || io::Error::new(io::ErrorKind::TimedOut, "client stopped reading");
+        timeout(stall, self.io.write_all(&head))
+            .await
+            .map_err(|_| stalled())??;
+        match body {
+            None => {}
+            Some(Body::Bytes(b)) => timeout(stall, self.io.write_all(&b))
+                .await
+                .map_err(|_| stalled())??,
+            Some(Body::File { mut file, len }) => {
+                let mut chunk = vec![0u8; FILE_CHUNK.min(len as usize)];
+                let mut left = len;
+                while left > 0 {
+                    let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = file.read(&mut chunk[..want]).await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    timeout(stall, self.io.write_all(&chunk[..n]))
+                        .await
+                        .map_err(|_| stalled())??;
+                    left -= n as u64;
+                }
+            }
         }
-        self.io.flush().await
+        timeout(stall, self.io.flush())
+            .await
+            .map_err(|_| stalled())?
     }
 
     /// Sends `response` with `Connection: close`, then closes. (Callers box this and
     /// `linger_close`: rare paths that should not size every connection's future.)
-    async fn reply_and_close(&mut self, response: Response<Bytes>, version: Version, head: bool) {
+    async fn reply_and_close(&mut self, response: Response<Body>, version: Version, head: bool) {
         if self
-            .write(encode_response(&response, version, false, head))
+            .write(encode_response(response, version, false, head), LINGER)
             .await
             .is_ok()
         {
@@ -546,8 +606,8 @@ fn decode_chunked(
 }
 
 /// A short text reply.
-pub fn plain(status: StatusCode, text: &str) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::copy_from_slice(text.as_bytes()));
+pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(Body::Bytes(Bytes::copy_from_slice(text.as_bytes())));
     *r.status_mut() = status;
     if !text.is_empty() {
         r.headers_mut().insert(
@@ -560,15 +620,18 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Bytes> {
 
 /// The reply's head (and, when short, its body) in one buffer, plus a long body on its own.
 fn encode_response(
-    response: &Response<Bytes>,
+    response: Response<Body>,
     version: Version,
     keep_alive: bool,
     head_only: bool,
-) -> (Vec<u8>, Option<Bytes>) {
+) -> (Vec<u8>, Option<Body>) {
     let status = response.status();
-    let body = response.body();
-    let mut out =
-        Vec::with_capacity(160 + 48 * response.headers().len() + body.len().min(COALESCE));
+    let (parts, body) = response.into_parts();
+    let short = match &body {
+        Body::Bytes(b) if b.len() <= COALESCE => b.len(),
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(160 + 48 * parts.headers.len() + short);
     out.extend_from_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
@@ -579,13 +642,13 @@ fn encode_response(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut explicit_length = false;
-    for (name, value) in response.headers() {
+    for (name, value) in &parts.headers {
         if name == http::header::CONNECTION || name == http::header::TRANSFER_ENCODING {
             continue;
         }
         if name == http::header::CONTENT_LENGTH {
             // the handler's own length (a HEAD reply's): kept only when the body is empty
-            if !body.is_empty() {
+            if body.len() > 0 {
                 continue;
             }
             explicit_length = true;
@@ -611,14 +674,15 @@ fn encode_response(
     out.extend_from_slice(b"date: ");
     date::with_now(|d| out.extend_from_slice(d.as_bytes()));
     out.extend_from_slice(b"\r\n\r\n");
-    if head_only || bodiless || body.is_empty() {
+    if head_only || bodiless || body.len() == 0 {
         return (out, None);
     }
-    if body.len() <= COALESCE {
-        out.extend_from_slice(body);
-        (out, None)
-    } else {
-        (out, Some(body.clone()))
+    match body {
+        Body::Bytes(b) if b.len() <= COALESCE => {
+            out.extend_from_slice(&b);
+            (out, None)
+        }
+        body => (out, Some(body)),
     }
 }
 

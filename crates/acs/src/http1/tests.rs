@@ -19,10 +19,29 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    async fn call(&self, request: Request<Bytes>) -> Response<Bytes> {
+    async fn call(&self, request: Request<Bytes>) -> Response<Body> {
         let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
         if request.body().as_ref() == b"hold" {
             self.hold.notified().await;
+        }
+        // `/file?PATH&START&LEN`: LEN bytes of the file at PATH from START
+        if let Some(q) = request
+            .uri()
+            .query()
+            .filter(|_| request.uri().path() == "/file")
+        {
+            let mut it = q.split('&');
+            let (path, start, len) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let mut file = tokio::fs::File::open(path).await.unwrap();
+            use tokio::io::AsyncSeekExt;
+            file.seek(std::io::SeekFrom::Start(start.parse().unwrap()))
+                .await
+                .unwrap();
+            let body = Body::File {
+                file,
+                len: len.parse().unwrap(),
+            };
+            return Response::new(body);
         }
         let text = format!(
             "{} {} {}:{}",
@@ -411,4 +430,72 @@ async fn shutdown_closes_idle_connections_and_finishes_the_request_in_hand() {
     let r = read_reply(&mut busy, false).await;
     assert_eq!((r.status(), r.header("connection")), (200, Some("close")));
     assert!(closed(&mut busy).await);
+}
+
+/// A scratch file of `len` bytes, byte i = i mod 251.
+fn scratch_file(len: usize) -> (std::path::PathBuf, Vec<u8>) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "acs-http1-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
+async fn read_exactly(c: &mut DuplexStream, n: usize) -> Vec<u8> {
+    let mut body = vec![0u8; n];
+    c.read_exact(&mut body).await.unwrap();
+    body
+}
+
+#[tokio::test]
+async fn file_bodies_are_streamed_in_pieces_and_a_short_file_closes_the_connection() {
+    let s = Server::new(4);
+    let (path, data) = scratch_file(300_000);
+    let (mut c, _t) = s.connect(limits());
+    // larger than a piece, from an offset; the connection stays usable afterwards
+    let ask = format!("GET /file?{}&1000&250000 HTTP/1.1\r\n\r\n", path.display());
+    c.write_all(ask.as_bytes()).await.unwrap();
+    let r = read_reply(&mut c, true).await;
+    assert_eq!(r.header("content-length"), Some("250000"));
+    assert_eq!(read_exactly(&mut c, 250_000).await, data[1000..251_000]);
+    c.write_all(b"POST /next HTTP/1.1\r\n\r\n").await.unwrap();
+    assert_eq!(read_reply(&mut c, false).await.body, "POST /next 0:");
+    // HEAD: the length alone
+    let ask = format!("HEAD /file?{}&0&300000 HTTP/1.1\r\n\r\n", path.display());
+    c.write_all(ask.as_bytes()).await.unwrap();
+    assert_eq!(
+        read_reply(&mut c, true).await.header("content-length"),
+        Some("300000")
+    );
+    // the file holds less than announced: what there is, then the connection closes
+    let ask = format!("GET /file?{}&299000&5000 HTTP/1.1\r\n\r\n", path.display());
+    c.write_all(ask.as_bytes()).await.unwrap();
+    let r = read_reply(&mut c, true).await;
+    assert_eq!(r.header("content-length"), Some("5000"));
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest, data[299_000..]);
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_dropped() {
+    let s = Server::new(4);
+    let (path, _) = scratch_file(1_000_000);
+    let (mut c, t) = s.connect(limits());
+    let ask = format!("GET /file?{}&0&1000000 HTTP/1.1\r\n\r\n", path.display());
+    c.write_all(ask.as_bytes()).await.unwrap();
+    // the pipe holds 64 kB: the server blocks on a full pipe, then gives up
+    for _ in 0..100 {
+        if t.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(t.is_finished());
+    let _ = std::fs::remove_file(path);
 }
