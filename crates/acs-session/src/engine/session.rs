@@ -851,17 +851,8 @@ impl<B: SessionBackend> Engine<B> {
                 }
                 Err(BuildError::Invalid(why)) => {
                     tracing::warn!(serial = %session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
-                    let outcome = TaskOutcome::Fault {
-                        code: i64::from(FaultCode::INVALID_ARGUMENTS.0),
-                        string: why,
-                        retryable: false,
-                    };
-                    if self
-                        .backend
-                        .settle_task(task.id, &session.holder, outcome, now)
-                        .await
-                        .is_err()
-                    {
+                    let code = FaultCode::INVALID_ARGUMENTS;
+                    if !self.fail_unsent(session, task.id, code, why, now).await {
                         return self.finish(session, now).await;
                     }
                 }
@@ -869,17 +860,8 @@ impl<B: SessionBackend> Engine<B> {
                     // sending it would only earn a fault, or choke a CPE that does not know
                     // the element: it fails for good, as the CPE's 9000 would
                     tracing::info!(serial = %session.serial, task = task.id, reason = %why, "task not sent: the CPE does not support its method");
-                    let outcome = TaskOutcome::Fault {
-                        code: i64::from(FaultCode::CPE_METHOD_NOT_SUPPORTED.0),
-                        string: why,
-                        retryable: false,
-                    };
-                    if self
-                        .backend
-                        .settle_task(task.id, &session.holder, outcome, now)
-                        .await
-                        .is_err()
-                    {
+                    let code = FaultCode::CPE_METHOD_NOT_SUPPORTED;
+                    if !self.fail_unsent(session, task.id, code, why, now).await {
                         return self.finish(session, now).await;
                     }
                 }
@@ -957,6 +939,27 @@ impl<B: SessionBackend> Engine<B> {
         };
         let body = dispatch::rpc_for(&spec, &inputs).map_err(|e| BuildError::Invalid(e.0))?;
         Ok((spec, body))
+    }
+
+    /// Fails a claimed task that was not sent, for good, with `code` and `why`; `false` when
+    /// the store could not record it (the session then ends).
+    async fn fail_unsent(
+        &self,
+        session: &Session,
+        task_id: i64,
+        code: FaultCode,
+        why: String,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let outcome = TaskOutcome::Fault {
+            code: i64::from(code.0),
+            string: why,
+            retryable: false,
+        };
+        self.backend
+            .settle_task(task_id, &session.holder, outcome, now)
+            .await
+            .is_ok()
     }
 
     /// Why the CPE cannot take `method`, if it cannot: an RPC its CWMP version does not define
