@@ -240,7 +240,12 @@ pub async fn serve_connection<IO, H>(
                 return;
             }
         };
-        if framing == Framing::Chunked && version == Version::HTTP_10 {
+        // chunked on HTTP/1.0, or beside a Content-Length (RFC 9112 §6.1: a request that could
+        // be framed two ways, as in request smuggling): answered, then the connection closes
+        if framing == Framing::Chunked
+            && (version == Version::HTTP_10
+                || head.headers.contains_key(http::header::CONTENT_LENGTH))
+        {
             keep_alive = false;
         }
         let request = head.into_request(body);

@@ -499,3 +499,27 @@ async fn a_client_that_stops_reading_is_dropped() {
     assert!(t.is_finished());
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test(start_paused = true)]
+async fn chunked_beside_content_length_is_read_as_chunked_then_the_connection_closes() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    // a smuggling attempt: by Content-Length the body would be "0\r\n\r\nGET /x ..."
+    c.write_all(
+        b"POST / HTTP/1.1\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nPOST /smuggled HTTP/1.1\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(
+        (r.body.as_str(), r.header("connection")),
+        ("POST / 0:", Some("close"))
+    );
+    assert!(closed(&mut c).await);
+    assert_eq!(
+        s.handler.seen.load(Ordering::SeqCst),
+        1,
+        "the rest was never served"
+    );
+}
