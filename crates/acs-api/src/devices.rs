@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use acs_session::task::TaskSpec;
-use acs_store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewTask};
+use acs_store::{Device, DeviceFilter, DeviceStatus, NewTask};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -193,10 +193,10 @@ pub async fn create(
         }
     }
     // Like the seed's POST example, registering queues nothing (`pending_settings` null),
-    // except a firmware image: asking for one means asking for its Download, so it is set
-    // right after by the same update a PATCH would make (checked first, so a bad id writes
-    // nothing).
-    let firmware = input.firmware_image.take().flatten();
+    // except a firmware image: asking for one means asking for its Download, queued in the
+    // same transaction as the device (checked first for a clear error; the store's own check
+    // keeps a race from writing anything).
+    let firmware = input.firmware_image.flatten();
     if let Some(id) = firmware
         && state.store.firmware_image(id).await?.is_none()
     {
@@ -205,28 +205,23 @@ pub async fn create(
             format!("{id} does not exist"),
         ));
     }
-    let mut device = state
+    let tasks: Vec<NewTask> = firmware
+        .map(|id| {
+            let spec = TaskSpec::Firmware { firmware_image: id };
+            let (kind, payload) = spec.to_parts();
+            NewTask {
+                kind: kind.to_owned(),
+                setting_group: spec.default_setting_group().to_owned(),
+                payload,
+            }
+        })
+        .into_iter()
+        .collect();
+    let device = state
         .store
-        .create_device(&device_write::new_device(input), Utc::now())
+        .create_device_with_tasks(&device_write::new_device(input), &tasks, Utc::now())
         .await?;
     state.counts.invalidate();
-    if let Some(id) = firmware {
-        let spec = TaskSpec::Firmware { firmware_image: id };
-        let (kind, payload) = spec.to_parts();
-        let patch = DevicePatch {
-            firmware_image_id: Some(Some(id)),
-            ..DevicePatch::default()
-        };
-        let task = NewTask {
-            kind: kind.to_owned(),
-            setting_group: spec.default_setting_group().to_owned(),
-            payload,
-        };
-        device = state
-            .store
-            .update_device(&device.serial_number, &patch, &[task], Utc::now())
-            .await?;
-    }
     Ok((StatusCode::CREATED, Json(DeviceOut::new(device))))
 }
 

@@ -248,6 +248,17 @@ impl Store {
     /// Registers a device (POST). `Conflict` when the serial number is taken, `ForeignKey`
     /// (nothing written) when a referenced organization/type/location/image does not exist.
     pub async fn create_device(&self, new: &NewDevice, now: DateTime<Utc>) -> Result<Device> {
+        self.create_device_with_tasks(new, &[], now).await
+    }
+
+    /// Registers a device and queues `tasks` for it in the same transaction: both are
+    /// written, or (on any error) neither. A firmware task marks the device pending.
+    pub async fn create_device_with_tasks(
+        &self,
+        new: &NewDevice,
+        tasks: &[NewTask],
+        now: DateTime<Utc>,
+    ) -> Result<Device> {
         let now = ts(now);
         let uuid = new_uuid();
         let password_enc = new
@@ -308,6 +319,10 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, || format!("device with serial number {serial}")))?;
+            insert_tasks!(tx, id, tasks, now);
+            if tasks.iter().any(|t| t.kind == FIRMWARE_TASK_KIND) {
+                sync_firmware_pending!(tx, id, now);
+            }
             tx.commit().await?;
             id
         });

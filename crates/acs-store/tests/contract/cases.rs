@@ -56,6 +56,7 @@ cases!(
     await_event_task_settles_by_command_key,
     reported_results_and_cancellations_are_kept,
     firmware_pending_follows_the_open_firmware_tasks,
+    a_device_registered_with_an_image_has_its_download_queued_with_it,
     a_new_firmware_choice_withdraws_the_pending_download,
     last_done_task_is_the_newest_done_of_its_kind,
     delete_device_removes_parameters_tasks_and_history,
@@ -1973,6 +1974,48 @@ async fn pending(store: &Store, serial: &str) -> (bool, Option<DateTime<Utc>>) {
 /// a task ends (applied, failed for good by a fault, cancelled before or while it ran, its
 /// wait expired with no attempt left) clears it in the same write, and only once no other
 /// firmware task of the device is open. Other tasks never touch it.
+async fn a_device_registered_with_an_image_has_its_download_queued_with_it(env: Env) {
+    let store = env.store().await;
+    let image = firmware_image(&store, 1).await;
+    let new = NewDevice {
+        firmware_image_id: Some(image),
+        ..new_device("SN1")
+    };
+    let d = store
+        .create_device_with_tasks(&new, &[firmware_task(image)], t(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.firmware_image_id, d.firmware_image_is_pending),
+        (Some(image), true)
+    );
+    let open = store.list_tasks(d.id, true).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, FIRMWARE_TASK_KIND);
+    // refused (serial taken, unknown type): neither a device nor a task is written
+    let again = store
+        .create_device_with_tasks(&new, &[firmware_task(image)], t(6))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    let bad = NewDevice {
+        type_id: Some(999),
+        firmware_image_id: Some(image),
+        ..new_device("SN2")
+    };
+    let refused = store
+        .create_device_with_tasks(&bad, &[firmware_task(image)], t(7))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::ForeignKey { .. })),
+        "{refused:?}"
+    );
+    assert!(store.device_by_serial("SN2").await.unwrap().is_none());
+    assert_eq!(store.list_tasks(d.id, false).await.unwrap().len(), 1);
+}
+
 async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
     let store = env.store().await.with_retry_policy(RetryPolicy {
         max_attempts: 2,
