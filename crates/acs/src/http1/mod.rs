@@ -263,6 +263,13 @@ pub async fn serve_connection<IO, H>(
             Box::pin(conn.linger_close()).await;
             return;
         }
+        // a CRLF some stacks send after a body belongs to no request: the connection is idle
+        let blank = conn
+            .buf
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        conn.buf.drain(..blank);
         if conn.buf.is_empty() {
             conn.buf = Vec::new();
         }
