@@ -390,6 +390,14 @@ async fn slow_heads_and_bodies_and_idle_connections_time_out() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(t.is_finished());
     assert!(closed(&mut c).await);
+    // a CRLF after the body does not start a head: idle, not cut at the header timeout
+    let (mut c, t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n")
+        .await
+        .unwrap();
+    read_reply(&mut c, false).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(!t.is_finished());
 }
 
 #[tokio::test(start_paused = true)]
