@@ -665,7 +665,7 @@ fn encode_response(
             }
             explicit_length = true;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
+        canonical_name(&mut out, name.as_str());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -674,16 +674,16 @@ fn encode_response(
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     if !bodiless && !explicit_length {
-        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(body.len().to_string().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !keep_alive {
-        out.extend_from_slice(b"connection: close\r\n");
+        out.extend_from_slice(b"Connection: close\r\n");
     } else if version == Version::HTTP_10 {
-        out.extend_from_slice(b"connection: keep-alive\r\n");
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(b"Date: ");
     date::with_now(|d| out.extend_from_slice(d.as_bytes()));
     out.extend_from_slice(b"\r\n\r\n");
     if head_only || bodiless || body.len() == 0 {
@@ -695,6 +695,27 @@ fn encode_response(
             (out, None)
         }
         body => (out, Some(body)),
+    }
+}
+
+/// Writes a header name (the `http` crate keeps them lower-case) the way RFCs and most servers
+/// spell it: `Content-Type`, `Set-Cookie`, `WWW-Authenticate`, `SOAPAction`. Header names are
+/// case-insensitive, but not to every embedded CPE's HTTP client.
+fn canonical_name(out: &mut Vec<u8>, name: &str) {
+    let special = match name {
+        "soapaction" => Some("SOAPAction"),
+        "www-authenticate" => Some("WWW-Authenticate"),
+        "etag" => Some("ETag"),
+        _ => None,
+    };
+    if let Some(s) = special {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let mut upper = true;
+    for b in name.bytes() {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
     }
 }
 

@@ -538,3 +538,34 @@ async fn chunked_beside_content_length_is_read_as_chunked_then_the_connection_cl
         "the rest was never served"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn header_names_are_written_in_their_usual_case() {
+    let s = Server::new(4);
+    let (mut c, _t) = s.connect(limits());
+    c.write_all(b"POST / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).await.unwrap();
+    let head = String::from_utf8(raw).unwrap();
+    for name in [
+        "\r\nContent-Type: ",
+        "\r\nX-Seen: ",
+        "\r\nContent-Length: ",
+        "\r\nConnection: close",
+        "\r\nDate: ",
+    ] {
+        assert!(head.contains(name), "{name:?} in {head}");
+    }
+    let mut out = Vec::new();
+    for (name, want) in [
+        ("soapaction", "SOAPAction"),
+        ("www-authenticate", "WWW-Authenticate"),
+        ("set-cookie", "Set-Cookie"),
+        ("retry-after", "Retry-After"),
+        ("etag", "ETag"),
+    ] {
+        out.clear();
+        canonical_name(&mut out, name);
+        assert_eq!(out, want.as_bytes());
+    }
+}
