@@ -58,7 +58,7 @@ pub async fn serve_tls(
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                Err(e) => { crate::listen::after_accept_error(e).await; continue; }
             },
             _ = shutdown.changed() => break,
         };

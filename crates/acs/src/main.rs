@@ -5,6 +5,7 @@ mod config;
 mod cpe;
 mod files;
 mod http1;
+mod listen;
 mod serve;
 mod tls;
 

@@ -45,6 +45,17 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
     init_tracing(&s.log_format)?;
+    // every open CPE session is a socket: the default soft limit (often 1,024) is too low
+    if let Some(limit) = crate::listen::open_files_limit()
+        && limit < s.max_sessions as u64 + 256
+    {
+        tracing::warn!(
+            "open files limit {limit} is below --max-sessions {} plus room for the store and \
+             the API: CPE connections beyond it wait in the kernel's backlog; raise it \
+             (ulimit -n, or LimitNOFILE= in a systemd unit)",
+            s.max_sessions
+        );
+    }
     // TLS files are read before the store opens or a socket is bound: a bad path fails the start, naming it
     let cwmp_tls = match &s.cwmp_tls {
         Some((addr, files)) => Some((*addr, tls::acceptor(files)?)),

@@ -22,6 +22,8 @@ struct Server {
     cwmp: String,
     api: String,
     dir: PathBuf,
+    /// Every line the server logged.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -33,8 +35,22 @@ impl Drop for Server {
 }
 
 fn start(extra: &[&str]) -> Server {
+    start_under(&[], extra)
+}
+
+/// `acs serve` run by `wrapper` (e.g. `prlimit --nofile=...`) when it is not empty.
+fn start_under(wrapper: &[&str], extra: &[&str]) -> Server {
     let dir = temp_dir("acs-http");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acs"))
+    let exe = env!("CARGO_BIN_EXE_acs");
+    let mut command = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .arg("serve")
         .args([
             "--cwmp-listen",
@@ -56,8 +72,10 @@ fn start(extra: &[&str]) -> Server {
         .expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut cwmp, mut api) = (None, None);
+    let mut early = Vec::new();
     while cwmp.is_none() || api.is_none() {
         let line = lines.next().expect("acs printed its listeners").unwrap();
+        early.push(line.clone());
         let addr = || line.rsplit("http://").next().unwrap().trim().to_owned();
         if line.contains("CPE listener") {
             cwmp = Some(addr());
@@ -65,12 +83,19 @@ fn start(extra: &[&str]) -> Server {
             api = Some(addr());
         }
     }
-    std::thread::spawn(move || for _ in lines {});
+    let log = std::sync::Arc::new(std::sync::Mutex::new(early));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
     Server {
         child,
         cwmp: cwmp.unwrap(),
         api: api.unwrap(),
         dir,
+        log,
     }
 }
 
@@ -799,5 +824,57 @@ async fn a_device_types_profile_switches_the_wire_format() {
             .contains(r#"<Value xsi:type="xsd:boolean">true</Value>"#),
         "{}",
         spv.text()
+    );
+}
+
+/// Out of file descriptors, the CPE listener pauses between failed accepts instead of spinning
+/// (it logged ~700,000 "accept failed" lines a second before), warns at start that the limit
+/// is low, and serves again once connections close.
+#[tokio::test]
+async fn running_out_of_file_descriptors_pauses_the_listener() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("prlimit (util-linux) not found: skipped");
+        return;
+    }
+    let s = start_under(&["prlimit", "--nofile=64:64"], &[]);
+    assert!(
+        s.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("open files limit 64 is below")),
+        "no warning about the limit"
+    );
+    // the listener's own, the store's and the runtime's descriptors leave fewer than 64
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            TcpStream::connect(&s.cwmp),
+        )
+        .await
+        {
+            held.push(c);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let failures = s
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert!(failures > 0, "the limit was never reached");
+    assert!(
+        failures < 1000,
+        "{failures} failed accepts logged in ~2 s: spinning"
+    );
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut a, &post(&inform("SN-FD"), "")).await.status,
+        200
     );
 }
