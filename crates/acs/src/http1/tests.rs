@@ -569,3 +569,52 @@ async fn header_names_are_written_in_their_usual_case() {
         assert_eq!(out, want.as_bytes());
     }
 }
+
+/// Whatever a client sends, in whatever pieces, the layer neither panics nor hangs: once the
+/// client has sent everything and closed its side, the connection ends.
+#[test]
+fn arbitrary_bytes_never_panic_or_wedge_the_connection() {
+    use proptest::prelude::*;
+    let pieces = prop::collection::vec(
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            // fragments of real requests, so that parsing gets past the request line
+            Just(b"POST / HTTP/1.1\r\n".to_vec()),
+            Just(b"Transfer-Encoding: chunked\r\n\r\n".to_vec()),
+            Just(b"Content-Length: 5\r\n\r\n".to_vec()),
+            Just(b"Expect: 100-continue\r\n".to_vec()),
+            Just(b"5\r\nhello\r\n0\r\n\r\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+        ],
+        0..12,
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 256,
+        ..Default::default()
+    });
+    runner
+        .run(&pieces, |pieces| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let s = Server::new(2);
+                let (mut c, t) = s.connect(limits());
+                for p in &pieces {
+                    if c.write_all(p).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = c.shutdown().await;
+                let mut sink = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(600), c.read_to_end(&mut sink)).await;
+                let ended = tokio::time::timeout(Duration::from_secs(600), t).await;
+                prop_assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+                Ok(())
+            })
+        })
+        .unwrap();
+}
