@@ -622,7 +622,8 @@ impl CpeState {
 ///
 /// The body is streamed and only counted: a Download and a deployment unit are judged by
 /// their status and size alone, so nothing of the file is kept, and a fleet fetching a large
-/// image at once holds one read buffer per device, not one image.
+/// image at once holds one read buffer per device
+/// ([`FILE_READ_BUFFER`](crate::transport::FILE_READ_BUFFER)), not one image.
 pub async fn fetch(
     settings: &Settings,
     url: &str,
@@ -637,7 +638,8 @@ pub async fn fetch(
         settings.http_timeout,
         user,
         password,
-    );
+    )
+    .for_files();
     let fetched = client.get().await.map_err(|e| match e {
         TransportError::Connect(m) => (9015, m),
         other => (9017, other.to_string()),

@@ -3,7 +3,8 @@
 //!
 //! A CWMP message or an Upload's answer is read whole ([`Reply`]); a file GET is streamed:
 //! its body is counted frame by frame and dropped ([`Fetched`]), so a fetch holds its
-//! connection's read buffer, never the file.
+//! connection's read buffer (at most [`FILE_READ_BUFFER`] with [`Client::for_files`]), never
+//! the file.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -73,6 +74,11 @@ impl Target {
         }
     }
 }
+
+/// The most a file-fetch connection buffers of what it reads (hyper's default is ~400 kB): a
+/// file streams through this buffer, and a response head must fit in it. 1,000 devices
+/// downloading at once hold at most ~32 MB of it.
+pub const FILE_READ_BUFFER: usize = 32 * 1024;
 
 /// Why an HTTP exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,6 +216,8 @@ pub struct Client {
     user: String,
     password: String,
     conn: Option<SendRequest<Outgoing>>,
+    /// A cap on the connection's read buffer (hyper's default when `None`).
+    read_buffer: Option<usize>,
     cookies: Vec<(String, String)>,
     auth: Option<(Challenge, u32)>,
     /// The challenge of the last 401, if this CPE can answer it.
@@ -231,10 +239,18 @@ impl Client {
             user: user.to_owned(),
             password: password.to_owned(),
             conn: None,
+            read_buffer: None,
             cookies: Vec::new(),
             auth: None,
             challenge: None,
         }
+    }
+
+    /// A client for file GETs: its connections read through a buffer of at most
+    /// [`FILE_READ_BUFFER`].
+    pub fn for_files(mut self) -> Client {
+        self.read_buffer = Some(FILE_READ_BUFFER);
+        self
     }
 
     /// POSTs a CWMP message (`None`: the empty POST). `content_type` goes with a body.
@@ -324,7 +340,13 @@ impl Client {
             .await
             .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let mut builder = hyper::client::conn::http1::Builder::new();
+        if let Some(max) = self.read_buffer {
+            // hyper refuses (panics on) less than its initial 8 kB.
+            builder.max_buf_size(max.max(8 * 1024));
+        }
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
         tokio::spawn(connection);
