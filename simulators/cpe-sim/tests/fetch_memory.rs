@@ -5,6 +5,7 @@
 //!
 //! Linux only: the peak is reset through `/proc/self/clear_refs` and read from
 //! `/proc/self/status` (`VmHWM`).
+#![cfg(target_os = "linux")]
 
 mod file_server;
 
@@ -29,7 +30,6 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_fetch_holds_a_read_buffer_not_the_file() {
     let files = FileServer::start().await;
