@@ -458,7 +458,7 @@ impl Cpe {
     /// (`1 BOOT`). `missed`: its time windows passed before it could start (fault 9020).
     async fn download(&self, settings: &Settings, d: &cwmp::Download, method: &str, missed: bool) {
         let start = now_xsd();
-        let result: Result<Bytes, (u32, String)> = if missed {
+        let result: Result<u64, (u32, String)> = if missed {
             Err((
                 9020,
                 "the time windows passed before the download could start".to_owned(),
@@ -495,7 +495,7 @@ impl Cpe {
                 "url": d.url,
                 "file_type": d.file_type,
                 "fault_code": code,
-                "bytes": result.as_ref().map_or(0, Bytes::len),
+                "bytes": result.as_ref().map_or(0, |length| *length),
                 "software_version": version,
             }),
         );
@@ -617,15 +617,20 @@ impl CpeState {
 }
 
 /// GETs `url` (with `user`/`password` if the server asks) and checks the size when `size` is
-/// not 0: the bytes, or the TransferComplete fault (9013 bad URL, 9015 cannot connect, 9016
-/// HTTP error, 9017 transfer failed, 9018 size mismatch).
-async fn fetch(
+/// not 0: the file's length, or the TransferComplete fault (9013 bad URL, 9015 cannot connect,
+/// 9016 HTTP error, 9017 transfer failed or timed out, 9018 size mismatch).
+///
+/// The body is streamed and only counted: a Download and a deployment unit are judged by
+/// their status and size alone, so nothing of the file is kept, and a fleet fetching a large
+/// image at once holds one read buffer per device
+/// ([`FILE_READ_BUFFER`](crate::transport::FILE_READ_BUFFER)), not one image.
+pub async fn fetch(
     settings: &Settings,
     url: &str,
     user: &str,
     password: &str,
     size: u32,
-) -> Result<Bytes, (u32, String)> {
+) -> Result<u64, (u32, String)> {
     let target = Target::parse(url).map_err(|e| (9013, e))?;
     let mut client = Client::new(
         target,
@@ -633,21 +638,22 @@ async fn fetch(
         settings.http_timeout,
         user,
         password,
-    );
-    let reply = client.get().await.map_err(|e| match e {
+    )
+    .for_files();
+    let fetched = client.get().await.map_err(|e| match e {
         TransportError::Connect(m) => (9015, m),
         other => (9017, other.to_string()),
     })?;
-    if reply.status != 200 {
-        return Err((9016, format!("http status {} for {url}", reply.status)));
+    if fetched.status != 200 {
+        return Err((9016, format!("http status {} for {url}", fetched.status)));
     }
-    if size > 0 && reply.body.len() as u64 != u64::from(size) {
+    if size > 0 && fetched.length != u64::from(size) {
         return Err((
             9018,
-            format!("file is {} bytes, FileSize says {size}", reply.body.len()),
+            format!("file is {} bytes, FileSize says {size}", fetched.length),
         ));
     }
-    Ok(reply.body)
+    Ok(fetched.length)
 }
 
 /// The SoftwareVersion a firmware image brings: the file name of its URL without extension

@@ -1,12 +1,17 @@
 //! The CPE's HTTP client: one TCP connection kept for a session (unless a quirk says
 //! otherwise), the session's cookies, and answers to 401 challenges (PROTOCOL §2).
+//!
+//! A CWMP message or an Upload's answer is read whole ([`Reply`]); a file GET is streamed:
+//! its body is counted frame by frame and dropped ([`Fetched`]), so a fetch holds its
+//! connection's read buffer (at most [`FILE_READ_BUFFER`] with [`Client::for_files`]), never
+//! the file.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
@@ -70,6 +75,11 @@ impl Target {
     }
 }
 
+/// The most a file-fetch connection buffers of what it reads (hyper's default is ~400 kB): a
+/// file streams through this buffer, and a response head must fit in it. 1,000 devices
+/// downloading at once hold at most ~32 MB of it.
+pub const FILE_READ_BUFFER: usize = 32 * 1024;
+
 /// Why an HTTP exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
@@ -87,6 +97,73 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Bytes,
+}
+
+/// The answer to a file GET: its status and how many body bytes came. The bytes themselves
+/// are dropped as they arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    /// The body's length in bytes, as received.
+    pub length: u64,
+}
+
+/// What an exchange keeps of a response body, given frame by frame.
+trait Keep: Default {
+    fn take(&mut self, data: Bytes);
+}
+
+/// The whole body, in the frames it came in.
+#[derive(Default)]
+struct Whole(Vec<Bytes>);
+
+impl Keep for Whole {
+    fn take(&mut self, data: Bytes) {
+        if !data.is_empty() {
+            self.0.push(data);
+        }
+    }
+}
+
+impl Whole {
+    /// One buffer; a body that came in one frame is not copied.
+    fn into_bytes(mut self) -> Bytes {
+        if self.0.len() <= 1 {
+            return self.0.pop().unwrap_or_default();
+        }
+        let mut all = BytesMut::with_capacity(self.0.iter().map(Bytes::len).sum());
+        for frame in &self.0 {
+            all.extend_from_slice(frame);
+        }
+        all.freeze()
+    }
+}
+
+/// The body's length only.
+#[derive(Default)]
+struct Length(u64);
+
+impl Keep for Length {
+    fn take(&mut self, data: Bytes) {
+        self.0 += data.len() as u64;
+    }
+}
+
+/// A response whose body went through `K`.
+struct Response<K> {
+    status: u16,
+    content_type: Option<String>,
+    body: K,
+}
+
+impl Response<Whole> {
+    fn into_reply(self) -> Reply {
+        Reply {
+            status: self.status,
+            content_type: self.content_type,
+            body: self.body.into_bytes(),
+        }
+    }
 }
 
 /// How requests go on the wire.
@@ -139,6 +216,8 @@ pub struct Client {
     user: String,
     password: String,
     conn: Option<SendRequest<Outgoing>>,
+    /// A cap on the connection's read buffer (hyper's default when `None`).
+    read_buffer: Option<usize>,
     cookies: Vec<(String, String)>,
     auth: Option<(Challenge, u32)>,
     /// The challenge of the last 401, if this CPE can answer it.
@@ -160,10 +239,18 @@ impl Client {
             user: user.to_owned(),
             password: password.to_owned(),
             conn: None,
+            read_buffer: None,
             cookies: Vec::new(),
             auth: None,
             challenge: None,
         }
+    }
+
+    /// A client for file GETs: its connections read through a buffer of at most
+    /// [`FILE_READ_BUFFER`].
+    pub fn for_files(mut self) -> Client {
+        self.read_buffer = Some(FILE_READ_BUFFER);
+        self
     }
 
     /// POSTs a CWMP message (`None`: the empty POST). `content_type` goes with a body.
@@ -172,26 +259,38 @@ impl Client {
         body: Option<Bytes>,
         content_type: &str,
     ) -> Result<Reply, TransportError> {
-        self.exchange(hyper::Method::POST, body, content_type).await
+        self.exchange::<Whole>(hyper::Method::POST, body, content_type)
+            .await
+            .map(Response::into_reply)
     }
 
-    /// GETs a file (Download).
-    pub async fn get(&mut self) -> Result<Reply, TransportError> {
-        self.exchange(hyper::Method::GET, None, "").await
+    /// GETs a file (Download, ChangeDUState): the body is read frame by frame within the
+    /// timeout and only counted, whatever its size.
+    pub async fn get(&mut self) -> Result<Fetched, TransportError> {
+        let response = self
+            .exchange::<Length>(hyper::Method::GET, None, "")
+            .await?;
+        Ok(Fetched {
+            status: response.status,
+            length: response.body.0,
+        })
     }
 
     /// PUTs a file (Upload).
     pub async fn put(&mut self, body: Bytes, content_type: &str) -> Result<Reply, TransportError> {
-        self.exchange(hyper::Method::PUT, Some(body), content_type)
+        self.exchange::<Whole>(hyper::Method::PUT, Some(body), content_type)
             .await
+            .map(Response::into_reply)
     }
 
-    async fn exchange(
+    /// One request and its whole response (head and body) within the timeout; a 401 is
+    /// answered once, within a timeout of its own.
+    async fn exchange<K: Keep>(
         &mut self,
         method: hyper::Method,
         body: Option<Bytes>,
         content_type: &str,
-    ) -> Result<Reply, TransportError> {
+    ) -> Result<Response<K>, TransportError> {
         let timeout = self.timeout;
         let reply = tokio::time::timeout(
             timeout,
@@ -212,12 +311,12 @@ impl Client {
             .map_err(|_| TransportError::Timeout(timeout))?
     }
 
-    async fn send(
+    async fn send<K: Keep>(
         &mut self,
         method: hyper::Method,
         body: Option<Bytes>,
         content_type: &str,
-    ) -> Result<Reply, TransportError> {
+    ) -> Result<Response<K>, TransportError> {
         let reused = self.conn.as_ref().is_some_and(|c| !c.is_closed());
         match self
             .send_once(method.clone(), body.clone(), content_type)
@@ -241,7 +340,13 @@ impl Client {
             .await
             .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let mut builder = hyper::client::conn::http1::Builder::new();
+        if let Some(max) = self.read_buffer {
+            // hyper refuses (panics on) less than its initial 8 kB.
+            builder.max_buf_size(max.max(8 * 1024));
+        }
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| TransportError::Connect(format!("{authority}: {e}")))?;
         tokio::spawn(connection);
@@ -249,12 +354,12 @@ impl Client {
         Ok(())
     }
 
-    async fn send_once(
+    async fn send_once<K: Keep>(
         &mut self,
         method: hyper::Method,
         body: Option<Bytes>,
         content_type: &str,
-    ) -> Result<Reply, TransportError> {
+    ) -> Result<Response<K>, TransportError> {
         self.connect().await?;
         let mut request = hyper::Request::builder()
             .method(method.clone())
@@ -345,19 +450,56 @@ impl Client {
         } else {
             None
         };
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::Http(e.to_string()))?
-            .to_bytes();
+        let mut incoming = response.into_body();
+        let mut body = K::default();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| TransportError::Http(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                body.take(data);
+            }
+        }
         if close || self.wire.reconnect_per_message {
             self.conn = None;
         }
-        Ok(Reply {
+        Ok(Response {
             status,
             content_type,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(frames: &[&'static [u8]]) -> Whole {
+        let mut w = Whole::default();
+        for f in frames {
+            w.take(Bytes::from_static(f));
+        }
+        w
+    }
+
+    #[test]
+    fn a_whole_body_is_its_frames_in_order() {
+        assert_eq!(whole(&[]).into_bytes(), Bytes::new());
+        assert_eq!(whole(&[b"", b""]).into_bytes(), Bytes::new());
+        assert_eq!(
+            whole(&[b"<soap", b"", b":Envelope/>", b"\n"]).into_bytes(),
+            Bytes::from_static(b"<soap:Envelope/>\n")
+        );
+        // One frame is handed on as it is, not copied.
+        let frame: &'static [u8] = b"<soap:Envelope/>";
+        assert_eq!(whole(&[frame]).into_bytes().as_ptr(), frame.as_ptr());
+    }
+
+    #[test]
+    fn a_counted_body_keeps_only_its_length() {
+        let mut l = Length::default();
+        for f in [&b"abc"[..], b"", b"de"] {
+            l.take(Bytes::from_static(f));
+        }
+        assert_eq!(l.0, 5);
     }
 }
