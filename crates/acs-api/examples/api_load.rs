@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use acs_api::{ApiConfig, ApiState};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
 use acs_store::{Inform, SecretKey, Store, StoreError, TokenScope};
+use acs_testkit::fleet::seed;
+use acs_testkit::{Backend, create_database, drop_database, unique_name, with_database};
 use chrono::Utc;
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,8 +44,6 @@ async fn request(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, St
     (status, body)
 }
 
-const ORGS: i64 = 100;
-const TYPES: i64 = 10;
 const REQUESTS: usize = 100;
 
 /// The filtered pages measured: narrow (one organization), the old probe's filter, type +
@@ -67,58 +67,10 @@ const LISTS: [(&str, &str); 6] = [
     ("no_filter", ""),
 ];
 
-const SQLITE_SEED: &str = "
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
-INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
-    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
-    update_frequency, address, last_connection, created)
-SELECT lower(hex(randomblob(16))), printf('LOAD%08d', i), printf('device %d', i), (i / 7) % 20 <> 0,
-    CASE WHEN (i / 100) % 4 = 0 THEN 'Down' ELSE 'Up' END,
-    strftime('%Y-%m-%dT%H:%M:%S+00:00', '2026-01-01', '+' || i || ' seconds'),
-    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
-    '10.0.0.1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'
-FROM n";
-
-/// The same devices as [`SQLITE_SEED`].
-const POSTGRES_SEED: &str = "
-INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
-    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
-    update_frequency, address, last_connection, created)
-SELECT md5(i::text), 'LOAD' || lpad(i::text, 8, '0'), 'device ' || i, (i / 7) % 20 <> 0,
-    CASE WHEN (i / 100) % 4 = 0 THEN 'Down' ELSE 'Up' END,
-    TIMESTAMPTZ '2026-01-01 00:00:00+00' + make_interval(secs => i),
-    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
-    '10.0.0.1', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00'
-FROM generate_series(1, $1::bigint) AS i";
-
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i].as_secs_f64() * 1000.0
-}
-
-/// 100 organizations and 10 device types, through the store.
-async fn seed_catalog(store: &Store) {
-    for o in 0..ORGS {
-        store
-            .create_organization(&format!("org {o}"), Utc::now())
-            .await
-            .expect("org");
-    }
-    for t in 0..TYPES {
-        store
-            .create_device_type(
-                &acs_store::NewDeviceType {
-                    short_name: format!("type{t}"),
-                    name: format!("Type {t}"),
-                    data_model_root: "Device.".into(),
-                    profile: Default::default(),
-                },
-                Utc::now(),
-            )
-            .await
-            .expect("type");
-    }
 }
 
 fn sqlite_url(path: &Path) -> String {
@@ -141,21 +93,9 @@ async fn seed_sqlite(path: &Path, devices: i64) {
         .await
         .expect("store");
     store.migrate().await.expect("migrate");
-    seed_catalog(&store).await;
     store.close().await;
     let started = Instant::now();
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("seed pool");
-    sqlx::query(SQLITE_SEED)
-        .bind(devices)
-        .bind(ORGS)
-        .bind(TYPES)
-        .execute(&pool)
-        .await
-        .expect("seed");
-    for sql in ["ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"] {
-        sqlx::query(sql).execute(&pool).await.expect(sql);
-    }
-    pool.close().await;
+    seed(&url, Backend::Sqlite, devices, "LOAD").await;
     eprintln!(
         "{devices} devices seeded in {:?} (cached in {})",
         started.elapsed(),
@@ -228,43 +168,19 @@ async fn sqlite_store(dir: &Path, devices: i64) -> Store {
 }
 
 /// A database created for this run in the server of `base`, seeded like the SQLite one;
-/// returns the store, the admin connection and the database's name, to drop it with.
-async fn postgres_store(base: &str, devices: i64) -> (Store, sqlx::PgConnection, String) {
-    let db = format!("acs_api_load_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(base)
-        .await
-        .expect("postgres admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let url = match base.rsplit_once('/') {
-        Some((head, _)) if head.len() > head.find("://").map_or(usize::MAX, |i| i + 2) => {
-            format!("{head}/{db}")
-        }
-        _ => format!("{base}/{db}"),
-    };
+/// returns the store and the database's name, to drop it with.
+async fn postgres_store(base: &str, devices: i64) -> (Store, String) {
+    let db = unique_name("acs_api_load");
+    create_database(base, &db).await.expect("create database");
+    let url = with_database(base, &db);
     let store = Store::connect(&url, SecretKey::generate())
         .await
         .expect("store");
     store.migrate().await.expect("migrate");
-    seed_catalog(&store).await;
     let started = Instant::now();
-    let pool = sqlx::PgPool::connect(&url).await.expect("seed pool");
-    sqlx::query(POSTGRES_SEED)
-        .bind(devices)
-        .bind(ORGS)
-        .bind(TYPES)
-        .execute(&pool)
-        .await
-        .expect("seed");
-    sqlx::query("VACUUM ANALYZE devices")
-        .execute(&pool)
-        .await
-        .expect("analyze");
-    pool.close().await;
+    seed(&url, Backend::Postgres, devices, "LOAD").await;
     eprintln!("{devices} devices seeded in {:?} ({db})", started.elapsed());
-    (store, admin, db)
+    (store, db)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -278,14 +194,14 @@ async fn main() {
     let postgres = args.iter().any(|a| a == "--postgres");
     let dir = std::env::temp_dir().join(format!("acs-api-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut pg_admin = None;
+    let mut pg_db = None;
     let store = if postgres {
         let base = std::env::var("ACS_TEST_POSTGRES_URL")
             .ok()
             .filter(|u| !u.trim().is_empty())
             .expect("--postgres needs ACS_TEST_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres");
-        let (store, admin, db) = postgres_store(&base, devices).await;
-        pg_admin = Some((admin, db));
+        let (store, db) = postgres_store(&base, devices).await;
+        pg_db = Some((base, db));
         store
     } else {
         sqlite_store(&dir, devices).await
@@ -394,13 +310,8 @@ async fn main() {
         percentile(&mut patch, 0.9)
     );
     store.close().await;
-    if let Some((mut admin, db)) = pg_admin {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
+    if let Some((base, db)) = pg_db {
+        drop_database(&base, &db).await.expect("drop database");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

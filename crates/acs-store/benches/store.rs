@@ -15,22 +15,17 @@ use acs_store::{
     DeviceFilter, DeviceStatus, Inform, InformEvent, InformWriter, ParameterValue, SecretKey,
     Store, WriterConfig,
 };
-use chrono::{DateTime, TimeZone, Utc};
-use sqlx::{Connection, PgConnection};
+use acs_testkit::fleet::{ORGS, TYPES, base_time, seed};
+use acs_testkit::{Backend, create_database, drop_database, unique_name, with_database};
+use chrono::{DateTime, Utc};
 
 const CONCURRENT_SESSIONS: usize = 256;
-const ORGS: i64 = 100;
-const TYPES: i64 = 10;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
 fn inform(serial: String, now: DateTime<Utc>) -> Inform {
@@ -184,52 +179,6 @@ async fn bench_page(name: &str, store: &Store, devices: i64) {
     );
 }
 
-const SQLITE_SEED: &str = "
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
-INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
-    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
-    update_frequency, address, last_connection, created)
-SELECT lower(hex(randomblob(16))), printf('B%08d', i), printf('device %d', i), i % 20 <> 0,
-    CASE WHEN i % 4 = 0 THEN 'Down' ELSE 'Up' END,
-    strftime('%Y-%m-%dT%H:%M:%S+00:00', '2026-01-01', '+' || i || ' seconds'),
-    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
-    '10.0.0.1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'
-FROM n";
-
-const POSTGRES_SEED: &str = "
-INSERT INTO devices (uuid, serial_number, name, is_active, status, status_change, type_id,
-    software_version, manufacturer, product_class, oui, organization_id, latitude, longitude,
-    update_frequency, address, last_connection, created)
-SELECT md5(i::text), 'B' || lpad(i::text, 8, '0'), 'device ' || i, i % 20 <> 0,
-    CASE WHEN i % 4 = 0 THEN 'Down' ELSE 'Up' END,
-    TIMESTAMPTZ '2026-01-01 00:00:00+00' + make_interval(secs => i),
-    i % $3 + 1, '1.2.3', 'Acme', 'HGW', '00D09E', i % $2 + 1, '37.7749', '-122.4194', 300,
-    '10.0.0.1', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00'
-FROM generate_series(1, $1::bigint) AS i";
-
-async fn seed_catalog(store: &Store) {
-    for o in 0..ORGS {
-        store
-            .create_organization(&format!("org{o}"), base_time())
-            .await
-            .expect("org");
-    }
-    for t in 0..TYPES {
-        store
-            .create_device_type(
-                &acs_store::NewDeviceType {
-                    short_name: format!("type{t}"),
-                    name: format!("Type {t}"),
-                    data_model_root: "Device.".into(),
-                    profile: Default::default(),
-                },
-                base_time(),
-            )
-            .await
-            .expect("type");
-    }
-}
-
 fn bench_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -256,7 +205,9 @@ async fn sqlite(devices: i64, informs: usize) {
     bench_informs("sqlite", &store, informs).await;
     store.close().await;
 
-    let seed_db = dir.join(format!("seed-{devices}.db"));
+    // `fleet-`: seeds of the older layout (status and activity by `i % 4`, `i % 20`, so that
+    // a quarter of the organizations had no Up device) are not reused
+    let seed_db = dir.join(format!("fleet-{devices}.db"));
     let url = format!("sqlite://{}", seed_db.display());
     let store = Store::connect(&url, key).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -274,22 +225,9 @@ async fn sqlite(devices: i64, informs: usize) {
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        seed_catalog(&store).await;
         store.close().await;
         let start = Instant::now();
-        let pool = sqlx::SqlitePool::connect(&url).await.expect("seed pool");
-        sqlx::query(SQLITE_SEED)
-            .bind(devices)
-            .bind(ORGS)
-            .bind(TYPES)
-            .execute(&pool)
-            .await
-            .expect("seed");
-        sqlx::query("ANALYZE")
-            .execute(&pool)
-            .await
-            .expect("analyze");
-        pool.close().await;
+        seed(&url, Backend::Sqlite, devices, "B").await;
         println!(
             "sqlite: seeded {devices} devices in {:.1} s (cached in {})",
             start.elapsed().as_secs_f64(),
@@ -306,28 +244,14 @@ async fn sqlite(devices: i64, informs: usize) {
 }
 
 async fn postgres(base: &str, devices: i64, informs: usize) {
-    let db = format!("acs_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect(base).await.expect("postgres admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .expect("create db");
-    let url = match base.rsplit_once('/') {
-        Some((head, _)) if head.contains("://") && head.len() > head.find("://").unwrap() + 3 => {
-            format!("{head}/{db}")
-        }
-        _ => format!("{base}/{db}"),
-    };
+    let db = unique_name("acs_bench");
+    create_database(base, &db).await.expect("create db");
+    let url = with_database(base, &db);
     let store = Store::connect(&url, SecretKey::generate())
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
     bench_informs("postgres", &store, informs).await;
-    sqlx::query("SELECT 1")
-        .execute(&mut admin)
-        .await
-        .expect("admin alive");
-    seed_catalog(&store).await;
     let start = Instant::now();
     {
         let pool = sqlx::PgPool::connect(&url).await.expect("seed pool");
@@ -335,30 +259,16 @@ async fn postgres(base: &str, devices: i64, informs: usize) {
             .execute(&pool)
             .await
             .expect("clear");
-        sqlx::query(POSTGRES_SEED)
-            .bind(devices)
-            .bind(ORGS)
-            .bind(TYPES)
-            .execute(&pool)
-            .await
-            .expect("seed");
-        sqlx::query("VACUUM ANALYZE devices")
-            .execute(&pool)
-            .await
-            .expect("analyze");
         pool.close().await;
     }
+    seed(&url, Backend::Postgres, devices, "B").await;
     println!(
         "postgres: seeded {devices} devices in {:.1} s",
         start.elapsed().as_secs_f64()
     );
     bench_page("postgres", &store, devices).await;
     store.close().await;
-    let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(drop))
-        .execute(&mut admin)
-        .await
-        .expect("drop db");
+    drop_database(base, &db).await.expect("drop db");
 }
 
 fn main() {

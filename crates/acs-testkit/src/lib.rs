@@ -18,10 +18,13 @@
 //! }
 //! ```
 //!
+//! [`fleet`] seeds the synthetic fleet the load probes measure.
+//!
 //! Test-only: a `[dev-dependencies]` entry, never a dependency of anything that ships.
 
 mod args;
 mod database;
+pub mod fleet;
 mod runner;
 
 use std::future::Future;
