@@ -54,8 +54,10 @@ enum ModelArg {
 enum EventsArg {
     /// Nothing on stdout.
     None,
-    /// One JSON object per line: cr_listening, session_end (informed, rpcs), session_failed,
-    /// rebooted, factory_reset, downloaded, uploaded, cr_received.
+    /// One JSON object per line: cr_listening, session_end (informed, rpcs), session_failed
+    /// (error, kind, retry_count), rebooted, factory_reset, downloaded, uploaded, cr_received,
+    /// crashed and died (a vendor behaviour took the agent down), restarted, and a last
+    /// summary (sessions_ok, sessions_failed, restarts, failed by kind).
     Json,
 }
 
