@@ -30,7 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run N virtual CPEs against an ACS: BOOTSTRAP on first contact, then periodic Informs,
-    /// answering every RPC from their data models.
+    /// answering every RPC from their data models. When it stops it prints a summary
+    /// (sessions ok, failed by reason) on stderr, and exits 1 if no session succeeded.
     Run(RunArgs),
     /// Drive sessions as fast as the ACS takes them (or at --rate) and print a JSON report on
     /// stdout: sessions (completed within --duration), sessions_per_second, latency_ms (whole
