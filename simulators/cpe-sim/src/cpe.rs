@@ -11,7 +11,9 @@ use bytes::Bytes;
 use cwmp::{Body, Decoded, EncodeOptions, Envelope, EventStruct, Header, XsdDateTime};
 
 use crate::answer::{self, Deferred};
+use crate::behaviour::{Behaviour, Behaviours};
 use crate::datamodel::Device;
+use crate::digest::ChallengeRules;
 use crate::events;
 use crate::settings::Settings;
 use crate::software::{SoftwareModules, Times};
@@ -31,6 +33,8 @@ pub struct Cpe {
     pub wake: tokio::sync::Notify,
     /// A connection request was accepted and not yet put into an Inform.
     cr_pending: AtomicBool,
+    /// The vendor behaviours this device shows (`--behaviour`).
+    pub behaviours: Behaviours,
 }
 
 /// What changes as the CPE lives.
@@ -77,20 +81,37 @@ pub enum SessionError {
     Unexpected(String),
     #[error("acs fault {0}")]
     Fault(u32),
+    /// The agent crashed mid-session (a vendor behaviour): the connection dropped unanswered.
+    #[error("the agent crashed on {0}")]
+    Crashed(String),
 }
 
 impl SessionError {
-    /// A short name for load reports: `connect`, `timeout`, `http`, `http_status_503`,
-    /// `decode`, `unexpected_message`, `fault_8005`.
+    /// A short name for reports and events: `connect`, `timeout`, `http`, `http_status_503`,
+    /// `auth_unsupported`, `decode`, `unexpected_message`, `fault_8005`, `crashed`.
     pub fn kind(&self) -> String {
         match self {
             SessionError::Transport(TransportError::Connect(_)) => "connect".to_owned(),
             SessionError::Transport(TransportError::Timeout(_)) => "timeout".to_owned(),
             SessionError::Transport(TransportError::Http(_)) => "http".to_owned(),
+            SessionError::Transport(TransportError::Auth(_)) => "auth_unsupported".to_owned(),
+            SessionError::Transport(TransportError::Unauthorized(_)) => {
+                "http_status_401".to_owned()
+            }
             SessionError::Status(s) => format!("http_status_{s}"),
             SessionError::Decode(_) => "decode".to_owned(),
             SessionError::Unexpected(_) => "unexpected_message".to_owned(),
             SessionError::Fault(c) => format!("fault_{c}"),
+            SessionError::Crashed(_) => "crashed".to_owned(),
+        }
+    }
+
+    /// The non-2xx HTTP status that ended the session, if one did.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            SessionError::Status(s) => Some(*s),
+            SessionError::Transport(TransportError::Unauthorized(_)) => Some(401),
+            _ => None,
         }
     }
 }
@@ -113,7 +134,33 @@ impl Cpe {
             }),
             wake: tokio::sync::Notify::new(),
             cr_pending: AtomicBool::new(false),
+            behaviours: Behaviours::NONE,
         }
+    }
+
+    /// The device showing `behaviours`.
+    pub fn with_behaviours(mut self, behaviours: Behaviours) -> Cpe {
+        self.behaviours = behaviours;
+        self
+    }
+
+    /// Whether the device shows behaviour `b`.
+    pub fn behaves(&self, b: Behaviour) -> bool {
+        self.behaviours.has(b)
+    }
+
+    /// The agent's process starts again after a crash or an exit: what it held in memory
+    /// (events not yet delivered, actions due after the session, scheduled Informs, a
+    /// connection request) is gone, RetryCount starts over, and it informs `1 BOOT`. The data
+    /// model, queued transfers and owed TransferCompletes are kept, as on flash.
+    pub fn restart(&self) {
+        self.cr_pending.store(false, Ordering::Release);
+        let mut st = self.state();
+        st.pending.clear();
+        st.deferred.clear();
+        st.scheduled.clear();
+        st.retry_count = 0;
+        st.queue_event("1 BOOT", "");
     }
 
     /// The state, for the listener and the run loop (never held across an await).
@@ -166,6 +213,12 @@ impl Cpe {
                 }
             }
             let id = st.device.device_id();
+            let mut event = st.pending.clone();
+            if self.behaves(Behaviour::EmptyCommandKey) {
+                for e in event.iter_mut().filter(|e| e.event_code.starts_with("M ")) {
+                    e.command_key.clear();
+                }
+            }
             let inform = cwmp::Inform {
                 device_id: cwmp::DeviceId {
                     manufacturer: id.manufacturer,
@@ -173,7 +226,7 @@ impl Cpe {
                     product_class: id.product_class,
                     serial_number: id.serial_number,
                 },
-                event: st.pending.clone(),
+                event,
                 max_envelopes: 1,
                 current_time: now_xsd(),
                 retry_count: st.retry_count,
@@ -197,15 +250,20 @@ impl Cpe {
             settings.http_timeout,
             &credentials.0,
             &credentials.1,
-        );
+        )
+        .with_rules(self.behaviours.challenge_rules());
+        let wire = Wire {
+            settings,
+            behaviours: self.behaviours,
+        };
         let mut report = SessionReport {
             informed,
             rpcs: Vec::new(),
         };
 
         // 1. Inform → InformResponse.
-        let reply = send(&mut client, settings, Some(&inform)).await?;
-        let response = expect_envelope(&reply)?;
+        let reply = send(&mut client, wire, Some(&inform)).await?;
+        let response = expect_envelope(&reply, wire)?;
         let hold = match &response.body {
             Body::InformResponse(_) => response.header.hold_requests == Some(true),
             Body::Fault(f) => return Err(SessionError::Fault(f.code().map_or(0, |c| c.0))),
@@ -238,8 +296,8 @@ impl Cpe {
                     envelope
                 };
                 let expected = format!("{}Response", next.body.name());
-                let reply = send(&mut client, settings, Some(&next)).await?;
-                match expect_envelope(&reply)?.body {
+                let reply = send(&mut client, wire, Some(&next)).await?;
+                match expect_envelope(&reply, wire)?.body {
                     Body::Fault(f) => return Err(SessionError::Fault(f.code().map_or(0, |c| c.0))),
                     answer if answer.name() == expected => {
                         self.state().outbox.remove(0);
@@ -256,7 +314,7 @@ impl Cpe {
         }
 
         // 3. Empty POST, then answer the ACS's requests until it has none (204).
-        let mut reply = send(&mut client, settings, None).await?;
+        let mut reply = send(&mut client, wire, None).await?;
         for _ in 0..MAX_REQUESTS_PER_SESSION {
             if reply.status == 204
                 || (reply.status == 200 && reply.body.iter().all(u8::is_ascii_whitespace))
@@ -264,11 +322,17 @@ impl Cpe {
                 self.state().retry_count = 0;
                 return Ok(report);
             }
-            let request = expect_envelope(&reply)?;
+            let request = expect_envelope(&reply, wire)?;
             if matches!(request.body, Body::Fault(_)) || request.body.name().ends_with("Response") {
                 return Err(SessionError::Unexpected(format!(
                     "{} while waiting for a request",
                     request.body.name()
+                )));
+            }
+            if let Some(partial) = self.crashing_request(&request.body) {
+                // Returning drops the client, and with it the connection, unanswered.
+                return Err(SessionError::Crashed(format!(
+                    "GetParameterValues of the partial path {partial:?}"
                 )));
             }
             let method = request.body.name().to_owned();
@@ -297,7 +361,7 @@ impl Cpe {
                 request.reply(body)
             };
             report.rpcs.push(method);
-            reply = send(&mut client, settings, Some(&response)).await?;
+            reply = send(&mut client, wire, Some(&response)).await?;
         }
         Err(SessionError::Unexpected(format!(
             "more than {MAX_REQUESTS_PER_SESSION} requests in one session"
@@ -316,7 +380,9 @@ impl Cpe {
                     {
                         let mut st = self.state();
                         st.queue_event("1 BOOT", "");
-                        st.queue_event("M Reboot", &command_key);
+                        if !self.behaves(Behaviour::BootOnlyAfterReboot) {
+                            st.queue_event("M Reboot", &command_key);
+                        }
                     }
                     events::emit(
                         settings,
@@ -338,7 +404,9 @@ impl Cpe {
                         st.transfers.clear();
                         st.software.clear();
                         st.scheduled.clear();
-                        st.queue_event("0 BOOTSTRAP", "");
+                        if !self.behaves(Behaviour::NoBootstrapAfterReset) {
+                            st.queue_event("0 BOOTSTRAP", "");
+                        }
                         st.queue_event("1 BOOT", "");
                     }
                     events::emit(
@@ -411,9 +479,16 @@ impl Cpe {
             let start = now_xsd();
             let source = self.state().software.source(op);
             let fetched = match source {
-                Some(src) => fetch(settings, &src.url, &src.username, &src.password, 0)
-                    .await
-                    .map(|_| ()),
+                Some(src) => fetch_as(
+                    settings,
+                    self.behaviours.challenge_rules(),
+                    &src.url,
+                    &src.username,
+                    &src.password,
+                    0,
+                )
+                .await
+                .map(|_| ()),
                 None => Ok(()),
             };
             let mut st = self.state();
@@ -464,7 +539,15 @@ impl Cpe {
                 "the time windows passed before the download could start".to_owned(),
             ))
         } else {
-            fetch(settings, &d.url, &d.username, &d.password, d.file_size).await
+            fetch_as(
+                settings,
+                self.behaviours.challenge_rules(),
+                &d.url,
+                &d.username,
+                &d.password,
+                d.file_size,
+            )
+            .await
         };
         let (code, message) = match &result {
             Ok(_) => (0, String::new()),
@@ -528,7 +611,8 @@ impl Cpe {
                 settings.http_timeout,
                 &u.username,
                 &u.password,
-            );
+            )
+            .with_rules(self.behaviours.challenge_rules());
             let reply = client
                 .put(file, "application/octet-stream")
                 .await
@@ -553,6 +637,23 @@ impl Cpe {
             "uploaded",
             serde_json::json!({ "url": u.url, "fault_code": code }),
         );
+    }
+}
+
+impl Cpe {
+    /// The partial path of a GetParameterValues that crashes this agent, if it is one.
+    fn crashing_request<'a>(&self, request: &'a Body) -> Option<&'a str> {
+        if !self.behaves(Behaviour::CrashOnPartialPath) {
+            return None;
+        }
+        match request {
+            Body::GetParameterValues(g) => g
+                .parameter_names
+                .iter()
+                .find(|n| n.is_empty() || n.ends_with('.'))
+                .map(String::as_str),
+            _ => None,
+        }
     }
 }
 
@@ -631,6 +732,26 @@ pub async fn fetch(
     password: &str,
     size: u32,
 ) -> Result<u64, (u32, String)> {
+    fetch_as(
+        settings,
+        ChallengeRules::default(),
+        url,
+        user,
+        password,
+        size,
+    )
+    .await
+}
+
+/// [`fetch`] by a client that reads 401 challenges the way `rules` say.
+pub async fn fetch_as(
+    settings: &Settings,
+    rules: ChallengeRules,
+    url: &str,
+    user: &str,
+    password: &str,
+    size: u32,
+) -> Result<u64, (u32, String)> {
     let target = Target::parse(url).map_err(|e| (9013, e))?;
     let mut client = Client::new(
         target,
@@ -639,7 +760,8 @@ pub async fn fetch(
         user,
         password,
     )
-    .for_files();
+    .for_files()
+    .with_rules(rules);
     let fetched = client.get().await.map_err(|e| match e {
         TransportError::Connect(m) => (9015, m),
         other => (9017, other.to_string()),
@@ -715,15 +837,22 @@ pub fn now_xsd() -> XsdDateTime {
     XsdDateTime::from_utc(chrono::Utc::now())
 }
 
+/// How one device's messages look on the wire: the run's quirks and the device's behaviours.
+#[derive(Clone, Copy)]
+struct Wire<'a> {
+    settings: &'a Settings,
+    behaviours: Behaviours,
+}
+
 /// POSTs `message` (or the empty POST) encoded as the quirks say.
 async fn send(
     client: &mut Client,
-    settings: &Settings,
+    wire: Wire<'_>,
     message: Option<&Envelope>,
 ) -> Result<Reply, SessionError> {
     let reply = match message {
         Some(m) => {
-            let (bytes, content_type) = encode(m, settings);
+            let (bytes, content_type) = encode(m, wire.settings, wire.behaviours);
             client.post(Some(bytes), content_type).await?
         }
         None => client.post(None, "").await?,
@@ -732,9 +861,14 @@ async fn send(
 }
 
 /// The envelope of a 200 answer.
-fn expect_envelope(reply: &Reply) -> Result<Envelope, SessionError> {
+fn expect_envelope(reply: &Reply, wire: Wire<'_>) -> Result<Envelope, SessionError> {
     if reply.status != 200 {
         return Err(SessionError::Status(reply.status));
+    }
+    if wire.behaviours.has(Behaviour::NoXmlDeclaration) && starts_with_declaration(&reply.body) {
+        return Err(SessionError::Decode(
+            "the message starts with an XML declaration, which this agent cannot parse".to_owned(),
+        ));
     }
     match cwmp::decode(&reply.body, reply.content_type.as_deref()) {
         Ok(Decoded::Envelope(e)) => Ok(e),
@@ -743,16 +877,30 @@ fn expect_envelope(reply: &Reply) -> Result<Envelope, SessionError> {
     }
 }
 
-/// Encodes a message the CPE sends, with its quirks: no Header, zero-padded array counts,
-/// ISO-8859-1. Returns the bytes and the Content-Type.
-pub fn encode(message: &Envelope, settings: &Settings) -> (Bytes, &'static str) {
+/// Whether `body` begins (after a byte-order mark and white space) with `<?xml`.
+fn starts_with_declaration(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    body.trim_ascii_start().starts_with(b"<?xml")
+}
+
+/// Encodes a message the CPE sends, with its quirks (no Header, zero-padded array counts,
+/// ISO-8859-1) and behaviours (no XML declaration). Returns the bytes and the Content-Type.
+pub fn encode(
+    message: &Envelope,
+    settings: &Settings,
+    behaviours: Behaviours,
+) -> (Bytes, &'static str) {
     let q = settings.quirks;
+    let options = EncodeOptions {
+        xml_declaration: !behaviours.has(Behaviour::NoXmlDeclaration),
+        ..EncodeOptions::default()
+    };
     let bytes = if q.no_header {
         let mut m = message.clone();
         m.header = Header::default();
-        m.encode(&EncodeOptions::default())
+        m.encode(&options)
     } else {
-        message.encode(&EncodeOptions::default())
+        message.encode(&options)
     };
     let mut text = String::from_utf8(bytes).unwrap_or_default();
     if q.zero_padded_arrays {

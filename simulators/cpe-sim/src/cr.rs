@@ -1,8 +1,8 @@
 //! The connection-request listener (TR-069 §3.2.2, PROTOCOL §11): one HTTP server for the whole
 //! fleet, `GET /cr/<serial>` selects the device. Digest authentication with the device's
-//! ConnectionRequestUsername/Password; on success 200 at once and the device opens a session
-//! with `6 CONNECTION REQUEST`; 503 while an earlier request of that device still waits for
-//! its session (the rate limit of §11).
+//! ConnectionRequestUsername/Password (Basic for a device with the `basic-cr` behaviour); on
+//! success 200 at once and the device opens a session with `6 CONNECTION REQUEST`; 503 while an
+//! earlier request of that device still waits for its session (the rate limit of §11).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::behaviour::Behaviour;
 use crate::cpe::Cpe;
 use crate::digest::Verifier;
 use crate::events;
@@ -67,11 +68,23 @@ impl Listener {
                 get("ConnectionRequestPassword"),
             )
         };
-        let ok = authorization
-            .is_some_and(|a| self.verifier.verify(a, method.as_str(), &user, &password));
+        // An agent whose listener knows only Basic (PROTOCOL §16.9) offers and checks Basic.
+        let basic = cpe.behaves(Behaviour::BasicCr);
+        let ok = authorization.is_some_and(|a| {
+            if basic {
+                Verifier::verify_basic(a, &user, &password)
+            } else {
+                self.verifier.verify(a, method.as_str(), &user, &password)
+            }
+        });
         if !ok {
             let mut response = status(StatusCode::UNAUTHORIZED);
-            for challenge in self.verifier.challenges() {
+            let challenges = if basic {
+                vec![self.verifier.basic_challenge()]
+            } else {
+                self.verifier.challenges().to_vec()
+            };
+            for challenge in challenges {
                 if let Ok(v) = challenge.parse() {
                     response
                         .headers_mut()

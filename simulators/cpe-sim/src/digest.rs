@@ -42,7 +42,10 @@ pub enum Challenge {
     Basic,
     Digest {
         realm: String,
+        /// The nonce as this CPE answers it (cut to [`ChallengeRules::nonce_limit`]).
         nonce: String,
+        /// The nonce's length as sent, when it was longer than this CPE keeps.
+        nonce_cut_from: Option<usize>,
         opaque: Option<String>,
         algorithm: Algorithm,
         /// The server offered `qop=auth` (else RFC 2069-style, no nc/cnonce).
@@ -50,11 +53,30 @@ pub enum Challenge {
     },
 }
 
-/// The challenge to answer among an ACS's `WWW-Authenticate` headers: the first Digest one
-/// with an algorithm this CPE has (MD5, SHA-256), else Basic. `None` when none is usable
-/// (`MD5-sess`, `auth-int` only, unknown schemes).
-pub fn pick_challenge<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+/// How a CPE's HTTP client reads a 401's challenges: the default reads them all and answers
+/// the first it can; deployed agents read less (PROTOCOL §16.1–2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChallengeRules {
+    /// Only the first `WWW-Authenticate` header is looked at.
+    pub first_only: bool,
+    /// Digest with MD5 only.
+    pub md5_only: bool,
+    /// The nonce is cut to this many characters (a fixed-size buffer).
+    pub nonce_limit: Option<usize>,
+}
+
+/// The challenge to answer among an ACS's `WWW-Authenticate` headers under `rules`: the first
+/// Digest one with an algorithm this CPE has (MD5, SHA-256), else Basic. Without one, why not
+/// (`digest algorithm SHA-256 unsupported`, `no WWW-Authenticate challenge`, …).
+pub fn pick_challenge<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    rules: ChallengeRules,
+) -> Result<Challenge, String> {
     let mut basic = false;
+    let mut why = "no WWW-Authenticate challenge".to_owned();
+    let headers = headers
+        .into_iter()
+        .take(if rules.first_only { 1 } else { usize::MAX });
     for header in headers {
         let header = header.trim();
         let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
@@ -63,6 +85,7 @@ pub fn pick_challenge<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<
             continue;
         }
         if !scheme.eq_ignore_ascii_case("digest") {
+            why = format!("authentication scheme {scheme} unsupported");
             continue;
         }
         let params = parse_params(rest);
@@ -72,32 +95,51 @@ pub fn pick_challenge<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<
                 .find(|(n, _)| n.eq_ignore_ascii_case(k))
                 .map(|(_, v)| v.clone())
         };
-        let algorithm = match get("algorithm")
-            .as_deref()
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
+        let named = get("algorithm");
+        let algorithm = match named.as_deref().map(str::to_ascii_uppercase).as_deref() {
             None | Some("MD5") => Algorithm::Md5,
-            Some("SHA-256") => Algorithm::Sha256,
-            Some(_) => continue,
+            Some("SHA-256") if !rules.md5_only => Algorithm::Sha256,
+            Some(_) => {
+                why = format!(
+                    "digest algorithm {} unsupported",
+                    named.as_deref().unwrap_or_default()
+                );
+                continue;
+            }
         };
         let qop = get("qop");
         let qop_auth = qop
             .as_deref()
             .is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
-        if qop.is_some() && !qop_auth {
+        if let Some(qop) = qop.filter(|_| !qop_auth) {
+            why = format!("digest qop {qop} unsupported");
             continue;
         }
-        let Some(nonce) = get("nonce") else { continue };
-        return Some(Challenge::Digest {
+        let Some(mut nonce) = get("nonce") else {
+            why = "digest challenge without a nonce".to_owned();
+            continue;
+        };
+        let mut nonce_cut_from = None;
+        if let Some(limit) = rules.nonce_limit
+            && nonce.chars().count() > limit
+        {
+            nonce_cut_from = Some(nonce.chars().count());
+            nonce = nonce.chars().take(limit).collect();
+        }
+        return Ok(Challenge::Digest {
             realm: get("realm").unwrap_or_default(),
             nonce,
+            nonce_cut_from,
             opaque: get("opaque"),
             algorithm,
             qop_auth,
         });
     }
-    basic.then_some(Challenge::Basic)
+    if basic {
+        Ok(Challenge::Basic)
+    } else {
+        Err(why)
+    }
 }
 
 /// The `Authorization` header answering `challenge` for `method uri`; `nc` counts the
@@ -118,6 +160,7 @@ pub fn authorization(
             opaque,
             algorithm,
             qop_auth,
+            ..
         } => {
             let ha1 = algorithm.hash(&format!("{user}:{realm}:{password}"));
             let ha2 = algorithm.hash(&format!("{method}:{uri}"));
@@ -183,6 +226,21 @@ impl Verifier {
                 a.name()
             )
         })
+    }
+
+    /// The `WWW-Authenticate` value of a listener that offers Basic only.
+    pub fn basic_challenge(&self) -> String {
+        format!("Basic realm=\"{}\"", self.realm)
+    }
+
+    /// Whether `header` is `Basic base64(user:password)` (scheme case-insensitive).
+    pub fn verify_basic(header: &str, user: &str, password: &str) -> bool {
+        let header = header.trim();
+        let Some((scheme, token)) = header.split_once(' ') else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("basic")
+            && token.trim() == base64(format!("{user}:{password}").as_bytes())
     }
 
     /// Whether `header` (an `Authorization` value) is a valid Digest answer for `method` by
@@ -355,11 +413,111 @@ mod tests {
         assert_eq!(h, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
     }
 
+    /// What acs sent before issue 14: SHA-256 first, then MD5, 64-hex-digit nonces.
+    const TWO_CHALLENGES: [&str; 2] = [
+        "Digest realm=\"acs\", qop=\"auth\", algorithm=SHA-256, nonce=\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"",
+        "Digest realm=\"acs\", qop=\"auth\", algorithm=MD5, nonce=\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"",
+    ];
+
+    fn algorithm(c: &Challenge) -> Algorithm {
+        match c {
+            Challenge::Digest { algorithm, .. } => *algorithm,
+            Challenge::Basic => panic!("basic"),
+        }
+    }
+
+    #[test]
+    fn challenge_rules_of_deployed_agents() {
+        let all = ChallengeRules::default();
+        assert_eq!(
+            algorithm(&pick_challenge(TWO_CHALLENGES, all).unwrap()),
+            Algorithm::Sha256
+        );
+        let md5 = ChallengeRules {
+            md5_only: true,
+            ..all
+        };
+        assert_eq!(
+            algorithm(&pick_challenge(TWO_CHALLENGES, md5).unwrap()),
+            Algorithm::Md5,
+            "an MD5-only client that reads every header finds the second"
+        );
+        let first_md5 = ChallengeRules {
+            first_only: true,
+            ..md5
+        };
+        assert_eq!(
+            pick_challenge(TWO_CHALLENGES, first_md5).unwrap_err(),
+            "digest algorithm SHA-256 unsupported"
+        );
+        assert_eq!(
+            algorithm(&pick_challenge([TWO_CHALLENGES[1]], first_md5).unwrap()),
+            Algorithm::Md5
+        );
+        assert_eq!(
+            pick_challenge(["NTLM"], all).unwrap_err(),
+            "authentication scheme NTLM unsupported"
+        );
+        assert_eq!(
+            pick_challenge(["Basic realm=\"x\""], first_md5),
+            Ok(Challenge::Basic)
+        );
+    }
+
+    #[test]
+    fn a_cut_nonce_is_answered_and_refused() {
+        let cut = ChallengeRules {
+            nonce_limit: Some(32),
+            ..ChallengeRules::default()
+        };
+        match pick_challenge([TWO_CHALLENGES[1]], cut).unwrap() {
+            Challenge::Digest {
+                nonce,
+                nonce_cut_from,
+                ..
+            } => {
+                assert_eq!(nonce, "0123456789abcdef0123456789abcdef");
+                assert_eq!(nonce_cut_from, Some(64));
+            }
+            Challenge::Basic => panic!("basic"),
+        }
+        // 32 characters fit.
+        let short =
+            "Digest realm=\"acs\", qop=\"auth\", nonce=\"0123456789abcdef0123456789abcdef\"";
+        assert!(matches!(
+            pick_challenge([short], cut),
+            Ok(Challenge::Digest {
+                nonce_cut_from: None,
+                ..
+            })
+        ));
+        // The verifier's own nonces are longer than 32: the cut answer does not verify.
+        let v = Verifier::new("cpe-sim");
+        let [md5, _] = v.challenges();
+        let c = pick_challenge([md5.as_str()], cut).unwrap();
+        let answer = authorization(&c, "u", "p", "GET", "/cr/X", 1);
+        assert!(!v.verify(&answer, "GET", "u", "p"));
+    }
+
+    #[test]
+    fn basic_answers_are_checked() {
+        let good = authorization(&Challenge::Basic, "u", "p", "GET", "/", 1);
+        assert!(Verifier::verify_basic(&good, "u", "p"));
+        assert!(Verifier::verify_basic(
+            &good.replace("Basic", "basic"),
+            "u",
+            "p"
+        ));
+        assert!(!Verifier::verify_basic(&good, "u", "q"));
+        assert!(!Verifier::verify_basic("Digest x", "u", "p"));
+        assert!(!Verifier::verify_basic("Basic", "u", "p"));
+    }
+
     #[test]
     fn verifier_accepts_its_own_challenge_answered_and_rejects_a_wrong_password() {
         let v = Verifier::new("cpe-sim");
         for challenge in v.challenges() {
-            let c = pick_challenge([challenge.as_str()]).unwrap();
+            let c = pick_challenge([challenge.as_str()], ChallengeRules::default()).unwrap();
             let good = authorization(&c, "u", "p", "GET", "/cr/X", 1);
             assert!(v.verify(&good, "GET", "u", "p"), "{good}");
             let bad = authorization(&c, "u", "wrong", "GET", "/cr/X", 1);

@@ -127,10 +127,13 @@ pub fn build(
                 &identity(i, &serial, settings, cr, product_class),
             );
             settings.apply_overrides(&mut device);
-            Arc::new(Cpe::new(
-                device,
-                seed ^ (u64::from(i) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            ))
+            Arc::new(
+                Cpe::new(
+                    device,
+                    seed ^ (u64::from(i) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                )
+                .with_behaviours(settings.behaviours.for_device(i, count)),
+            )
         })
         .collect())
 }

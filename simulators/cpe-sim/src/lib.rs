@@ -7,14 +7,17 @@
 //!   request onto the data model, the [`transfers`] queue and the [`software`] modules.
 //! * [`transport`] and [`digest`]: the CPE's HTTP client (cookies, 401 challenges, quirks on
 //!   the wire) and its own digest implementation.
+//! * [`behaviour`]: vendor behaviour profiles, what deployed third-party agents do
+//!   differently (PROTOCOL §16).
 //! * [`run`], [`cr`], [`load`], [`baseline`]: the `run`, connection-request, `load` and
-//!   `baseline` parts of the binary.
+//!   `baseline` parts of the binary; [`summary`]: what a `run` tells its user at the end.
 //!
 //! Depends on `cwmp` only among the project's crates: it is an independent check of the
 //! server (DESIGN §2).
 
 pub mod answer;
 pub mod baseline;
+pub mod behaviour;
 pub mod cpe;
 pub mod cr;
 pub mod datamodel;
@@ -25,5 +28,6 @@ pub mod load;
 pub mod run;
 pub mod settings;
 pub mod software;
+pub mod summary;
 pub mod transfers;
 pub mod transport;

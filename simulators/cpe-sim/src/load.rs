@@ -102,13 +102,13 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let elapsed = options.duration.as_secs_f64();
-                bar2.set_position(elapsed as u64);
-                let n = done.load(Ordering::Relaxed);
-                bar2.set_message(format!(
-                    "{n} sessions, {:.0}/s",
-                    n as f64 / elapsed.max(0.001)
-                ));
+                let p = Progress::at(
+                    done.load(Ordering::Relaxed),
+                    start.elapsed(),
+                    options.duration,
+                );
+                bar2.set_position(p.position);
+                bar2.set_message(p.message());
             }
         });
         (bar, ticker)
@@ -157,7 +157,10 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
                     }
                     Err(e) => {
                         *tally.errors.entry(e.kind()).or_default() += 1;
-                        {
+                        if crate::run::down(cpe, &e).is_some() {
+                            // An agent that crashed or died comes back at once under load.
+                            cpe.restart();
+                        } else {
                             let mut st = cpe.state();
                             st.retry_count = st.retry_count.saturating_add(1);
                         }
@@ -203,6 +206,31 @@ pub async fn run(devices: Vec<Arc<Cpe>>, settings: Arc<Settings>, options: LoadO
     }
 }
 
+/// What the progress bar shows at one moment of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Whole seconds elapsed, at most the duration (the bar's length).
+    pub position: u64,
+    pub sessions: u64,
+    /// Sessions per second so far: over the time elapsed, not the whole duration.
+    pub rate: f64,
+}
+
+impl Progress {
+    pub fn at(sessions: u64, elapsed: Duration, duration: Duration) -> Progress {
+        let elapsed = elapsed.min(duration);
+        Progress {
+            position: elapsed.as_secs(),
+            sessions,
+            rate: sessions as f64 / elapsed.as_secs_f64().max(0.001),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        format!("{} sessions, {:.0}/s", self.sessions, self.rate)
+    }
+}
+
 /// Queues the events of the next load session: a device's first session in the provisioning
 /// profile is its BOOTSTRAP (queued at creation), every other one periodic.
 fn prepare(cpe: &Cpe, profile: Profile) {
@@ -239,4 +267,27 @@ pub fn percentiles(mut us: Vec<u32>) -> Latency {
 /// Whether a progress bar should be drawn: only on a terminal.
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_elapsed_time_not_the_whole_duration() {
+        let ten = Duration::from_secs(10);
+        let start = Progress::at(0, Duration::ZERO, ten);
+        assert_eq!(start.position, 0, "empty at 00:00");
+        let half = Progress::at(500, Duration::from_secs(5), ten);
+        assert_eq!(half.position, 5);
+        assert!((half.rate - 100.0).abs() < 1e-9, "{}", half.rate);
+        assert_eq!(half.message(), "500 sessions, 100/s");
+        let early = Progress::at(30, Duration::from_millis(1500), ten);
+        assert_eq!(early.position, 1);
+        assert!((early.rate - 20.0).abs() < 1e-9, "{}", early.rate);
+        // Draining past the duration: the bar stays full, the rate over the duration.
+        let late = Progress::at(1000, Duration::from_secs(12), ten);
+        assert_eq!(late.position, 10);
+        assert!((late.rate - 100.0).abs() < 1e-9);
+    }
 }

@@ -1,6 +1,8 @@
 //! The `cpe-sim` binary: `run` (a fleet of virtual CPEs against an ACS), `load` (sessions as
-//! fast as the ACS takes them, JSON report) and `baseline` (the canned speed-of-light ACS).
+//! fast as the ACS takes them, JSON report), `baseline` (the canned speed-of-light ACS) and
+//! `behaviours` (the vendor behaviour profiles).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cpe_sim::datamodel::Model;
 use cpe_sim::fleet::{self, CrEndpoint, SerialPattern};
 use cpe_sim::settings::Settings;
-use cpe_sim::{baseline, cr, load, run};
+use cpe_sim::summary::RunStats;
+use cpe_sim::{baseline, behaviour, cr, load, run};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -27,7 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run N virtual CPEs against an ACS: BOOTSTRAP on first contact, then periodic Informs,
-    /// answering every RPC from their data models.
+    /// answering every RPC from their data models. When it stops it prints a summary
+    /// (sessions ok, failed by reason) on stderr, and exits 1 if no session succeeded.
     Run(RunArgs),
     /// Drive sessions as fast as the ACS takes them (or at --rate) and print a JSON report on
     /// stdout: sessions (completed within --duration), sessions_per_second, latency_ms (whole
@@ -37,6 +41,8 @@ enum Command {
     /// A canned responder: InformResponse (with the request's cwmp:ID) to an Inform, 204 to
     /// anything else; no parsing, no state. The reference a load run is compared with.
     Baseline(BaselineArgs),
+    /// List the vendor behaviour profiles `--behaviour` takes: bundles and single behaviours.
+    Behaviours,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -49,8 +55,10 @@ enum ModelArg {
 enum EventsArg {
     /// Nothing on stdout.
     None,
-    /// One JSON object per line: cr_listening, session_end (informed, rpcs), session_failed,
-    /// rebooted, factory_reset, downloaded, uploaded, cr_received.
+    /// One JSON object per line: cr_listening, session_end (informed, rpcs), session_failed
+    /// (error, kind, retry_count), rebooted, factory_reset, downloaded, uploaded, cr_received,
+    /// crashed and died (a vendor behaviour took the agent down), restarted, and a last
+    /// summary (sessions_ok, sessions_failed, restarts, failed by kind).
     Json,
 }
 
@@ -84,6 +92,16 @@ struct DeviceArgs {
     /// Download, Reboot…) or spv, gpv, gpn, gpa, spa. Example: --fault spv=9002.
     #[arg(long = "fault", value_name = "METHOD=CODE")]
     faults: Vec<String>,
+    /// Vendor behaviour profile, repeatable: a bundle (go-sim, ts-agent, node-agent,
+    /// c-agent) or behaviours, comma-separated (md5-only,nonce-32); `cpe-sim behaviours`
+    /// lists them. Without a share every device shows it; with one (`c-agent:25%`) the next
+    /// slice of the fleet by device index does.
+    #[arg(
+        long = "behaviour",
+        visible_alias = "behavior",
+        value_name = "NAME[,NAME…][:SHARE%]"
+    )]
+    behaviours: Vec<String>,
     /// Probability (0-1) that a request matching a --fault rule gets the fault.
     #[arg(long, default_value_t = 1.0)]
     fault_rate: f64,
@@ -136,9 +154,19 @@ struct RunArgs {
     /// Seconds a reboot (or factory reset) takes before the device informs again.
     #[arg(long, default_value_t = 1.0)]
     reboot_delay: f64,
+    /// Seconds an agent that crashed or exited (behaviours crash-on-partial-path,
+    /// dies-on-http-error) stays down before it starts again with `1 BOOT`.
+    #[arg(long, default_value_t = 10.0)]
+    restart_delay: f64,
     /// Each device does one session (its BOOTSTRAP) and stops; the process exits when all have.
     #[arg(long)]
     once: bool,
+    /// Stop after this many seconds (sessions in flight finish first).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Stop once this many sessions have ended, successful or not (those in flight finish).
+    #[arg(long)]
+    sessions: Option<u64>,
     /// Machine-readable events on stdout.
     #[arg(long, value_enum, default_value = "none")]
     events: EventsArg,
@@ -170,16 +198,21 @@ struct BaselineArgs {
     listen: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Command::Behaviours = cli.command {
+        print!("{}", behaviour::listing());
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run_command(args).await,
-            Command::Load(args) => load_command(args).await,
-            Command::Baseline(args) => baseline_command(args).await,
+            Command::Load(args) => load_command(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Baseline(args) => baseline_command(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Behaviours => Ok(ExitCode::SUCCESS),
         }
     })
 }
@@ -197,6 +230,9 @@ fn settings(args: &DeviceArgs) -> anyhow::Result<Settings> {
     }
     for f in &args.faults {
         s.faults.add(f).map_err(|e| anyhow!(e))?;
+    }
+    for b in &args.behaviours {
+        s.behaviours.add(b).map_err(|e| anyhow!(e))?;
     }
     if !(0.0..=1.0).contains(&args.fault_rate) {
         return Err(anyhow!(
@@ -222,9 +258,10 @@ fn model(m: ModelArg) -> Model {
     }
 }
 
-/// A watch channel that turns true on ctrl-c or SIGTERM.
-fn shutdown_signal() -> watch::Receiver<bool> {
+/// A watch channel that turns true on ctrl-c or SIGTERM (or when the run says it is over).
+fn shutdown_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     let (tx, rx) = watch::channel(false);
+    let signalled = tx.clone();
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -245,18 +282,27 @@ fn shutdown_signal() -> watch::Receiver<bool> {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        let _ = tx.send(true);
+        signalled.send_replace(true);
     });
-    rx
+    (tx, rx)
 }
 
-async fn run_command(args: RunArgs) -> anyhow::Result<()> {
+async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut s = settings(&args.devices)?;
     s.inform_interval = args.inform_interval.filter(|&i| i > 0);
     s.reboot_delay = Duration::from_secs_f64(args.reboot_delay.max(0.0));
+    s.restart_delay = Duration::from_secs_f64(args.restart_delay.max(0.0));
     s.json_events = args.events == EventsArg::Json;
     let pattern = SerialPattern::parse(&args.devices.serial_pattern).map_err(|e| anyhow!(e))?;
-    let shutdown = shutdown_signal();
+    let (stop, shutdown) = shutdown_signal();
+    if let Some(seconds) = args.duration {
+        let stop = stop.clone();
+        let after = Duration::from_secs_f64(seconds.max(0.0));
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            stop.send_replace(true);
+        });
+    }
 
     let listener = match &args.cr_listen {
         Some(addr) => Some(
@@ -310,6 +356,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     };
 
     let count = devices.len().max(1);
+    let stats = Arc::new(RunStats::new(devices.len(), args.sessions).stop_on(stop));
     let sessions = (args.concurrency > 0)
         .then(|| Arc::new(Semaphore::new(args.concurrency.min(Semaphore::MAX_PERMITS))));
     let mut tasks = Vec::with_capacity(devices.len());
@@ -319,6 +366,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
             first_delay,
             once: args.once,
             sessions: sessions.clone(),
+            stats: Some(stats.clone()),
         };
         tasks.push(tokio::spawn(run::device_loop(
             cpe,
@@ -333,7 +381,17 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     if let Some(t) = cr_task {
         t.abort();
     }
-    Ok(())
+    // What the run did, whatever ended it (--once, --duration, --sessions, ctrl-c, SIGTERM).
+    let summary = stats.snapshot();
+    if settings.json_events {
+        println!("{}", summary.json());
+    }
+    eprintln!("cpe-sim: {}", summary.text());
+    Ok(if summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn load_command(args: LoadArgs) -> anyhow::Result<()> {
@@ -370,6 +428,6 @@ async fn baseline_command(args: BaselineArgs) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({ "event": "listening", "address": listener.local_addr()?.to_string() })
     );
-    baseline::serve(listener, shutdown_signal()).await;
+    baseline::serve(listener, shutdown_signal().1).await;
     Ok(())
 }

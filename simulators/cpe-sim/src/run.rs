@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 
-use crate::cpe::Cpe;
+use crate::behaviour::Behaviour;
+use crate::cpe::{Cpe, SessionError};
 use crate::events;
 use crate::settings::Settings;
+use crate::summary::{RunStats, Verdict};
 
 /// How a device task behaves.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct LoopOptions {
     /// sessions (each with its connection and buffers) are in flight at once; a device that is
     /// due waits its turn, first come first served. `None`: no limit.
     pub sessions: Option<Arc<Semaphore>>,
+    /// The run's counters (and its `--sessions` limit), if it keeps them.
+    pub stats: Option<Arc<RunStats>>,
 }
 
 /// The default of `cpe-sim run --concurrency`: sessions in flight at once across the fleet.
@@ -68,6 +72,9 @@ pub async fn device_loop(
         };
         match result {
             Ok(report) => {
+                if let Some(stats) = &options.stats {
+                    tell(stats.session_ok());
+                }
                 events::emit(
                     &settings,
                     &cpe.serial,
@@ -76,6 +83,9 @@ pub async fn device_loop(
                 );
             }
             Err(e) => {
+                if let Some(stats) = &options.stats {
+                    tell(stats.session_failed(&e));
+                }
                 let retry = {
                     let mut st = cpe.state();
                     st.retry_count = st.retry_count.saturating_add(1);
@@ -90,11 +100,28 @@ pub async fn device_loop(
                 if options.once {
                     return;
                 }
-                let wait = retry_wait(&cpe, retry);
+                // A vendor behaviour may take the agent's process down with the session.
+                let went_down = down(&cpe, &e);
+                let restart = went_down.is_some();
+                let wait = match went_down {
+                    Some((event, fields)) => {
+                        events::emit(&settings, &cpe.serial, event, fields);
+                        settings.restart_delay
+                    }
+                    None => retry_wait(&cpe, retry),
+                };
                 tokio::select! {
-                    () = tokio::time::sleep(wait) => continue,
+                    () = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => return,
                 }
+                if restart {
+                    cpe.restart();
+                    if let Some(stats) = &options.stats {
+                        stats.restarted();
+                    }
+                    events::emit(&settings, &cpe.serial, "restarted", serde_json::json!({}));
+                }
+                continue;
             }
         }
         let immediate = Box::pin(cpe.after_session(&settings)).await;
@@ -158,6 +185,25 @@ pub async fn device_loop(
                 break;
             }
         }
+    }
+}
+
+/// Whether the failed session took the agent's process down (a vendor behaviour): the event
+/// to report (`crashed`, `died`) and its fields.
+pub fn down(cpe: &Cpe, e: &SessionError) -> Option<(&'static str, serde_json::Value)> {
+    if let SessionError::Crashed(on) = e {
+        return Some(("crashed", serde_json::json!({ "on": on })));
+    }
+    let status = e
+        .http_status()
+        .filter(|_| cpe.behaves(Behaviour::DiesOnHttpError))?;
+    Some(("died", serde_json::json!({ "status": status })))
+}
+
+/// Says what the run's counters say on stderr.
+fn tell(verdict: Verdict) {
+    if let Some(warning) = verdict.warning {
+        eprintln!("cpe-sim: {warning}");
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cwmp::CwmpVersion;
 
+use crate::behaviour::BehaviourPlan;
 use crate::datamodel::Device;
 use crate::transport::{Target, Wire};
 
@@ -103,6 +104,11 @@ pub struct Settings {
     pub http_timeout: Duration,
     /// How long a reboot takes before the device informs again.
     pub reboot_delay: Duration,
+    /// How long an agent that crashed or exited (a vendor behaviour) stays down before its
+    /// process is started again.
+    pub restart_delay: Duration,
+    /// Which devices show which vendor behaviours (`--behaviour`).
+    pub behaviours: BehaviourPlan,
     /// Print one JSON line per significant event on stdout.
     pub json_events: bool,
     /// `--inform-interval`: PeriodicInformInterval (and PeriodicInformEnable true) as the
@@ -139,6 +145,8 @@ impl Settings {
             },
             http_timeout: Duration::from_secs(30),
             reboot_delay: Duration::from_secs(1),
+            restart_delay: Duration::from_secs(10),
+            behaviours: BehaviourPlan::default(),
             json_events: false,
             inform_interval: None,
             credentials: CredentialOverrides::default(),

@@ -18,7 +18,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::digest::{self, Challenge};
+use crate::digest::{self, Challenge, ChallengeRules};
 
 /// Where HTTP requests go: an `http://` URL taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,13 @@ pub enum TransportError {
     Timeout(Duration),
     #[error("http: {0}")]
     Http(String),
+    /// A 401 whose challenge this CPE cannot answer (`digest algorithm SHA-256 unsupported`).
+    #[error("{0}")]
+    Auth(String),
+    /// A 401 again after answering the challenge, with a reason the plain status would hide
+    /// (the nonce was cut to fit the CPE's buffer).
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 /// An HTTP response, body read whole.
@@ -220,8 +227,10 @@ pub struct Client {
     read_buffer: Option<usize>,
     cookies: Vec<(String, String)>,
     auth: Option<(Challenge, u32)>,
-    /// The challenge of the last 401, if this CPE can answer it.
-    challenge: Option<Challenge>,
+    /// How this CPE reads challenges.
+    rules: ChallengeRules,
+    /// The challenge of the last 401, or why this CPE cannot answer it.
+    challenge: Option<Result<Challenge, String>>,
 }
 
 impl Client {
@@ -242,8 +251,15 @@ impl Client {
             read_buffer: None,
             cookies: Vec::new(),
             auth: None,
+            rules: ChallengeRules::default(),
             challenge: None,
         }
+    }
+
+    /// A client that reads 401 challenges the way `rules` say (a vendor behaviour).
+    pub fn with_rules(mut self, rules: ChallengeRules) -> Client {
+        self.rules = rules;
+        self
     }
 
     /// A client for file GETs: its connections read through a buffer of at most
@@ -305,10 +321,27 @@ impl Client {
         let Some(challenge) = self.challenge.take() else {
             return Ok(reply);
         };
+        let challenge = challenge.map_err(TransportError::Auth)?;
+        let cut = match &challenge {
+            Challenge::Digest {
+                nonce,
+                nonce_cut_from: Some(from),
+                ..
+            } => Some((nonce.chars().count(), *from)),
+            _ => None,
+        };
         self.auth = Some((challenge, 0));
-        tokio::time::timeout(timeout, self.send(method, body, content_type))
+        let reply = tokio::time::timeout(timeout, self.send(method, body, content_type))
             .await
-            .map_err(|_| TransportError::Timeout(timeout))?
+            .map_err(|_| TransportError::Timeout(timeout))??;
+        match cut {
+            Some((kept, from)) if reply.status == 401 => {
+                Err(TransportError::Unauthorized(format!(
+                    "http status 401: the {from}-character nonce was cut to the {kept} this CPE keeps, and the answer refused"
+                )))
+            }
+            _ => Ok(reply),
+        }
     }
 
     async fn send<K: Keep>(
@@ -441,12 +474,13 @@ impl Client {
             }
         }
         self.challenge = if status == 401 {
-            digest::pick_challenge(
+            Some(digest::pick_challenge(
                 headers
                     .get_all(hyper::header::WWW_AUTHENTICATE)
                     .iter()
                     .filter_map(|v| v.to_str().ok()),
-            )
+                self.rules,
+            ))
         } else {
             None
         };

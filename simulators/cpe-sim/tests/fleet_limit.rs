@@ -33,6 +33,7 @@ async fn bootstrap_wave(sessions: Option<Arc<Semaphore>>) -> (usize, usize) {
                 first_delay: Duration::ZERO,
                 once: true,
                 sessions: sessions.clone(),
+                stats: None,
             };
             tokio::spawn(device_loop(
                 cpe,
@@ -94,6 +95,7 @@ async fn a_device_waiting_for_its_turn_stops_on_shutdown() {
         first_delay: Duration::ZERO,
         once: false,
         sessions: Some(gate),
+        stats: None,
     };
     let task = tokio::spawn(device_loop(cpe, settings, shutdown, options));
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,6 +7,7 @@ mod dashboard;
 mod durability;
 mod firmware;
 mod migration;
+mod profiles;
 mod transfers;
 mod troubleshooting;
 
@@ -31,5 +32,10 @@ pub fn all() -> Vec<Case> {
         case!(durability::restart_keeps_tasks),
         case!(auth::digest_auth),
         case!(transfers::software_and_scheduled_transfers),
+        case!(profiles::go_sim),
+        case!(profiles::ts_agent),
+        case!(profiles::node_agent),
+        case!(profiles::c_agent),
+        case!(profiles::partial_path_crash),
     ]
 }

@@ -68,6 +68,12 @@ struct State {
     /// Informs waiting for their answer now, and the most there ever were at once.
     informs_open: usize,
     informs_open_max: usize,
+    /// Challenges in the order SHA-256, MD5 (what acs sent before issue 14).
+    sha256_first: bool,
+    /// Envelopes without `<?xml …?>`.
+    no_xml_declaration: bool,
+    /// Statuses the next Informs get instead of an answer, in order.
+    inform_statuses: VecDeque<u16>,
 }
 
 pub struct FakeAcs {
@@ -155,6 +161,25 @@ impl FakeAcs {
         self.state.lock().unwrap().auth = Some((user.to_owned(), password.to_owned()));
     }
 
+    /// Offers SHA-256 before MD5 in its challenges.
+    pub fn sha256_first(&self) {
+        self.state.lock().unwrap().sha256_first = true;
+    }
+
+    /// Sends its envelopes without an XML declaration.
+    pub fn no_xml_declaration(&self) {
+        self.state.lock().unwrap().no_xml_declaration = true;
+    }
+
+    /// Answers the next Informs with these statuses (e.g. 503 while a lease is held).
+    pub fn refuse_informs(&self, statuses: &[u16]) {
+        self.state
+            .lock()
+            .unwrap()
+            .inform_statuses
+            .extend(statuses.iter().copied());
+    }
+
     /// Answers each Inform only after `delay`, so that sessions overlap.
     pub fn delay_informs(&self, delay: std::time::Duration) {
         self.state.lock().unwrap().inform_delay = delay;
@@ -221,18 +246,25 @@ async fn handle(
                     .is_some_and(|a| verifier.verify(a, "POST", user, password));
                 if !ok {
                     let mut r = status(401);
-                    for c in verifier.challenges() {
+                    let mut challenges = verifier.challenges().to_vec();
+                    if st.sha256_first {
+                        challenges.reverse();
+                    }
+                    for c in challenges {
                         r.headers_mut()
                             .append("www-authenticate", c.parse().unwrap());
                     }
                     return r;
                 }
             }
+            if let Some(code) = st.inform_statuses.pop_front() {
+                return status(code);
+            }
             let mut reply = e.inform_reply();
             if st.hold {
                 reply.header.hold_requests = Some(true);
             }
-            let mut r = envelope_response(&reply);
+            let mut r = envelope_response(&reply, &st);
             if let Some(c) = &st.cookie {
                 r.headers_mut().append("set-cookie", c.parse().unwrap());
             }
@@ -240,25 +272,29 @@ async fn handle(
         }
         Some(Body::TransferComplete(_)) => {
             let e = envelope.as_ref().unwrap();
-            envelope_response(&e.reply(cwmp::TransferCompleteResponse))
+            envelope_response(&e.reply(cwmp::TransferCompleteResponse), &st)
         }
         Some(Body::DuStateChangeComplete(_)) => {
             let e = envelope.as_ref().unwrap();
-            envelope_response(&e.reply(cwmp::DuStateChangeCompleteResponse))
+            envelope_response(&e.reply(cwmp::DuStateChangeCompleteResponse), &st)
         }
         _ => match st.script.pop_front() {
             Some(Answer::Request { id, body }) => {
                 let mut e = Envelope::new(Namespace::Cwmp10, body);
                 e.header = Header::with_id(id);
-                envelope_response(&e)
+                envelope_response(&e, &st)
             }
             Some(Answer::NoContent) | None => status(204),
         },
     }
 }
 
-fn envelope_response(e: &Envelope) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(e.encode(&EncodeOptions::default()))));
+fn envelope_response(e: &Envelope, st: &State) -> Response<Full<Bytes>> {
+    let options = EncodeOptions {
+        xml_declaration: !st.no_xml_declaration,
+        ..EncodeOptions::default()
+    };
+    let mut r = Response::new(Full::new(Bytes::from(e.encode(&options))));
     r.headers_mut()
         .insert("content-type", "text/xml; charset=utf-8".parse().unwrap());
     r
