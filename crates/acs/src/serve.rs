@@ -157,6 +157,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             Some(acceptor),
             state.clone(),
             header_timeout,
+            s.cwmp_requests_at_once,
             stop_rx.clone(),
         ))
     });
@@ -164,7 +165,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         cwmp_listener,
         None,
         state.clone(),
-        Duration::from_secs(s.header_timeout),
+        header_timeout,
+        s.cwmp_requests_at_once,
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
