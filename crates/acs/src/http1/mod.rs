@@ -565,12 +565,14 @@ fn tokens<'a>(head: &'a Parts, name: &HeaderName) -> impl Iterator<Item = &'a st
         .filter(|t| !t.is_empty())
 }
 
+/// `close` wins over `keep-alive`, in whatever order they come; HTTP/1.0 closes unless asked.
 fn keep_alive(head: &Parts) -> bool {
     let c = &http::header::CONNECTION;
-    match head.version {
-        Version::HTTP_10 => tokens(head, c).any(|t| t.eq_ignore_ascii_case("keep-alive")),
-        _ => !tokens(head, c).any(|t| t.eq_ignore_ascii_case("close")),
+    if tokens(head, c).any(|t| t.eq_ignore_ascii_case("close")) {
+        return false;
     }
+    head.version != Version::HTTP_10
+        || tokens(head, c).any(|t| t.eq_ignore_ascii_case("keep-alive"))
 }
 
 fn expects_continue(head: &Parts) -> bool {
