@@ -106,9 +106,11 @@ pub struct ServeArgs {
     /// up to --header-timeout, then get 503 [default: 512]
     #[arg(long, env = "ACS_CWMP_REQUESTS_AT_ONCE")]
     pub cwmp_requests_at_once: Option<usize>,
-    /// Seconds to receive request headers / a whole body [default: 10 / 30]
+    /// Seconds to receive a request head, on both listeners (also: a TLS handshake, a CPE
+    /// request's wait at the gate, an idle API connection) [default: 10]
     #[arg(long, env = "ACS_HEADER_TIMEOUT")]
     pub header_timeout: Option<u64>,
+    /// Seconds to receive a request body, on both listeners (API: per MiB begun) [default: 30]
     #[arg(long, env = "ACS_READ_TIMEOUT")]
     pub read_timeout: Option<u64>,
     /// Log format: text or json [default: text]

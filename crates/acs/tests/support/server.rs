@@ -79,19 +79,24 @@ pub fn start(extra: &[&str]) -> Acs {
 }
 
 impl Acs {
-    /// An API token with admin rights, made by `acs token create` on the same database.
+    /// An API token with admin rights on this server's database.
     pub fn admin_token(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_acs"))
-            .args(["token", "create", "--name", "edge", "--admin"])
-            .env(
-                "ACS_DATABASE_URL",
-                format!("sqlite://{}/acs.db", self.dir.display()),
-            )
-            .env("ACS_DATA_DIR", &self.dir)
-            .env_remove("ACS_CONFIG")
-            .output()
-            .expect("acs token create runs");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        admin_token(&self.dir)
     }
+}
+
+/// An API token with admin rights, made by `acs token create` on the database in `dir`.
+pub fn admin_token(dir: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .args(["token", "create", "--name", "edge", "--admin"])
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("ACS_DATA_DIR", dir)
+        .env_remove("ACS_CONFIG")
+        .output()
+        .expect("acs token create runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
