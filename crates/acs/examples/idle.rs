@@ -85,7 +85,9 @@ async fn main() {
 
     let mut one = TcpStream::connect(&addr).await.expect("connect");
     for i in 0..n {
-        session(&mut one, &serial(i)).await.expect("warm-up session");
+        session(&mut one, &serial(i))
+            .await
+            .expect("warm-up session");
     }
     drop(one);
     tokio::time::sleep(Duration::from_secs(2)).await;

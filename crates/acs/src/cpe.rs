@@ -235,8 +235,13 @@ struct CpeConnection {
 impl http1::Handler for CpeConnection {
     type Admitted = Admitted;
 
-    fn admit(&self, head: &Parts) -> impl Future<Output = Result<Admitted, Response<Body>>> + Send {
-        admit(&self.state, &self.conn, head)
+    async fn admit(&self, head: &Parts) -> Result<Admitted, Response<Body>> {
+        let admitted = admit(&self.state, &self.conn, head).await;
+        if admitted.is_err() {
+            // answered from its head: still a request on this listener
+            acs_session::engine::Metrics::inc(&self.state.engine.metrics().http_requests);
+        }
+        admitted
     }
 
     fn call(
@@ -285,6 +290,9 @@ async fn admit(
     head: &Parts,
 ) -> Result<Admitted, Response<Body>> {
     if head.uri.path().starts_with("/files/firmware/") {
+        if head.method != Method::GET && head.method != Method::HEAD {
+            return Err(simple(StatusCode::METHOD_NOT_ALLOWED, ""));
+        }
         if announces_body(head) {
             return Err(simple(
                 StatusCode::BAD_REQUEST,
