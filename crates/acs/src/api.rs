@@ -1,5 +1,6 @@
 //! The API listener's operational routes: `/metrics`, `/healthz`, `/readyz`. `acs serve`
-//! merges the REST API router of `acs-api` (everything under `/api/v1`) beside them.
+//! merges the REST API router of `acs-api` (everything under `/api/v1`) beside them and
+//! serves the whole through [`crate::api_listener`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,52 +43,4 @@ async fn readyz(State(s): State<ApiState>) -> impl IntoResponse {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
     }
-}
-
-/// Serves `app` over TLS until `shutdown`: axum's own `serve` takes plain TCP only, so each
-/// connection's handshake (under `handshake_timeout`) and HTTP/1.1 run in their own task.
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: Router,
-    handshake_timeout: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { crate::listen::after_accept_error(e).await; continue; }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let mut shutdown = shutdown.clone();
-        conns.spawn(async move {
-            let Some(tls) = crate::tls::handshake(&acceptor, stream, peer, handshake_timeout).await
-            else {
-                return;
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(handshake_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
-                }
-            }
-        });
-        while conns.try_join_next().is_some() {}
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(15), async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
 }

@@ -102,9 +102,15 @@ pub struct ServeArgs {
     /// Largest CPE message body in bytes [default: 1048576]
     #[arg(long, env = "ACS_MAX_BODY")]
     pub max_body: Option<usize>,
-    /// Seconds to receive request headers / a whole body [default: 10 / 30]
+    /// Authenticated CPE requests handled at once per CPE listener; more wait (bodies unread)
+    /// up to --header-timeout, then get 503 [default: 512]
+    #[arg(long, env = "ACS_CWMP_REQUESTS_AT_ONCE")]
+    pub cwmp_requests_at_once: Option<usize>,
+    /// Seconds to receive a request head, on both listeners (also: a TLS handshake, a CPE
+    /// request's wait at the gate, an idle API connection) [default: 10]
     #[arg(long, env = "ACS_HEADER_TIMEOUT")]
     pub header_timeout: Option<u64>,
+    /// Seconds to receive a request body, on both listeners (API: per MiB begun) [default: 30]
     #[arg(long, env = "ACS_READ_TIMEOUT")]
     pub read_timeout: Option<u64>,
     /// Log format: text or json [default: text]
@@ -162,6 +168,7 @@ pub struct FileConfig {
     pub session_timeout: Option<u64>,
     pub max_sessions: Option<usize>,
     pub max_body: Option<usize>,
+    pub cwmp_requests_at_once: Option<usize>,
     pub header_timeout: Option<u64>,
     pub read_timeout: Option<u64>,
     pub log_format: Option<String>,
@@ -205,6 +212,7 @@ pub struct Settings {
     pub session_timeout: u64,
     pub max_sessions: usize,
     pub max_body: usize,
+    pub cwmp_requests_at_once: usize,
     pub header_timeout: u64,
     pub read_timeout: u64,
     pub log_format: String,
@@ -258,6 +266,11 @@ impl Settings {
             session_timeout: a.session_timeout.or(f.session_timeout).unwrap_or(30).max(1),
             max_sessions: a.max_sessions.or(f.max_sessions).unwrap_or(10_000).max(1),
             max_body: a.max_body.or(f.max_body).unwrap_or(1 << 20),
+            cwmp_requests_at_once: a
+                .cwmp_requests_at_once
+                .or(f.cwmp_requests_at_once)
+                .unwrap_or(crate::cpe::REQUESTS_AT_ONCE)
+                .max(1),
             header_timeout: a.header_timeout.or(f.header_timeout).unwrap_or(10).max(1),
             read_timeout: a.read_timeout.or(f.read_timeout).unwrap_or(30).max(1),
             log_format: a

@@ -1,11 +1,13 @@
 //! The CPE listener: CWMP sessions (PROTOCOL §2) over the lean HTTP/1.x layer of
 //! [`crate::http1`], around the engine.
 //!
-//! Per request: size-capped body (chunked, `Expect: 100-continue`; gzip here), CPE
-//! authentication, session lookup by cookie and else by TCP connection (cookie-less CPEs),
-//! then [`Engine::handle`]. An Inform always opens a new session. Idle sessions are dropped
-//! by [`expire_idle`]. At most [`REQUESTS_AT_ONCE`] requests are handled at once per
-//! listener; the rest wait with their bodies unread.
+//! Per request: CPE authentication from the head ([`admit`]: before the request waits at the
+//! gate and before its body is read), size-capped body (chunked, `Expect: 100-continue`;
+//! gzip here), session lookup by cookie and else by TCP connection (cookie-less CPEs), then
+//! [`Engine::handle`]. An Inform always opens a new session. Idle sessions are dropped by
+//! [`expire_idle`]. At most `--cwmp-requests-at-once` admitted requests ([`REQUESTS_AT_ONCE`]
+//! by default) are handled at once per listener; the rest wait with their bodies unread, for
+//! at most the header timeout, then get 503.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -21,19 +23,21 @@ use acs_session::{Credentials, Secret};
 use acs_store::Store;
 use bytes::Bytes;
 use chrono::Utc;
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::http1::{self, Body, Limits, Refusal, plain as simple};
+use crate::http1::{self, Body, Limits, Refusal, busy, plain as simple};
 use crate::{files, tls};
 
 pub const COOKIE_NAME: &str = "acs_session";
 
-/// Requests handled at once per listener. Enough to fill the store writer's batches many
-/// times over; beyond it, requests wait with only their heads read, their bodies still in the
-/// kernel's socket buffers, so memory stays flat however many CPEs connect at once.
+/// Requests handled at once per listener by default (`--cwmp-requests-at-once`). Enough to
+/// fill the store writer's batches many times over; beyond it, requests wait with only their
+/// heads read, their bodies still in the kernel's socket buffers, so memory stays flat however
+/// many CPEs connect at once.
 pub const REQUESTS_AT_ONCE: usize = 512;
 
 type SharedSession = Arc<AsyncMutex<SessionEntry>>;
@@ -155,12 +159,14 @@ struct ConnState {
 }
 
 /// Accepts CPE connections until `shutdown`; with `tls`, each connection first completes a
-/// TLS handshake (within `header_timeout`) in its own task.
+/// TLS handshake (within `header_timeout`) in its own task. At most `requests_at_once`
+/// admitted requests are handled at once; one waits for its turn at most `header_timeout`.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<CpeState>,
     header_timeout: Duration,
+    requests_at_once: usize,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let limits = Arc::new(Limits {
@@ -171,8 +177,10 @@ pub async fn serve(
         body_timeout: state.read_timeout,
         // a keep-alive connection between two messages or sessions: as long as a session may idle
         idle_timeout: state.engine.config().session_timeout,
+        // long enough to ride out a burst, short enough that a CPE hears back before it gives up
+        gate_timeout: header_timeout,
     });
-    let gate = Arc::new(Semaphore::new(REQUESTS_AT_ONCE));
+    let gate = Arc::new(Semaphore::new(requests_at_once));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -225,18 +233,131 @@ struct CpeConnection {
 }
 
 impl http1::Handler for CpeConnection {
-    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Body>> + Send {
-        handle(&self.state, &self.conn, self.scheme, self.peer, request)
+    type Admitted = Admitted;
+
+    async fn admit(&self, head: &Parts) -> Result<Admitted, Response<Body>> {
+        let admitted = admit(&self.state, &self.conn, head).await;
+        if admitted.is_err() {
+            // answered from its head: still a request on this listener
+            acs_session::engine::Metrics::inc(&self.state.engine.metrics().http_requests);
+        }
+        admitted
+    }
+
+    fn call(
+        &self,
+        request: Request<Bytes>,
+        admitted: Admitted,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        handle(
+            &self.state,
+            &self.conn,
+            self.scheme,
+            self.peer,
+            request,
+            admitted,
+        )
     }
 
     fn refused(&self, why: Refusal) {
-        if matches!(
-            why,
-            Refusal::BodyTooLarge | Refusal::BadBody | Refusal::BodyTimeout
-        ) {
-            acs_session::engine::Metrics::inc(&self.state.engine.metrics().bodies_rejected);
+        let metrics = self.state.engine.metrics();
+        match why {
+            Refusal::BodyTooLarge | Refusal::BadBody | Refusal::BodyTimeout => {
+                acs_session::engine::Metrics::inc(&metrics.bodies_rejected);
+            }
+            Refusal::Busy => acs_session::engine::Metrics::inc(&metrics.requests_shed),
+            Refusal::HeadTooLarge | Refusal::BadHead => {}
         }
     }
+}
+
+/// What [`admit`] learned from a request's head.
+pub struct Admitted {
+    /// Its `Authorization` was verified (or authentication is off): `handle_inner` need not
+    /// authenticate it again.
+    authenticated: bool,
+}
+
+/// A request's authentication, decided from its head before it waits at the gate and before
+/// its body is read: a client without credentials never holds one of the gate's permits nor
+/// gets its body buffered. A request of an open session (its cookie, or its connection's)
+/// goes on unchecked here, as `handle_inner` lets such requests through unless they are an
+/// Inform, which it authenticates then. Firmware downloads are left to `handle_inner` (they
+/// carry no body); other methods are refused here.
+async fn admit(
+    state: &CpeState,
+    conn: &AsyncMutex<ConnState>,
+    head: &Parts,
+) -> Result<Admitted, Response<Body>> {
+    if head.uri.path().starts_with("/files/firmware/") {
+        if head.method != Method::GET && head.method != Method::HEAD {
+            return Err(simple(StatusCode::METHOD_NOT_ALLOWED, ""));
+        }
+        if announces_body(head) {
+            return Err(simple(
+                StatusCode::BAD_REQUEST,
+                "a file download carries no body",
+            ));
+        }
+        return Ok(Admitted {
+            authenticated: false,
+        });
+    }
+    if head.method != Method::POST {
+        return Err(post_only());
+    }
+    if state.auth.mode() == AuthMode::None {
+        return Ok(Admitted {
+            authenticated: true,
+        });
+    }
+    let cookie_id = find_cookie(
+        head.headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        COOKIE_NAME,
+    );
+    let conn_session = conn.lock().await.session_id.clone();
+    let existing = cookie_id
+        .and_then(|id| state.lookup(id))
+        .or_else(|| conn_session.and_then(|id| state.lookup(&id)));
+    if let Some(s) = existing
+        && s.lock().await.authenticated
+    {
+        return Ok(Admitted {
+            authenticated: false,
+        });
+    }
+    let authz = head
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let target = head
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    authenticate(state, authz, head.method.as_str(), &target).await?;
+    Ok(Admitted {
+        authenticated: true,
+    })
+}
+
+/// A `Content-Length` above zero, or a transfer coding (the framing was checked before).
+fn announces_body(head: &Parts) -> bool {
+    head.headers.contains_key(header::TRANSFER_ENCODING)
+        || head
+            .headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes().iter().any(|b| (b'1'..=b'9').contains(b)))
+}
+
+fn post_only() -> Response<Body> {
+    let mut r = simple(StatusCode::METHOD_NOT_ALLOWED, "CWMP sessions use POST");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
 }
 
 async fn handle(
@@ -245,11 +366,12 @@ async fn handle(
     scheme: &'static str,
     peer: SocketAddr,
     req: Request<Bytes>,
+    admitted: Admitted,
 ) -> Response<Body> {
     let started = Instant::now();
     let metrics = state.engine.metrics().clone();
     acs_session::engine::Metrics::inc(&metrics.http_requests);
-    let resp = handle_inner(state, conn, scheme, peer, req).await;
+    let resp = handle_inner(state, conn, scheme, peer, req, admitted).await;
     metrics.observe_latency(started.elapsed().as_micros() as u64);
     resp
 }
@@ -292,6 +414,7 @@ async fn handle_inner(
     scheme: &'static str,
     peer: SocketAddr,
     req: Request<Bytes>,
+    admitted: Admitted,
 ) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if let Some(name) = path.strip_prefix("/files/firmware/") {
@@ -301,10 +424,7 @@ async fn handle_inner(
         return simple(StatusCode::METHOD_NOT_ALLOWED, "");
     }
     if req.method() != Method::POST {
-        let mut r = simple(StatusCode::METHOD_NOT_ALLOWED, "CWMP sessions use POST");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return r;
+        return post_only();
     }
     let target = req
         .uri()
@@ -359,7 +479,7 @@ async fn handle_inner(
         Some((_, s)) if !is_inform => s.lock().await.authenticated,
         _ => false,
     };
-    if state.auth.mode() != AuthMode::None && !already_authenticated {
+    if state.auth.mode() != AuthMode::None && !admitted.authenticated && !already_authenticated {
         let authz = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -450,14 +570,6 @@ async fn handle_inner(
         Reply::Refused => simple(StatusCode::FORBIDDEN, "device is not active on this ACS"),
         Reply::BadRequest(why) => simple(StatusCode::BAD_REQUEST, &why),
     }
-}
-
-fn busy(secs: u32) -> Response<Body> {
-    let mut r = simple(StatusCode::SERVICE_UNAVAILABLE, "busy: retry later");
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
 }
 
 /// Per-device credentials (a device whose serial number is the username and which has a

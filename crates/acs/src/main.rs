@@ -1,6 +1,7 @@
 //! The `acs` command line: `serve`, `migrate`, `token create|list|revoke`.
 
 mod api;
+mod api_listener;
 mod config;
 mod cpe;
 mod files;

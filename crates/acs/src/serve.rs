@@ -13,6 +13,7 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
+use crate::api_listener;
 use crate::config::Settings;
 use crate::cpe::{self, CpeState};
 use crate::tls;
@@ -122,12 +123,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let cwmp_listener = TcpListener::bind(s.cwmp_listen)
         .await
         .with_context(|| format!("binding the CPE listener to {}", s.cwmp_listen))?;
-    let api_listener = TcpListener::bind(s.api_listen)
+    let api_tcp = TcpListener::bind(s.api_listen)
         .await
         .with_context(|| format!("binding the API listener to {}", s.api_listen))?;
     let cwmp_addr = cwmp_listener.local_addr()?;
     tracing::info!("CPE listener (CWMP) on http://{cwmp_addr}");
-    tracing::info!("API listener on http://{}", api_listener.local_addr()?);
+    tracing::info!("API listener on http://{}", api_tcp.local_addr()?);
     let cwmp_tls = match cwmp_tls {
         Some((addr, acceptor)) => {
             let l = TcpListener::bind(addr)
@@ -157,6 +158,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             Some(acceptor),
             state.clone(),
             header_timeout,
+            s.cwmp_requests_at_once,
             stop_rx.clone(),
         ))
     });
@@ -164,7 +166,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         cwmp_listener,
         None,
         state.clone(),
-        Duration::from_secs(s.header_timeout),
+        header_timeout,
+        s.cwmp_requests_at_once,
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
@@ -186,23 +189,26 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         metrics: metrics.clone(),
     })
     .merge(acs_api::router(rest));
+    let api_timeouts = api_listener::Timeouts {
+        header: header_timeout,
+        body: Duration::from_secs(s.read_timeout),
+    };
     let api_tls_task = api_tls.map(|(l, acceptor)| {
-        tokio::spawn(api::serve_tls(
+        tokio::spawn(api_listener::serve(
             l,
-            acceptor,
+            Some(acceptor),
             app.clone(),
-            header_timeout,
+            api_timeouts,
             stop_rx.clone(),
         ))
     });
-    let mut api_stop = stop_rx.clone();
-    let api_task = tokio::spawn(async move {
-        let _ = axum::serve(api_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = api_stop.changed().await;
-            })
-            .await;
-    });
+    let api_task = tokio::spawn(api_listener::serve(
+        api_tcp,
+        None,
+        app,
+        api_timeouts,
+        stop_rx.clone(),
+    ));
 
     // sweeps: idle sessions, expired claims and leases, Up/Down status (DESIGN §5)
     let sweep_state = state.clone();

@@ -366,6 +366,63 @@ async fn a_stalled_or_garbage_handshake_does_not_wedge_the_listener() {
 
 /// Runs `acs` expecting it to stop by itself; a server that keeps running fails the test
 /// instead of hanging it.
+/// The API listener's header, body and idle timeouts hold over TLS as over plain TCP.
+#[tokio::test]
+async fn the_api_timeouts_apply_over_tls() {
+    let ca = Ca::new("acs test CA");
+    let (dir, cert, key) = with_server_cert(&ca);
+    let s = start(
+        dir,
+        &[
+            "--api-tls-listen",
+            "127.0.0.1:0",
+            "--api-tls-cert",
+            &cert,
+            "--api-tls-key",
+            &key,
+            "--header-timeout",
+            "2",
+            "--read-timeout",
+            "2",
+        ],
+        3,
+    );
+    let token = support::server::admin_token(&s.dir);
+    let config = client_config(&ca, None);
+    let api = s.addr("API TLS listener");
+    let deadline = Duration::from_secs(30);
+    let ends = |mut c: tokio_rustls::client::TlsStream<TcpStream>| async move {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(deadline, c.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "still open after {deadline:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+
+    let mut c = tls_connect(api, config.clone()).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    c.flush().await.unwrap();
+    let out = ends(c).await;
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 408"), "{out}");
+
+    let mut c = tls_connect(api, config.clone()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/locations/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.flush().await.unwrap();
+    let out = ends(c).await;
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+
+    let mut c = tls_connect(api, config).await.unwrap();
+    assert_eq!(
+        exchange(&mut c, &get("/healthz")).await.unwrap().status,
+        200
+    );
+    assert_eq!(ends(c).await, "");
+}
+
 fn exits_within(mut cmd: Command, secs: u64) -> std::process::Output {
     let mut child = cmd.stdout(Stdio::null()).spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);

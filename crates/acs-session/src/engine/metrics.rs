@@ -20,6 +20,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     pub http_requests: AtomicU64,
     pub bodies_rejected: AtomicU64,
+    /// CPE requests answered 503 after waiting too long for the request gate.
+    pub requests_shed: AtomicU64,
     /// Sum and count of request handling latency in microseconds.
     pub latency_us_sum: AtomicU64,
     pub latency_count: AtomicU64,
@@ -183,7 +185,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "acs_sessions_started_total",
                 "CWMP sessions begun by an accepted Inform",
@@ -233,6 +235,11 @@ impl Metrics {
                 "acs_cpe_bodies_rejected_total",
                 "CPE requests refused for size or framing",
                 &self.bodies_rejected,
+            ),
+            (
+                "acs_cpe_requests_shed_total",
+                "CPE requests refused with 503 after waiting too long for the request gate",
+                &self.requests_shed,
             ),
             (
                 "acs_cpe_request_latency_microseconds_count",

@@ -6,32 +6,48 @@
 //! life; this layer holds nothing between requests but the socket and the bytes a client sent
 //! ahead (pipelining), and while a request is handled only its head, its body and the reply.
 //!
-//! What it speaks (RFC 9112): request heads parsed by `httparse` (bare-LF tolerant, leading
-//! blank lines skipped), `Content-Length` and `chunked` bodies (extensions and trailers read and
-//! dropped; other transfer codings before `chunked` are left to the handler, which sees the
-//! header), `Expect: 100-continue`, HTTP/1.0 (close unless `Connection: keep-alive`) and
-//! HTTP/1.1 keep-alive and pipelining, `Connection: close`, `HEAD`. The reply's status line
-//! carries the request's version; `Content-Length` and `Date` are always written.
+//! What it speaks (RFC 9112): request heads parsed by `httparse` (a bare LF accepted as the
+//! end of a head line, leading blank lines skipped, no obs-fold, no space before a colon),
+//! bodies framed by `Content-Length` or `chunked` and nothing else (`framing.rs`: the rules,
+//! strict where two parsers could disagree; `chunked.rs`: the decoder, CRLF only), `gzip`
+//! before `chunked` left to the handler, which sees the header; `Expect: 100-continue`,
+//! HTTP/1.0 (close unless `Connection: keep-alive`) and HTTP/1.1 keep-alive and pipelining,
+//! `Connection: close`, `HEAD`. The reply's status line carries the request's version;
+//! `Content-Length` and `Date` are always written (`reply.rs`).
 //!
 //! Limits: the head within `max_head` bytes (else 431) and `header_timeout` from its first
 //! byte; the body within `max_body` bytes (else 413, before anything is read when the length
 //! is announced) and `body_timeout`; an idle keep-alive connection is closed after
-//! `idle_timeout`. Framing errors get a 400 naming what was wrong, and the connection is then
-//! closed, lingering briefly so that the client reads the reply rather than a reset.
+//! `idle_timeout`. Any framing error gets a 400 (501 for a transfer coding nobody here
+//! decodes) naming what was wrong, with `Connection: close`, and the connection is closed
+//! without reading another request from it, lingering briefly so that the client reads the
+//! reply rather than a reset.
 //!
-//! With a `gate`, a request takes a permit after its head is read and before its body is
-//! read, and gives it back once the handler has replied: requests beyond the gate wait with
-//! their bodies still in the kernel's socket buffers instead of in this process.
+//! Each head first goes to [`Handler::admit`] (the CPE listener authenticates there). A
+//! refused request is answered without a permit, its body dropped as it arrives. With a
+//! `gate`, an admitted request then takes a permit before its body is read and gives it back
+//! once the handler has replied: requests beyond the gate wait with their bodies still in
+//! the kernel's socket buffers instead of in this process, for at most `gate_timeout`, then
+//! get 503 with `Retry-After` and the connection closes.
 
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, timeout, timeout_at};
+
+mod chunked;
+mod framing;
+mod reply;
+
+use framing::Framing;
+use reply::encode_response;
+pub use reply::{busy, plain};
 
 /// Most header fields in a request head.
 const MAX_HEADERS: usize = 64;
@@ -46,6 +62,8 @@ const FILE_CHUNK: usize = 64 * 1024;
 /// sends, so that the client sees the reply instead of a reset.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: u64 = 1 << 20;
+/// `Retry-After` of a request that waited too long at the gate, in seconds.
+const RETRY_AFTER_BUSY: u32 = 5;
 
 /// The connection layer's limits.
 #[derive(Debug, Clone)]
@@ -58,6 +76,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Waiting for the next request on a keep-alive connection.
     pub idle_timeout: Duration,
+    /// Waiting for a permit at the gate; then 503 with `Retry-After`.
+    pub gate_timeout: Duration,
 }
 
 /// Why a request was refused before the handler saw it.
@@ -68,13 +88,31 @@ pub enum Refusal {
     BodyTooLarge,
     BadBody,
     BodyTimeout,
+    /// No permit at the gate within `gate_timeout`.
+    Busy,
 }
 
 /// What serves the requests of a connection.
 pub trait Handler: Send + Sync {
-    /// One request (body complete, transfer coding removed) to its reply. A `HEAD` request's
-    /// reply may carry a body: only its length is sent.
-    fn call(&self, request: Request<Bytes>) -> impl Future<Output = Response<Body>> + Send;
+    /// What `admit` learned from a head that `call` needs (e.g. who authenticated).
+    type Admitted: Send;
+
+    /// Decides on a request from its head alone, before it waits at the gate and before its
+    /// body is read: `Err` is the reply. A refused request takes no permit; its body is read
+    /// and dropped as it arrives (nothing kept), so that the connection can go on, or, when
+    /// the client waits for `100 Continue`, the connection closes instead.
+    fn admit(
+        &self,
+        head: &Parts,
+    ) -> impl Future<Output = Result<Self::Admitted, Response<Body>>> + Send;
+
+    /// One admitted request (body complete, transfer coding removed) to its reply. A `HEAD`
+    /// request's reply may carry a body: only its length is sent.
+    fn call(
+        &self,
+        request: Request<Bytes>,
+        admitted: Self::Admitted,
+    ) -> impl Future<Output = Response<Body>> + Send;
 
     /// A request refused by the connection layer itself (counted by the caller's metrics).
     fn refused(&self, _why: Refusal) {}
@@ -167,12 +205,16 @@ pub async fn serve_connection<IO, H>(
         };
         let version = head.version;
         let is_head = head.method == Method::HEAD;
-        let mut keep_alive = head.keep_alive();
-        let framing = match head.framing() {
-            Ok(f) => f,
-            Err(why) => {
+        let mut keep_alive = keep_alive(&head);
+        let framing = match framing::framing(version, &head.headers) {
+            Ok((framing, close_after)) => {
+                // chunked beside a Content-Length (RFC 9112 §6.1): answered, then closed
+                keep_alive &= !close_after;
+                framing
+            }
+            Err(refused) => {
                 handler.refused(Refusal::BadHead);
-                let r = plain(StatusCode::BAD_REQUEST, why);
+                let r = plain(refused.status, &refused.why);
                 Box::pin(conn.reply_and_close(r, version, is_head)).await;
                 return;
             }
@@ -188,70 +230,72 @@ pub async fn serve_connection<IO, H>(
             Box::pin(conn.reply_and_close(r, version, is_head)).await;
             return;
         }
+        let waits_for_continue = expects_continue(&head) && framing != Framing::Length(0);
 
-        let permit = match gate {
-            Some(g) => match g.acquire().await {
-                Ok(p) => Some(p),
-                Err(_) => return,
-            },
-            None => None,
-        };
-        if head.expects_continue()
-            && framing != Framing::Length(0)
-            && conn.buf.is_empty()
-            && (conn
-                .io
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
-                || conn.io.flush().await.is_err())
-        {
-            return;
-        }
-        let body = match timeout(
-            limits.body_timeout,
-            conn.read_body(framing, limits.max_body),
-        )
-        .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(BodyError::Io)) => return,
-            Ok(Err(e)) => {
-                let (why, status, text) = match e {
-                    BodyError::TooLarge => (
-                        Refusal::BodyTooLarge,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body larger than the configured limit",
-                    ),
-                    _ => (
-                        Refusal::BadBody,
-                        StatusCode::BAD_REQUEST,
-                        "bad chunked body",
-                    ),
+        // boxed, as `call` below: the connection's own future stays small while it is idle
+        let response = match Box::pin(handler.admit(&head)).await {
+            Err(response) => {
+                drop(head);
+                // the client has not sent the body and waits to be asked: not asked, closed
+                if waits_for_continue && conn.buf.is_empty() {
+                    Box::pin(conn.reply_and_close(response, version, is_head)).await;
+                    return;
+                }
+                let dropped = timeout(
+                    limits.body_timeout,
+                    conn.read_body(framing, limits.max_body, false),
+                )
+                .await;
+                if let Err(refusal) = body_outcome(dropped) {
+                    Box::pin(conn.refuse_body(handler, refusal, version, is_head)).await;
+                    return;
+                }
+                response
+            }
+            Ok(admitted) => {
+                let permit = match gate {
+                    Some(g) => match timeout(limits.gate_timeout, g.acquire()).await {
+                        Ok(Ok(p)) => Some(p),
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            handler.refused(Refusal::Busy);
+                            drop(head);
+                            let r = busy(RETRY_AFTER_BUSY);
+                            Box::pin(conn.reply_and_close(r, version, is_head)).await;
+                            return;
+                        }
+                    },
+                    None => None,
                 };
-                handler.refused(why);
-                Box::pin(conn.reply_and_close(plain(status, text), version, is_head)).await;
-                return;
-            }
-            Err(_) => {
-                handler.refused(Refusal::BodyTimeout);
-                let r = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow");
-                Box::pin(conn.reply_and_close(r, version, is_head)).await;
-                return;
+                if waits_for_continue
+                    && conn.buf.is_empty()
+                    && (conn
+                        .io
+                        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .await
+                        .is_err()
+                        || conn.io.flush().await.is_err())
+                {
+                    return;
+                }
+                let read = timeout(
+                    limits.body_timeout,
+                    conn.read_body(framing, limits.max_body, true),
+                )
+                .await;
+                let body = match body_outcome(read) {
+                    Ok(body) => body,
+                    Err(refusal) => {
+                        Box::pin(conn.refuse_body(handler, refusal, version, is_head)).await;
+                        return;
+                    }
+                };
+                let request = Request::from_parts(head, Bytes::from(body));
+                let response = Box::pin(handler.call(request, admitted)).await;
+                drop(permit);
+                response
             }
         };
-        // chunked on HTTP/1.0, or beside a Content-Length (RFC 9112 §6.1: a request that could
-        // be framed two ways, as in request smuggling): answered, then the connection closes
-        if framing == Framing::Chunked
-            && (version == Version::HTTP_10
-                || head.headers.contains_key(http::header::CONTENT_LENGTH))
-        {
-            keep_alive = false;
-        }
-        let request = head.into_request(body);
-        // boxed: the connection's own future stays small while it waits for the next request
-        let response = Box::pin(handler.call(request)).await;
-        drop(permit);
         if *shutdown.borrow() {
             keep_alive = false;
         }
@@ -264,12 +308,14 @@ pub async fn serve_connection<IO, H>(
             return;
         }
         // a CRLF some stacks send after a body belongs to no request: the connection is idle
-        let blank = conn
-            .buf
-            .iter()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .count();
-        conn.buf.drain(..blank);
+        loop {
+            let blank = match conn.buf.as_slice() {
+                [b'\r', b'\n', ..] => 2,
+                [b'\n', ..] => 1,
+                _ => break,
+            };
+            conn.buf.drain(..blank);
+        }
         if conn.buf.is_empty() {
             conn.buf = Vec::new();
         }
@@ -286,7 +332,32 @@ struct Conn<IO> {
 enum BodyError {
     Io,
     TooLarge,
-    Bad,
+    Bad(&'static str),
+}
+
+/// Why reading a body failed: `None` when the client went away (nothing to reply).
+fn body_outcome(
+    read: Result<Result<Vec<u8>, BodyError>, tokio::time::error::Elapsed>,
+) -> Result<Vec<u8>, Option<(Refusal, StatusCode, String)>> {
+    match read {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(BodyError::Io)) => Err(None),
+        Ok(Err(BodyError::TooLarge)) => Err(Some((
+            Refusal::BodyTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than the configured limit".to_owned(),
+        ))),
+        Ok(Err(BodyError::Bad(why))) => Err(Some((
+            Refusal::BadBody,
+            StatusCode::BAD_REQUEST,
+            format!("bad chunked body: {why}"),
+        ))),
+        Err(_) => Err(Some((
+            Refusal::BodyTimeout,
+            StatusCode::REQUEST_TIMEOUT,
+            "request body too slow".to_owned(),
+        ))),
+    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
@@ -299,35 +370,54 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         self.io.read_buf(&mut self.buf).await
     }
 
-    async fn read_body(&mut self, framing: Framing, max_body: usize) -> Result<Vec<u8>, BodyError> {
+    /// Reads a body; with `keep` false it is only counted and dropped as it arrives (a
+    /// refused request's), and an empty body is returned.
+    async fn read_body(
+        &mut self,
+        framing: Framing,
+        max_body: usize,
+        keep: bool,
+    ) -> Result<Vec<u8>, BodyError> {
         match framing {
             Framing::Length(n) => {
                 let n = n as usize; // <= max_body, checked before
-                let mut body = Vec::with_capacity(n);
+                let mut body = Vec::with_capacity(if keep { n } else { 0 });
                 let ahead = self.buf.len().min(n);
-                body.extend_from_slice(&self.buf[..ahead]);
+                if keep {
+                    body.extend_from_slice(&self.buf[..ahead]);
+                }
                 self.buf.drain(..ahead);
-                while body.len() < n {
-                    let rest = (n - body.len()) as u64;
-                    match (&mut self.io).take(rest).read_buf(&mut body).await {
-                        Ok(0) | Err(_) => return Err(BodyError::Io),
-                        Ok(_) => {}
+                let rest = (n - ahead) as u64;
+                if keep {
+                    while body.len() < n {
+                        let rest = (n - body.len()) as u64;
+                        match (&mut self.io).take(rest).read_buf(&mut body).await {
+                            Ok(0) | Err(_) => return Err(BodyError::Io),
+                            Ok(_) => {}
+                        }
+                    }
+                } else if rest > 0 {
+                    let mut sink = tokio::io::sink();
+                    match tokio::io::copy(&mut (&mut self.io).take(rest), &mut sink).await {
+                        Ok(got) if got == rest => {}
+                        _ => return Err(BodyError::Io),
                     }
                 }
                 Ok(body)
             }
             Framing::Chunked => {
                 let mut body = Vec::new();
-                let mut state = Chunked::Size;
+                let mut decoder = chunked::Decoder::new(max_body);
                 loop {
-                    let used = decode_chunked(&self.buf, &mut state, &mut body, max_body)?;
+                    let used = decoder
+                        .decode(&self.buf, keep.then_some(&mut body))
+                        .map_err(|e| match e {
+                            chunked::Error::TooLarge => BodyError::TooLarge,
+                            chunked::Error::Bad(why) => BodyError::Bad(why),
+                        })?;
                     self.buf.drain(..used);
-                    if state == Chunked::Done {
+                    if decoder.is_done() {
                         return Ok(body);
-                    }
-                    // a size line or trailer field longer than this is not a CPE's
-                    if self.buf.len() > 8192 {
-                        return Err(BodyError::Bad);
                     }
                     match self.read_more().await {
                         Ok(0) | Err(_) => return Err(BodyError::Io),
@@ -335,6 +425,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     }
                 }
             }
+        }
+    }
+
+    /// Replies to a body that could not be read (`None`: the client went away), then closes.
+    async fn refuse_body<H: Handler>(
+        &mut self,
+        handler: &H,
+        refusal: Option<(Refusal, StatusCode, String)>,
+        version: Version,
+        head: bool,
+    ) {
+        if let Some((why, status, text)) = refusal {
+            handler.refused(why);
+            self.reply_and_close(plain(status, &text), version, head)
+                .await;
         }
     }
 
@@ -402,22 +507,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     }
 }
 
-/// A parsed request head.
-struct Head {
-    method: Method,
-    target: String,
-    version: Version,
-    headers: HeaderMap,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    Length(u64),
-    Chunked,
-}
-
 /// `Ok(None)`: incomplete. `Ok(Some((head, bytes used)))`, or what is wrong with it.
-fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
+fn parse_head(buf: &[u8]) -> Result<Option<(Parts, usize)>, String> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
     let used = match req.parse(buf) {
@@ -434,7 +525,6 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let target = req.path.unwrap_or("/").to_owned();
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     for f in req.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())
@@ -443,305 +533,55 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
             .map_err(|_| format!("invalid value of header {}", f.name))?;
         headers.append(name, value);
     }
-    Ok(Some((
-        Head {
-            method,
-            target,
-            version,
-            headers,
-        },
-        used,
-    )))
-}
-
-impl Head {
-    fn tokens<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-    }
-
-    fn keep_alive(&self) -> bool {
-        let c = &http::header::CONNECTION;
-        match self.version {
-            Version::HTTP_10 => self.tokens(c).any(|t| t.eq_ignore_ascii_case("keep-alive")),
-            _ => !self.tokens(c).any(|t| t.eq_ignore_ascii_case("close")),
-        }
-    }
-
-    fn expects_continue(&self) -> bool {
-        self.version != Version::HTTP_10
-            && self
-                .headers
-                .get(http::header::EXPECT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
-    }
-
-    /// RFC 9112 §6: `Transfer-Encoding` ending in `chunked` wins over `Content-Length`;
-    /// several `Content-Length`s must agree.
-    fn framing(&self) -> Result<Framing, &'static str> {
-        let te = &http::header::TRANSFER_ENCODING;
-        if self.headers.contains_key(te) {
-            return match self.tokens(te).last() {
-                Some(t) if t.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
-                _ => Err("Transfer-Encoding does not end in chunked"),
-            };
-        }
-        let mut length = None;
-        for t in self.tokens(&http::header::CONTENT_LENGTH) {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("invalid Content-Length");
-            }
-            let n: u64 = t.parse().map_err(|_| "invalid Content-Length")?;
-            if length.is_some_and(|l| l != n) {
-                return Err("conflicting Content-Length values");
-            }
-            length = Some(n);
-        }
-        Ok(Framing::Length(length.unwrap_or(0)))
-    }
-
-    fn into_request(self, body: Vec<u8>) -> Request<Bytes> {
-        let mut r = Request::new(Bytes::from(body));
-        *r.method_mut() = self.method;
-        *r.version_mut() = self.version;
-        *r.headers_mut() = self.headers;
-        match self.target.parse() {
-            Ok(uri) => *r.uri_mut() = uri,
-            // a target the `http` crate refuses (stray spaces, raw non-ASCII): keep its path
-            Err(_) => {
-                let path: String = self
-                    .target
-                    .chars()
-                    .take_while(|c| c.is_ascii_graphic())
-                    .collect();
-                if let Ok(uri) = path.parse() {
-                    *r.uri_mut() = uri;
-                }
-            }
-        }
-        r
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunked {
-    /// Expecting a size line.
-    Size,
-    /// This many data bytes left in the chunk.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer fields up to an empty line.
-    Trailer,
-    Done,
-}
-
-/// One line (without its LF and an optional CR before it), and the bytes it used.
-fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
-    let lf = buf.iter().position(|&b| b == b'\n')?;
-    let l = &buf[..lf];
-    Some((l.strip_suffix(b"\r").unwrap_or(l), lf + 1))
-}
-
-/// Decodes what `buf` holds of a chunked body into `body`: the bytes used.
-fn decode_chunked(
-    buf: &[u8],
-    state: &mut Chunked,
-    body: &mut Vec<u8>,
-    max_body: usize,
-) -> Result<usize, BodyError> {
-    let mut at = 0;
-    loop {
-        let rest = &buf[at..];
-        match *state {
-            Chunked::Done => return Ok(at),
-            Chunked::Size => {
-                let Some((l, used)) = line(rest) else {
-                    return Ok(at);
-                };
-                let hex = l.split(|&b| b == b';').next().unwrap_or(b"");
-                let hex = std::str::from_utf8(hex).map_err(|_| BodyError::Bad)?.trim();
-                if hex.is_empty() || hex.len() > 16 {
-                    return Err(BodyError::Bad);
-                }
-                let n = u64::from_str_radix(hex, 16).map_err(|_| BodyError::Bad)?;
-                if n > (max_body - body.len().min(max_body)) as u64 {
-                    return Err(BodyError::TooLarge);
-                }
-                *state = if n == 0 {
-                    Chunked::Trailer
-                } else {
-                    Chunked::Data(n)
-                };
-                at += used;
-            }
-            Chunked::Data(n) => {
-                if rest.is_empty() {
-                    return Ok(at);
-                }
-                let take = rest.len().min(n as usize);
-                body.extend_from_slice(&rest[..take]);
-                at += take;
-                *state = if take as u64 == n {
-                    Chunked::DataEnd
-                } else {
-                    Chunked::Data(n - take as u64)
-                };
-            }
-            Chunked::DataEnd => {
-                let Some((l, used)) = line(rest) else {
-                    return Ok(at);
-                };
-                if !l.is_empty() {
-                    return Err(BodyError::Bad);
-                }
-                at += used;
-                *state = Chunked::Size;
-            }
-            Chunked::Trailer => {
-                let Some((l, used)) = line(rest) else {
-                    return Ok(at);
-                };
-                at += used;
-                if l.is_empty() {
-                    *state = Chunked::Done;
-                }
+    let mut r = Request::new(());
+    *r.method_mut() = method;
+    *r.version_mut() = version;
+    *r.headers_mut() = headers;
+    let target = req.path.unwrap_or("/");
+    match target.parse() {
+        Ok(uri) => *r.uri_mut() = uri,
+        // a target the `http` crate refuses (stray spaces, raw non-ASCII): keep its path
+        Err(_) => {
+            let path: String = target
+                .chars()
+                .take_while(|c| c.is_ascii_graphic())
+                .collect();
+            if let Ok(uri) = path.parse() {
+                *r.uri_mut() = uri;
             }
         }
     }
+    Ok(Some((r.into_parts().0, used)))
 }
 
-/// A short text reply.
-pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(Body::Bytes(Bytes::copy_from_slice(text.as_bytes())));
-    *r.status_mut() = status;
-    if !text.is_empty() {
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-    }
-    r
+/// The comma-separated tokens of every `name` field (ASCII values only).
+fn tokens<'a>(head: &'a Parts, name: &HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+    head.headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
-/// The reply's head (and, when short, its body) in one buffer, plus a long body on its own.
-fn encode_response(
-    response: Response<Body>,
-    version: Version,
-    keep_alive: bool,
-    head_only: bool,
-) -> (Vec<u8>, Option<Body>) {
-    let status = response.status();
-    let (parts, body) = response.into_parts();
-    let short = match &body {
-        Body::Bytes(b) if b.len() <= COALESCE => b.len(),
-        _ => 0,
-    };
-    let mut out = Vec::with_capacity(160 + 48 * parts.headers.len() + short);
-    out.extend_from_slice(if version == Version::HTTP_10 {
-        b"HTTP/1.0 "
-    } else {
-        b"HTTP/1.1 "
-    });
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let mut explicit_length = false;
-    for (name, value) in &parts.headers {
-        if name == http::header::CONNECTION || name == http::header::TRANSFER_ENCODING {
-            continue;
-        }
-        if name == http::header::CONTENT_LENGTH {
-            // the handler's own length (a HEAD reply's): kept only when the body is empty
-            if body.len() > 0 {
-                continue;
-            }
-            explicit_length = true;
-        }
-        canonical_name(&mut out, name.as_str());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+/// `close` wins over `keep-alive`, in whatever order they come; HTTP/1.0 closes unless asked.
+fn keep_alive(head: &Parts) -> bool {
+    let c = &http::header::CONNECTION;
+    if tokens(head, c).any(|t| t.eq_ignore_ascii_case("close")) {
+        return false;
     }
-    let bodiless = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    if !bodiless && !explicit_length {
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !keep_alive {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if version == Version::HTTP_10 {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"Date: ");
-    date::with_now(|d| out.extend_from_slice(d.as_bytes()));
-    out.extend_from_slice(b"\r\n\r\n");
-    if head_only || bodiless || body.len() == 0 {
-        return (out, None);
-    }
-    match body {
-        Body::Bytes(b) if b.len() <= COALESCE => {
-            out.extend_from_slice(&b);
-            (out, None)
-        }
-        body => (out, Some(body)),
-    }
+    head.version != Version::HTTP_10
+        || tokens(head, c).any(|t| t.eq_ignore_ascii_case("keep-alive"))
 }
 
-/// Writes a header name (the `http` crate keeps them lower-case) the way RFCs and most servers
-/// spell it: `Content-Type`, `Set-Cookie`, `WWW-Authenticate`, `SOAPAction`. Header names are
-/// case-insensitive, but not to every embedded CPE's HTTP client.
-fn canonical_name(out: &mut Vec<u8>, name: &str) {
-    let special = match name {
-        "soapaction" => Some("SOAPAction"),
-        "www-authenticate" => Some("WWW-Authenticate"),
-        "etag" => Some("ETag"),
-        _ => None,
-    };
-    if let Some(s) = special {
-        out.extend_from_slice(s.as_bytes());
-        return;
-    }
-    let mut upper = true;
-    for b in name.bytes() {
-        out.push(if upper { b.to_ascii_uppercase() } else { b });
-        upper = b == b'-';
-    }
-}
-
-/// The `Date` header's value, formatted once per second per thread.
-mod date {
-    use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    thread_local! {
-        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-
-    pub fn with_now<R>(f: impl FnOnce(&str) -> R) -> R {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.0 != secs {
-                let t = chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default();
-                c.1 = t.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-                c.0 = secs;
-            }
-            f(&c.1)
-        })
-    }
+fn expects_continue(head: &Parts) -> bool {
+    head.version != Version::HTTP_10
+        && head
+            .headers
+            .get(http::header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
 }
 
 #[cfg(test)]

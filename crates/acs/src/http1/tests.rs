@@ -7,20 +7,41 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::Notify;
 
+use super::reply::canonical_name;
 use super::*;
 
+mod decide;
+mod differential;
+mod smuggling;
+
 /// Echoes what it got: `<method> <target> <body length>:<body>`, plus header `x-seen` with
-/// the number of requests so far; blocks on `hold` when the body is `hold`.
+/// the number of requests so far; blocks on `hold` when the body is `hold`. Refuses at the
+/// head (401) a request with an `x-refuse` header.
 #[derive(Default)]
-struct Echo {
-    seen: AtomicUsize,
+pub(super) struct Echo {
+    pub(super) seen: AtomicUsize,
+    /// Each request's target and body, in order.
+    pub(super) log: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
     refused: std::sync::Mutex<Vec<Refusal>>,
     hold: Notify,
 }
 
 impl Handler for Echo {
-    async fn call(&self, request: Request<Bytes>) -> Response<Body> {
+    type Admitted = ();
+
+    async fn admit(&self, head: &Parts) -> Result<(), Response<Body>> {
+        match head.headers.contains_key("x-refuse") {
+            true => Err(plain(StatusCode::UNAUTHORIZED, "refused at the head")),
+            false => Ok(()),
+        }
+    }
+
+    async fn call(&self, request: Request<Bytes>, (): ()) -> Response<Body> {
         let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        self.log
+            .lock()
+            .unwrap()
+            .push((request.uri().to_string(), request.body().to_vec()));
         if request.body().as_ref() == b"hold" {
             self.hold.notified().await;
         }
@@ -60,24 +81,25 @@ impl Handler for Echo {
     }
 }
 
-fn limits() -> Limits {
+pub(super) fn limits() -> Limits {
     Limits {
         max_head: 1024,
         max_body: 100,
         header_timeout: Duration::from_secs(10),
         body_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(60),
+        gate_timeout: Duration::from_secs(10),
     }
 }
 
-struct Server {
-    handler: Arc<Echo>,
+pub(super) struct Server {
+    pub(super) handler: Arc<Echo>,
     stop: watch::Sender<bool>,
     gate: Arc<Semaphore>,
 }
 
 impl Server {
-    fn new(permits: usize) -> Self {
+    pub(super) fn new(permits: usize) -> Self {
         Server {
             handler: Arc::new(Echo::default()),
             stop: watch::channel(false).0,
@@ -86,7 +108,7 @@ impl Server {
     }
 
     /// A client end; the server end is served in a task until it closes.
-    fn connect(&self, limits: Limits) -> (DuplexStream, tokio::task::JoinHandle<()>) {
+    pub(super) fn connect(&self, limits: Limits) -> (DuplexStream, tokio::task::JoinHandle<()>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let (handler, gate, stop) = (
             self.handler.clone(),
@@ -99,25 +121,25 @@ impl Server {
         (client, task)
     }
 
-    fn refusals(&self) -> Vec<Refusal> {
+    pub(super) fn refusals(&self) -> Vec<Refusal> {
         self.handler.refused.lock().unwrap().clone()
     }
 }
 
 /// One response: status line, lower-cased headers, body (by Content-Length).
 #[derive(Debug)]
-struct Reply {
-    status_line: String,
+pub(super) struct Reply {
+    pub(super) status_line: String,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(super) body: String,
 }
 
 impl Reply {
-    fn status(&self) -> u16 {
+    pub(super) fn status(&self) -> u16 {
         self.status_line.split(' ').nth(1).unwrap().parse().unwrap()
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -125,7 +147,7 @@ impl Reply {
     }
 }
 
-async fn read_reply(c: &mut DuplexStream, head_only: bool) -> Reply {
+pub(super) async fn read_reply(c: &mut DuplexStream, head_only: bool) -> Reply {
     let mut raw = Vec::new();
     while !raw.ends_with(b"\r\n\r\n") {
         let mut b = [0u8; 1];
@@ -155,7 +177,7 @@ async fn read_reply(c: &mut DuplexStream, head_only: bool) -> Reply {
 }
 
 /// True when the server closed its end (EOF with nothing more sent).
-async fn closed(c: &mut DuplexStream) -> bool {
+pub(super) async fn closed(c: &mut DuplexStream) -> bool {
     let mut rest = Vec::new();
     matches!(c.read_to_end(&mut rest).await, Ok(0))
 }
@@ -209,14 +231,16 @@ async fn chunked_bodies_with_extensions_trailers_and_bare_lf() {
         read_reply(&mut c, false).await.body,
         "POST / 23:Wikipedia in\r\n\r\nchunks."
     );
-    // split across writes, LF-only lines, upper-case hex
-    c.write_all(b"POST / HTTP/1.1\ntransfer-encoding: gzip, Chunked\n\nA")
+    // split across writes (every byte of the framing on its own), a head with LF-only
+    // lines, upper-case hex, leading zeros, BWS and a quoted extension
+    let body = b"0A ; a=\"b;\\\"c\"\r\n0123456789\r\n000\r\n\r\n";
+    c.write_all(b"POST / HTTP/1.1\ntransfer-encoding: gzip, Chunked\n\n")
         .await
         .unwrap();
-    tokio::task::yield_now().await;
-    c.write_all(b"\n0123456").await.unwrap();
-    tokio::task::yield_now().await;
-    c.write_all(b"789\n0\n\n").await.unwrap();
+    for b in body {
+        c.write_all(&[*b]).await.unwrap();
+        tokio::task::yield_now().await;
+    }
     assert_eq!(read_reply(&mut c, false).await.body, "POST / 10:0123456789");
 }
 
@@ -300,7 +324,14 @@ async fn malformed_framing_is_a_400_that_names_the_problem() {
         .await
         .unwrap();
     let r = read_reply(&mut c, false).await;
-    assert_eq!((r.status(), r.body.as_str()), (400, "bad chunked body"));
+    assert_eq!(
+        (r.status(), r.body.as_str()),
+        (
+            400,
+            "bad chunked body: chunk size does not start with a hex digit"
+        )
+    );
+    assert!(closed(&mut c).await);
     assert_eq!(s.handler.seen.load(Ordering::SeqCst), 0);
 }
 
@@ -426,6 +457,79 @@ async fn the_gate_holds_requests_with_their_bodies_unread() {
     b.write_all(b"!").await.unwrap();
     assert_eq!(read_reply(&mut b, false).await.body, "POST /b 1:!");
     assert_eq!(s.gate.available_permits(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_refused_at_its_head_takes_no_permit_and_its_body_is_dropped() {
+    let s = Server::new(1);
+    // the only permit is held
+    let (mut a, _ta) = s.connect(limits());
+    a.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nhold")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // refused heads are answered all the same, their bodies (either framing, sent slowly)
+    // read and dropped, and the connection goes on
+    let (mut b, _tb) = s.connect(limits());
+    b.write_all(b"POST /r HTTP/1.1\r\nX-Refuse: 1\r\nContent-Length: 10\r\n\r\n01234")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    b.write_all(b"56789").await.unwrap();
+    let r = read_reply(&mut b, false).await;
+    assert_eq!((r.status(), r.header("connection")), (401, None));
+    b.write_all(
+        b"POST /r HTTP/1.1\r\nX-Refuse: 1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_reply(&mut b, false).await.status(), 401);
+    // a refused body must still be well framed
+    b.write_all(b"POST /r HTTP/1.1\r\nX-Refuse: 1\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\n")
+        .await
+        .unwrap();
+    let r = read_reply(&mut b, false).await;
+    assert_eq!((r.status(), r.header("connection")), (400, Some("close")));
+    assert!(closed(&mut b).await);
+    // a client waiting for 100 Continue is not asked for its body: answered and closed
+    let (mut c, _tc) = s.connect(limits());
+    c.write_all(
+        b"POST /r HTTP/1.1\r\nX-Refuse: 1\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let r = read_reply(&mut c, false).await;
+    assert_eq!((r.status(), r.header("connection")), (401, Some("close")));
+    assert!(closed(&mut c).await);
+    assert_eq!(s.handler.seen.load(Ordering::SeqCst), 1);
+    assert_eq!(s.gate.available_permits(), 0);
+    s.handler.hold.notify_one();
+    assert_eq!(read_reply(&mut a, false).await.body, "POST / 4:hold");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_waits_too_long_at_the_gate_gets_503_and_the_connection_closes() {
+    let s = Server::new(1);
+    let (mut a, _ta) = s.connect(limits());
+    a.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nhold")
+        .await
+        .unwrap();
+    let (mut b, tb) = s.connect(limits());
+    b.write_all(b"POST /b HTTP/1.1\r\nContent-Length: 1\r\n\r\nb")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(!tb.is_finished());
+    let r = read_reply(&mut b, false).await;
+    assert_eq!(
+        (r.status(), r.header("retry-after"), r.header("connection")),
+        (503, Some("5"), Some("close"))
+    );
+    assert!(closed(&mut b).await);
+    assert_eq!(s.refusals(), [Refusal::Busy]);
+    s.handler.hold.notify_one();
+    assert_eq!(read_reply(&mut a, false).await.body, "POST / 4:hold");
+    assert_eq!(s.handler.seen.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(start_paused = true)]
