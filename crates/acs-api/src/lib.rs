@@ -18,6 +18,7 @@ mod input;
 mod model;
 mod openapi;
 mod pagination;
+mod references;
 mod wake;
 
 use std::path::PathBuf;
