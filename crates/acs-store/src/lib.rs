@@ -81,6 +81,12 @@ impl Store {
         })
     }
 
+    /// A subkey of the secret key for `purpose` (e.g. signing firmware URLs): the same on
+    /// every node sharing the secret key ([`SecretKey::derive`]).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
     /// Replaces the retry policy for faulted tasks.
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Store {
         self.retry = retry;

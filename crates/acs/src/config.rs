@@ -143,6 +143,13 @@ pub struct ServeArgs {
     /// Seconds between two Up/Down sweeps [default: 30]
     #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
     pub status_sweep_interval: Option<u64>,
+    /// With CPE authentication on: seconds a signed firmware URL stays valid after the
+    /// transfer may start (after DelaySeconds or the last ScheduleDownload window) [default: 86400]
+    #[arg(long, env = "ACS_FILE_URL_TTL")]
+    pub file_url_ttl: Option<u64>,
+    /// Most bytes all firmware images may take together; an upload beyond is 507 [default: 8589934592]
+    #[arg(long, env = "ACS_MAX_FIRMWARE_STORAGE")]
+    pub max_firmware_storage: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -176,6 +183,8 @@ pub struct FileConfig {
     pub status_grace_seconds: Option<u32>,
     pub status_default_interval: Option<u32>,
     pub status_sweep_interval: Option<u64>,
+    pub file_url_ttl: Option<u64>,
+    pub max_firmware_storage: Option<u64>,
 }
 
 impl FileConfig {
@@ -215,6 +224,9 @@ pub struct Settings {
     /// When a silent device turns Down (DESIGN §5).
     pub status_policy: StatusPolicy,
     pub status_sweep_interval: u64,
+    /// Seconds a signed firmware URL outlives the transfer's own wait.
+    pub file_url_ttl: u64,
+    pub max_firmware_storage: u64,
 }
 
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
@@ -296,6 +308,11 @@ impl Settings {
                 .or(f.status_sweep_interval)
                 .unwrap_or(30)
                 .max(1),
+            file_url_ttl: a.file_url_ttl.or(f.file_url_ttl).unwrap_or(86_400).max(1),
+            max_firmware_storage: a
+                .max_firmware_storage
+                .or(f.max_firmware_storage)
+                .unwrap_or(8 << 30),
         })
     }
 }

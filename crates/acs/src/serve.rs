@@ -6,6 +6,7 @@ use std::time::Duration;
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
 use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
+use acs_session::file_url::FileUrls;
 use acs_session::{Credentials, Secret};
 use acs_store::{InformWriter, WriterConfig};
 use anyhow::{Context, bail};
@@ -97,6 +98,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
     let session_timeout = Duration::from_secs(s.session_timeout);
     let node_id = format!("{}-{}", hostname(), std::process::id());
+    // With CPE authentication on, firmware files go only to signed URLs or the device's
+    // credentials; every node derives the same signing key from the shared secret key.
+    let file_urls = (mode != AuthMode::None).then(|| {
+        FileUrls::new(
+            &store.derive_key("firmware-file-urls"),
+            Duration::from_secs(s.file_url_ttl),
+        )
+    });
     let engine = Engine::new(
         StoreBackend::new(store.clone(), writer, Duration::from_secs(5)),
         EngineConfig {
@@ -104,6 +113,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             session_timeout,
             public_cwmp_url: s.public_cwmp_url.clone(),
             node_id,
+            file_urls,
             ..EngineConfig::default()
         },
         metrics.clone(),
@@ -178,6 +188,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             public_cwmp_url: s.public_cwmp_url.clone(),
             cpe_port: cwmp_addr.port(),
             data_dir: s.data_dir.clone(),
+            max_firmware_storage_bytes: s.max_firmware_storage,
             ..acs_api::ApiConfig::default()
         },
     );

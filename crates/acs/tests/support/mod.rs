@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod server;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
