@@ -245,8 +245,132 @@ async fn firmware_storage_quota(env: Env) {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }
 
+fn param(path: String, value: String) -> acs_store::ParameterValue {
+    acs_store::ParameterValue {
+        path,
+        value,
+        xsd_type: "xsd:string".into(),
+        writable: Some(false),
+    }
+}
+
+/// `/parameters/` is a page in the device list's envelope (`count`, `next`, `previous`,
+/// `results`), with `limit`/`offset` and `prefix`.
+async fn parameters_are_paginated(env: Env) {
+    let s = start(&env).await;
+    let r = s
+        .call(
+            "POST",
+            "/api/v1/inventory_device_serial/",
+            Some(&json!({"serial_number": "P1", "name": "p"})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let id = r.json()["id"].as_i64().unwrap();
+    let params: Vec<_> = (0..250)
+        .map(|i| {
+            let branch = if i < 200 { "A" } else { "B" };
+            param(format!("Device.{branch}.P{i:03}"), i.to_string())
+        })
+        .collect();
+    s.store
+        .upsert_parameters(id, &params, Utc::now())
+        .await
+        .unwrap();
+    let base = "/api/v1/inventory_device_serial/P1/parameters/";
+    let page = s.get(base).await.json();
+    assert_eq!(page["count"], 250);
+    assert_eq!(page["results"].as_array().unwrap().len(), 100);
+    assert_eq!(page["results"][0]["path"], "Device.A.P000");
+    assert_eq!(page["previous"], serde_json::Value::Null);
+    let next = page["next"].as_str().unwrap();
+    assert!(
+        next.ends_with(&format!("{base}?limit=100&offset=100")),
+        "{next}"
+    );
+    let page = s
+        .get(&format!("{base}?prefix=Device.A.&limit=50&offset=150"))
+        .await
+        .json();
+    assert_eq!(page["count"], 200);
+    let results = page["results"].as_array().unwrap();
+    assert_eq!(results.len(), 50);
+    assert_eq!(results[0]["path"], "Device.A.P150");
+    assert_eq!(page["next"], serde_json::Value::Null);
+    let previous = page["previous"].as_str().unwrap();
+    assert!(
+        previous.ends_with(&format!("{base}?limit=50&offset=100&prefix=Device.A.")),
+        "{previous}"
+    );
+    assert_eq!(s.get(&format!("{base}?limit=-1")).await.status, 400);
+}
+
+/// A device's stored parameters are capped in number and value size: past the caps new
+/// paths and oversized values are refused (logged and counted), on the Inform path and the
+/// GetParameterValues path, while known paths keep updating.
+async fn parameters_are_capped_per_device(env: Env) {
+    let s = start(&env).await;
+    s.store.set_parameter_limits(acs_store::ParameterLimits {
+        max_per_device: 10,
+        max_value_bytes: 1000,
+    });
+    let inform = |n: usize, value: String| acs_store::Inform {
+        serial_number: "CAP1".into(),
+        oui: "00D09E".into(),
+        product_class: None,
+        manufacturer: None,
+        software_version: None,
+        hardware_version: None,
+        connection_request_url: None,
+        address: None,
+        parameter_key: None,
+        events: vec![],
+        parameters: vec![param(format!("Device.X.New{n}"), value)],
+        auto_register: true,
+        now: Utc::now(),
+    };
+    // 40 Informs with a new parameter each: 10 stored.
+    for n in 0..40 {
+        s.store.upsert_inform(&inform(n, "v".into())).await.unwrap();
+    }
+    let base = "/api/v1/inventory_device_serial/CAP1/parameters/";
+    let page = s.get(base).await.json();
+    assert_eq!(page["count"], 10, "{page}");
+    // A known path still updates; an oversized value does not land.
+    s.store.upsert_inform(&inform(0, "w".into())).await.unwrap();
+    s.store
+        .upsert_inform(&inform(1, "x".repeat(1001)))
+        .await
+        .unwrap();
+    let page = s.get(&format!("{base}?prefix=Device.X.New")).await.json();
+    let value = |path: &str| {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"] == path)
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(value("Device.X.New0"), Some(json!("w")));
+    assert_eq!(value("Device.X.New1"), Some(json!("v")));
+    // The GetParameterValues path is capped the same way.
+    let id = s.store.device_by_serial("CAP1").await.unwrap().unwrap().id;
+    let more: Vec<_> = (0..5)
+        .map(|i| param(format!("Device.Y.P{i}"), "y".into()))
+        .collect();
+    s.store
+        .upsert_parameters(id, &more, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(s.get(base).await.json()["count"], 10);
+    let refused = s.store.parameters_refused();
+    assert_eq!((refused.too_many, refused.too_long), (35, 1));
+}
+
 fn main() -> std::process::ExitCode {
     support::harness::main(cases![
+        parameters_are_paginated,
+        parameters_are_capped_per_device,
         admin_routes_refuse_before_reading_the_body,
         json_routes_have_the_json_limit,
         parallel_identical_uploads_keep_their_file,

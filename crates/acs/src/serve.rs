@@ -70,6 +70,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mode: AuthMode = s.cwmp_auth.parse()?;
     let store = crate::connect(&s.database_url, &s.data_dir).await?;
     store.migrate().await.context("migrating the database")?;
+    store.set_parameter_limits(s.parameter_limits);
     tracing::info!(database = %crate::redact_url(&s.database_url), "store ready");
 
     let mut auth_config = CpeAuthConfig::new(mode);
@@ -221,9 +222,13 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mut sweep_stop = stop_rx.clone();
     let status_policy = s.status_policy;
     let status_every = Duration::from_secs(s.status_sweep_interval);
+    let event_max_age = chrono::Duration::days(i64::from(s.event_max_age_days));
+    let events_per_device = i64::from(s.events_per_device);
     let sweep_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5).min(status_every));
         let mut last_status = tokio::time::Instant::now();
+        // events below this id were pruned per device already (see prune_events_per_device)
+        let mut events_seen = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -241,6 +246,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                 }
                 if let Err(e) = sweep_store.purge_expired_leases(now).await {
                     tracing::warn!(error = %e, "purging leases failed");
+                }
+                // Inform events are history, not state: bounded by age and per device.
+                if let Err(e) = sweep_store.prune_events(now - event_max_age).await {
+                    tracing::warn!(error = %e, "pruning old events failed");
+                }
+                match sweep_store
+                    .prune_events_per_device(events_per_device, events_seen)
+                    .await
+                {
+                    Ok((_, high)) => events_seen = high,
+                    Err(e) => tracing::warn!(error = %e, "pruning events per device failed"),
                 }
             }
         }

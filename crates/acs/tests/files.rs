@@ -162,20 +162,7 @@ fn queue(spec: acs_session::task::TaskSpec) -> acs_store::NewTask {
 /// past its DelaySeconds.
 #[test]
 fn with_auth_on_the_download_carries_a_signed_url() {
-    // On a thread of its own: polling the store's task queueing overflows the test thread's
-    // 2 MiB stack in debug builds.
-    std::thread::Builder::new()
-        .stack_size(16 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(download_carries_a_signed_url())
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    support::server::run_big(download_carries_a_signed_url());
 }
 
 async fn download_carries_a_signed_url() {

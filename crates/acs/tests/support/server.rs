@@ -99,3 +99,20 @@ pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
         log,
     }
 }
+
+/// Runs `test` on a thread with a 16 MiB stack and a runtime of its own: polling the store's
+/// bigger futures overflows a test thread's 2 MiB stack in debug builds.
+pub fn run_big<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(test)
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
