@@ -67,10 +67,28 @@ impl Caller {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
-                "this operation needs an admin token".into(),
-            ))
+            Err(admin_required())
         }
+    }
+}
+
+fn admin_required() -> ApiError {
+    ApiError::Forbidden("this operation needs an admin token".into())
+}
+
+/// Layered on the admin-only handlers (catalog writes, firmware uploads): a caller without
+/// admin rights gets its 403 before the handler's extractors run, so none of its body is
+/// read (a 200 MB JSON body to an admin route cost gigabytes of memory before the 403).
+/// The handlers check again; this makes the check come first.
+pub async fn admin_only(req: Request, next: Next) -> Response {
+    let admin = req
+        .extensions()
+        .get::<Caller>()
+        .is_some_and(Caller::is_admin);
+    if admin {
+        next.run(req).await
+    } else {
+        admin_required().into_response()
     }
 }
 

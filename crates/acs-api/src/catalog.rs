@@ -3,6 +3,7 @@
 //! organizations and device types need an admin token.
 
 use axum::extract::{Extension, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,18 +22,20 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::input::{JsonObject, PathIds};
 
+/// Admin-only writes carry `auth::admin_only`: a scoped token's body is never read there.
 pub fn routes() -> Router<ApiState> {
+    let admin = || axum::middleware::from_fn(crate::auth::admin_only);
     Router::new()
         .route(
             "/organizations/",
-            get(list_organizations).post(create_organization),
+            get(list_organizations).post(create_organization.layer(admin())),
         )
         .route(
             "/organizations/{id}/",
             get(get_organization)
                 .put(replace_organization)
                 .patch(patch_organization)
-                .delete(delete_organization),
+                .delete(delete_organization.layer(admin())),
         )
         .route("/locations/", get(list_locations).post(create_location))
         .route(
@@ -44,13 +47,13 @@ pub fn routes() -> Router<ApiState> {
         )
         .route(
             "/device_types/",
-            get(list_device_types).post(create_device_type),
+            get(list_device_types).post(create_device_type.layer(admin())),
         )
         .route(
             "/device_types/{id}/",
             get(get_device_type)
-                .put(update_device_type)
-                .delete(delete_device_type),
+                .put(update_device_type.layer(admin()))
+                .delete(delete_device_type.layer(admin())),
         )
 }
 

@@ -3,8 +3,8 @@
 //! (Inform events, failed tasks with their faults, debug session traces).
 
 use axum::Json;
-use axum::extract::{Extension, State};
-use axum::http::StatusCode;
+use axum::extract::{Extension, OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,6 +19,7 @@ use crate::devices::load_device;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::input::{JsonObject, PathIds, QueryParams, Serial};
 use crate::model::TaskOut;
+use crate::pagination::{Window, links, request_origin};
 use crate::wake;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,23 +36,48 @@ pub struct ParameterOut {
     pub updated: DateTime<Utc>,
 }
 
-/// The device's stored parameters
+/// A page of a device's parameters, in the device list's envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParameterPage {
+    /// All matching parameters, not just this page.
+    pub count: i64,
+    /// Absolute URL of the next page, or null.
+    pub next: Option<String>,
+    /// Absolute URL of the previous page, or null.
+    pub previous: Option<String>,
+    pub results: Vec<ParameterOut>,
+}
+
+/// The device's stored parameters, a page at a time, by path
 #[utoipa::path(get, path = "/api/v1/inventory_device_serial/{serial_number}/parameters/",
     tag = "device data",
-    params(("serial_number" = String, Path), ("prefix" = Option<String>, Query, description = "Only paths starting with this, e.g. `Device.WiFi.`")),
-    responses((status = 200, body = Vec<ParameterOut>), (status = 404)),
+    params(("serial_number" = String, Path),
+        ("prefix" = Option<String>, Query, description = "Only paths starting with this, e.g. `Device.WiFi.`"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most 1000)"),
+        ("offset" = Option<i64>, Query, description = "Parameters to skip")),
+    responses((status = 200, body = ParameterPage), (status = 400), (status = 404)),
     security(("bearer" = [])))]
 pub async fn parameters(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Serial(serial): Serial,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     q: QueryParams,
-) -> ApiResult<Json<Vec<ParameterOut>>> {
+) -> ApiResult<Json<ParameterPage>> {
+    let window = Window::from_query(&q, &state.config)?;
     let device = load_device(&state, &caller, &serial).await?;
     let prefix = q.get("prefix").unwrap_or("");
-    let params = state.store.list_parameters(device.id, prefix).await?;
-    Ok(Json(
-        params
+    let (count, params) = state
+        .store
+        .list_parameters_page(device.id, prefix, window.limit, window.offset)
+        .await?;
+    let (next, previous) = links(&request_origin(&headers), uri.path(), &q, window, count);
+    Ok(Json(ParameterPage {
+        count,
+        next,
+        previous,
+        results: params
             .into_iter()
             .map(|p| ParameterOut {
                 path: p.path,
@@ -61,7 +87,7 @@ pub async fn parameters(
                 updated: p.updated,
             })
             .collect(),
-    ))
+    }))
 }
 
 /// The device's tasks, oldest first

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, QueryParams, Serial};
 use crate::model::{DeviceOut, DevicePage, TaskOut};
 use crate::pagination::{Window, links, request_origin};
+use crate::references;
 use crate::wake;
 
 /// The device `serial` if the caller may see it: 404 unknown, 403 another organization's.
@@ -192,6 +193,7 @@ pub async fn create(
             Some(org) => caller.check_org(org)?,
         }
     }
+    references::check_device_references(&state, &caller, None, &input).await?;
     // Like the seed's POST example, registering queues nothing (`pending_settings` null),
     // except a firmware image: asking for one means asking for its Download, queued in the
     // same transaction as the device (checked first for a clear error; the store's own check
@@ -332,6 +334,7 @@ async fn write(
     if let Some(org) = input.organization_id {
         caller.check_org(org)?;
     }
+    references::check_device_references(&state, &caller, Some(&device), &input).await?;
     let current_password =
         if mode == Mode::Replace && input.password.is_some() && device.has_password {
             state

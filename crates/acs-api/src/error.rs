@@ -47,6 +47,8 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
+    /// 507: a storage quota would be exceeded.
+    InsufficientStorage(String),
     /// 500; the cause is logged, never shown.
     Internal(String),
 }
@@ -87,6 +89,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "detail": m })),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({ "detail": m })),
             ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "detail": m })),
+            ApiError::InsufficientStorage(m) => {
+                (StatusCode::INSUFFICIENT_STORAGE, json!({ "detail": m }))
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "api request failed");
                 (

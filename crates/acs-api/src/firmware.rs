@@ -4,7 +4,8 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
-use axum::extract::{Extension, Multipart, State};
+use axum::extract::{DefaultBodyLimit, Extension, Multipart, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,15 +25,26 @@ use crate::input::{JsonObject, PathIds};
 /// Longest kept part of an uploaded file's own name.
 const MAX_NAME_LEN: usize = 100;
 
-pub fn routes() -> Router<ApiState> {
+/// The firmware routes; the upload alone takes bodies up to `upload_limit` bytes (the
+/// metadata PUT/PATCH are JSON and keep the router's JSON limit). Every write is admin-only,
+/// checked before the body is read.
+pub fn routes(upload_limit: usize) -> Router<ApiState> {
+    let admin = || axum::middleware::from_fn(crate::auth::admin_only);
     Router::new()
-        .route("/firmware_images/", get(list).post(upload))
+        .route(
+            "/firmware_images/",
+            get(list).post(
+                upload
+                    .layer(DefaultBodyLimit::max(upload_limit))
+                    .layer(admin()),
+            ),
+        )
         .route(
             "/firmware_images/{id}/",
             get(detail)
-                .put(replace_metadata)
-                .patch(patch_metadata)
-                .delete(delete),
+                .put(replace_metadata.layer(admin()))
+                .patch(patch_metadata.layer(admin()))
+                .delete(delete.layer(admin())),
         )
 }
 
@@ -127,6 +139,7 @@ struct Received {
     original_name: String,
 }
 
+/// A name no other upload uses: `.upload-<16 hex>.part` (hidden: never a firmware name).
 fn temp_name(dir: &FsPath) -> ApiResult<PathBuf> {
     let mut bytes = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -135,14 +148,56 @@ fn temp_name(dir: &FsPath) -> ApiResult<PathBuf> {
     Ok(dir.join(format!(".upload-{hex}.part")))
 }
 
+/// The firmware directory, created 0700: firmware images are the operator's, not the host's
+/// other users'.
+async fn firmware_dir(data_dir: &FsPath) -> ApiResult<PathBuf> {
+    let dir = data_dir.join("firmware");
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
+        .create(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// What the quota leaves: the bytes every registered image takes, and the quota.
+async fn storage_used(state: &ApiState) -> ApiResult<u64> {
+    let images = state.store.list_firmware_images().await?;
+    Ok(images
+        .iter()
+        .map(|i| u64::try_from(i.size).unwrap_or(0))
+        .sum())
+}
+
+fn over_quota(used: u64, quota: u64, size: u64) -> ApiError {
+    ApiError::InsufficientStorage(format!(
+        "firmware storage quota: images take {used} of the {quota} bytes allowed \
+         (--max-firmware-storage) and this upload needs {size} or more; delete unused \
+         images or raise the quota"
+    ))
+}
+
+/// Streams the file part to a fresh temp file (0600) in `dir`, hashing it on the way; stops
+/// with 413 past `max` bytes and with 507 past `room` (what the storage quota leaves).
 async fn receive_file(
     field: &mut axum::extract::multipart::Field<'_>,
     dir: &FsPath,
     max: u64,
+    quota: (u64, u64),
 ) -> ApiResult<Received> {
+    let (used, limit) = quota;
+    let room = limit.saturating_sub(used);
     let original_name = field.file_name().unwrap_or("firmware.bin").to_owned();
     let path = temp_name(dir)?;
-    let mut file = tokio::fs::File::create(&path)
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(&path)
         .await
         .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", path.display())))?;
     let temp = TempFile(Some(path));
@@ -164,6 +219,9 @@ async fn receive_file(
             return Err(ApiError::PayloadTooLarge(format!(
                 "the file is larger than the {max} bytes allowed"
             )));
+        }
+        if size > room {
+            return Err(over_quota(used, limit, size));
         }
         digest.update(&chunk);
         file.write_all(&chunk)
@@ -190,10 +248,11 @@ async fn receive_file(
 /// Upload a firmware image (admin)
 ///
 /// `multipart/form-data` with a `file` part, a `version` and an optional `type` (device type
-/// id). The file is stored as `<sha256>-<sanitized name>`.
+/// id). The file is stored as `<sha256>-<sanitized name>`. 507 when the firmware storage
+/// quota would be exceeded.
 #[utoipa::path(post, path = "/api/v1/firmware_images/", tag = "catalog",
     request_body(content_type = "multipart/form-data", content = Object, description = "`file`, `version`, optional `type`"),
-    responses((status = 201, body = FirmwareOut), (status = 400), (status = 403), (status = 409), (status = 413)),
+    responses((status = 201, body = FirmwareOut), (status = 400), (status = 403), (status = 409), (status = 413), (status = 507)),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<ApiState>,
@@ -205,10 +264,8 @@ pub async fn upload(
     let mut multipart = multipart.map_err(|_| {
         ApiError::BadRequest("expected a multipart/form-data body with a `file` part".into())
     })?;
-    let dir = state.config.data_dir.join("firmware");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = firmware_dir(&state.config.data_dir).await?;
+    let quota = state.config.max_firmware_storage_bytes;
     let mut errors = FieldErrors::default();
     let mut received: Option<Received> = None;
     let mut version: Option<String> = None;
@@ -225,8 +282,18 @@ pub async fn upload(
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "file" if received.is_none() => {
-                received =
-                    Some(receive_file(&mut field, &dir, state.config.max_upload_bytes).await?);
+                // Checked early so an upload past the quota stops at once; checked again
+                // below, under the lock, against what concurrent uploads registered since.
+                let used = storage_used(&state).await?;
+                received = Some(
+                    receive_file(
+                        &mut field,
+                        &dir,
+                        state.config.max_upload_bytes,
+                        (used, quota),
+                    )
+                    .await?,
+                );
             }
             "version" | "type" => {
                 let text = field
@@ -262,20 +329,18 @@ pub async fn upload(
         sanitize_file_name(&received.original_name)
     );
     let final_path = dir.join(&file_name);
-    let existed = tokio::fs::try_exists(&final_path).await.unwrap_or(false);
-    let temp_path = received.temp.0.take().unwrap_or_default();
-    if existed {
-        // Same content (the name starts with its hash): keep the file in place.
-        let _ = tokio::fs::remove_file(&temp_path).await;
-    } else {
-        tokio::fs::rename(&temp_path, &final_path)
-            .await
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&temp_path);
-                ApiError::Internal(format!("cannot store {}: {e}", final_path.display()))
-            })?;
+    // Register, then publish. The row is inserted first (its file name is unique, so of
+    // identical uploads exactly one gets here and the others 409 with their own temp file
+    // removed), then the temp file is renamed onto the name: no request ever deletes or
+    // replaces a file that a row it did not insert refers to. The lock orders this against
+    // the quota check of other uploads and against deletes (which remove the row, then the
+    // file, under it).
+    let _files = state.firmware_files.lock().await;
+    let used = storage_used(&state).await?;
+    if used.saturating_add(received.size) > quota {
+        return Err(over_quota(used, quota, received.size));
     }
-    let created = state
+    let image = state
         .store
         .create_firmware_image(
             &NewFirmwareImage {
@@ -287,19 +352,22 @@ pub async fn upload(
             },
             Utc::now(),
         )
-        .await;
-    match created {
-        Ok(image) => Ok((
-            StatusCode::CREATED,
-            Json(show(image, &cpe_base(&state, &headers))),
-        )),
-        Err(e) => {
-            if !existed {
-                let _ = tokio::fs::remove_file(&final_path).await;
-            }
-            Err(e.into())
-        }
+        .await?;
+    let temp_path = received.temp.0.take().unwrap_or_default();
+    if let Err(e) = tokio::fs::rename(&temp_path, &final_path).await {
+        let _ = tokio::fs::remove_file(&temp_path).await;
+        // Nothing can be using the row yet but a client guessing its id; if one did, the
+        // delete is refused and the image stays listed without a file (shown as an error).
+        let _ = state.store.delete_firmware_image(image.id).await;
+        return Err(ApiError::Internal(format!(
+            "cannot store {}: {e}",
+            final_path.display()
+        )));
     }
+    Ok((
+        StatusCode::CREATED,
+        Json(show(image, &cpe_base(&state, &headers))),
+    ))
 }
 
 /// List firmware images
@@ -434,6 +502,9 @@ pub async fn delete(
         .firmware_image(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no firmware image {id}")))?;
+    // Row, then file, under the lock an upload publishes under: an upload of the same file
+    // name can register only once the row is gone, and publishes only after the file is.
+    let _files = state.firmware_files.lock().await;
     state.store.delete_firmware_image(id).await?;
     let _ = tokio::fs::remove_file(image.path(&state.config.data_dir)).await;
     Ok(StatusCode::NO_CONTENT)

@@ -18,6 +18,7 @@ mod input;
 mod model;
 mod openapi;
 mod pagination;
+mod references;
 mod wake;
 
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// The list's `count` per filter, for [`ApiConfig::list_count_ttl`].
     pub(crate) counts: Arc<count_cache::CountCache>,
+    /// Held while a firmware upload checks the quota, registers its image and publishes its
+    /// file, and while a delete removes both: see `firmware.rs`.
+    pub(crate) firmware_files: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ApiState {
@@ -62,6 +66,7 @@ impl ApiState {
             requester,
             metrics,
             counts: Arc::new(count_cache::CountCache::new(config.list_count_ttl)),
+            firmware_files: Arc::new(tokio::sync::Mutex::new(())),
             config: Arc::new(config),
         }
     }
@@ -91,6 +96,9 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// Largest JSON body accepted (413 beyond). Default 1 MiB.
     pub max_json_bytes: usize,
+    /// Most bytes all firmware images may take together (507 for an upload beyond).
+    /// Default 8 GiB.
+    pub max_firmware_storage_bytes: u64,
     /// How long a list's `count` is reused for the same filter on this node (device writes
     /// through the API forget it at once; see `count_cache.rs` for the bound). Zero: an exact
     /// `COUNT` on every page. Default 5 s.
@@ -109,6 +117,7 @@ impl Default for ApiConfig {
             update_status_timeout: Duration::from_secs(5),
             max_upload_bytes: 512 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
+            max_firmware_storage_bytes: 8 * 1024 * 1024 * 1024,
             list_count_ttl: Duration::from_secs(5),
         }
     }
@@ -116,12 +125,16 @@ impl Default for ApiConfig {
 
 /// Every route under `/api/v1`: the authenticated API, plus `/api/v1/openapi.json` and the
 /// Swagger UI at `/api/v1/docs/` without a token.
+///
+/// Body limits are per route: every route gets the JSON limit, and only the firmware upload
+/// (a handler-level layer, which wins over the router's) the upload limit. Admin-only
+/// handlers carry `auth::admin_only`, which answers 403 before their body is read.
 pub fn router(state: ApiState) -> Router {
     let json_limit = state.config.max_json_bytes;
     let upload_limit = usize::try_from(state.config.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
-    let devices = Router::new()
+    let authenticated = Router::new()
         .route(
             "/inventory_device_serial/",
             get(devices::list).post(devices::create),
@@ -150,10 +163,8 @@ pub fn router(state: ApiState) -> Router {
             get(device_data::history),
         )
         .merge(catalog::routes())
-        .layer(DefaultBodyLimit::max(json_limit));
-    let uploads = firmware::routes().layer(DefaultBodyLimit::max(upload_limit));
-    let authenticated = devices
-        .merge(uploads)
+        .merge(firmware::routes(upload_limit))
+        .layer(DefaultBodyLimit::max(json_limit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -3,6 +3,7 @@
 //! - [`auth`]: CPE -> ACS authentication (none, Basic, Digest with stateless nonces), pure.
 //! - [`connection_request`]: ACS -> CPE connection requests (HTTP GET with digest), async.
 //! - [`cookie`]: lenient `Cookie` parsing and the session `Set-Cookie`, pure.
+//! - [`file_url`]: signed per-download firmware URLs, pure.
 //! - [`task`]: what can be queued for a device, shared by the REST API and the engine.
 //! - [`Secret`] and [`Credentials`]: passwords that never print.
 //!
@@ -14,6 +15,7 @@ pub mod connection_request;
 mod constant_time;
 pub mod cookie;
 pub mod engine;
+pub mod file_url;
 mod secret;
 pub mod task;
 

@@ -163,7 +163,10 @@ pub(crate) use on_pool;
 
 /// Opens a pool for `url`: `sqlite://PATH` (created if missing, WAL, busy timeout, foreign
 /// keys on) or `postgres://...`.
-pub(crate) async fn connect(url: &str) -> Result<Backend> {
+pub(crate) async fn connect(
+    url: &str,
+    params: Arc<crate::param_limits::ParameterGuard>,
+) -> Result<Backend> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -177,7 +180,8 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
             // fleet-sized devices table stay in memory
             .pragma("cache_size", "-32768")
             .statement_cache_capacity(256);
-        let sync = Arc::new(SyncSqlite::new(options.get_filename()));
+        create_private(options.get_filename());
+        let sync = Arc::new(SyncSqlite::new(options.get_filename(), params));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -196,6 +200,38 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
             what: "database url",
             reason: "expected sqlite://PATH or postgres://...".into(),
         })
+    }
+}
+
+/// Creates a new database file with mode 0600 before SQLite opens it: SQLite gives the
+/// `-wal` and `-shm` files the database file's mode, so all three are the owner's alone
+/// (they hold device credentials, sealed, and everything about the fleet). An existing file
+/// keeps its mode; one others can read is reported. Best effort: whatever fails here,
+/// opening the database reports properly.
+fn create_private(path: &std::path::Path) {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') {
+        return; // in memory
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => {}
+        #[cfg(unix)]
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "the database file is readable by other users; chmod 600 it (and its -wal and -shm files)"
+                );
+            }
+        }
+        Err(_) => {}
     }
 }
 

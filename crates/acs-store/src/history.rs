@@ -66,15 +66,61 @@ impl Store {
         })
     }
 
-    /// Deletes events received before `before`; returns how many.
+    /// Deletes events received before `before`; returns how many. Walks from the oldest id
+    /// to the first event received since `before` and deletes below it, so a sweep costs
+    /// what it deletes, not the table (`received` has no index to keep up per Inform). An
+    /// old event above a newer one (clocks of two nodes apart) goes in a later sweep.
     pub async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {
         let before = ts(before);
         on_pool!(&self.backend, |pool, dialect| {
-            Ok(sqlx::query("DELETE FROM events WHERE received < $1")
-                .bind(before)
-                .execute(pool)
-                .await?
-                .rows_affected())
+            Ok(sqlx::query(
+                "DELETE FROM events WHERE id < COALESCE(\
+                 (SELECT id FROM events WHERE received >= $1 ORDER BY id LIMIT 1), \
+                 (SELECT MAX(id) + 1 FROM events))",
+            )
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
+    }
+
+    /// Keeps the newest `keep` events of each device that received events with an id above
+    /// `after` (the previous call's high-water mark; 0 for all devices). Returns how many it
+    /// deleted and the new high-water mark: a sweep looks only at the devices heard from
+    /// since the last one.
+    pub async fn prune_events_per_device(&self, keep: i64, after: i64) -> Result<(u64, i64)> {
+        on_pool!(&self.backend, |pool, dialect| {
+            let recent: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT device_id, MAX(id) FROM events WHERE id > $1 GROUP BY device_id",
+            )
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            let high = recent.iter().map(|(_, id)| *id).max().unwrap_or(after);
+            let mut deleted = 0;
+            for chunk in recent.chunks(500) {
+                let mut sql = String::from(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() \
+                     OVER (PARTITION BY device_id ORDER BY id DESC) AS newer FROM events \
+                     WHERE device_id IN (",
+                );
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    dialect.placeholder(&mut sql, i + 1);
+                }
+                sql.push_str(")) ranked WHERE newer > ");
+                dialect.placeholder(&mut sql, chunk.len() + 1);
+                sql.push(')');
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (device_id, _) in chunk {
+                    q = q.bind(*device_id);
+                }
+                deleted += q.bind(keep.max(0)).execute(pool).await?.rows_affected();
+            }
+            Ok((deleted, high))
         })
     }
 

@@ -199,10 +199,12 @@ impl BulkParameters for PgConnection {
     }
 }
 
-/// Upserts parameter rows inside the caller's transaction.
+/// Upserts parameter rows inside the caller's transaction, within the parameter limits
+/// (`param_limits.rs`).
 macro_rules! write_parameter_rows {
-    ($conn:expr, $rows:expr) => {{
+    ($conn:expr, $dialect:expr, $guard:expr, $rows:expr) => {{
         let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
+        let rows = $crate::param_limits::cap_parameter_rows!($conn, $dialect, $guard, rows);
         $crate::inform::BulkParameters::write_parameters(&mut *$conn, &rows).await?;
     }};
 }
@@ -439,7 +441,7 @@ pub(crate) const INSERT_EVENTS: &str =
 /// UPDATE per 300 known ones, one parameter DELETE per replacing Inform, one multi-row upsert
 /// per 500 parameters, one multi-row insert per 1,000 events.
 macro_rules! apply_informs {
-    ($conn:expr, $dialect:expr, $informs:expr, $replace:expr) => {{
+    ($conn:expr, $dialect:expr, $guard:expr, $informs:expr, $replace:expr) => {{
         use $crate::device::Arg;
         let dialect: $crate::backend::Dialect = $dialect;
         let informs: &[&$crate::inform::Inform] = $informs;
@@ -543,7 +545,7 @@ macro_rules! apply_informs {
                 .execute(&mut *$conn)
                 .await?;
         }
-        $crate::inform::write_parameter_rows!($conn, rows.params);
+        $crate::inform::write_parameter_rows!($conn, dialect, $guard, rows.params);
         for chunk in rows.events.chunks($crate::inform::EVENT_CHUNK) {
             let mut sql = String::from($crate::inform::INSERT_EVENTS);
             let mut args = Vec::with_capacity(chunk.len() * 4);
@@ -605,7 +607,7 @@ impl Store {
                     now,
                 })
                 .collect();
-            write_parameter_rows!(tx, rows);
+            write_parameter_rows!(tx, dialect, &self.params, rows);
             tx.commit().await?;
             Ok(())
         })
@@ -622,6 +624,39 @@ impl Store {
             .bind(prefix)
             .fetch_all(pool)
             .await?)
+        })
+    }
+
+    /// One page of [`Store::list_parameters`]: at most `limit` from `offset`, by path, and
+    /// how many there are in all.
+    pub async fn list_parameters_page(
+        &self,
+        device_id: i64,
+        prefix: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<Parameter>)> {
+        on_pool!(&self.backend, |pool, dialect| {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM parameters \
+                 WHERE device_id = $1 AND substr(path, 1, length($2)) = $2",
+            )
+            .bind(device_id)
+            .bind(prefix)
+            .fetch_one(pool)
+            .await?;
+            let page = sqlx::query_as(
+                "SELECT path, value, xsd_type, writable, updated FROM parameters \
+                 WHERE device_id = $1 AND substr(path, 1, length($2)) = $2 ORDER BY path \
+                 LIMIT $3 OFFSET $4",
+            )
+            .bind(device_id)
+            .bind(prefix)
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(pool)
+            .await?;
+            Ok((count, page))
         })
     }
 

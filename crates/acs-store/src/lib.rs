@@ -12,6 +12,7 @@ mod error;
 mod history;
 mod inform;
 mod lease;
+mod param_limits;
 mod secret;
 mod session;
 mod sqlite_sync;
@@ -35,6 +36,7 @@ pub use device::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Pag
 pub use error::{Result, StoreError};
 pub use history::{EventRecord, TraceDirection, TraceRecord};
 pub use inform::{Inform, InformEvent, InformOutcome, Parameter, ParameterValue};
+pub use param_limits::{ParameterLimits, ParametersRefused};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
 pub use session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
 pub use status::StatusPolicy;
@@ -50,6 +52,8 @@ use backend::Backend;
 pub struct Store {
     backend: Backend,
     key: Arc<SecretKey>,
+    /// The parameter limits and refusal counters, shared with the SQLite session writer.
+    params: Arc<param_limits::ParameterGuard>,
     retry: RetryPolicy,
     list_sort_threshold: i64,
 }
@@ -72,13 +76,36 @@ impl Store {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://...`. Does not migrate:
     /// call [`Store::migrate`] (`acs serve` does on start, `acs migrate` does only that).
     pub async fn connect(url: &str, key: SecretKey) -> Result<Store> {
-        let backend = backend::connect(url).await?;
+        let params = Arc::new(param_limits::ParameterGuard::default());
+        let backend = backend::connect(url, params.clone()).await?;
         Ok(Store {
             backend,
             key: Arc::new(key),
+            params,
             retry: RetryPolicy::default(),
             list_sort_threshold: LIST_SORT_THRESHOLD,
         })
+    }
+
+    /// A subkey of the secret key for `purpose` (e.g. signing firmware URLs): the same on
+    /// every node sharing the secret key ([`SecretKey::derive`]).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
+    /// Sets the parameter limits (`param_limits.rs`) of this store and all its clones.
+    pub fn set_parameter_limits(&self, limits: ParameterLimits) {
+        self.params.set(limits);
+    }
+
+    /// The parameter limits in force.
+    pub fn parameter_limits(&self) -> ParameterLimits {
+        self.params.limits()
+    }
+
+    /// Reported parameters not stored since the start, by reason.
+    pub fn parameters_refused(&self) -> ParametersRefused {
+        self.params.refused()
     }
 
     /// Replaces the retry policy for faulted tasks.

@@ -13,9 +13,13 @@ use crate::error::{Result, StoreError};
 /// File name of the generated key inside the data directory.
 pub const KEY_FILE_NAME: &str = "secret.key";
 
-/// The AEAD key that seals device passwords. 32 bytes, written as 64 hex digits.
+/// The AEAD key that seals device passwords. 32 bytes, written as 64 hex digits. Every node
+/// of a deployment has the same one, so it also roots the other keys the nodes must share
+/// ([`SecretKey::derive`]).
 pub struct SecretKey {
     key: LessSafeKey,
+    /// HKDF-SHA256 of the same bytes, for subkeys: never the AEAD key itself.
+    derived: ring::hkdf::Prk,
 }
 
 impl fmt::Debug for SecretKey {
@@ -29,7 +33,27 @@ impl SecretKey {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key");
         SecretKey {
             key: LessSafeKey::new(unbound),
+            derived: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"acs secret key v1")
+                .extract(bytes),
         }
+    }
+
+    /// A 32-byte subkey for `purpose` (HKDF-Expand with the purpose as info): the same on
+    /// every node with the same secret key, unrelated to the key for any other purpose.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        struct Len32;
+        impl ring::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let info = [purpose.as_bytes()];
+        let mut out = [0u8; 32];
+        self.derived
+            .expand(&info, Len32)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        out
     }
 
     /// Parses 64 hex digits (the `ACS_SECRET_KEY` form). Surrounding whitespace is ignored.

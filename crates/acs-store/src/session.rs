@@ -392,7 +392,7 @@ macro_rules! turn_one {
 /// (its look for due tasks included), one delete for all releases.
 /// Operations on a serial number that occurs more than once run one by one, in order.
 macro_rules! apply_session_ops {
-    ($conn:expr, $dialect:expr, $ops:expr) => {{
+    ($conn:expr, $dialect:expr, $guard:expr, $ops:expr) => {{
         use $crate::session::{OneByOne, SessionOp, SessionOpOutcome};
         let dialect: $crate::backend::Dialect = $dialect;
         let ops: &[&SessionOp] = $ops;
@@ -443,7 +443,8 @@ macro_rules! apply_session_ops {
             release_leases!($conn, dialect, &releases);
         }
         if !informs.is_empty() {
-            let outcomes = $crate::inform::apply_informs!($conn, dialect, &informs, &replace);
+            let outcomes =
+                $crate::inform::apply_informs!($conn, dialect, $guard, &informs, &replace);
             let refused =
                 $crate::session::place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
             if !refused.is_empty() {
@@ -457,7 +458,10 @@ macro_rules! apply_session_ops {
 }
 
 /// A pooled PostgreSQL connection a writer flusher keeps between batches.
-pub(crate) struct HeldConnection(sqlx::pool::PoolConnection<sqlx::Postgres>);
+pub(crate) struct HeldConnection(
+    sqlx::pool::PoolConnection<sqlx::Postgres>,
+    std::sync::Arc<crate::param_limits::ParameterGuard>,
+);
 
 impl HeldConnection {
     /// Applies session steps in one transaction on this connection: [`Store::session_ops`].
@@ -468,7 +472,7 @@ impl HeldConnection {
         use sqlx::Connection as _;
         let dialect = crate::Dialect::Postgres;
         let mut tx = (*self.0).begin_with(dialect.begin_write()).await?;
-        let outcomes = apply_session_ops!(tx, dialect, ops);
+        let outcomes = apply_session_ops!(tx, dialect, &self.1, ops);
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -480,7 +484,9 @@ impl Store {
     pub(crate) async fn hold_connection(&self) -> Result<Option<HeldConnection>> {
         Ok(match &self.backend {
             Backend::Sqlite(..) => None,
-            Backend::Postgres(pool) => Some(HeldConnection(pool.acquire().await?)),
+            Backend::Postgres(pool) => {
+                Some(HeldConnection(pool.acquire().await?, self.params.clone()))
+            }
         })
     }
 
@@ -513,7 +519,7 @@ impl Store {
             Backend::Postgres(pool) => {
                 let dialect = crate::Dialect::Postgres;
                 let mut tx = pool.begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, ops);
+                let outcomes = apply_session_ops!(tx, dialect, &self.params, ops);
                 tx.commit().await?;
                 Ok(outcomes)
             }

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -27,11 +27,12 @@ use crate::error::Result;
 use crate::inform::{
     DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
     INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
-    LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, UPDATE_CHUNK,
+    LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, ParamRow, UPDATE_CHUNK,
     UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts,
     plan_informs, reported, settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
+use crate::param_limits::{COUNT_CHUNK, EXISTING_CHUNK, ParameterGuard, count_sql, existing_sql};
 use crate::session::{
     Assembled, END_IDLE_TURNS, END_IDLE_TURNS_DUE, END_IDLE_TURNS_END, END_IDLE_TURNS_EXPIRED,
     LEASE_CHUNK, OneByOne, RELEASE_LEASES, SessionOp, SessionOpOutcome, SessionTurn, TAKE_LEASES,
@@ -46,13 +47,16 @@ use crate::ts;
 pub(crate) struct SyncSqlite {
     path: PathBuf,
     conn: Mutex<Option<Connection>>,
+    /// The store's parameter limits (`param_limits.rs`).
+    params: Arc<ParameterGuard>,
 }
 
 impl SyncSqlite {
-    pub(crate) fn new(path: &Path) -> SyncSqlite {
+    pub(crate) fn new(path: &Path, params: Arc<ParameterGuard>) -> SyncSqlite {
         SyncSqlite {
             path: path.to_owned(),
             conn: Mutex::new(None),
+            params,
         }
     }
 
@@ -66,7 +70,7 @@ impl SyncSqlite {
         let conn = guard.as_mut().expect("opened above");
         // a failed batch rolls back when the transaction drops
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcomes = apply_session_ops(&tx, ops)?;
+        let outcomes = apply_session_ops(&tx, &self.params, ops)?;
         tx.commit()?;
         Ok(outcomes)
     }
@@ -125,7 +129,11 @@ fn returning_texts(
 /// The session steps of a batch inside `tx`; their outcomes, in order. The same plan as
 /// `apply_session_ops!` in `session.rs`: lease operations on a serial number that occurs
 /// once in the batch run as multi-row statements, the others one by one, in order.
-fn apply_session_ops(tx: &Transaction<'_>, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
+fn apply_session_ops(
+    tx: &Transaction<'_>,
+    params: &ParameterGuard,
+    ops: &[&SessionOp],
+) -> Result<Vec<SessionOpOutcome>> {
     let plan = plan_leases(ops);
     let won = match plan.take_now {
         Some(now) => take_leases(tx, &plan.takes, now)?,
@@ -174,7 +182,7 @@ fn apply_session_ops(tx: &Transaction<'_>, ops: &[&SessionOp]) -> Result<Vec<Ses
     } = assemble(ops, &plan.alone, &won, one_by_one);
     release_leases(tx, &releases)?;
     if !informs.is_empty() {
-        let outcomes = apply_informs(tx, &informs, &replace)?;
+        let outcomes = apply_informs(tx, params, &informs, &replace)?;
         let refused = place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
         release_leases(tx, &refused)?;
     }
@@ -368,6 +376,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
 /// `inform.rs`. `replace[i]`: the i-th Inform's parameters replace every stored one.
 fn apply_informs(
     tx: &Transaction<'_>,
+    params: &ParameterGuard,
     informs: &[&Inform],
     replace: &[bool],
 ) -> Result<Vec<InformOutcome>> {
@@ -449,7 +458,7 @@ fn apply_informs(
     for device_id in &rows.replaced {
         tx.prepare_cached(DELETE_PARAMETERS)?.execute([device_id])?;
     }
-    let params = dedup_rows(rows.params);
+    let params = cap_parameter_rows(tx, params, dedup_rows(rows.params))?;
     for chunk in params.chunks(PARAMETER_CHUNK) {
         let mut sql = String::from(INSERT_PARAMETERS);
         Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 6, &[]);
@@ -484,6 +493,45 @@ fn apply_informs(
         tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
     }
     Ok(outcomes)
+}
+
+/// `cap_parameter_rows!` of `param_limits.rs` on this connection: the rows within the limits.
+fn cap_parameter_rows<'a>(
+    tx: &Transaction<'_>,
+    guard: &ParameterGuard,
+    rows: Vec<ParamRow<'a>>,
+) -> Result<Vec<ParamRow<'a>>> {
+    let rows = guard.drop_long(rows);
+    let mut existing: HashSet<(i64, String)> = HashSet::new();
+    for chunk in rows.chunks(EXISTING_CHUNK) {
+        let sql = existing_sql(Dialect::Sqlite, chunk.len());
+        let args: Vec<Value> = chunk
+            .iter()
+            .flat_map(|r| [Value::Integer(r.device_id), text(&r.param.path)])
+            .collect();
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let found = stmt.query_map(params_from_iter(&args), |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for pair in found {
+            existing.insert(pair?);
+        }
+    }
+    let devices = ParameterGuard::devices_with_new_paths(&rows, &existing);
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for chunk in devices.chunks(COUNT_CHUNK) {
+        let sql = count_sql(Dialect::Sqlite, chunk.len());
+        let args: Vec<Value> = chunk.iter().map(|d| Value::Integer(*d)).collect();
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let found = stmt.query_map(params_from_iter(&args), |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for pair in found {
+            let (device, n) = pair?;
+            counts.insert(device, n);
+        }
+    }
+    Ok(guard.cap_new_paths(rows, &existing, &counts))
 }
 
 #[cfg(test)]

@@ -28,12 +28,25 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
+    let mut text = s.metrics.render();
+    // The store's own counter: reported parameters it did not keep (`param_limits.rs`).
+    let refused = s.store.parameters_refused();
+    text.push_str(
+        "# HELP acs_parameters_refused_total Reported parameters not stored: a new path past \
+         the per-device limit, or a value over the size limit.\n\
+         # TYPE acs_parameters_refused_total counter\n",
+    );
+    text.push_str(&format!(
+        "acs_parameters_refused_total{{reason=\"too_many\"}} {}\n\
+         acs_parameters_refused_total{{reason=\"too_long\"}} {}\n",
+        refused.too_many, refused.too_long
+    ));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        text,
     )
 }
 

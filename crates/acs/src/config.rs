@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use acs_store::StatusPolicy;
+use acs_store::{ParameterLimits, StatusPolicy};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -149,6 +149,25 @@ pub struct ServeArgs {
     /// Seconds between two Up/Down sweeps [default: 30]
     #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
     pub status_sweep_interval: Option<u64>,
+    /// With CPE authentication on: seconds a signed firmware URL stays valid after the
+    /// transfer may start (after DelaySeconds or the last ScheduleDownload window) [default: 86400]
+    #[arg(long, env = "ACS_FILE_URL_TTL")]
+    pub file_url_ttl: Option<u64>,
+    /// Most bytes all firmware images may take together; an upload beyond is 507 [default: 8589934592]
+    #[arg(long, env = "ACS_MAX_FIRMWARE_STORAGE")]
+    pub max_firmware_storage: Option<u64>,
+    /// Most parameters stored per device; new paths beyond are not stored [default: 20000]
+    #[arg(long, env = "ACS_MAX_PARAMETERS_PER_DEVICE")]
+    pub max_parameters_per_device: Option<usize>,
+    /// Longest parameter value stored, in bytes; longer ones are not stored [default: 32768]
+    #[arg(long, env = "ACS_MAX_PARAMETER_VALUE")]
+    pub max_parameter_value: Option<usize>,
+    /// Days an Inform event is kept [default: 30]
+    #[arg(long, env = "ACS_EVENT_MAX_AGE_DAYS")]
+    pub event_max_age_days: Option<u32>,
+    /// Most Inform events kept per device, the newest [default: 100]
+    #[arg(long, env = "ACS_EVENTS_PER_DEVICE")]
+    pub events_per_device: Option<u32>,
 }
 
 /// The same settings read from `--config`.
@@ -183,6 +202,12 @@ pub struct FileConfig {
     pub status_grace_seconds: Option<u32>,
     pub status_default_interval: Option<u32>,
     pub status_sweep_interval: Option<u64>,
+    pub file_url_ttl: Option<u64>,
+    pub max_firmware_storage: Option<u64>,
+    pub max_parameters_per_device: Option<usize>,
+    pub max_parameter_value: Option<usize>,
+    pub event_max_age_days: Option<u32>,
+    pub events_per_device: Option<u32>,
 }
 
 impl FileConfig {
@@ -223,6 +248,15 @@ pub struct Settings {
     /// When a silent device turns Down (DESIGN §5).
     pub status_policy: StatusPolicy,
     pub status_sweep_interval: u64,
+    /// Seconds a signed firmware URL outlives the transfer's own wait.
+    pub file_url_ttl: u64,
+    pub max_firmware_storage: u64,
+    /// What a CPE can make the store keep (`acs_store::ParameterLimits`).
+    pub parameter_limits: ParameterLimits,
+    /// Inform events older than this many days, or beyond this many per device, are pruned
+    /// by the status sweep.
+    pub event_max_age_days: u32,
+    pub events_per_device: u32,
 }
 
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
@@ -308,6 +342,31 @@ impl Settings {
                 .status_sweep_interval
                 .or(f.status_sweep_interval)
                 .unwrap_or(30)
+                .max(1),
+            file_url_ttl: a.file_url_ttl.or(f.file_url_ttl).unwrap_or(86_400).max(1),
+            max_firmware_storage: a
+                .max_firmware_storage
+                .or(f.max_firmware_storage)
+                .unwrap_or(8 << 30),
+            parameter_limits: ParameterLimits {
+                max_per_device: a
+                    .max_parameters_per_device
+                    .or(f.max_parameters_per_device)
+                    .unwrap_or(ParameterLimits::default().max_per_device),
+                max_value_bytes: a
+                    .max_parameter_value
+                    .or(f.max_parameter_value)
+                    .unwrap_or(ParameterLimits::default().max_value_bytes),
+            },
+            event_max_age_days: a
+                .event_max_age_days
+                .or(f.event_max_age_days)
+                .unwrap_or(30)
+                .max(1),
+            events_per_device: a
+                .events_per_device
+                .or(f.events_per_device)
+                .unwrap_or(100)
                 .max(1),
         })
     }

@@ -417,9 +417,9 @@ async fn handle_inner(
     admitted: Admitted,
 ) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    if let Some(name) = path.strip_prefix("/files/firmware/") {
+    if let Some(rest) = path.strip_prefix(acs_session::file_url::FILES_PATH) {
         if req.method() == Method::GET || req.method() == Method::HEAD {
-            return files::serve_firmware(state, name, &req).await;
+            return files::serve_firmware(state, rest, &req).await;
         }
         return simple(StatusCode::METHOD_NOT_ALLOWED, "");
     }
@@ -573,8 +573,9 @@ async fn handle_inner(
 }
 
 /// Per-device credentials (a device whose serial number is the username and which has a
-/// password on record), else the shared ones from the configuration.
-async fn authenticate(
+/// password on record), else the shared ones from the configuration. Also asked by
+/// `files.rs` for a firmware GET without a signed path.
+pub(crate) async fn authenticate(
     state: &CpeState,
     authorization: Option<&str>,
     method: &str,

@@ -1,10 +1,19 @@
 //! Firmware files for CPE downloads: `GET`/`HEAD /files/firmware/<file_name>`, only for names
 //! of firmware images known to the store, with single `Range`, `ETag` (sha256) and
 //! `If-None-Match`.
+//!
+//! Who may fetch (DESIGN §8): with CPE authentication off, anyone who can reach the CPE
+//! listener (as anyone may then pose as any device). With it on, a request must prove it may
+//! have the file: either a signed per-download path `/files/firmware/<token>/<file_name>`
+//! (what the Download RPC carries, `acs_session::file_url`; 403 when forged or expired), or
+//! the plain path with the credentials a CPE authenticates to the ACS with (per-device or
+//! shared, Basic or Digest as configured; 401 with the challenge otherwise).
 
 use std::io::SeekFrom;
 
+use acs_session::auth::AuthMode;
 use bytes::Bytes;
+use chrono::Utc;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tokio::io::AsyncSeekExt;
 
@@ -61,9 +70,42 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
-pub async fn serve_firmware<B>(state: &CpeState, name: &str, req: &Request<B>) -> Response<Body> {
+/// `rest`: the path after `/files/firmware/`, `<file_name>` or `<token>/<file_name>`.
+pub async fn serve_firmware<B>(state: &CpeState, rest: &str, req: &Request<B>) -> Response<Body> {
+    let (token, name) = match rest.split_once('/') {
+        Some((token, name)) => (Some(token), name),
+        None => (None, rest),
+    };
     if !plausible_name(name) {
         return status(StatusCode::NOT_FOUND);
+    }
+    if state.auth.mode() != AuthMode::None {
+        match (token, &state.engine.config().file_urls) {
+            (Some(token), Some(urls)) => match urls.verify(token, name, Utc::now()) {
+                Ok(device_id) => {
+                    tracing::debug!(device_id, file = name, "signed firmware download")
+                }
+                Err(e) => {
+                    tracing::debug!(file = name, error = %e, "firmware download refused");
+                    let mut r = Response::new(Body::Bytes(Bytes::from(e.to_string())));
+                    *r.status_mut() = StatusCode::FORBIDDEN;
+                    return r;
+                }
+            },
+            _ => {
+                let authorization = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                let target = req.uri().path_and_query().map_or(rest, |p| p.as_str());
+                if let Err(challenge) =
+                    crate::cpe::authenticate(state, authorization, req.method().as_str(), target)
+                        .await
+                {
+                    return challenge;
+                }
+            }
+        }
     }
     let images = match tokio::time::timeout(
         std::time::Duration::from_secs(5),

@@ -61,7 +61,12 @@ pub(crate) async fn connect(
     database_url: &str,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
+    // 0700 when created here: it holds the secret key, the database and firmware images
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let env_key = std::env::var("ACS_SECRET_KEY").ok();
     let key = SecretKey::from_config(env_key.as_deref(), data_dir).context("secret key")?;

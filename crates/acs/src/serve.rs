@@ -6,6 +6,7 @@ use std::time::Duration;
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
 use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
 use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
+use acs_session::file_url::FileUrls;
 use acs_session::{Credentials, Secret};
 use acs_store::{InformWriter, WriterConfig};
 use anyhow::{Context, bail};
@@ -70,6 +71,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mode: AuthMode = s.cwmp_auth.parse()?;
     let store = crate::connect(&s.database_url, &s.data_dir).await?;
     store.migrate().await.context("migrating the database")?;
+    store.set_parameter_limits(s.parameter_limits);
     tracing::info!(database = %crate::redact_url(&s.database_url), "store ready");
 
     let mut auth_config = CpeAuthConfig::new(mode);
@@ -98,6 +100,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
     let session_timeout = Duration::from_secs(s.session_timeout);
     let node_id = format!("{}-{}", hostname(), std::process::id());
+    // With CPE authentication on, firmware files go only to signed URLs or the device's
+    // credentials; every node derives the same signing key from the shared secret key.
+    let file_urls = (mode != AuthMode::None).then(|| {
+        FileUrls::new(
+            &store.derive_key("firmware-file-urls"),
+            Duration::from_secs(s.file_url_ttl),
+        )
+    });
     let engine = Engine::new(
         StoreBackend::new(store.clone(), writer, Duration::from_secs(5)),
         EngineConfig {
@@ -105,6 +115,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             session_timeout,
             public_cwmp_url: s.public_cwmp_url.clone(),
             node_id,
+            file_urls,
             ..EngineConfig::default()
         },
         metrics.clone(),
@@ -181,6 +192,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             public_cwmp_url: s.public_cwmp_url.clone(),
             cpe_port: cwmp_addr.port(),
             data_dir: s.data_dir.clone(),
+            max_firmware_storage_bytes: s.max_firmware_storage,
             ..acs_api::ApiConfig::default()
         },
     );
@@ -216,9 +228,13 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mut sweep_stop = stop_rx.clone();
     let status_policy = s.status_policy;
     let status_every = Duration::from_secs(s.status_sweep_interval);
+    let event_max_age = chrono::Duration::days(i64::from(s.event_max_age_days));
+    let events_per_device = i64::from(s.events_per_device);
     let sweep_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5).min(status_every));
         let mut last_status = tokio::time::Instant::now();
+        // events below this id were pruned per device already (see prune_events_per_device)
+        let mut events_seen = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -236,6 +252,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                 }
                 if let Err(e) = sweep_store.purge_expired_leases(now).await {
                     tracing::warn!(error = %e, "purging leases failed");
+                }
+                // Inform events are history, not state: bounded by age and per device.
+                if let Err(e) = sweep_store.prune_events(now - event_max_age).await {
+                    tracing::warn!(error = %e, "pruning old events failed");
+                }
+                match sweep_store
+                    .prune_events_per_device(events_per_device, events_seen)
+                    .await
+                {
+                    Ok((_, high)) => events_seen = high,
+                    Err(e) => tracing::warn!(error = %e, "pruning events per device failed"),
                 }
             }
         }

@@ -29,7 +29,7 @@ async fn cut_off(c: &mut TcpStream, what: &str) -> Option<u16> {
 
 #[tokio::test]
 async fn a_slow_head_a_slow_body_and_an_idle_connection_are_cut_off() {
-    let s = start(&["--header-timeout", "2", "--read-timeout", "2"]);
+    let s = start(&["--header-timeout", "2", "--read-timeout", "2"], &[]);
     let token = s.admin_token();
 
     // a head that never ends

@@ -46,7 +46,7 @@ async fn refused_and_closed(cwmp: &str, first: &[u8], status: u16) -> Result<(),
 
 #[tokio::test]
 async fn malformed_content_length_and_chunk_sizes_close_the_connection() {
-    let s = start(&[]);
+    let s = start(&[], &[]);
     let mut failures = Vec::new();
     for (first, status) in [
         // read as length 0 before: the body was parsed as the next request
@@ -95,7 +95,7 @@ async fn malformed_content_length_and_chunk_sizes_close_the_connection() {
 #[tokio::test]
 async fn field_framings_are_still_accepted() {
     use std::io::Write;
-    let s = start(&[]);
+    let s = start(&[], &[]);
     let body = inform("SN-FRAMING");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&body).unwrap();

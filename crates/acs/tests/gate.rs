@@ -60,21 +60,24 @@ async fn within<T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T
 async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
     let stalled = knob("ACS_GATE_TEST_STALLED", 40);
     let gate = knob("ACS_GATE_TEST_GATE", 8).to_string();
-    let s = start(&[
-        "--cwmp-auth",
-        "digest",
-        "--cwmp-username",
-        "cpe",
-        "--cwmp-password",
-        "s3cret",
-        "--cwmp-requests-at-once",
-        &gate,
-        // the stalled uploads would hold a permit for two minutes each
-        "--read-timeout",
-        "120",
-        "--header-timeout",
-        "120",
-    ]);
+    let s = start(
+        &[
+            "--cwmp-auth",
+            "digest",
+            "--cwmp-username",
+            "cpe",
+            "--cwmp-password",
+            "s3cret",
+            "--cwmp-requests-at-once",
+            &gate,
+            // the stalled uploads would hold a permit for two minutes each
+            "--read-timeout",
+            "120",
+            "--header-timeout",
+            "120",
+        ],
+        &[],
+    );
     let tasks = stall(&s.cwmp, stalled).await;
 
     let started = Instant::now();
@@ -128,14 +131,17 @@ async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
 
 #[tokio::test]
 async fn without_authentication_a_request_waits_at_the_gate_a_bounded_time() {
-    let s = start(&[
-        "--cwmp-requests-at-once",
-        "2",
-        "--header-timeout",
-        "2",
-        "--read-timeout",
-        "120",
-    ]);
+    let s = start(
+        &[
+            "--cwmp-requests-at-once",
+            "2",
+            "--header-timeout",
+            "2",
+            "--read-timeout",
+            "120",
+        ],
+        &[],
+    );
     let tasks = stall(&s.cwmp, 2).await;
     let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = within(

@@ -213,7 +213,8 @@ impl Api {
                 None,
             )
             .await;
-        v.as_array()?
+        v["results"]
+            .as_array()?
             .iter()
             .find(|p| p["path"] == path)
             .and_then(|p| p["value"].as_str().map(str::to_owned))

@@ -1,7 +1,10 @@
 //! Turning a claimed task into the RPC the CPE receives (DESIGN §4), pure: the engine loads
 //! what a kind needs (device row, password, profile, firmware image) and hands it in.
 
+use std::time::Duration;
+
 use acs_store::{DeviceTypeProfile, FirmwareImage};
+use chrono::{DateTime, Utc};
 use cwmp::{
     AddObject, Body, DeleteObject, Download, FactoryReset, GetParameterAttributes,
     GetParameterNames, GetParameterValues, GetRpcMethods, ParameterValueStruct, Reboot,
@@ -9,6 +12,7 @@ use cwmp::{
     Upload, Value, XsdType,
 };
 
+use crate::file_url::{FILES_PATH, FileUrls};
 use crate::task::{DuOperation, TaskSpec};
 
 /// FileType of a firmware Download (TR-069 A6 Annex A, PROTOCOL §9).
@@ -27,6 +31,42 @@ pub struct DispatchInputs<'a> {
     pub firmware: Option<&'a FirmwareImage>,
     /// `<public cwmp url>` without trailing slash, for `/files/firmware/<name>`.
     pub file_base_url: &'a str,
+    /// With CPE authentication on: signs the URLs of this server's firmware files for
+    /// `device_id`, valid from `now` (see `file_url.rs`).
+    pub file_urls: Option<&'a FileUrls>,
+    pub device_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+impl DispatchInputs<'_> {
+    /// The URL of one of our firmware files, signed when signing is on.
+    fn firmware_url(&self, file_name: &str) -> String {
+        match self.file_urls {
+            Some(urls) => urls.url(
+                self.file_base_url,
+                self.device_id,
+                file_name,
+                Duration::ZERO,
+                self.now,
+            ),
+            None => format!("{}{FILES_PATH}{file_name}", self.file_base_url),
+        }
+    }
+
+    /// An operator's transfer URL: signed when it names one of our files and signing is on.
+    /// `wait`: how long the CPE may wait before it fetches (DelaySeconds, the last window).
+    fn transfer_url(&self, url: &str, wait: u32) -> String {
+        match self.file_urls {
+            Some(urls) => urls.sign_own(
+                url,
+                self.file_base_url,
+                self.device_id,
+                Duration::from_secs(u64::from(wait)),
+                self.now,
+            ),
+            None => url.to_owned(),
+        }
+    }
 }
 
 /// Why a task cannot be sent at all (it fails for good, not retried).
@@ -122,7 +162,7 @@ pub fn rpc_for(spec: &TaskSpec, inp: &DispatchInputs<'_>) -> Result<Body, Dispat
             Body::Download(Download {
                 command_key: key,
                 file_type: FIRMWARE_FILE_TYPE.to_owned(),
-                url: format!("{}/files/firmware/{}", inp.file_base_url, image.file_name),
+                url: inp.firmware_url(&image.file_name),
                 username: String::new(),
                 password: String::new(),
                 file_size: u32::try_from(image.size).unwrap_or(u32::MAX),
@@ -195,7 +235,7 @@ pub fn rpc_for(spec: &TaskSpec, inp: &DispatchInputs<'_>) -> Result<Body, Dispat
         } => Body::Download(Download {
             command_key: key,
             file_type: file_type.clone(),
-            url: url.clone(),
+            url: inp.transfer_url(url, *delay_seconds),
             username: username.clone().unwrap_or_default(),
             password: password.clone().unwrap_or_default(),
             file_size: u32::try_from(*file_size).unwrap_or(u32::MAX),
@@ -233,7 +273,10 @@ pub fn rpc_for(spec: &TaskSpec, inp: &DispatchInputs<'_>) -> Result<Body, Dispat
         } => Body::ScheduleDownload(cwmp::ScheduleDownload {
             command_key: key,
             file_type: file_type.clone(),
-            url: url.clone(),
+            url: inp.transfer_url(
+                url,
+                time_windows.iter().map(|w| w.window_end).max().unwrap_or(0),
+            ),
             username: username.clone().unwrap_or_default(),
             password: password.clone().unwrap_or_default(),
             file_size: u32::try_from(*file_size).unwrap_or(u32::MAX),
@@ -257,13 +300,16 @@ pub fn rpc_for(spec: &TaskSpec, inp: &DispatchInputs<'_>) -> Result<Body, Dispat
             Body::GetAllQueuedTransfers(cwmp::GetAllQueuedTransfers)
         }
         TaskSpec::ChangeDuState { operations } => Body::ChangeDuState(cwmp::ChangeDuState {
-            operations: operations.iter().map(du_operation).collect(),
+            operations: operations
+                .iter()
+                .map(|op| du_operation(op, |url| inp.transfer_url(url, 0)))
+                .collect(),
             command_key: key,
         }),
     })
 }
 
-fn du_operation(op: &DuOperation) -> cwmp::DuOperation {
+fn du_operation(op: &DuOperation, own_url: impl Fn(&str) -> String) -> cwmp::DuOperation {
     match op.clone() {
         DuOperation::Install {
             url,
@@ -272,7 +318,7 @@ fn du_operation(op: &DuOperation) -> cwmp::DuOperation {
             password,
             execution_env_ref,
         } => cwmp::DuOperation::Install {
-            url,
+            url: own_url(&url),
             uuid,
             username,
             password,
@@ -287,7 +333,7 @@ fn du_operation(op: &DuOperation) -> cwmp::DuOperation {
         } => cwmp::DuOperation::Update {
             uuid,
             version,
-            url,
+            url: url.as_deref().map(&own_url),
             username,
             password,
         },

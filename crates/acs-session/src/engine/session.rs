@@ -36,6 +36,10 @@ pub struct EngineConfig {
     /// Identifies this node in lease and claim holders.
     pub node_id: String,
     pub encode: EncodeOptions,
+    /// Signs the URLs of this server's firmware files in Download, ScheduleDownload and
+    /// ChangeDUState (set when CPE authentication is on: the files are then served only to
+    /// a signed URL or the device's credentials).
+    pub file_urls: Option<crate::file_url::FileUrls>,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +52,7 @@ impl Default for EngineConfig {
             sync_batch: 100,
             node_id: "acs".to_owned(),
             encode: EncodeOptions::default(),
+            file_urls: None,
         }
     }
 }
@@ -826,7 +831,7 @@ impl<B: SessionBackend> Engine<B> {
                     return self.finish(session, now).await;
                 }
             };
-            let built = match self.build(session, &task).await {
+            let built = match self.build(session, &task, now).await {
                 Ok((spec, body)) => match self.unsupported(session, method_name(&body)).await {
                     Ok(None) => Ok((spec, body)),
                     Ok(Some(why)) => Err(BuildError::Unsupported(why)),
@@ -886,7 +891,12 @@ impl<B: SessionBackend> Engine<B> {
         Reply::NoContent
     }
 
-    async fn build(&self, session: &Session, task: &Task) -> Result<(TaskSpec, Body), BuildError> {
+    async fn build(
+        &self,
+        session: &Session,
+        task: &Task,
+        now: DateTime<Utc>,
+    ) -> Result<(TaskSpec, Body), BuildError> {
         let spec = TaskSpec::from_parts(&task.kind, &task.payload.0)
             .map_err(|e| BuildError::Invalid(e.to_string()))?;
         let store = |e: super::BackendError| BuildError::Store(e.0);
@@ -936,6 +946,9 @@ impl<B: SessionBackend> Engine<B> {
             cr_password: password.as_ref().map(|p| p.expose()),
             firmware: firmware.as_ref(),
             file_base_url: base,
+            file_urls: self.config.file_urls.as_ref(),
+            device_id: session.device_id,
+            now,
         };
         let body = dispatch::rpc_for(&spec, &inputs).map_err(|e| BuildError::Invalid(e.0))?;
         Ok((spec, body))

@@ -1,6 +1,6 @@
-//! The real `acs serve` as a child process for the edge tests (framing, the request gate, the
-//! API listener's timeouts): both listeners on port 0 of 127.0.0.1, a fresh SQLite database
-//! in a scratch directory, the listener addresses read from its log.
+//! The real `acs serve` on port 0 of 127.0.0.1 with a fresh SQLite database in a scratch
+//! directory, the listener addresses read from its log: for test files that need no more than
+//! that (http.rs keeps its own, with a wrapper command).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use super::temp_dir;
 
-pub struct Acs {
-    child: Child,
+pub struct Server {
+    pub child: Child,
     pub cwmp: String,
     pub api: String,
     pub dir: PathBuf,
@@ -18,7 +18,7 @@ pub struct Acs {
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
-impl Drop for Acs {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -26,10 +26,27 @@ impl Drop for Acs {
     }
 }
 
-/// `acs serve` with `extra` arguments, once both listeners are up.
-pub fn start(extra: &[&str]) -> Acs {
-    let dir = temp_dir("acs-edge");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acs"))
+impl Server {
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}/acs.db", self.dir.display())
+    }
+
+    /// The same database, opened beside the server (SQLite allows it), with the server's key.
+    pub async fn store(&self) -> acs_store::Store {
+        acs_store::Store::connect(
+            &self.database_url(),
+            acs_store::SecretKey::load_or_create(&self.dir).unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+/// `acs serve` with `extra` flags and `env` variables.
+pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let dir = temp_dir("acs-serve");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acs"));
+    command
         .arg("serve")
         .args([
             "--cwmp-listen",
@@ -46,19 +63,25 @@ pub fn start(extra: &[&str]) -> Acs {
         .env("ACS_LOG_FORMAT", "text")
         .env("NO_COLOR", "1")
         .env_remove("ACS_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("acs starts");
+        .env_remove("ACS_SECRET_KEY")
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut cwmp, mut api) = (None, None);
     let mut early = Vec::new();
     while cwmp.is_none() || api.is_none() {
-        let line = lines.next().expect("acs printed its listeners").unwrap();
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("acs exited before printing its listeners: {early:?}"))
+            .unwrap();
         early.push(line.clone());
         let addr = || line.rsplit("http://").next().unwrap().trim().to_owned();
         if line.contains("CPE listener") {
             cwmp = Some(addr());
-        } else if line.contains("API listener on") {
+        } else if line.contains("API listener") {
             api = Some(addr());
         }
     }
@@ -69,7 +92,7 @@ pub fn start(extra: &[&str]) -> Acs {
             sink.lock().unwrap().push(line);
         }
     });
-    Acs {
+    Server {
         child,
         cwmp: cwmp.unwrap(),
         api: api.unwrap(),
@@ -78,7 +101,24 @@ pub fn start(extra: &[&str]) -> Acs {
     }
 }
 
-impl Acs {
+/// Runs `test` on a thread with a 16 MiB stack and a runtime of its own: polling the store's
+/// bigger futures overflows a test thread's 2 MiB stack in debug builds.
+pub fn run_big<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(test)
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+impl Server {
     /// An API token with admin rights on this server's database.
     pub fn admin_token(&self) -> String {
         admin_token(&self.dir)
