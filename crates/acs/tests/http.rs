@@ -546,14 +546,7 @@ async fn queued_tasks_run_against_the_real_store() {
         acs_session::task::TaskSpec::Reboot {},
     ]
     .iter()
-    .map(|spec| {
-        let (kind, payload) = spec.to_parts();
-        acs_store::NewTask {
-            kind: kind.to_owned(),
-            setting_group: spec.default_setting_group().to_owned(),
-            payload,
-        }
-    })
+    .map(|spec| spec.new_task(None))
     .collect();
     let queued = store
         .enqueue_tasks(device.id, &tasks, chrono::Utc::now())
