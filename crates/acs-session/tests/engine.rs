@@ -498,6 +498,24 @@ async fn reboot_is_sent_then_completed_by_boot_events() {
     assert_eq!(c.backend.task(id).state, TaskState::Done);
 }
 
+/// Issue 14: an accepted Reboot whose boot is never reported was sent again once its wait
+/// ran out (the real store: `tests/engine_store.rs`).
+#[tokio::test]
+async fn a_reboot_whose_completion_is_never_reported_is_not_sent_a_second_time() {
+    let mut c = setup();
+    let id = c.backend.queue(TaskSpec::Reboot {}, "key-reboot");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    c.send(&envelope("<cwmp:RebootResponse/>"), 2).await;
+    assert_eq!(c.backend.task(id).accepted_at, Some(t(2)));
+    for (n, at) in [3_700, 10_000, 100_000].into_iter().enumerate() {
+        c.session = Session::new(format!("later{n}"), "node", t(at));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), at).await;
+        assert_eq!(c.empty(at + 1).await, Reply::NoContent, "at {at} s");
+    }
+    assert_eq!(c.backend.task(id).attempts, 1);
+}
+
 #[tokio::test]
 async fn spv_carries_the_task_key_and_one_rpc_goes_out_at_a_time() {
     let mut c = setup();

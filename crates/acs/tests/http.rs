@@ -900,7 +900,12 @@ async fn three_reboot_patches_reach_the_cpe_as_one_reboot() {
     assert!(rpc.text().contains(":Reboot>"), "{}", rpc.text());
     let reboot_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:RebootResponse/></soap:Body></soap:Envelope>"#;
     let after = exchange(&mut cpe, &post(reboot_ok, "")).await;
-    assert_eq!(after.status, 204, "one Reboot per session: {}", after.text());
+    assert_eq!(
+        after.status,
+        204,
+        "one Reboot per session: {}",
+        after.text()
+    );
 }
 
 /// Issue 12: each fault code a CPE reported became a metrics series of its own (300 codes,
@@ -910,7 +915,9 @@ async fn cpe_fault_codes_do_not_grow_the_metrics() {
     let s = start(&[]);
     let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
     assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-FAULTS"), "")).await.status,
+        exchange(&mut cpe, &post(&inform("SN-FAULTS"), ""))
+            .await
+            .status,
         200
     );
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -923,7 +930,11 @@ async fn cpe_fault_codes_do_not_grow_the_metrics() {
             r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">tc{i}</cwmp:ID></soap:Header><soap:Body><cwmp:TransferComplete><CommandKey>k{i}</CommandKey><FaultStruct><FaultCode>{code}</FaultCode><FaultString>x</FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:00Z</CompleteTime></cwmp:TransferComplete></soap:Body></soap:Envelope>"#
         );
         let r = exchange(&mut cpe, &post(tc.as_bytes(), "")).await;
-        assert!(r.text().contains("TransferCompleteResponse"), "{}", r.text());
+        assert!(
+            r.text().contains("TransferCompleteResponse"),
+            "{}",
+            r.text()
+        );
     }
     assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
     let mut api = TcpStream::connect(&s.api).await.unwrap();
