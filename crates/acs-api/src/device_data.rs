@@ -1,6 +1,6 @@
 //! Per-device data under `/inventory_device_serial/{serial_number}/`: the stored parameter
-//! tree, the task queue (queue any supported RPC, cancel a pending one) and the history
-//! (Inform events, failed tasks with their faults, debug session traces).
+//! tree, the task queue (queue any supported RPC, read or cancel one) and the history
+//! (Inform events, tasks with their faults, debug session traces).
 
 use axum::Json;
 use axum::extract::{Extension, OriginalUri, State};
@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use acs_session::task::TaskSpec;
-use acs_store::{NewTask, TaskState, TraceDirection};
+use acs_store::{Cancellation, TaskState, TraceDirection};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -137,11 +137,18 @@ pub async fn list_tasks(
 ///
 /// A bad payload is a 400 naming the field, e.g. `{"payload.time_windows[1].window_start":
 /// [...]}`.
+///
+/// Identical intents merge: a `reboot` or `factory_reset` while one is open (pending or in
+/// flight), a `sync` or `credentials` while one is pending, answer 200 with that open task
+/// and queue nothing; an `update_frequency` or `firmware` replaces the payload of a pending
+/// one never sent (200, that task). Raw RPCs and `location` always queue a task (201).
 #[utoipa::path(post, path = "/api/v1/inventory_device_serial/{serial_number}/tasks/",
     tag = "device data",
     params(("serial_number" = String, Path)),
     request_body(content = Object, description = "`kind`, `payload`, optional `setting_group`"),
-    responses((status = 201, body = TaskOut), (status = 400), (status = 404)),
+    responses((status = 201, body = TaskOut, description = "Queued"),
+        (status = 200, body = TaskOut, description = "Merged into the open task of the same intent"),
+        (status = 400), (status = 404)),
     security(("bearer" = [])))]
 pub async fn create_task(
     State(state): State<ApiState>,
@@ -202,50 +209,80 @@ pub async fn create_task(
         return Err(ApiError::BadRequest("no task given".into()));
     };
     let device = load_device(&state, &caller, &serial).await?;
-    let (kind, payload) = spec.to_parts();
-    let task = NewTask {
-        kind: kind.to_owned(),
-        setting_group: group.unwrap_or_else(|| spec.default_setting_group().to_owned()),
-        payload,
-    };
+    let task = spec.new_task(group);
     let mut stored = state
         .store
-        .enqueue_tasks(device.id, &[task], Utc::now())
+        .queue_tasks(device.id, &[task], Utc::now())
         .await?;
     wake::wake_in_background(&state, &device);
-    let task = stored
+    let queued = stored
         .pop()
         .ok_or_else(|| ApiError::Internal("enqueued task not returned".into()))?;
-    Ok((StatusCode::CREATED, Json(TaskOut::new(task))))
+    let status = if queued.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(TaskOut::new(queued.task))))
 }
 
-/// Cancel a pending task (409 once in flight or settled)
+/// One task of the device
+#[utoipa::path(get, path = "/api/v1/inventory_device_serial/{serial_number}/tasks/{task_id}/",
+    tag = "device data",
+    params(("serial_number" = String, Path), ("task_id" = i64, Path)),
+    responses((status = 200, body = TaskOut), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn task(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Serial(serial): Serial,
+    path: PathIds,
+) -> ApiResult<Json<TaskOut>> {
+    let device = load_device(&state, &caller, &serial).await?;
+    let task_id = path.id("task_id", "task")?;
+    let task = state
+        .store
+        .device_task(device.id, task_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("task {task_id} of device {serial}")))?;
+    Ok(Json(TaskOut::new(task)))
+}
+
+/// Cancel a task
 ///
-/// Cancelling a `firmware` task clears the device's `firmware_image_is_pending` unless
-/// another firmware task of the device is still open.
+/// A task never sent is withdrawn (204, gone). One whose RPC already went out (in flight,
+/// accepted by the CPE and awaiting its completion, or pending again after that) is never
+/// sent again and kept as `cancelled` (200, the task), its `fault_string` saying what the CPE
+/// may already have received: a Reboot the CPE accepted may still happen. A task that has
+/// ended is left as it is (409). Cancelling a `firmware` task clears the device's
+/// `firmware_image_is_pending` unless another firmware task of the device is still open.
 #[utoipa::path(delete, path = "/api/v1/inventory_device_serial/{serial_number}/tasks/{task_id}/",
     tag = "device data",
     params(("serial_number" = String, Path), ("task_id" = i64, Path)),
-    responses((status = 204), (status = 404), (status = 409)),
+    responses((status = 204, description = "Withdrawn before it was sent"),
+        (status = 200, body = TaskOut, description = "Cancelled after its RPC went out"),
+        (status = 404), (status = 409, description = "The task has ended")),
     security(("bearer" = [])))]
 pub async fn cancel_task(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Serial(serial): Serial,
     path: PathIds,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let device = load_device(&state, &caller, &serial).await?;
     let task_id = path.id("task_id", "task")?;
-    if state
+    match state
         .store
         .cancel_task(device.id, task_id, Utc::now())
         .await?
     {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::Conflict(format!(
-            "task {task_id} is no longer pending and cannot be cancelled"
-        )))
+        Cancellation::Withdrawn => Ok(StatusCode::NO_CONTENT.into_response()),
+        Cancellation::Cancelled(task) => Ok(Json(TaskOut::new(task)).into_response()),
+        Cancellation::Ended(ended) => Err(ApiError::Conflict(format!(
+            "task {task_id} has ended ({}) and cannot be cancelled",
+            ended.as_str()
+        ))),
     }
 }
 
@@ -271,7 +308,8 @@ pub struct TraceOut {
 pub struct HistoryOut {
     /// Newest first.
     pub events: Vec<EventOut>,
-    /// Tasks that failed, with their CWMP fault code and string.
+    /// Tasks that failed, ended unconfirmed or were cancelled after their RPC went out, and
+    /// open tasks waiting to retry after a fault, with their CWMP fault code and string.
     pub faults: Vec<TaskOut>,
     /// Session traces kept while the device's `debug` flag is on, oldest first.
     pub traces: Vec<TraceOut>,
@@ -300,7 +338,11 @@ pub async fn history(
         .list_tasks(device.id, false)
         .await?
         .into_iter()
-        .filter(|t| t.state == TaskState::Failed)
+        .filter(|t| match t.state {
+            TaskState::Failed | TaskState::Unconfirmed | TaskState::Cancelled => true,
+            TaskState::Pending | TaskState::InFlight => t.fault_code.is_some(),
+            TaskState::Done => false,
+        })
         .map(TaskOut::new)
         .collect();
     let traces = state.store.list_traces(device.id).await?;

@@ -420,16 +420,6 @@ pub fn update(
         }
     }
     errors.into_result()?;
-    let tasks = specs
-        .iter()
-        .map(|spec| {
-            let (kind, payload) = spec.to_parts();
-            NewTask {
-                kind: kind.to_owned(),
-                setting_group: spec.default_setting_group().to_owned(),
-                payload,
-            }
-        })
-        .collect();
+    let tasks = specs.iter().map(|spec| spec.new_task(None)).collect();
     Ok((patch, tasks))
 }

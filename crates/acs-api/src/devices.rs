@@ -208,15 +208,7 @@ pub async fn create(
         ));
     }
     let tasks: Vec<NewTask> = firmware
-        .map(|id| {
-            let spec = TaskSpec::Firmware { firmware_image: id };
-            let (kind, payload) = spec.to_parts();
-            NewTask {
-                kind: kind.to_owned(),
-                setting_group: spec.default_setting_group().to_owned(),
-                payload,
-            }
-        })
+        .map(|id| TaskSpec::Firmware { firmware_image: id }.new_task(None))
         .into_iter()
         .collect();
     let device = state

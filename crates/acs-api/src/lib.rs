@@ -156,7 +156,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/inventory_device_serial/{serial_number}/tasks/{task_id}/",
-            axum::routing::delete(device_data::cancel_task),
+            get(device_data::task).delete(device_data::cancel_task),
         )
         .route(
             "/inventory_device_serial/{serial_number}/history/",

@@ -115,9 +115,18 @@ pub struct TaskOut {
     /// task names, and what queued-transfer lists and the device's events show.
     pub command_key: String,
     pub setting_group: String,
-    /// `pending`, `in_flight`, `done` or `failed`.
+    /// `pending`, `in_flight` (sent; or accepted by the CPE and awaiting the report that
+    /// completes it, see `accepted_at`), `done`, `failed`, `unconfirmed` (accepted, its
+    /// completion never reported within the wait: not sent again) or `cancelled` (after its
+    /// RPC went out; `fault_string` says what the CPE may have received).
     pub state: &'static str,
     pub attempts: i64,
+    /// Sessions that ended right after this task's RPC was sent, without its answer; at 3 the
+    /// task fails (a CPE that crashes on it).
+    pub unanswered: i64,
+    /// When the CPE accepted an RPC that completes later (Reboot, FactoryReset, a transfer,
+    /// ChangeDUState); null otherwise.
+    pub accepted_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub payload: Value,
     pub fault_code: Option<i64>,
@@ -151,6 +160,8 @@ impl TaskOut {
             setting_group: t.setting_group,
             state: t.state.as_str(),
             attempts: t.attempts,
+            unanswered: t.unanswered,
+            accepted_at: t.accepted_at,
             payload,
             fault_code: t.fault_code,
             fault_string: t.fault_string,

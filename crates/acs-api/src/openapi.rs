@@ -47,6 +47,7 @@ impl Modify for BearerAuth {
         device_data::parameters,
         device_data::list_tasks,
         device_data::create_task,
+        device_data::task,
         device_data::cancel_task,
         device_data::history,
         catalog::list_organizations,

@@ -216,10 +216,15 @@ pub enum DuOperation {
 pub struct ParameterSetting {
     pub name: String,
     pub value: String,
-    /// xsd type name without prefix (`string`, `unsignedInt`, `boolean`, ...); `string` if absent.
+    /// xsd type name (`string`, `unsignedInt`, `boolean`, ...); `string` if absent. Also
+    /// accepted as spelled on the wire and in vendor documents (`xsd:unsignedInt`), and kept
+    /// without the prefix.
     #[serde(default = "default_xsd_type", rename = "type")]
     pub xsd_type: String,
 }
+
+/// The `xsd:` prefix a `set_parameter_values` type may carry.
+const XSD_PREFIX: &str = "xsd:";
 
 /// One entry of a raw `set_parameter_attributes` task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,10 +341,50 @@ impl TaskSpec {
             ));
         }
         map.insert("kind".to_owned(), Value::String(kind.to_owned()));
-        let spec: TaskSpec = serde_json::from_value(Value::Object(map))
+        let mut spec: TaskSpec = serde_json::from_value(Value::Object(map))
             .map_err(|e| TaskSpecError::new(format!("payload ({kind})"), e.to_string()))?;
         spec.validate()?;
+        if let TaskSpec::SetParameterValues { parameters } = &mut spec {
+            for p in parameters {
+                if let Some(bare) = p.xsd_type.strip_prefix(XSD_PREFIX) {
+                    p.xsd_type = bare.to_owned();
+                }
+            }
+        }
         Ok(spec)
+    }
+
+    /// How a task of this kind combines with an open one of the same kind when queued
+    /// (DESIGN §4: one wish per device, not one per click). Intents that mean one state merge;
+    /// raw RPCs are the operator's own, each sent.
+    pub fn merge(&self) -> acs_store::Merge {
+        use acs_store::Merge;
+        match self {
+            // one reboot (or reset) covers every wish for one made before the device reports
+            // it done: a second would reboot a customer's router again
+            TaskSpec::Reboot {} | TaskSpec::FactoryReset {} => Merge::IntoOpen,
+            // read at dispatch time (credentials from the device row, the whole tree): one
+            // pending is as good as two
+            TaskSpec::Credentials {} | TaskSpec::Sync {} => Merge::IntoPending,
+            // the newest value wins
+            TaskSpec::UpdateFrequency { .. } | TaskSpec::Firmware { .. } => Merge::ReplacePending,
+            // a location task may name only some fields (through `/tasks/`): two SPVs in a row
+            // leave the newest values on the CPE, merging could drop one
+            TaskSpec::Location { .. } => Merge::Never,
+            _ => Merge::Never,
+        }
+    }
+
+    /// The task to queue: its stored form, its setting group (`group`, or the kind's
+    /// default) and how it merges.
+    pub fn new_task(&self, group: Option<String>) -> acs_store::NewTask {
+        let (kind, payload) = self.to_parts();
+        acs_store::NewTask {
+            kind: kind.to_owned(),
+            setting_group: group.unwrap_or_else(|| self.default_setting_group().to_owned()),
+            payload,
+            merge: self.merge(),
+        }
     }
 
     /// Checks what the CPE would reject or the schema forbids, naming the payload field.
@@ -383,10 +428,15 @@ impl TaskSpec {
                             "names an object, not a parameter",
                         ));
                     }
-                    if !XSD_TYPES.contains(&p.xsd_type.as_str()) {
+                    let bare = p.xsd_type.strip_prefix(XSD_PREFIX).unwrap_or(&p.xsd_type);
+                    if !XSD_TYPES.contains(&bare) {
                         return Err(TaskSpecError::new(
                             format!("parameters[{i}].type"),
-                            format!("`{}` is not one of {}", p.xsd_type, XSD_TYPES.join(", ")),
+                            format!(
+                                "`{}` is not one of {} (with or without `{XSD_PREFIX}`)",
+                                p.xsd_type,
+                                XSD_TYPES.join(", ")
+                            ),
                         ));
                     }
                 }

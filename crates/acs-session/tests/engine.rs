@@ -65,6 +65,8 @@ impl FakeBackend {
                 result: None,
                 created: t(0),
                 updated: t(0),
+                unanswered: 0,
+                accepted_at: None,
             });
             id
         })
@@ -75,14 +77,31 @@ impl FakeBackend {
     }
 }
 
-fn apply(task: &mut Task, outcome: &TaskOutcome) {
+/// What the store does to a task settled with `outcome` at `now`.
+fn apply(task: &mut Task, outcome: &TaskOutcome, now: DateTime<Utc>) {
     match outcome {
         TaskOutcome::Done => task.state = TaskState::Done,
         TaskOutcome::Release => {
             task.state = TaskState::Pending;
             task.claimed_by = None;
         }
-        TaskOutcome::AwaitEvent { until } => task.claim_expires_at = Some(*until),
+        TaskOutcome::Unanswered => {
+            task.unanswered += 1;
+            task.claimed_by = None;
+            task.state = if task.unanswered >= acs_store::MAX_UNANSWERED {
+                task.fault_string = Some(format!(
+                    "the session ended {} times right after this RPC was sent",
+                    task.unanswered
+                ));
+                TaskState::Failed
+            } else {
+                TaskState::Pending
+            };
+        }
+        TaskOutcome::AwaitEvent { until } => {
+            task.claim_expires_at = Some(*until);
+            task.accepted_at = Some(now);
+        }
         TaskOutcome::Reported { result, fault } => {
             task.result = Some(Json(result.clone()));
             task.state = TaskState::Done;
@@ -95,7 +114,7 @@ fn apply(task: &mut Task, outcome: &TaskOutcome) {
         TaskOutcome::Cancelled { reason } => {
             task.fault_code = None;
             task.fault_string = Some(reason.clone());
-            task.state = TaskState::Failed;
+            task.state = TaskState::Cancelled;
         }
         TaskOutcome::Fault {
             code,
@@ -169,12 +188,14 @@ impl SessionBackend for FakeBackend {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> BackendResult<Option<Task>> {
-        // as the store: a due pending task, or an in-flight one whose claim (or wait for its
-        // event) ran out
+        // as the store: a due pending task, or an in-flight one whose claim ran out before
+        // the CPE accepted it (an accepted one waits for its event, never claimed again)
         self.with(|s| {
             let t = s.tasks.iter_mut().find(|t| match t.state {
                 TaskState::Pending => t.next_attempt_at <= now,
-                TaskState::InFlight => t.claim_expires_at.is_some_and(|until| until <= now),
+                TaskState::InFlight => {
+                    t.accepted_at.is_none() && t.claim_expires_at.is_some_and(|until| until <= now)
+                }
                 _ => false,
             });
             Ok(t.map(|t| {
@@ -191,14 +212,14 @@ impl SessionBackend for FakeBackend {
         id: i64,
         _: &str,
         outcome: TaskOutcome,
-        _: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> BackendResult<()> {
         // as the store: only an in-flight task is settled (a TransferComplete may have
         // settled it already)
         self.with(|s| {
             let task = &mut s.tasks[id as usize - 1];
             if task.state == TaskState::InFlight {
-                apply(task, &outcome);
+                apply(task, &outcome, now);
             }
         });
         Ok(())
@@ -208,15 +229,17 @@ impl SessionBackend for FakeBackend {
         _: i64,
         key: &str,
         outcome: TaskOutcome,
-        _: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> BackendResult<Option<Task>> {
+        // as the store: an open task whose RPC went out
         self.with(|s| {
-            let t = s
-                .tasks
-                .iter_mut()
-                .find(|t| t.command_key == key && t.state == TaskState::InFlight);
+            let t = s.tasks.iter_mut().find(|t| {
+                t.command_key == key
+                    && (t.state == TaskState::InFlight
+                        || (t.state == TaskState::Pending && t.attempts > 0))
+            });
             Ok(t.map(|t| {
-                apply(t, &outcome);
+                apply(t, &outcome, now);
                 t.clone()
             }))
         })
@@ -473,6 +496,24 @@ async fn reboot_is_sent_then_completed_by_boot_events() {
     )
     .await;
     assert_eq!(c.backend.task(id).state, TaskState::Done);
+}
+
+/// Issue 14: an accepted Reboot whose boot is never reported was sent again once its wait
+/// ran out (the real store: `tests/engine_store.rs`).
+#[tokio::test]
+async fn a_reboot_whose_completion_is_never_reported_is_not_sent_a_second_time() {
+    let mut c = setup();
+    let id = c.backend.queue(TaskSpec::Reboot {}, "key-reboot");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    c.send(&envelope("<cwmp:RebootResponse/>"), 2).await;
+    assert_eq!(c.backend.task(id).accepted_at, Some(t(2)));
+    for (n, at) in [3_700, 10_000, 100_000].into_iter().enumerate() {
+        c.session = Session::new(format!("later{n}"), "node", t(at));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), at).await;
+        assert_eq!(c.empty(at + 1).await, Reply::NoContent, "at {at} s");
+    }
+    assert_eq!(c.backend.task(id).attempts, 1);
 }
 
 #[tokio::test]
@@ -1219,10 +1260,10 @@ async fn schedule_download_waits_past_its_windows_for_transfer_complete() {
 }
 
 /// A Download/Upload the CPE was told to delay (DelaySeconds) waits for its TransferComplete
-/// that much longer than the engine's usual wait: it is not sent a second time while the CPE
-/// is still counting down, and is sent again only once that longer wait ran out.
+/// that much longer than the engine's usual wait; accepted, it is never sent a second time,
+/// also once that longer wait ran out (the store's sweep then ends it unconfirmed).
 #[tokio::test]
-async fn a_delayed_transfer_waits_its_delay_on_top_before_it_is_sent_again() {
+async fn a_delayed_transfer_waits_its_delay_on_top_and_is_never_sent_again() {
     let delay = 7200u32;
     let ttl = 3600i64; // EngineConfig::default().await_event_ttl
     for (spec, response) in [
@@ -1274,16 +1315,12 @@ async fn a_delayed_transfer_waits_its_delay_on_top_before_it_is_sent_again() {
         c.send(&inform(&[("2 PERIODIC", "")], ""), later).await;
         assert_eq!(c.empty(later + 1).await, Reply::NoContent, "{response}");
         assert_eq!(c.backend.task(id).attempts, 1, "{response}: sent once");
-        // no TransferComplete by the end of both: sent again
+        // no TransferComplete by the end of both: still not sent again
         let expired = 2 + i64::from(delay) + ttl;
         c.session = Session::new("s3".into(), "node", t(expired));
         c.send(&inform(&[("2 PERIODIC", "")], ""), expired).await;
-        let again = body_of(&c.empty(expired + 1).await);
-        assert!(
-            matches!(again, Body::Download(_) | Body::Upload(_)),
-            "{response}: {again:?}"
-        );
-        assert_eq!(c.backend.task(id).attempts, 2, "{response}");
+        assert_eq!(c.empty(expired + 1).await, Reply::NoContent, "{response}");
+        assert_eq!(c.backend.task(id).attempts, 1, "{response}");
     }
 }
 
@@ -1372,7 +1409,7 @@ async fn cancel_transfer_ends_the_cancelled_transfers_task() {
     assert_eq!(r, Reply::NoContent);
     assert_eq!(c.backend.task(cancel).state, TaskState::Done);
     let d = c.backend.task(download);
-    assert_eq!((d.state, d.fault_code), (TaskState::Failed, None));
+    assert_eq!((d.state, d.fault_code), (TaskState::Cancelled, None));
     assert_eq!(
         d.fault_string,
         Some(format!("cancelled by CancelTransfer (task {cancel})"))

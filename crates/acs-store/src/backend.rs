@@ -48,6 +48,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0004_list_type_walk.sql"),
         include_str!("../../../migrations/postgres/0004_list_type_walk.sql"),
     ),
+    (
+        6,
+        "task_endings",
+        include_str!("../../../migrations/sqlite/0006_task_endings.sql"),
+        include_str!("../../../migrations/postgres/0006_task_endings.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

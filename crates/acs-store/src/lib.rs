@@ -40,7 +40,10 @@ pub use param_limits::{ParameterLimits, ParametersRefused};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
 pub use session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
 pub use status::StatusPolicy;
-pub use task::{FIRMWARE_TASK_KIND, NewTask, RetryPolicy, Task, TaskOutcome, TaskState};
+pub use task::{
+    Cancellation, FIRMWARE_TASK_KIND, MAX_UNANSWERED, Merge, NewTask, Queued, RetryPolicy, Task,
+    TaskOutcome, TaskState, UNCONFIRMED,
+};
 pub use token::{ApiToken, TokenHash, TokenScope, TokenSecret};
 pub use tokens::LAST_USED_RESOLUTION;
 pub use writer::{InformWriter, WriterConfig, WriterTask};

@@ -284,8 +284,8 @@ pub(crate) const END_IDLE_TURNS: &str = "DELETE FROM session_leases WHERE (seria
 pub(crate) const END_IDLE_TURNS_DUE: &str = ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks \
      WHERE tasks.device_id = v.column3 \
      AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ";
-pub(crate) const END_IDLE_TURNS_EXPIRED: &str =
-    ") OR (tasks.state = 'in_flight' AND tasks.claim_expires_at <= ";
+pub(crate) const END_IDLE_TURNS_EXPIRED: &str = ") OR (tasks.state = 'in_flight' \
+     AND tasks.accepted_at IS NULL AND tasks.claim_expires_at <= ";
 pub(crate) const END_IDLE_TURNS_END: &str = ")))) RETURNING serial_number";
 
 /// Takes the leases of `$takes` (`&[(serial, holder, expires)]`, distinct serials) where they

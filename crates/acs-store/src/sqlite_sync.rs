@@ -369,6 +369,8 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
             .map(sqlx::types::Json),
         created: time_at(row, "created")?,
         updated: time_at(row, "updated")?,
+        unanswered: row.get("unanswered")?,
+        accepted_at: opt_time_at(row, "accepted_at")?,
     })
 }
 

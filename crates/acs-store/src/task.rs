@@ -17,9 +17,16 @@ use crate::{Store, ts};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskState {
     Pending,
+    /// Claimed: its RPC is out, or the CPE accepted it and the task waits for the event that
+    /// completes it (`accepted_at` set).
     InFlight,
     Done,
     Failed,
+    /// The CPE accepted the RPC and never reported it done within the wait: not sent again.
+    Unconfirmed,
+    /// Withdrawn after its RPC went out (by the operator, or by a CancelTransfer); the
+    /// fault string says what the CPE may already have received.
+    Cancelled,
 }
 
 impl TaskState {
@@ -29,7 +36,14 @@ impl TaskState {
             TaskState::InFlight => "in_flight",
             TaskState::Done => "done",
             TaskState::Failed => "failed",
+            TaskState::Unconfirmed => "unconfirmed",
+            TaskState::Cancelled => "cancelled",
         }
+    }
+
+    /// Pending or in flight: what `pending_settings` shows.
+    pub fn is_open(self) -> bool {
+        matches!(self, TaskState::Pending | TaskState::InFlight)
     }
 }
 
@@ -41,6 +55,8 @@ impl TryFrom<String> for TaskState {
             "in_flight" => Ok(TaskState::InFlight),
             "done" => Ok(TaskState::Done),
             "failed" => Ok(TaskState::Failed),
+            "unconfirmed" => Ok(TaskState::Unconfirmed),
+            "cancelled" => Ok(TaskState::Cancelled),
             other => Err(format!("unknown task state {other:?}")),
         }
     }
@@ -64,6 +80,45 @@ pub struct NewTask {
     /// The API's setting group (`firmware_upgrade`, `location_update`, ...).
     pub setting_group: String,
     pub payload: Value,
+    /// How it combines with an open task of the same kind of the device.
+    pub merge: Merge,
+}
+
+/// How a task being queued combines with the device's open tasks of the same kind. The
+/// session engine's task contract picks it per kind; the store applies it in the queuing
+/// transaction (the device row locked on PostgreSQL), so concurrent API nodes merge too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Merge {
+    /// Always a task of its own.
+    #[default]
+    Never,
+    /// Nothing new while one is open, pending or in flight (a Reboot the CPE has not yet
+    /// reported done covers a second wish to reboot).
+    IntoOpen,
+    /// Nothing new while one is still pending.
+    IntoPending,
+    /// The payload of a pending one never sent yet is replaced: the newest value wins.
+    ReplacePending,
+}
+
+/// A task as [`Store::queue_tasks`] left it: new, or the open one it merged into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    pub task: Task,
+    /// `false`: merged into an open task of the same kind (`task` is that one).
+    pub created: bool,
+}
+
+/// What [`Store::cancel_task`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cancellation {
+    /// Still pending and never sent: deleted, as if never queued.
+    Withdrawn,
+    /// Its RPC had gone out: kept as `cancelled`, its fault string saying what the CPE may
+    /// already have received; it is never sent again.
+    Cancelled(Task),
+    /// It had already ended (done, failed, unconfirmed, cancelled): nothing changed.
+    Ended(TaskState),
 }
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -90,29 +145,39 @@ pub struct Task {
     pub result: Option<Json<Value>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// Times the session ended right after this task's RPC was sent, without its answer; at
+    /// [`RetryPolicy::max_unanswered`] the task fails.
+    pub unanswered: i64,
+    /// When the CPE's response accepted an RPC that completes in a later session (Reboot,
+    /// FactoryReset, a transfer, ChangeDUState). From then on the task waits for its event
+    /// and is never claimed again: when the wait runs out it ends `unconfirmed`.
+    pub accepted_at: Option<DateTime<Utc>>,
 }
 
 macro_rules! task_columns {
     () => {
         "id, device_id, command_key, kind, payload, setting_group, state, attempts, \
          next_attempt_at, claimed_by, claim_expires_at, fault_code, fault_string, result, created, \
-         updated"
+         updated, unanswered, accepted_at"
     };
 }
 
 const TASK_COLUMNS: &str = task_columns!();
 
 /// The claim of a device's next due task, in creation order: a pending task whose
-/// `next_attempt_at` has come, or an in-flight one whose claim expired. Binds: device id,
-/// holder, now, claim expiry; then `$tail` (the guarded form binds the serial number as $5).
+/// `next_attempt_at` has come, or an in-flight one whose claim expired before the CPE
+/// accepted it (an accepted one waits for its event, and its expiry ends it: never claimed).
+/// Binds: device id, holder, now, claim expiry; then `$tail` (the guarded form binds the
+/// serial number as $5).
 macro_rules! claim_sql {
     ($lock:literal, $tail:literal) => {
         concat!(
             "UPDATE tasks SET state = 'in_flight', attempts = attempts + 1, claimed_by = $2, \
-             claim_expires_at = $4, updated = $3 \
+             claim_expires_at = $4, accepted_at = NULL, updated = $3 \
              WHERE id = (SELECT id FROM tasks WHERE device_id = $1 \
              AND ((state = 'pending' AND next_attempt_at <= $3) \
-             OR (state = 'in_flight' AND claim_expires_at <= $3)) ORDER BY id LIMIT 1",
+             OR (state = 'in_flight' AND accepted_at IS NULL AND claim_expires_at <= $3)) \
+             ORDER BY id LIMIT 1",
             $lock,
             ")",
             $tail,
@@ -121,6 +186,10 @@ macro_rules! claim_sql {
         )
     };
 }
+
+/// The fault string of a task the expiry sweep ends `unconfirmed`.
+pub const UNCONFIRMED: &str = "the CPE accepted the RPC but never reported its completion \
+     within the wait; not sent again (queue it anew to retry)";
 
 /// [`Store::claim_next_task`]: (SQLite, PostgreSQL).
 const CLAIM: (&str, &str) = (
@@ -155,8 +224,13 @@ pub enum TaskOutcome {
     },
     /// Not attempted after all (the session ended first): back to pending, due now.
     Release,
-    /// Sent, but completes in a later session (Reboot, Download): stays in flight until an
-    /// event settles it through [`Store::settle_task_by_command_key`], or until `until`.
+    /// The session ended right after the RPC was sent, without its answer (dropped, timed
+    /// out, replaced by a new Inform): back to pending, due now, counted in `unanswered`; at
+    /// [`RetryPolicy::max_unanswered`] failed for good, saying so.
+    Unanswered,
+    /// Accepted by the CPE, completes in a later session (Reboot, Download): stays in flight
+    /// until an event settles it through [`Store::settle_task_by_command_key`], or until
+    /// `until`, when the expiry sweep ends it `unconfirmed`. Never claimed again.
     AwaitEvent { until: DateTime<Utc> },
     /// The CPE reported what happened (a queued-transfer list, the per-operation results of a
     /// ChangeDUState), kept as the task's `result`. Done without `fault`; with one, failed
@@ -165,8 +239,8 @@ pub enum TaskOutcome {
         result: Value,
         fault: Option<(i64, String)>,
     },
-    /// Withdrawn before it ran (a CancelTransfer of its transfer): failed for good, `reason`
-    /// as its fault string and no fault code.
+    /// Withdrawn before it ran (a CancelTransfer of its transfer): `cancelled`, `reason` as
+    /// its fault string and no fault code.
     Cancelled { reason: String },
 }
 
@@ -176,7 +250,13 @@ pub struct RetryPolicy {
     pub max_attempts: i64,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// Sessions that may end right after the task's RPC was sent before it fails: a CPE that
+    /// crashes on an RPC reconnects, and sending it again crash-loops it (PROTOCOL §16.5).
+    pub max_unanswered: i64,
 }
+
+/// The default of [`RetryPolicy::max_unanswered`].
+pub const MAX_UNANSWERED: i64 = 3;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -184,6 +264,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(3600),
+            max_unanswered: MAX_UNANSWERED,
         }
     }
 }
@@ -198,14 +279,59 @@ impl RetryPolicy {
     }
 }
 
-/// Inserts `tasks` for `device_id` inside the caller's transaction.
+/// Queues `tasks` for `device_id` inside the caller's transaction, each merged into an open
+/// task of its kind as its [`Merge`] says; evaluates to `(task id, created)` per task, in
+/// order. The caller holds the device row (PostgreSQL) or the write lock (SQLite), so a
+/// concurrent queuing of the same intent sees this one.
 macro_rules! insert_tasks {
-    ($conn:expr, $device_id:expr, $tasks:expr, $now:expr) => {
+    ($conn:expr, $device_id:expr, $tasks:expr, $now:expr) => {{
+        let mut queued: Vec<(i64, bool)> = Vec::new();
         for task in $tasks {
-            sqlx::query(
+            let open: Option<&str> = match task.merge {
+                $crate::task::Merge::Never => None,
+                $crate::task::Merge::IntoOpen => Some(
+                    "SELECT id FROM tasks WHERE device_id = $1 AND kind = $2 \
+                     AND state IN ('pending', 'in_flight') ORDER BY id LIMIT 1",
+                ),
+                $crate::task::Merge::IntoPending => Some(
+                    "SELECT id FROM tasks WHERE device_id = $1 AND kind = $2 \
+                     AND state = 'pending' ORDER BY id LIMIT 1",
+                ),
+                $crate::task::Merge::ReplacePending => Some(
+                    "SELECT id FROM tasks WHERE device_id = $1 AND kind = $2 \
+                     AND state = 'pending' AND attempts = 0 ORDER BY id LIMIT 1",
+                ),
+            };
+            let found: Option<i64> = match open {
+                Some(sql) => {
+                    sqlx::query_scalar(sql)
+                        .bind($device_id)
+                        .bind(&task.kind)
+                        .fetch_optional(&mut *$conn)
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(id) = found {
+                if task.merge == $crate::task::Merge::ReplacePending {
+                    sqlx::query(
+                        "UPDATE tasks SET payload = $2, setting_group = $3, updated = $4 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(sqlx::types::Json(&task.payload))
+                    .bind(&task.setting_group)
+                    .bind($now)
+                    .execute(&mut *$conn)
+                    .await?;
+                }
+                queued.push((id, false));
+                continue;
+            }
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO tasks (device_id, command_key, kind, payload, setting_group, state, \
                  attempts, next_attempt_at, created, updated) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6) RETURNING id",
             )
             .bind($device_id)
             .bind($crate::secret::new_command_key())
@@ -213,10 +339,12 @@ macro_rules! insert_tasks {
             .bind(sqlx::types::Json(&task.payload))
             .bind(&task.setting_group)
             .bind($now)
-            .execute(&mut *$conn)
+            .fetch_one(&mut *$conn)
             .await?;
+            queued.push((id, true));
         }
-    };
+        queued
+    }};
 }
 pub(crate) use insert_tasks;
 
@@ -241,34 +369,63 @@ macro_rules! sync_firmware_pending {
 pub(crate) use sync_firmware_pending;
 
 impl Store {
-    /// Queues tasks for a device. `ForeignKey` (nothing written) if the device is gone.
+    /// Queues tasks for a device, merged as each one's [`Merge`] says: the tasks as queued
+    /// (a merged one is the open task it joined). `ForeignKey` (nothing written) if the
+    /// device is gone.
     pub async fn enqueue_tasks(
         &self,
         device_id: i64,
         tasks: &[NewTask],
         now: DateTime<Utc>,
     ) -> Result<Vec<Task>> {
+        Ok(self
+            .queue_tasks(device_id, tasks, now)
+            .await?
+            .into_iter()
+            .map(|q| q.task)
+            .collect())
+    }
+
+    /// [`Store::enqueue_tasks`], saying of each task whether it was created or merged.
+    pub async fn queue_tasks(
+        &self,
+        device_id: i64,
+        tasks: &[NewTask],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Queued>> {
         let now = ts(now);
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            crate::device::check_refs!(tx, [("device", "devices", Some(device_id))])?;
-            let before: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM tasks")
-                .fetch_one(&mut *tx)
-                .await?;
-            insert_tasks!(tx, device_id, tasks, now);
+            // the device row, locked on PostgreSQL: queuings of one device run one after
+            // the other, so each sees what the other merged into (SQLite's write lock does it)
+            let found: Option<i64> = sqlx::query_scalar(dialect.pick(
+                "SELECT id FROM devices WHERE id = $1",
+                "SELECT id FROM devices WHERE id = $1 FOR UPDATE",
+            ))
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(StoreError::ForeignKey {
+                    field: "device",
+                    value: device_id,
+                });
+            }
+            let ids = insert_tasks!(tx, device_id, tasks, now);
             if tasks.iter().any(|t| t.kind == FIRMWARE_TASK_KIND) {
                 sync_firmware_pending!(tx, device_id, now);
             }
-            let sql = format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE device_id = $1 AND id > $2 ORDER BY id"
-            );
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(device_id)
-                .bind(before.unwrap_or(0))
-                .fetch_all(&mut *tx)
-                .await?;
+            let mut queued = Vec::with_capacity(ids.len());
+            for (id, created) in ids {
+                let task: Task = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                queued.push(Queued { task, created });
+            }
             tx.commit().await?;
-            Ok(rows)
+            Ok(queued)
         })
     }
 
@@ -311,8 +468,10 @@ impl Store {
         self.settle(task_id, Some(holder), outcome, now).await
     }
 
-    /// Settles an in-flight task by its CommandKey/ParameterKey, whoever claimed it: the
-    /// `M Reboot` or `TransferComplete` of a later session completes it.
+    /// Settles a task by its CommandKey/ParameterKey, whoever claimed it: the `M Reboot`,
+    /// `TransferComplete` or ParameterKey of a later session completes it. Any open task
+    /// whose RPC went out counts: in flight, or back to pending because the session that
+    /// sent it ended before the answer (the CPE may have carried it out all the same).
     pub async fn settle_task_by_command_key(
         &self,
         device_id: i64,
@@ -323,7 +482,7 @@ impl Store {
         let id: Option<i64> = on_pool!(&self.backend, |pool, dialect| {
             sqlx::query_scalar(
                 "SELECT id FROM tasks WHERE device_id = $1 AND command_key = $2 \
-                 AND state = 'in_flight'",
+                 AND (state = 'in_flight' OR (state = 'pending' AND attempts > 0))",
             )
             .bind(device_id)
             .bind(command_key)
@@ -338,6 +497,8 @@ impl Store {
         }
     }
 
+    /// Settles task `task_id`: by its claim's `holder` (in flight and still theirs), or, with
+    /// no holder, by an event (open, and sent at least once).
     async fn settle(
         &self,
         task_id: i64,
@@ -349,26 +510,50 @@ impl Store {
         let retry = self.retry;
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let row: Option<(i64, i64, Option<String>, String)> = sqlx::query_as(dialect.pick(
-                "SELECT device_id, attempts, claimed_by, kind FROM tasks \
-                 WHERE id = $1 AND state = 'in_flight'",
-                "SELECT device_id, attempts, claimed_by, kind FROM tasks \
-                 WHERE id = $1 AND state = 'in_flight' FOR UPDATE",
+            type Row = (
+                i64,
+                i64,
+                Option<String>,
+                String,
+                String,
+                i64,
+                Option<DateTime<Utc>>,
+            );
+            let row: Option<Row> = sqlx::query_as(dialect.pick(
+                "SELECT device_id, attempts, claimed_by, kind, state, unanswered, accepted_at \
+                 FROM tasks WHERE id = $1",
+                "SELECT device_id, attempts, claimed_by, kind, state, unanswered, accepted_at \
+                 FROM tasks WHERE id = $1 FOR UPDATE",
             ))
             .bind(task_id)
             .fetch_optional(&mut *tx)
             .await?;
             let not_held = || StoreError::not_found(format!("in-flight claim on task {task_id}"));
-            let (device_id, attempts, claimed_by, kind) = row.ok_or_else(not_held)?;
-            if let Some(holder) = holder
-                && claimed_by.as_deref() != Some(holder)
-            {
+            let (device_id, attempts, claimed_by, kind, state, unanswered, accepted_at) =
+                row.ok_or_else(not_held)?;
+            let settleable = match holder {
+                Some(holder) => state == "in_flight" && claimed_by.as_deref() == Some(holder),
+                None => state == "in_flight" || (state == "pending" && attempts > 0),
+            };
+            if !settleable {
                 return Err(not_held());
             }
+            let mut unanswered = unanswered;
             let (state, next, claim_until, fault): (TaskState, DateTime<Utc>, _, _) = match outcome
             {
                 TaskOutcome::Done => (TaskState::Done, now, None, None),
                 TaskOutcome::Release => (TaskState::Pending, now, None, None),
+                TaskOutcome::Unanswered => {
+                    unanswered += 1;
+                    if unanswered >= retry.max_unanswered {
+                        let why = format!(
+                            "the session ended {unanswered} times right after this RPC was sent"
+                        );
+                        (TaskState::Failed, now, None, Some((None, why)))
+                    } else {
+                        (TaskState::Pending, now, None, None)
+                    }
+                }
                 TaskOutcome::AwaitEvent { until } => {
                     (TaskState::InFlight, now, Some(ts(*until)), None)
                 }
@@ -396,9 +581,12 @@ impl Store {
                     None,
                     Some((Some(*code), string.clone())),
                 ),
-                TaskOutcome::Cancelled { reason } => {
-                    (TaskState::Failed, now, None, Some((None, reason.clone())))
-                }
+                TaskOutcome::Cancelled { reason } => (
+                    TaskState::Cancelled,
+                    now,
+                    None,
+                    Some((None, reason.clone())),
+                ),
             };
             let result = match outcome {
                 TaskOutcome::Reported { result, .. } => Some(Json(result)),
@@ -408,6 +596,13 @@ impl Store {
                 TaskOutcome::AwaitEvent { .. } => claimed_by,
                 _ => None,
             };
+            // accepted now; forgotten when it goes back to pending (a new send, a new answer);
+            // kept in the record once it ended
+            let accepted_at = match (outcome, state) {
+                (TaskOutcome::AwaitEvent { .. }, _) => Some(now),
+                (_, TaskState::Pending) => None,
+                _ => accepted_at,
+            };
             // a fault string without a code (a cancellation) also clears an earlier code
             let (code, string) = fault.map_or((None, None), |(c, s)| (c, Some(s)));
             let clear_code = code.is_none() && string.is_some();
@@ -416,7 +611,8 @@ impl Store {
                  claim_expires_at = $5, \
                  fault_code = CASE WHEN $10 THEN NULL ELSE COALESCE($6, fault_code) END, \
                  fault_string = COALESCE($7, fault_string), updated = $8, \
-                 result = COALESCE($9, result) WHERE id = $1",
+                 result = COALESCE($9, result), unanswered = $11, accepted_at = $12 \
+                 WHERE id = $1",
             )
             .bind(task_id)
             .bind(state.as_str())
@@ -428,6 +624,8 @@ impl Store {
             .bind(now)
             .bind(result)
             .bind(clear_code)
+            .bind(unanswered)
+            .bind(accepted_at)
             .execute(&mut *tx)
             .await?;
             if state == TaskState::Done {
@@ -438,7 +636,7 @@ impl Store {
                     .await?;
             }
             if kind == FIRMWARE_TASK_KIND {
-                // done (applied) or failed for good: no longer pending, unless another
+                // done (applied) or ended for good: no longer pending, unless another
                 // firmware task of the device still is
                 sync_firmware_pending!(tx, device_id, now);
             }
@@ -447,28 +645,33 @@ impl Store {
         })
     }
 
-    /// Returns every in-flight task whose claim expired to pending (a crashed node's work),
-    /// or to failed when its attempts are used up. Returns how many were touched.
+    /// Ends every in-flight task whose claim ran out: back to pending (a crashed node's
+    /// work), or failed when its attempts are used up; one the CPE had accepted and never
+    /// reported done ends `unconfirmed`, never sent again. Returns how many were touched.
     pub async fn release_expired_tasks(&self, now: DateTime<Utc>) -> Result<u64> {
         let now = ts(now);
         let max = self.retry.max_attempts;
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
             let touched: Vec<(i64, String, String)> = sqlx::query_as(
-                "UPDATE tasks SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, \
-                 fault_string = CASE WHEN attempts >= $2 THEN 'claim expired' ELSE fault_string END, \
+                "UPDATE tasks SET \
+                 state = CASE WHEN accepted_at IS NOT NULL THEN 'unconfirmed' \
+                 WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END, \
+                 fault_string = CASE WHEN accepted_at IS NOT NULL THEN $3 \
+                 WHEN attempts >= $2 THEN 'claim expired' ELSE fault_string END, \
                  claimed_by = NULL, claim_expires_at = NULL, next_attempt_at = $1, updated = $1 \
                  WHERE state = 'in_flight' AND claim_expires_at <= $1 \
                  RETURNING device_id, kind, state",
             )
             .bind(now)
             .bind(max)
+            .bind(UNCONFIRMED)
             .fetch_all(&mut *tx)
             .await?;
-            // a firmware task that expired for good no longer keeps its device pending
+            // a firmware task that ended no longer keeps its device pending
             let mut devices: Vec<i64> = touched
                 .iter()
-                .filter(|(_, kind, state)| kind == FIRMWARE_TASK_KIND && state == "failed")
+                .filter(|(_, kind, state)| kind == FIRMWARE_TASK_KIND && state != "pending")
                 .map(|(device_id, _, _)| *device_id)
                 .collect();
             devices.sort_unstable();
@@ -524,40 +727,105 @@ impl Store {
         })
     }
 
-    /// Cancels (deletes) the device's task `task_id` while it is still pending: `true` when
-    /// deleted, `false` (nothing changed) once it is in flight or settled, since the CPE may
-    /// already be executing it. `NotFound` if the device has no such task. Cancelling a
-    /// firmware task clears the device's `firmware_image_is_pending` in the same
+    /// Cancels the device's task `task_id`. One never sent is deleted ([`Cancellation::Withdrawn`]).
+    /// One whose RPC went out (in flight, accepted and awaiting its event, or back to pending
+    /// after that) is kept as `cancelled` with a fault string saying what the CPE may already
+    /// have received, and is never sent again; the session that sent it can no longer settle
+    /// it. An ended task is left as it is. `NotFound` if the device has no such task.
+    /// Cancelling a firmware task clears the device's `firmware_image_is_pending` in the same
     /// transaction, unless another firmware task of the device is still open.
     pub async fn cancel_task(
         &self,
         device_id: i64,
         task_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<Cancellation> {
         let now = ts(now);
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            let row: Option<(String, String)> =
-                sqlx::query_as("SELECT state, kind FROM tasks WHERE id = $1 AND device_id = $2")
-                    .bind(task_id)
-                    .bind(device_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let kind = match row {
-                None => return Err(StoreError::not_found(format!("task {task_id}"))),
-                Some((state, kind)) if state == "pending" => kind,
-                Some(_) => return Ok(false),
-            };
-            sqlx::query("DELETE FROM tasks WHERE id = $1")
+            let row: Option<(String, String, i64, Option<DateTime<Utc>>)> =
+                sqlx::query_as(dialect.pick(
+                    "SELECT state, kind, attempts, accepted_at FROM tasks \
+                     WHERE id = $1 AND device_id = $2",
+                    "SELECT state, kind, attempts, accepted_at FROM tasks \
+                     WHERE id = $1 AND device_id = $2 FOR UPDATE",
+                ))
                 .bind(task_id)
-                .execute(&mut *tx)
+                .bind(device_id)
+                .fetch_optional(&mut *tx)
                 .await?;
+            let Some((state, kind, attempts, accepted_at)) = row else {
+                return Err(StoreError::not_found(format!("task {task_id}")));
+            };
+            let state = TaskState::try_from(state).map_err(|e| StoreError::Invalid {
+                what: "task state",
+                reason: e,
+            })?;
+            let note = match (state, accepted_at) {
+                (TaskState::Pending, _) if attempts == 0 => None,
+                (TaskState::Pending, _) => Some(format!(
+                    "cancelled by the operator before it was sent again; its RPC went out \
+                     {attempts} time(s) before, so the CPE may have received it"
+                )),
+                (TaskState::InFlight, Some(_)) => Some(
+                    "cancelled by the operator after the CPE accepted its RPC; the CPE may \
+                     still carry it out"
+                        .to_owned(),
+                ),
+                (TaskState::InFlight, None) => Some(
+                    "cancelled by the operator while its RPC was out; the CPE may have \
+                     received it"
+                        .to_owned(),
+                ),
+                (ended, _) => return Ok(Cancellation::Ended(ended)),
+            };
+            match &note {
+                None => {
+                    sqlx::query("DELETE FROM tasks WHERE id = $1")
+                        .bind(task_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(note) => {
+                    sqlx::query(
+                        "UPDATE tasks SET state = 'cancelled', claimed_by = NULL, \
+                         claim_expires_at = NULL, fault_code = NULL, fault_string = $2, \
+                         updated = $3 WHERE id = $1",
+                    )
+                    .bind(task_id)
+                    .bind(note)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             if kind == FIRMWARE_TASK_KIND {
                 sync_firmware_pending!(tx, device_id, now);
             }
+            let outcome = match note {
+                None => Cancellation::Withdrawn,
+                Some(_) => Cancellation::Cancelled(
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(task_id)
+                        .fetch_one(&mut *tx)
+                        .await?,
+                ),
+            };
             tx.commit().await?;
-            Ok(true)
+            Ok(outcome)
+        })
+    }
+
+    /// The device's task `task_id`, if it has one.
+    pub async fn device_task(&self, device_id: i64, task_id: i64) -> Result<Option<Task>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND device_id = $2");
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(task_id)
+                .bind(device_id)
+                .fetch_optional(pool)
+                .await?)
         })
     }
 }

@@ -9,8 +9,11 @@
 mod contract {
     pub mod cases;
     pub mod harness;
+    pub mod task_cases;
 }
 
 fn main() -> std::process::ExitCode {
-    contract::harness::main(contract::cases::all())
+    let mut cases = contract::cases::all();
+    cases.extend(contract::task_cases::all());
+    contract::harness::main(cases)
 }

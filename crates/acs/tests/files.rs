@@ -148,12 +148,7 @@ fn element<'a>(xml: &'a str, name: &str) -> &'a str {
 }
 
 fn queue(spec: acs_session::task::TaskSpec) -> acs_store::NewTask {
-    let (kind, payload) = spec.to_parts();
-    acs_store::NewTask {
-        kind: kind.to_owned(),
-        setting_group: spec.default_setting_group().to_owned(),
-        payload,
-    }
+    spec.new_task(None)
 }
 
 /// With CPE authentication on, the Download RPC names a signed URL for the device: it is

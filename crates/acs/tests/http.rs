@@ -546,14 +546,7 @@ async fn queued_tasks_run_against_the_real_store() {
         acs_session::task::TaskSpec::Reboot {},
     ]
     .iter()
-    .map(|spec| {
-        let (kind, payload) = spec.to_parts();
-        acs_store::NewTask {
-            kind: kind.to_owned(),
-            setting_group: spec.default_setting_group().to_owned(),
-            payload,
-        }
-    })
+    .map(|spec| spec.new_task(None))
     .collect();
     let queued = store
         .enqueue_tasks(device.id, &tasks, chrono::Utc::now())
@@ -876,5 +869,84 @@ async fn running_out_of_file_descriptors_pauses_the_listener() {
     assert_eq!(
         exchange(&mut a, &post(&inform("SN-FD"), "")).await.status,
         200
+    );
+}
+
+/// Issue 13: three `PATCH {"reboot": true}` gave the CPE one session with `Reboot, Reboot`
+/// (and rebooted it twice) while `pending_settings` showed `reboot` once.
+#[tokio::test]
+async fn three_reboot_patches_reach_the_cpe_as_one_reboot() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    exchange(&mut cpe, &post(&inform("SN-R3"), "")).await;
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-R3/";
+    for _ in 0..3 {
+        let r = exchange(
+            &mut api,
+            &api_request(&token, "PATCH", one, r#"{"reboot": true}"#),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("\"pending_settings\":\"reboot\""));
+    }
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-R3"), "")).await.status,
+        200
+    );
+    let rpc = exchange(&mut cpe, &post(b"", "")).await;
+    assert!(rpc.text().contains(":Reboot>"), "{}", rpc.text());
+    let reboot_ok = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Body><cwmp:RebootResponse/></soap:Body></soap:Envelope>"#;
+    let after = exchange(&mut cpe, &post(reboot_ok, "")).await;
+    assert_eq!(
+        after.status,
+        204,
+        "one Reboot per session: {}",
+        after.text()
+    );
+}
+
+/// Issue 12: each fault code a CPE reported became a metrics series of its own (300 codes,
+/// 300 series): CPE input must not grow `/metrics` without bound.
+#[tokio::test]
+async fn cpe_fault_codes_do_not_grow_the_metrics() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-FAULTS"), ""))
+            .await
+            .status,
+        200
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..300u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let code = 1 + seed % u64::from(u32::MAX - 1);
+        let tc = format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">tc{i}</cwmp:ID></soap:Header><soap:Body><cwmp:TransferComplete><CommandKey>k{i}</CommandKey><FaultStruct><FaultCode>{code}</FaultCode><FaultString>x</FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:00Z</CompleteTime></cwmp:TransferComplete></soap:Body></soap:Envelope>"#
+        );
+        let r = exchange(&mut cpe, &post(tc.as_bytes(), "")).await;
+        assert!(
+            r.text().contains("TransferCompleteResponse"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let m = exchange(&mut api, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let text = m.text();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("acs_cpe_faults_total{"))
+        .collect();
+    assert!(series.len() <= 2, "{} series: {series:#?}", series.len());
+    assert!(
+        series.iter().any(|l| l.contains("code=\"other\"")),
+        "{series:#?}"
     );
 }

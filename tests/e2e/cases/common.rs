@@ -70,10 +70,12 @@ pub async fn wait_task_done(api: &Api, serial: &str, kind: &str, timeout: Durati
         timeout,
         || async {
             let state = task_state(api, serial, kind).await;
-            assert_ne!(
-                state.as_deref(),
-                Some("failed"),
-                "{serial}: the {kind} task failed: {:?}",
+            assert!(
+                !matches!(
+                    state.as_deref(),
+                    Some("failed" | "unconfirmed" | "cancelled")
+                ),
+                "{serial}: the {kind} task ended {state:?}: {:?}",
                 api.tasks(serial).await
             );
             state.as_deref() == Some("done")

@@ -184,7 +184,7 @@ pub async fn software_and_scheduled_transfers(env: Env) {
         "{listed}"
     );
     wait_task(&api, "SWM2", &cancel, "done").await;
-    let later = wait_task(&api, "SWM2", &later, "failed").await;
+    let later = wait_task(&api, "SWM2", &later, "cancelled").await;
     assert_eq!(later["fault_code"], Value::Null, "{later}");
     assert_eq!(
         later["fault_string"],

@@ -25,7 +25,10 @@ pub struct Metrics {
     /// Sum and count of request handling latency in microseconds.
     pub latency_us_sum: AtomicU64,
     pub latency_count: AtomicU64,
-    labelled: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    /// Labelled counters by (metric, first label, second label). Every label value is a
+    /// name written in this crate or a fault code of the TR-069 tables ([`Label`]), never
+    /// text from a CPE: the series stay bounded whatever CPEs send.
+    labelled: Mutex<BTreeMap<(&'static str, &'static str, Label), u64>>,
     /// `acs_session_duration_seconds`: accepted Inform to the session's end.
     pub session_duration: Histogram,
     /// `acs_rpc_round_trip_seconds{method}`: an ACS request sent to the CPE's answer.
@@ -34,6 +37,32 @@ pub struct Metrics {
     pub connection_request_duration: Histogram,
     /// `acs_cpe_request_duration_seconds`: one HTTP request on the CPE listener.
     pub cpe_request_duration: Histogram,
+}
+
+/// A label value: a name this crate wrote, or a CWMP fault code of the TR-069 tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Label {
+    Name(&'static str),
+    Code(u32),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Name(name) => f.write_str(name),
+            Label::Code(code) => write!(f, "{code}"),
+        }
+    }
+}
+
+/// The `code` label of a fault code: itself when the TR-069 tables know it
+/// ([`cwmp::FaultCode::meaning`]), else `other` (vendor and reserved codes, garbage), so a
+/// CPE reporting thousands of codes adds one series, not thousands.
+fn fault_label(code: i64) -> Label {
+    match u32::try_from(code) {
+        Ok(code) if cwmp::FaultCode(code).meaning().is_some() => Label::Code(code),
+        _ => Label::Name("other"),
+    }
 }
 
 /// The RPCs the engine sends, as `method` label values; anything else counts as `Other`.
@@ -136,18 +165,19 @@ impl Metrics {
     }
 
     /// `acs_rpcs_total{method, outcome}`: every RPC sent to a CPE, by how it ended.
-    pub fn rpc(&self, method: &str, outcome: &str) {
-        self.labelled_inc("acs_rpcs_total", method, outcome);
+    pub fn rpc(&self, method: &'static str, outcome: &'static str) {
+        self.labelled_inc("acs_rpcs_total", method, Label::Name(outcome));
     }
 
-    /// `acs_cpe_faults_total{method, code}`.
-    pub fn fault(&self, method: &str, code: i64) {
-        self.labelled_inc("acs_cpe_faults_total", method, &code.to_string());
+    /// `acs_cpe_faults_total{method, code}`; codes outside the TR-069 tables count as
+    /// `code="other"`.
+    pub fn fault(&self, method: &'static str, code: i64) {
+        self.labelled_inc("acs_cpe_faults_total", method, fault_label(code));
     }
 
     /// `acs_connection_requests_total{outcome}`.
-    pub fn connection_request(&self, outcome: &str) {
-        self.labelled_inc("acs_connection_requests_total", "", outcome);
+    pub fn connection_request(&self, outcome: &'static str) {
+        self.labelled_inc("acs_connection_requests_total", "", Label::Name(outcome));
     }
 
     pub fn observe_latency(&self, micros: u64) {
@@ -175,9 +205,9 @@ impl Metrics {
         }
     }
 
-    fn labelled_inc(&self, name: &'static str, a: &str, b: &str) {
+    fn labelled_inc(&self, name: &'static str, a: &'static str, b: Label) {
         if let Ok(mut map) = self.labelled.lock() {
-            *map.entry((name, a.to_owned(), b.to_owned())).or_insert(0) += 1;
+            *map.entry((name, a, b)).or_insert(0) += 1;
         }
     }
 

@@ -7,7 +7,8 @@
 //!
 //! Rules kept here:
 //! - an Inform always starts a new session (whatever cookie came with it): the previous
-//!   one on that connection/cookie is ended first, its in-flight task returned to pending;
+//!   one on that connection/cookie is ended first, its in-flight task returned to pending
+//!   and counted as unanswered (after [`acs_store::MAX_UNANSWERED`] such ends it fails);
 //! - a session holds the device's store lease; a second concurrent session is refused;
 //! - one ACS request outstanding at a time, and its result is in the store before the next
 //!   RPC goes out;
@@ -18,18 +19,23 @@
 //!   ends a session could not lift it: see ARCHITECTURE.md);
 //! - every envelope uses the wire format of the device's type (profile `xml_declaration`,
 //!   `boolean_style`) from the InformResponse on;
-//! - completions by events: `M Reboot`+`1 BOOT`, `0 BOOTSTRAP` (factory reset),
-//!   `M Download`/`M ScheduleDownload`+TransferComplete (a Download/Upload waits its
-//!   DelaySeconds on top, a ScheduleDownload past the end of its last time window),
-//!   `M ChangeDUState`+DUStateChangeComplete (its results kept on the task; a failed
-//!   operation fails it for good), `M ScheduleInform`, and a
-//!   ParameterKey equal to an in-flight SPV's key (the session broke after the CPE applied
-//!   it);
-//! - a CancelTransfer the CPE accepted ends the cancelled transfer's task (failed,
+//! - completions by what the CPE reports later, one table ([`completion::COMPLETION_RULES`]):
+//!   a Reboot by `1 BOOT` or `M Reboot`, a FactoryReset by `0 BOOTSTRAP` or `1 BOOT`, a
+//!   transfer by its TransferComplete (an empty CommandKey names the one transfer awaited;
+//!   a Download/Upload waits its DelaySeconds on top, a ScheduleDownload past the end of
+//!   its last time window), ChangeDUState by DUStateChangeComplete (its results kept on the
+//!   task; a failed operation fails it for good), `M ScheduleInform`, and a ParameterKey
+//!   equal to a sent SPV's key (the session broke after the CPE applied it). A task the
+//!   CPE accepted is never sent again: without its report it ends `unconfirmed`;
+//! - transfer faults by one table ([`faults::TRANSFER_FAULTS`]): permanent for the same
+//!   file fails at once, the others retry with backoff, some only until they repeat;
+//! - a CancelTransfer the CPE accepted ends the cancelled transfer's task (`cancelled`,
 //!   "cancelled by ..."); Get(All)QueuedTransfers lists become the task's result.
 
 pub mod backend;
+pub mod completion;
 pub mod dispatch;
+pub mod faults;
 pub mod metrics;
 mod session;
 pub mod wake;

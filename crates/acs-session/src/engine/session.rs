@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use acs_store::{
     Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, SessionStart,
-    SessionStartOutcome, SessionTurn, Task, TaskOutcome, TaskState,
+    SessionStartOutcome, SessionTurn, Task, TaskOutcome,
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
@@ -15,7 +15,9 @@ use cwmp::{
 };
 
 use super::backend::SessionBackend;
+use super::completion::{self, Report};
 use super::dispatch::{self, DispatchInputs};
+use super::faults;
 use super::metrics::Metrics;
 use crate::task::TaskSpec;
 
@@ -278,14 +280,16 @@ impl<B: SessionBackend> Engine<B> {
         }
     }
 
-    /// Ends the session early (idle timeout, dropped connection, shutdown): the in-flight task
-    /// goes back to pending and the lease is released.
+    /// Ends the session early (idle timeout, dropped connection, a new Inform, shutdown): the
+    /// in-flight task, whose RPC went out and was not answered, goes back to pending counted
+    /// as unanswered (a task after which sessions keep dying fails, PROTOCOL §16.5), and the
+    /// lease is released.
     pub async fn end(&self, session: &mut Session, now: DateTime<Utc>) {
         if let Some(f) = session.in_flight.take() {
             self.metrics.rpc(f.method, "abandoned");
             let _ = self
                 .backend
-                .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
+                .settle_task(f.task.id, &session.holder, TaskOutcome::Unanswered, now)
                 .await;
         }
         if session.is_open() {
@@ -417,7 +421,7 @@ impl<B: SessionBackend> Engine<B> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         if let Err(e) = self
-            .complete_by_events(session, inform, bootstrap, parameter_key.as_deref(), now)
+            .complete_by_events(session, inform, parameter_key.as_deref(), now)
             .await
         {
             self.end(session, now).await;
@@ -430,50 +434,61 @@ impl<B: SessionBackend> Engine<B> {
         self.encode(session, &env.inform_reply())
     }
 
-    /// Settles what this Inform's events prove done (PROTOCOL §8, §10).
+    /// Settles what this Inform reports done: its events and its ParameterKey, by the
+    /// completion table (`completion.rs`).
     async fn complete_by_events(
         &self,
         session: &Session,
         inform: &cwmp::Inform,
-        bootstrap: bool,
         parameter_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), super::BackendError> {
-        let device_id = session.device_id;
-        let boot = inform.has_event("1 BOOT");
-        for event in &inform.event {
-            let key = event.command_key.trim();
-            let done = match event.event_code.trim() {
-                "M Reboot" => boot,
-                "M ScheduleInform" => true,
-                _ => false,
-            };
-            if done && !key.is_empty() {
+        let mut reports: Vec<Report<'_>> = inform
+            .event
+            .iter()
+            .map(|e| (e.event_code.trim(), e.command_key.trim()))
+            .filter(|(code, _)| completion::completes_by_event(code))
+            .map(|(code, command_key)| Report::Event { code, command_key })
+            .collect();
+        if let Some(pk) = parameter_key.map(str::trim).filter(|k| !k.is_empty()) {
+            reports.push(Report::ParameterKey(pk));
+        }
+        if reports.is_empty() {
+            // most Informs: nothing that completes a task, no look at the device's tasks
+            return Ok(());
+        }
+        let open = self.backend.open_tasks(session.device_id).await?;
+        let mut settled: Vec<i64> = Vec::new();
+        for report in &reports {
+            for task in completion::completed(report, &open) {
+                if settled.contains(&task.id) {
+                    continue;
+                }
+                settled.push(task.id);
                 self.backend
-                    .settle_by_command_key(device_id, key, TaskOutcome::Done, now)
+                    .settle_by_command_key(
+                        session.device_id,
+                        &task.command_key,
+                        TaskOutcome::Done,
+                        now,
+                    )
                     .await?;
             }
-        }
-        if bootstrap {
-            // a factory reset (or a new ACS URL); the stale parameters were already replaced
-            // by the Inform's own when the session started
-            let open = self.backend.open_tasks(device_id).await?;
-            for t in open
-                .iter()
-                .filter(|t| t.kind == "factory_reset" && t.state == TaskState::InFlight)
-            {
-                self.backend
-                    .settle_by_command_key(device_id, &t.command_key, TaskOutcome::Done, now)
-                    .await?;
-            }
-        }
-        if let Some(pk) = parameter_key.filter(|k| !k.is_empty()) {
-            // the session broke after an SPV was sent: the CPE's ParameterKey proves it applied
-            self.backend
-                .settle_by_command_key(device_id, pk, TaskOutcome::Done, now)
-                .await?;
         }
         Ok(())
+    }
+
+    /// The task a TransferComplete or DUStateChangeComplete reports on (the completion
+    /// table: its CommandKey, or an empty one naming the one task awaiting it).
+    async fn reported_task(
+        &self,
+        session: &Session,
+        report: Report<'_>,
+    ) -> Result<Option<Task>, super::BackendError> {
+        let open = self.backend.open_tasks(session.device_id).await?;
+        Ok(completion::completed(&report, &open)
+            .first()
+            .map(|t| (*t).clone()))
     }
 
     fn retry_fault(&self, session: &mut Session, req: &Envelope, why: &str) -> Reply {
@@ -494,32 +509,36 @@ impl<B: SessionBackend> Engine<B> {
             }),
             Body::TransferComplete(tc) => {
                 let code = i64::from(tc.fault_struct.fault_code.0);
-                let outcome = if code == 0 {
-                    TaskOutcome::Done
-                } else {
-                    TaskOutcome::Fault {
-                        code,
-                        string: tc.fault_struct.fault_string.clone(),
-                        // 9020: a ScheduleDownload's time windows passed; sending it again
-                        // would move windows the operator chose
-                        retryable: code != 9020,
-                    }
+                let report = Report::TransferComplete {
+                    command_key: tc.command_key.trim(),
                 };
-                let settled = self
-                    .backend
-                    .settle_by_command_key(session.device_id, tc.command_key.trim(), outcome, now)
-                    .await;
-                // a firmware task's end clears `firmware_image_is_pending` in the store, in
-                // the transaction that settles it
-                let method = match settled {
-                    Ok(Some(task)) => match task.kind.as_str() {
-                        "schedule_download" => "ScheduleDownload",
-                        "upload" => "Upload",
-                        _ => "Download",
-                    },
-                    Ok(None) => "Download",
+                let task = match self.reported_task(session, report).await {
+                    Ok(task) => task,
                     Err(e) => return self.retry_fault(session, &env, &e.0),
                 };
+                let method = task
+                    .as_ref()
+                    .map_or("Download", |t| transfer_method(&t.kind));
+                if let Some(task) = task {
+                    let outcome = if code == 0 {
+                        TaskOutcome::Done
+                    } else {
+                        TaskOutcome::Fault {
+                            code,
+                            string: fault_text(&tc.fault_struct.fault_string, code),
+                            retryable: faults::retryable(method, code, task.fault_code),
+                        }
+                    };
+                    // a firmware task's end clears `firmware_image_is_pending` in the store,
+                    // in the transaction that settles it
+                    if let Err(e) = self
+                        .backend
+                        .settle_by_command_key(session.device_id, &task.command_key, outcome, now)
+                        .await
+                    {
+                        return self.retry_fault(session, &env, &e.0);
+                    }
+                }
                 if code != 0 {
                     self.metrics.fault(method, code);
                 }
@@ -532,7 +551,6 @@ impl<B: SessionBackend> Engine<B> {
                 Body::RequestDownloadResponse(cwmp::RequestDownloadResponse)
             }
             Body::DuStateChangeComplete(d) => {
-                let key = d.command_key.trim();
                 let outcome = du_outcome(d);
                 if let TaskOutcome::Reported {
                     fault: Some((code, _)),
@@ -541,12 +559,24 @@ impl<B: SessionBackend> Engine<B> {
                 {
                     self.metrics.fault("ChangeDUState", *code);
                 }
-                if !key.is_empty()
-                    && let Err(e) = self
-                        .backend
-                        .settle_by_command_key(session.device_id, key, outcome, now)
-                        .await
-                {
+                let report = Report::DuStateChangeComplete {
+                    command_key: d.command_key.trim(),
+                };
+                let settled = match self.reported_task(session, report).await {
+                    Ok(Some(task)) => {
+                        self.backend
+                            .settle_by_command_key(
+                                session.device_id,
+                                &task.command_key,
+                                outcome,
+                                now,
+                            )
+                            .await
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = settled {
                     return self.retry_fault(session, &env, &e.0);
                 }
                 Body::DuStateChangeCompleteResponse(cwmp::DuStateChangeCompleteResponse)
@@ -599,12 +629,8 @@ impl<B: SessionBackend> Engine<B> {
                 TaskOutcome::Fault {
                     code,
                     string,
-                    // a method the CPE lacks, a name/value it refuses, a transfer it cannot
-                    // cancel or a deployment-unit request it rejects will not work next time
-                    retryable: !matches!(
-                        code,
-                        9000 | 9003 | 9005..=9008 | 9021..=9026 | 9028..=9032
-                    ),
+                    // the fault table: what the CPE would answer the same next time fails
+                    retryable: faults::retryable(f.method, code, f.task.fault_code),
                 }
             }
             body if expected_response(f.method) == body.name() => {
@@ -792,13 +818,14 @@ impl<B: SessionBackend> Engine<B> {
     async fn next_rpc(&self, session: &mut Session, now: DateTime<Utc>) -> Reply {
         if session.in_flight.is_some() {
             // the CPE sent an empty POST while our request is outstanding: it will not answer
-            // it any more; the task goes back to pending (TR-069 §3.7.2: the CPE sends the
-            // empty POST only when it has nothing to send, including responses)
+            // it any more; the task goes back to pending, counted as unanswered (TR-069
+            // §3.7.2: the CPE sends the empty POST only when it has nothing to send,
+            // including responses)
             if let Some(f) = session.in_flight.take() {
                 self.metrics.rpc(f.method, "unanswered");
                 let _ = self
                     .backend
-                    .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
+                    .settle_task(f.task.id, &session.holder, TaskOutcome::Unanswered, now)
                     .await;
             }
             return self.finish(session, now).await;
@@ -1105,6 +1132,27 @@ fn method_name(body: &Body) -> &'static str {
         Body::GetAllQueuedTransfers(_) => "GetAllQueuedTransfers",
         Body::ChangeDuState(_) => "ChangeDUState",
         _ => "Other",
+    }
+}
+
+/// The RPC behind a transfer task's kind (its TransferComplete's method label).
+fn transfer_method(kind: &str) -> &'static str {
+    match kind {
+        "schedule_download" => "ScheduleDownload",
+        "upload" => "Upload",
+        _ => "Download",
+    }
+}
+
+/// A fault's text: the CPE's, or the code's meaning when it sent none.
+fn fault_text(text: &str, code: i64) -> String {
+    match text.trim() {
+        "" => u32::try_from(code)
+            .ok()
+            .and_then(|c| cwmp::FaultCode(c).meaning())
+            .unwrap_or("fault")
+            .to_owned(),
+        text => text.to_owned(),
     }
 }
 

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use acs_store::DevicePassword;
+use acs_store::{Cancellation, DevicePassword};
 use acs_store::{Device, FIRMWARE_TASK_KIND, LIST_SORT_THRESHOLD};
 use acs_store::{
     DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
-    InformWriter, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask, ParameterValue,
-    ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome, SessionStart,
-    SessionStartOutcome, SessionTurn, StatusPolicy, Store, StoreError, TaskOutcome, TaskState,
-    TokenHash, TokenScope, TraceDirection, WriterConfig,
+    InformWriter, Merge, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask,
+    ParameterValue, ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome,
+    SessionStart, SessionStartOutcome, SessionTurn, StatusPolicy, Store, StoreError, TaskOutcome,
+    TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
@@ -132,6 +132,7 @@ fn task(group: &str) -> NewTask {
         kind: "set_parameter_values".into(),
         setting_group: group.into(),
         payload: json!({"x": 1}),
+        merge: Merge::Never,
     }
 }
 
@@ -165,7 +166,7 @@ async fn migrations_are_idempotent(env: Env) {
     let again = env.store().await;
     again.migrate().await.unwrap();
     assert_eq!(
-        raw_count(&env, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        raw_count(&env, "SELECT MAX(version) FROM _sqlx_migrations").await,
         again.schema_version()
     );
     again.close().await;
@@ -1647,6 +1648,7 @@ async fn faults_retry_with_backoff_then_fail(env: Env) {
         max_attempts: 3,
         base_backoff: Duration::from_secs(60),
         max_backoff: Duration::from_secs(3600),
+        ..RetryPolicy::default()
     });
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     store
@@ -1757,6 +1759,7 @@ async fn await_event_task_settles_by_command_key(env: Env) {
                 kind: "reboot".into(),
                 setting_group: "reboot".into(),
                 payload: json!({}),
+                merge: Merge::Never,
             }],
             t(0),
         )
@@ -1810,6 +1813,7 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
         kind: kind.into(),
         setting_group: kind.into(),
         payload: json!({}),
+        merge: Merge::Never,
     };
     let q = store
         .enqueue_tasks(
@@ -1917,7 +1921,7 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cancelled.state, TaskState::Failed);
+    assert_eq!(cancelled.state, TaskState::Cancelled);
     assert_eq!(cancelled.fault_code, None);
     assert_eq!(
         cancelled.fault_string.as_deref(),
@@ -1950,6 +1954,7 @@ fn firmware_task(image: i64) -> NewTask {
         kind: FIRMWARE_TASK_KIND.into(),
         setting_group: "firmware_upgrade".into(),
         payload: json!({ "firmware_image": image }),
+        merge: Merge::Never,
     }
 }
 
@@ -2021,6 +2026,7 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
         max_attempts: 2,
         base_backoff: Duration::from_secs(60),
         max_backoff: Duration::from_secs(60),
+        ..RetryPolicy::default()
     });
     let image = firmware_image(&store, 1).await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
@@ -2040,7 +2046,10 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
     let queued = choose_firmware(&store, "SN1", image, t(1)).await;
     assert!(queued.firmware_image_is_pending);
     let fw = store.list_tasks(d.id, true).await.unwrap()[0].id;
-    assert!(store.cancel_task(d.id, fw, t(2)).await.unwrap());
+    assert_eq!(
+        store.cancel_task(d.id, fw, t(2)).await.unwrap(),
+        Cancellation::Withdrawn
+    );
     assert_eq!(pending(&store, "SN1").await, (false, Some(t(2))));
 
     // a final fault from the CPE; a retryable one before it keeps it pending
@@ -2096,7 +2105,7 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
         .unwrap();
     assert_eq!(pending(&store, "SN1").await, (false, Some(t(402))));
 
-    // its wait ran out with no attempt left: the sweep fails it
+    // accepted, and its wait ran out: the sweep ends it unconfirmed
     choose_firmware(&store, "SN1", image, t(500)).await;
     claim(500).await;
     let c = claim(531).await;
@@ -2115,9 +2124,21 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
     assert_eq!(store.release_expired_tasks(t(600)).await.unwrap(), 1);
     assert_eq!(
         store.task(c.id).await.unwrap().unwrap().state,
-        TaskState::Failed
+        TaskState::Unconfirmed
     );
     assert_eq!(pending(&store, "SN1").await, (false, Some(t(600))));
+
+    // a claim that ran out with no attempt left (never answered): the sweep fails it
+    choose_firmware(&store, "SN1", image, t(650)).await;
+    claim(650).await;
+    let c = claim(681).await;
+    assert_eq!(c.attempts, 2);
+    assert_eq!(store.release_expired_tasks(t(711)).await.unwrap(), 1);
+    assert_eq!(
+        store.task(c.id).await.unwrap().unwrap().state,
+        TaskState::Failed
+    );
+    assert_eq!(pending(&store, "SN1").await, (false, Some(t(711))));
 
     // applied
     choose_firmware(&store, "SN1", image, t(700)).await;
@@ -2140,7 +2161,10 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
         .await
         .unwrap()
         .remove(0);
-    assert!(store.cancel_task(d.id, other.id, t(802)).await.unwrap());
+    assert_eq!(
+        store.cancel_task(d.id, other.id, t(802)).await.unwrap(),
+        Cancellation::Withdrawn
+    );
     assert_eq!(pending(&store, "SN1").await, (true, Some(t(800))));
     store.close().await;
 }
@@ -2241,6 +2265,7 @@ async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
         kind: kind.into(),
         setting_group: kind.into(),
         payload: json!({}),
+        merge: Merge::Never,
     };
     let ttl = Duration::from_secs(30);
     let reported = |methods: &[&str]| TaskOutcome::Reported {
