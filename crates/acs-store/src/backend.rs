@@ -161,12 +161,22 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// Opens a pool for `url`: `sqlite://PATH` (created if missing, WAL, busy timeout, foreign
-/// keys on) or `postgres://...`.
-pub(crate) async fn connect(url: &str) -> Result<Backend> {
+/// Opens a pool for `url`: `sqlite://PATH` (WAL, busy timeout, foreign keys on; the file is
+/// created if missing when `create`, else a missing file is `NoDatabase` and nothing is
+/// created) or `postgres://...`.
+pub(crate) async fn connect(url: &str, create: bool) -> Result<Backend> {
     if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        // an in-memory database has no file to look for; an empty one is refused later
+        let in_memory = file.to_string_lossy().starts_with("file:sqlx-in-memory");
+        if !create && !in_memory && !file.exists() {
+            return Err(StoreError::NoDatabase {
+                looked: file.display().to_string(),
+            });
+        }
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL: durable across process crashes; a power cut may lose the last
             // commits but never corrupts the database.
@@ -199,9 +209,27 @@ pub(crate) async fn connect(url: &str) -> Result<Backend> {
     }
 }
 
-/// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
-pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
-    let found: Option<i64> = match backend {
+/// Where `url` points, for messages: the SQLite file, or PostgreSQL's host, port and
+/// database (never the password).
+pub(crate) fn describe(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        if let Ok(o) = SqliteConnectOptions::from_str(url) {
+            return o.get_filename().display().to_string();
+        }
+    } else if let Ok(o) = PgConnectOptions::from_str(url) {
+        return format!(
+            "postgres://{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("")
+        );
+    }
+    "the configured database".to_owned()
+}
+
+/// The newest migration applied to the database, `None` for a database acs never migrated.
+pub(crate) async fn applied_version(backend: &Backend) -> Result<Option<i64>> {
+    Ok(match backend {
         Backend::Sqlite(pool, _) => {
             let exists: Option<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
@@ -230,7 +258,12 @@ pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
                 None
             }
         }
-    };
+    })
+}
+
+/// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
+pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
+    let found = applied_version(backend).await?;
     let supported = schema_version();
     if let Some(found) = found
         && found > supported

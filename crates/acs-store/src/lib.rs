@@ -72,13 +72,32 @@ impl Store {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://...`. Does not migrate:
     /// call [`Store::migrate`] (`acs serve` does on start, `acs migrate` does only that).
     pub async fn connect(url: &str, key: SecretKey) -> Result<Store> {
-        let backend = backend::connect(url).await?;
-        Ok(Store {
+        Ok(Store::over(backend::connect(url, true).await?, key))
+    }
+
+    /// Connects to a database acs has already migrated, creating nothing: a missing SQLite
+    /// file, or a database without acs's schema (an empty one, or one of another program),
+    /// is `NoDatabase` naming where it looked. For the commands that only make sense beside
+    /// a server's existing data (`acs token ...`), where creating an empty database would
+    /// hand out tokens the server never sees.
+    pub async fn connect_existing(url: &str, key: SecretKey) -> Result<Store> {
+        let store = Store::over(backend::connect(url, false).await?, key);
+        if backend::applied_version(&store.backend).await?.is_none() {
+            store.close().await;
+            return Err(StoreError::NoDatabase {
+                looked: backend::describe(url),
+            });
+        }
+        Ok(store)
+    }
+
+    fn over(backend: Backend, key: SecretKey) -> Store {
+        Store {
             backend,
             key: Arc::new(key),
             retry: RetryPolicy::default(),
             list_sort_threshold: LIST_SORT_THRESHOLD,
-        })
+        }
     }
 
     /// Replaces the retry policy for faulted tasks.

@@ -54,10 +54,11 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
-    /// `sqlite://PATH` or `postgres://...` [default: sqlite://acs.db]
+    /// `sqlite://PATH` or `postgres://...` [default: sqlite://<data-dir>/acs.db]
     #[arg(long, env = "ACS_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Directory of the secret key file and firmware images [default: .]
+    /// Directory of the database (unless --database-url), the secret key file and firmware
+    /// images [default: .]
     #[arg(long, env = "ACS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of these settings (keys as the long flags, `_` for `-`).
@@ -217,18 +218,45 @@ pub struct Settings {
     pub status_sweep_interval: u64,
 }
 
+/// The database URL and the data directory, found the same way by every subcommand: flag,
+/// environment, config file, else the data directory `.` and the database `acs.db` in the
+/// data directory, so `--data-dir` alone moves both.
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
     let file = FileConfig::load(db.config.as_ref())?;
-    Ok((
-        db.database_url
-            .clone()
-            .or(file.database_url)
-            .unwrap_or_else(|| "sqlite://acs.db".to_owned()),
-        db.data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(".")),
-    ))
+    let data_dir = db
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let url = match db.database_url.clone().or(file.database_url) {
+        Some(url) => url,
+        None => sqlite_url(&data_dir.join(DATABASE_FILE_NAME))?,
+    };
+    Ok((url, data_dir))
+}
+
+/// The database file in the data directory when no URL is given.
+pub const DATABASE_FILE_NAME: &str = "acs.db";
+
+/// `sqlite://PATH`, with the characters the URL parser would take for its own (`%`, `?`,
+/// `#`) percent-encoded; it decodes them back.
+fn sqlite_url(path: &std::path::Path) -> anyhow::Result<String> {
+    let Some(text) = path.to_str() else {
+        bail!(
+            "the data directory {} is not valid UTF-8; give --database-url",
+            path.display()
+        );
+    };
+    let mut url = String::from("sqlite://");
+    for c in text.chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    Ok(url)
 }
 
 impl Settings {

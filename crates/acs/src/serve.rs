@@ -1,5 +1,6 @@
 //! `acs serve`: wiring of the store, the engine, both listeners and the background sweeps.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,13 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // colour codes only for a person at a terminal: a file, a pipe or journald gets plain
+    // text, and NO_COLOR (https://no-color.org: set and not empty) turns them off everywhere
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !no_color;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         "json" => builder.json().try_init(),

@@ -337,6 +337,8 @@ fn token_create_prints_the_token_alone() {
             .output()
             .unwrap()
     };
+    // a token command needs the server's database (tests/cli.rs): create it first
+    assert!(run(&["migrate"]).status.success());
     let out = run(&["token", "create", "--name", "ci", "--admin"]);
     assert!(
         out.status.success(),
