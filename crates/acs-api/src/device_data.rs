@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use acs_session::task::TaskSpec;
-use acs_store::{NewTask, TaskState, TraceDirection};
+use acs_store::{NewTask, TaskState};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -19,6 +19,7 @@ use crate::devices::load_device;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::input::{JsonObject, PathIds, QueryParams, Serial};
 use crate::model::TaskOut;
+use crate::traces::TraceOut;
 use crate::wake;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -233,28 +234,20 @@ pub struct EventOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TraceOut {
-    pub id: i64,
-    /// `in` (CPE to ACS) or `out`.
-    pub direction: &'static str,
-    pub body: String,
-    pub recorded: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryOut {
     /// Newest first.
     pub events: Vec<EventOut>,
     /// Tasks that failed, with their CWMP fault code and string.
     pub faults: Vec<TaskOut>,
-    /// Session traces kept while the device's `debug` flag is on, oldest first.
+    /// The newest session traces (at most `limit`; all of them under `traces/`), recorded
+    /// while the device's `debug` flag is on, oldest first.
     pub traces: Vec<TraceOut>,
 }
 
 /// The device's history: events, faults, debug traces
 #[utoipa::path(get, path = "/api/v1/inventory_device_serial/{serial_number}/history/",
     tag = "device data",
-    params(("serial_number" = String, Path), ("limit" = Option<i64>, Query, description = "At most this many events (default 100)")),
+    params(("serial_number" = String, Path), ("limit" = Option<i64>, Query, description = "At most this many events, and traces (default 100)")),
     responses((status = 200, body = HistoryOut), (status = 404)),
     security(("bearer" = [])))]
 pub async fn history(
@@ -277,7 +270,7 @@ pub async fn history(
         .filter(|t| t.state == TaskState::Failed)
         .map(TaskOut::new)
         .collect();
-    let traces = state.store.list_traces(device.id).await?;
+    let traces = state.store.list_traces(device.id, limit).await?;
     Ok(Json(HistoryOut {
         events: events
             .into_iter()
@@ -289,17 +282,6 @@ pub async fn history(
             })
             .collect(),
         faults,
-        traces: traces
-            .into_iter()
-            .map(|t| TraceOut {
-                id: t.id,
-                direction: match t.direction {
-                    TraceDirection::In => "in",
-                    TraceDirection::Out => "out",
-                },
-                body: t.body,
-                recorded: t.recorded,
-            })
-            .collect(),
+        traces: traces.into_iter().map(TraceOut::new).collect(),
     }))
 }

@@ -18,6 +18,7 @@ mod input;
 mod model;
 mod openapi;
 mod pagination;
+mod traces;
 mod wake;
 
 use std::path::PathBuf;
@@ -148,6 +149,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/inventory_device_serial/{serial_number}/history/",
             get(device_data::history),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/traces/",
+            get(traces::list),
         )
         .merge(catalog::routes())
         .layer(DefaultBodyLimit::max(json_limit));

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{catalog, device_data, device_write, devices, firmware, model};
+use crate::{catalog, device_data, device_write, devices, firmware, model, traces};
 
 struct BearerAuth;
 
@@ -141,6 +141,7 @@ impl Modify for DeviceWriteBodies {
         device_data::create_task,
         device_data::cancel_task,
         device_data::history,
+        traces::list,
         catalog::list_organizations,
         catalog::create_organization,
         catalog::get_organization,

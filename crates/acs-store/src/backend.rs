@@ -48,6 +48,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0004_list_type_walk.sql"),
         include_str!("../../../migrations/postgres/0004_list_type_walk.sql"),
     ),
+    (
+        9,
+        "session_trace_sessions",
+        include_str!("../../../migrations/sqlite/0009_session_trace_sessions.sql"),
+        include_str!("../../../migrations/postgres/0009_session_trace_sessions.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -33,7 +33,7 @@ pub use catalog::{
 };
 pub use device::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page};
 pub use error::{Result, StoreError};
-pub use history::{EventRecord, TraceDirection, TraceRecord};
+pub use history::{EventRecord, NewTrace, TraceDirection, TraceRecord};
 pub use inform::{Inform, InformEvent, InformOutcome, Parameter, ParameterValue};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
 pub use session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::tls::TlsFiles;
+use crate::trace::TraceLimits;
 
 #[derive(Debug, Parser)]
 #[command(name = "acs", version, about = "TR-069/CWMP auto-configuration server")]
@@ -144,6 +145,15 @@ pub struct ServeArgs {
     /// Seconds between two Up/Down sweeps [default: 30]
     #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
     pub status_sweep_interval: Option<u64>,
+    /// Messages of debug sessions kept per device [default: 500]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGES")]
+    pub debug_trace_messages: Option<u32>,
+    /// Longest message kept in a debug trace, in bytes; longer ones are cut [default: 131072]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGE_BYTES")]
+    pub debug_trace_message_bytes: Option<usize>,
+    /// Seconds a debug trace is kept [default: 604800, 7 days]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MAX_AGE")]
+    pub debug_trace_max_age: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -177,6 +187,9 @@ pub struct FileConfig {
     pub status_grace_seconds: Option<u32>,
     pub status_default_interval: Option<u32>,
     pub status_sweep_interval: Option<u64>,
+    pub debug_trace_messages: Option<u32>,
+    pub debug_trace_message_bytes: Option<usize>,
+    pub debug_trace_max_age: Option<u64>,
 }
 
 impl FileConfig {
@@ -216,6 +229,8 @@ pub struct Settings {
     /// When a silent device turns Down (DESIGN §5).
     pub status_policy: StatusPolicy,
     pub status_sweep_interval: u64,
+    /// What is kept of debug sessions.
+    pub debug_traces: TraceLimits,
 }
 
 /// The database URL and the data directory, found the same way by every subcommand: flag,
@@ -324,6 +339,25 @@ impl Settings {
                 .or(f.status_sweep_interval)
                 .unwrap_or(30)
                 .max(1),
+            debug_traces: TraceLimits {
+                per_device: i64::from(
+                    a.debug_trace_messages
+                        .or(f.debug_trace_messages)
+                        .unwrap_or(500)
+                        .max(1),
+                ),
+                message_bytes: a
+                    .debug_trace_message_bytes
+                    .or(f.debug_trace_message_bytes)
+                    .unwrap_or(128 * 1024)
+                    .max(1024),
+                max_age: std::time::Duration::from_secs(
+                    a.debug_trace_max_age
+                        .or(f.debug_trace_max_age)
+                        .unwrap_or(7 * 24 * 3600)
+                        .max(1),
+                ),
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ mod http1;
 mod listen;
 mod serve;
 mod tls;
+mod trace;
 
 use std::process::ExitCode;
 

@@ -17,6 +17,7 @@ use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::cpe::{self, CpeState};
 use crate::tls;
+use crate::trace::Tracer;
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
@@ -114,6 +115,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         metrics.clone(),
     );
+    let (tracer, tracer_task) = Tracer::spawn(store.clone(), s.debug_traces);
     let state = Arc::new(CpeState::new(
         engine,
         store.clone(),
@@ -123,6 +125,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         s.max_body,
         Duration::from_secs(s.read_timeout),
         s.data_dir.clone(),
+        tracer,
     ));
 
     let cwmp_listener = TcpListener::bind(s.cwmp_listen)
@@ -216,6 +219,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mut sweep_stop = stop_rx.clone();
     let status_policy = s.status_policy;
     let status_every = Duration::from_secs(s.status_sweep_interval);
+    let trace_age =
+        chrono::Duration::from_std(s.debug_traces.max_age).unwrap_or(chrono::Duration::MAX);
     let sweep_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5).min(status_every));
         let mut last_status = tokio::time::Instant::now();
@@ -237,6 +242,11 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                 if let Err(e) = sweep_store.purge_expired_leases(now).await {
                     tracing::warn!(error = %e, "purging leases failed");
                 }
+                if let Some(before) = now.checked_sub_signed(trace_age)
+                    && let Err(e) = sweep_store.prune_traces(before).await
+                {
+                    tracing::warn!(error = %e, "pruning debug traces failed");
+                }
             }
         }
     });
@@ -252,6 +262,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let _ = sweep_task.await;
     state.end_all().await;
     drop(state);
+    // the last traces are written before the store closes
+    let _ = tracer_task.await;
     writer_task.join().await;
     store.close().await;
     tracing::info!("stopped");
