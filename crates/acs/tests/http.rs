@@ -1067,6 +1067,13 @@ async fn debug_records() {
         assert_eq!(r.status, 201, "{}", r.text());
     }
 
+    // the queued tasks show no secret either
+    let r = exchange(&mut api, &api_request(&token, "GET", tasks, "")).await;
+    assert!(r.text().contains("visible-ssid"), "{}", r.text());
+    for secret in ["cr-secret-1", "dl-secret-2", "wifi-secret-3"] {
+        assert!(!r.text().contains(secret), "{secret} shown: {}", r.text());
+    }
+
     // a session: Inform, empty POST, then each queued RPC answered
     let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
     assert_eq!(
