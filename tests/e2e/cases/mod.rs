@@ -4,6 +4,7 @@ mod auth;
 mod bulk;
 mod common;
 mod dashboard;
+mod debug;
 mod durability;
 mod firmware;
 mod migration;
@@ -31,5 +32,6 @@ pub fn all() -> Vec<Case> {
         case!(durability::restart_keeps_tasks),
         case!(auth::digest_auth),
         case!(transfers::software_and_scheduled_transfers),
+        case!(debug::debug_traces),
     ]
 }
