@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use acs_session::task::TaskSpec;
-use acs_store::{Cancellation, TaskState, TraceDirection};
+use acs_store::{Cancellation, TaskState};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::input::{JsonObject, PathIds, QueryParams, Serial};
 use crate::model::TaskOut;
 use crate::pagination::{Window, links, request_origin};
+use crate::traces::TraceOut;
 use crate::wake;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -296,29 +297,21 @@ pub struct EventOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TraceOut {
-    pub id: i64,
-    /// `in` (CPE to ACS) or `out`.
-    pub direction: &'static str,
-    pub body: String,
-    pub recorded: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryOut {
     /// Newest first.
     pub events: Vec<EventOut>,
     /// Tasks that failed, ended unconfirmed or were cancelled after their RPC went out, and
     /// open tasks waiting to retry after a fault, with their CWMP fault code and string.
     pub faults: Vec<TaskOut>,
-    /// Session traces kept while the device's `debug` flag is on, oldest first.
+    /// The newest session traces (at most `limit`; all of them under `traces/`), recorded
+    /// while the device's `debug` flag is on, oldest first.
     pub traces: Vec<TraceOut>,
 }
 
 /// The device's history: events, faults, debug traces
 #[utoipa::path(get, path = "/api/v1/inventory_device_serial/{serial_number}/history/",
     tag = "device data",
-    params(("serial_number" = String, Path), ("limit" = Option<i64>, Query, description = "At most this many events (default 100)")),
+    params(("serial_number" = String, Path), ("limit" = Option<i64>, Query, description = "At most this many events, and traces (default 100)")),
     responses((status = 200, body = HistoryOut), (status = 404)),
     security(("bearer" = [])))]
 pub async fn history(
@@ -345,7 +338,7 @@ pub async fn history(
         })
         .map(TaskOut::new)
         .collect();
-    let traces = state.store.list_traces(device.id).await?;
+    let traces = state.store.list_traces(device.id, limit).await?;
     Ok(Json(HistoryOut {
         events: events
             .into_iter()
@@ -357,17 +350,6 @@ pub async fn history(
             })
             .collect(),
         faults,
-        traces: traces
-            .into_iter()
-            .map(|t| TraceOut {
-                id: t.id,
-                direction: match t.direction {
-                    TraceDirection::In => "in",
-                    TraceDirection::Out => "out",
-                },
-                body: t.body,
-                recorded: t.recorded,
-            })
-            .collect(),
+        traces: traces.into_iter().map(TraceOut::new).collect(),
     }))
 }

@@ -1,6 +1,16 @@
 //! Turning a POST/PUT/PATCH body into a store write: strict field checking (unknown fields
 //! and wrong types are a 400 naming the field, all errors at once), then the device fields
 //! and the tasks the device must learn (DESIGN §4). Pure: nothing here touches the store.
+//!
+//! The rules of a write, so that what GET shows can be sent back as it is:
+//! - read-only fields ([`READ_ONLY`]) are always ignored, whatever their value: they change
+//!   under the client's feet (`status`, `last_connection`), so comparing them would make a
+//!   GET -> edit -> PUT fail at random;
+//! - `null` is accepted wherever GET can show `null`, and clears the field;
+//! - a value equal to the device's current one changes nothing and queues nothing; only a
+//!   changed setting becomes a task (re-sending one the device has is a task of its own,
+//!   `POST /{serial}/tasks/`, or `sync: true`);
+//! - PUT must carry every field of [`PUT_REQUIRED`]; the others it may leave out are kept.
 
 use serde_json::{Map, Value};
 
@@ -21,7 +31,7 @@ pub enum Mode {
 }
 
 /// Fields a client may write.
-const WRITABLE: &[&str] = &[
+pub const WRITABLE: &[&str] = &[
     "serial_number",
     "name",
     "customer_id",
@@ -41,12 +51,32 @@ const WRITABLE: &[&str] = &[
     "debug",
 ];
 
+/// What a PUT must carry: the fields of the seed's PUT example ("requiring all fields to be
+/// specified"), but the write-only `password`, which GET never shows. Every one is replaced
+/// (by `null` too, where nullable). The other writable fields (`password`,
+/// `serial_number_alt`, `location`, `firmware_image`, `debug`), absent from that example,
+/// are kept when a PUT leaves them out: a PUT re-activates, clears or resets nothing it
+/// was not given.
+pub const PUT_REQUIRED: &[&str] = &[
+    "name",
+    "customer_id",
+    "is_active",
+    "type",
+    "description",
+    "organization_id",
+    "location_name",
+    "latitude",
+    "longitude",
+    "username",
+    "update_frequency",
+];
+
 /// Remote operations, PATCH only.
-const OPERATIONS: &[&str] = &["reboot", "factory_reset", "sync"];
+pub const OPERATIONS: &[&str] = &["reboot", "factory_reset", "sync"];
 
 /// Fields the API shows but never writes. A client that sends back what it read (GET, edit,
-/// PUT) gets them ignored rather than a 400, as with the seed's API.
-const READ_ONLY: &[&str] = &[
+/// PUT) gets them ignored, whatever their value, rather than a 400, as with the seed's API.
+pub const READ_ONLY: &[&str] = &[
     "id",
     "uuid",
     "status",
@@ -87,7 +117,7 @@ pub struct DeviceInput {
     pub organization_id: Option<Option<i64>>,
     pub firmware_image: Option<Option<i64>>,
     pub location: Option<Option<i64>>,
-    pub update_frequency: Option<u32>,
+    pub update_frequency: Option<Option<u32>>,
     pub reboot: bool,
     pub factory_reset: bool,
     pub sync: bool,
@@ -196,7 +226,9 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
     }
     let mut input = DeviceInput {
         serial_number: r.text("serial_number", MAX_SERIAL_LEN, false).flatten(),
-        name: r.text("name", MAX_TEXT_LEN, false),
+        // registered by its own Inform, a device has no name: GET shows null, so PUT and
+        // PATCH take it; a POST must name the device
+        name: r.text("name", MAX_TEXT_LEN, mode != Mode::Create),
         customer_id: r.text("customer_id", MAX_TEXT_LEN, true),
         serial_number_alt: r.text("serial_number_alt", MAX_TEXT_LEN, true),
         description: r.text("description", MAX_TEXT_LEN * 4, true),
@@ -218,8 +250,10 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
     };
     match map.get("update_frequency") {
         None => {}
+        // not managed by acs: the status sweep assumes the default interval
+        Some(Value::Null) => input.update_frequency = Some(None),
         Some(Value::Number(n)) => match n.as_u64() {
-            Some(v @ 1..=4_294_967_295) => input.update_frequency = u32::try_from(v).ok(),
+            Some(v @ 1..=4_294_967_295) => input.update_frequency = Some(u32::try_from(v).ok()),
             _ => r.errors.add(
                 "update_frequency",
                 "must be a whole number of seconds, at least 1",
@@ -253,8 +287,11 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
             }
         }
         Mode::Replace => {
-            if !map.contains_key("name") {
-                r.errors.add("name", "this field is required");
+            for field in PUT_REQUIRED {
+                if !map.contains_key(*field) {
+                    r.errors
+                        .add(*field, "this field is required (PUT replaces every field)");
+                }
             }
         }
         Mode::Patch => {}
@@ -264,31 +301,6 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
     }
     if matches!(input.password, Some(Some(ref p)) if p.is_empty()) {
         r.errors.add("password", "this field may not be blank");
-    }
-    if mode == Mode::Replace {
-        // Full replacement of the descriptive fields: what is absent is cleared. Fields the
-        // device itself holds (credentials, inform interval, firmware) stay as they are when
-        // absent, since "nothing" is not something a CPE can be told.
-        let clear = |f: &mut Option<Option<String>>| {
-            if f.is_none() {
-                *f = Some(None);
-            }
-        };
-        clear(&mut input.customer_id);
-        clear(&mut input.serial_number_alt);
-        clear(&mut input.description);
-        clear(&mut input.location_name);
-        clear(&mut input.latitude);
-        clear(&mut input.longitude);
-        // The organization is kept when absent: moving a device out of its organization by
-        // omission would hide it from that organization's tokens.
-        for f in [&mut input.type_id, &mut input.location] {
-            if f.is_none() {
-                *f = Some(None);
-            }
-        }
-        input.is_active.get_or_insert(true);
-        input.debug.get_or_insert(false);
     }
     r.errors.into_result()?;
     Ok(input)
@@ -312,22 +324,26 @@ pub fn new_device(input: DeviceInput) -> NewDevice {
         longitude: input.longitude.flatten(),
         username: input.username.flatten(),
         password: input.password.flatten().map(DevicePassword::new),
-        update_frequency: input.update_frequency.map(i64::from),
+        update_frequency: input.update_frequency.flatten().map(i64::from),
         debug: input.debug,
         ..NewDevice::default()
     }
 }
 
-/// The field update and the tasks for a checked PUT/PATCH body against the stored device.
-/// A PATCH queues what it names; a PUT (which names everything) queues only what changed.
-/// `current_password` is the stored one in clear, to tell whether a PUT changes it.
+/// `input` when it differs from `current`: what a write changes.
+fn changed<T: PartialEq + Clone>(input: &Option<T>, current: &T) -> Option<T> {
+    input.as_ref().filter(|v| *v != current).cloned()
+}
+
+/// The field update and the tasks for a checked PUT/PATCH body against the stored device:
+/// only what differs from the device is written, only a changed setting is queued.
+/// `current_password` is the stored one in clear (when the body sets one), to tell whether
+/// it changes.
 pub fn update(
     device: &Device,
     input: &DeviceInput,
-    mode: Mode,
     current_password: Option<&str>,
 ) -> ApiResult<(DevicePatch, Vec<NewTask>)> {
-    let explicit = mode == Mode::Patch;
     let mut errors = FieldErrors::default();
     if let Some(serial) = &input.serial_number
         && serial != &device.serial_number
@@ -337,71 +353,66 @@ pub fn update(
             "the serial number of a device cannot be changed",
         );
     }
-    let mut patch = DevicePatch {
-        name: input.name.clone(),
-        customer_id: input.customer_id.clone(),
-        is_active: input.is_active,
-        type_id: input.type_id,
-        serial_number_alt: input.serial_number_alt.clone(),
-        description: input.description.clone(),
-        organization_id: input.organization_id,
-        location_id: input.location,
-        location_name: input.location_name.clone(),
-        latitude: input.latitude.clone(),
-        longitude: input.longitude.clone(),
-        username: input.username.clone(),
-        password: input.password.clone().map(|p| p.map(DevicePassword::new)),
-        debug: input.debug,
+    let password = match &input.password {
+        Some(None) if device.has_password => Some(None),
+        Some(Some(p)) if current_password != Some(p.as_str()) => Some(Some(p.clone())),
+        _ => None,
+    };
+    let patch = DevicePatch {
+        name: changed(&input.name, &device.name),
+        customer_id: changed(&input.customer_id, &device.customer_id),
+        is_active: changed(&input.is_active, &device.is_active),
+        type_id: changed(&input.type_id, &device.type_id),
+        serial_number_alt: changed(&input.serial_number_alt, &device.serial_number_alt),
+        description: changed(&input.description, &device.description),
+        organization_id: changed(&input.organization_id, &device.organization_id),
+        location_id: changed(&input.location, &device.location_id),
+        location_name: changed(&input.location_name, &device.location_name),
+        latitude: changed(&input.latitude, &device.latitude),
+        longitude: changed(&input.longitude, &device.longitude),
+        username: changed(&input.username, &device.username),
+        password: password.map(|p| p.map(DevicePassword::new)),
+        debug: changed(&input.debug, &device.debug),
+        update_frequency: changed(
+            &input.update_frequency.map(|f| f.map(i64::from)),
+            &device.update_frequency,
+        ),
+        // A new choice (or none) withdraws the firmware tasks still pending for an older
+        // one; the store keeps `firmware_image_is_pending` true while one is open.
+        firmware_image_id: changed(&input.firmware_image, &device.firmware_image_id),
         ..DevicePatch::default()
     };
     let mut specs: Vec<TaskSpec> = Vec::new();
 
-    if let Some(interval) = input.update_frequency {
-        patch.update_frequency = Some(Some(i64::from(interval)));
-        if explicit || device.update_frequency != Some(i64::from(interval)) {
-            specs.push(TaskSpec::UpdateFrequency { interval });
-        }
+    // An interval cleared (null) is one acs no longer manages: nothing to tell the device.
+    if let Some(Some(interval)) = patch.update_frequency {
+        let interval = u32::try_from(interval).unwrap_or(u32::MAX);
+        specs.push(TaskSpec::UpdateFrequency { interval });
     }
 
-    let username_changed = matches!(&input.username, Some(u) if *u != device.username);
-    let password_changed = match &input.password {
-        None => false,
-        Some(p) => explicit || p.as_deref() != current_password,
-    };
-    if (input.username.is_some() && explicit) || username_changed || password_changed {
+    if patch.username.is_some() || patch.password.is_some() {
         specs.push(TaskSpec::Credentials {});
     }
 
-    let name = input
-        .location_name
-        .clone()
-        .unwrap_or(device.location_name.clone());
-    let latitude = input.latitude.clone().unwrap_or(device.latitude.clone());
-    let longitude = input.longitude.clone().unwrap_or(device.longitude.clone());
-    let location_named =
-        input.location_name.is_some() || input.latitude.is_some() || input.longitude.is_some();
-    let location_changed = name != device.location_name
-        || latitude != device.latitude
-        || longitude != device.longitude;
-    let location_set = name.is_some() || latitude.is_some() || longitude.is_some();
-    if location_named && location_set && (explicit || location_changed) {
-        specs.push(TaskSpec::Location {
-            name,
-            latitude,
-            longitude,
-        });
+    if patch.location_name.is_some() || patch.latitude.is_some() || patch.longitude.is_some() {
+        let name = patch
+            .location_name
+            .clone()
+            .unwrap_or(device.location_name.clone());
+        let latitude = patch.latitude.clone().unwrap_or(device.latitude.clone());
+        let longitude = patch.longitude.clone().unwrap_or(device.longitude.clone());
+        // all three cleared: nothing to set on the device
+        if name.is_some() || latitude.is_some() || longitude.is_some() {
+            specs.push(TaskSpec::Location {
+                name,
+                latitude,
+                longitude,
+            });
+        }
     }
 
-    match input.firmware_image {
-        None => {}
-        // A new choice (or none) withdraws the firmware tasks still pending for an older one;
-        // the store keeps `firmware_image_is_pending` true while a firmware task is open.
-        Some(None) => patch.firmware_image_id = Some(None),
-        Some(Some(id)) if explicit || device.firmware_image_id != Some(id) => {
-            patch.firmware_image_id = Some(Some(id));
-            specs.push(TaskSpec::Firmware { firmware_image: id });
-        }
-        Some(Some(_)) => {}
+    if let Some(Some(id)) = patch.firmware_image_id {
+        specs.push(TaskSpec::Firmware { firmware_image: id });
     }
 
     if input.reboot {

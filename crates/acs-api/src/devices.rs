@@ -254,18 +254,22 @@ pub async fn detail(
 
 /// Replace a device's fields
 ///
-/// `name` is required. Absent descriptive fields are cleared; absent `organization_id`,
-/// `username`, `password`, `update_frequency` and `firmware_image` are kept. Changes the
-/// device must learn become pending tasks.
+/// Requires the fields of the seed's PUT example (`name`, `customer_id`, `is_active`, `type`,
+/// `description`, `organization_id`, `location_name`, `latitude`, `longitude`, `username`,
+/// `update_frequency`; a 400 names each one missing), each replaced (`null` clears a nullable
+/// one). `password`, `serial_number_alt`, `location`, `firmware_image` and `debug` may be left
+/// out and are then kept. The body of a GET is accepted as it is: read-only fields are
+/// ignored. Changed settings the device must learn become pending tasks; unchanged ones
+/// queue nothing.
 #[utoipa::path(
     put,
     path = "/api/v1/inventory_device_serial/{serial_number}/",
     tag = "inventory_device_serial",
     params(("serial_number" = String, Path, description = "Serial number")),
-    request_body(content = Object, description = "Device fields"),
+    request_body(content = Object, description = "Every required device field"),
     responses(
         (status = 200, description = "Updated", body = DeviceOut),
-        (status = 400, description = "Per-field errors"),
+        (status = 400, description = "Per-field errors, a missing required field among them"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Another organization's device"),
         (status = 404, description = "Unknown serial number"),
@@ -283,10 +287,12 @@ pub async fn replace(
 
 /// Update a device partially, or run a remote operation
 ///
-/// Plain fields are updated; `update_frequency`, `username`/`password`,
-/// `location_name`/`latitude`/`longitude`, `firmware_image`, `reboot: true`,
+/// Plain fields are updated; a changed `update_frequency`, `username`/`password`,
+/// `location_name`/`latitude`/`longitude` or `firmware_image`, and `reboot: true`,
 /// `factory_reset: true` and `sync: true` become pending tasks, stored before the answer; a
-/// connection request follows. A new `firmware_image` (or `null`) replaces the download still
+/// connection request follows. A value equal to the current one changes nothing, so the body
+/// of a GET is accepted as it is (read-only fields are ignored) and queues nothing; `null`
+/// clears a nullable field (`update_frequency: null`: acs no longer manages the interval). A new `firmware_image` (or `null`) replaces the download still
 /// pending for the previous one; `firmware_image_is_pending` is true while a firmware
 /// download is queued or in flight, and turns false when it is applied, fails for good or is
 /// cancelled.
@@ -327,17 +333,20 @@ async fn write(
         caller.check_org(org)?;
     }
     references::check_device_references(&state, &caller, Some(&device), &input).await?;
-    let current_password =
-        if mode == Mode::Replace && input.password.is_some() && device.has_password {
-            state
-                .store
-                .device_password(device.id)
-                .await?
-                .map(|p| p.expose().to_owned())
-        } else {
-            None
-        };
-    let (patch, tasks) = device_write::update(&device, &input, mode, current_password.as_deref())?;
+    let current_password = if matches!(input.password, Some(Some(_))) && device.has_password {
+        state
+            .store
+            .device_password(device.id)
+            .await?
+            .map(|p| p.expose().to_owned())
+    } else {
+        None
+    };
+    let (patch, tasks) = device_write::update(&device, &input, current_password.as_deref())?;
+    if patch.is_empty() && tasks.is_empty() {
+        // what GET showed, sent back: nothing to write, not even `last_change`
+        return Ok(Json(DeviceOut::new(device)));
+    }
     // One transaction: the fields and the tasks they imply are stored together or not at all.
     let updated = state
         .store

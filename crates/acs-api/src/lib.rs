@@ -19,6 +19,7 @@ mod model;
 mod openapi;
 mod pagination;
 mod references;
+mod traces;
 mod wake;
 
 use std::path::PathBuf;
@@ -161,6 +162,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/inventory_device_serial/{serial_number}/history/",
             get(device_data::history),
+        )
+        .route(
+            "/inventory_device_serial/{serial_number}/traces/",
+            get(traces::list),
         )
         .merge(catalog::routes())
         .merge(firmware::routes(upload_limit))

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{catalog, device_data, devices, firmware, model};
+use crate::{catalog, device_data, device_write, devices, firmware, model, traces};
 
 struct BearerAuth;
 
@@ -26,6 +26,98 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The request bodies of a device's PUT and PATCH, derived from the device as GET shows it
+/// (`DeviceOut`) and the write rules of `device_write`, so the document cannot say other
+/// than what the handlers do: `DeviceReplace` (PUT: `PUT_REQUIRED` required, `null` where
+/// GET shows `null`, `password` write-only) and `DeviceUpdate` (PATCH: any of them, plus the
+/// remote operations).
+struct DeviceWriteBodies;
+
+impl Modify for DeviceWriteBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        use utoipa::openapi::{Ref, RefOr};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(RefOr::T(Schema::Object(shown))) = components.schemas.get("DeviceOut") else {
+            return;
+        };
+        let mut replace = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A PUT body: every `required` field (those of the seed's PUT example but the \
+                 write-only `password`), each replaced, `null` clearing a nullable one. \
+                 `password`, `serial_number_alt`, `location`, `firmware_image` and `debug` \
+                 may be left out and are then kept. What GET shows is accepted as it is: \
+                 read-only fields (`id`, `uuid`, `status`, `created`, `pending_settings`, \
+                 `type_short_name`, ...) are ignored whatever their value, and `serial_number` \
+                 must be the device's own. A setting equal to the current one queues nothing.",
+            ))
+            .build();
+        for (name, schema) in &shown.properties {
+            if device_write::WRITABLE.contains(&name.as_str()) {
+                replace.properties.insert(name.clone(), schema.clone());
+            }
+        }
+        replace.properties.insert(
+            "password".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .write_only(true)
+                .description(Some(
+                    "The connection-request password; never shown. Left out: kept.",
+                ))
+                .into(),
+        );
+        replace.required = device_write::PUT_REQUIRED
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect();
+        let mut update = replace.clone();
+        update.required.clear();
+        update.description = Some(
+            "A PATCH body: any writable field (`null` clears a nullable one; a value equal to \
+             the current one changes nothing and queues nothing), and the remote operations. \
+             Read-only fields are ignored, so what GET shows is accepted as it is."
+                .into(),
+        );
+        for op in device_write::OPERATIONS {
+            update.properties.insert(
+                (*op).to_owned(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some("`true` queues the operation; `false` does nothing."))
+                    .into(),
+            );
+        }
+        components
+            .schemas
+            .insert("DeviceReplace".into(), Schema::Object(replace).into());
+        components
+            .schemas
+            .insert("DeviceUpdate".into(), Schema::Object(update).into());
+
+        let path = "/api/v1/inventory_device_serial/{serial_number}/";
+        let Some(item) = openapi.paths.paths.get_mut(path) else {
+            return;
+        };
+        for (operation, schema) in [
+            (item.put.as_mut(), "DeviceReplace"),
+            (item.patch.as_mut(), "DeviceUpdate"),
+        ] {
+            let content = operation
+                .and_then(|o| o.request_body.as_mut())
+                .and_then(|b| match b {
+                    RefOr::T(body) => body.content.get_mut("application/json"),
+                    RefOr::Ref(_) => None,
+                });
+            if let Some(RefOr::T(content)) = content {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+            }
+        }
     }
 }
 
@@ -50,6 +142,7 @@ impl Modify for BearerAuth {
         device_data::task,
         device_data::cancel_task,
         device_data::history,
+        traces::list,
         catalog::list_organizations,
         catalog::create_organization,
         catalog::get_organization,
@@ -75,7 +168,7 @@ impl Modify for BearerAuth {
         firmware::delete,
     ),
     components(schemas(model::DeviceOut, model::DevicePage, model::TaskOut)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DeviceWriteBodies),
 )]
 struct ApiDoc;
 

@@ -108,6 +108,12 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
                 .status,
             403
         );
+        assert_eq!(
+            s.call_as(ta, "GET", &format!("{path}traces/"), None)
+                .await
+                .status,
+            403
+        );
     }
     assert_eq!(
         s.call_as(ta, "GET", &format!("{LIST}A1/"), None)

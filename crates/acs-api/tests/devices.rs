@@ -391,7 +391,7 @@ async fn patch_rejects_bad_input_and_writes_nothing(env: Env) {
         (json!({"update_frequency": "300"}), "update_frequency"),
         (json!({"organization_id": 9999}), "organization_id"),
         (json!({"serial_number": "OTHER"}), "serial_number"),
-        (json!({"name": null}), "name"),
+        (json!({"is_active": null}), "is_active"),
         (json!({"reboot": true, "latitude": 123.0}), "latitude"),
     ] {
         let r = s.call("PATCH", &path, Some(&body)).await;
@@ -463,6 +463,247 @@ async fn seed_put_example_replaces_the_fields(env: Env) {
         .await;
     assert_eq!(r.status, 400, "remote operations are PATCH-only");
     assert_eq!(s.call("PUT", &dev("NOPE"), Some(&body)).await.status, 404);
+}
+
+/// The seed's PUT example body (`password` included, as the seed shows it).
+fn seed_put_body() -> Value {
+    json!({
+        "name": "Updated Office Router - Main Floor",
+        "customer_id": "CUST-12345",
+        "is_active": true,
+        "type": 5,
+        "description": "Updated description - Primary internet gateway",
+        "organization_id": 123,
+        "location_name": "Headquarters - Building A - Floor 2",
+        "latitude": "37.7749",
+        "longitude": "-122.4194",
+        "username": "admin_user",
+        "password": "new_secure_password",
+        "update_frequency": 600
+    })
+}
+
+/// What GET shows can go back unchanged to PUT and to PATCH: 200, no field changes (not even
+/// `last_change`), nothing queued, nothing withdrawn. For a registered device with a pending
+/// reboot and a device that registered itself by its Inform (no name, no interval: nulls).
+async fn get_then_put_or_patch_the_same_body_changes_nothing(env: Env) {
+    let s = seeded(&env).await;
+    s.call("POST", LIST, Some(&seed_post_body())).await;
+    s.inform("ZN987654321", "http://192.0.2.1:7547/cr").await;
+    s.call(
+        "PATCH",
+        &dev("ZN987654321"),
+        Some(&json!({"reboot": true, "debug": true, "serial_number_alt": "ALT-1"})),
+    )
+    .await;
+    s.store
+        .upsert_inform(&acs_store::Inform {
+            serial_number: "SELF-1".into(),
+            oui: "00D09E".into(),
+            product_class: Some("IGD".into()),
+            manufacturer: Some("Acme".into()),
+            software_version: Some("1.0".into()),
+            hardware_version: None,
+            connection_request_url: None,
+            address: Some("192.0.2.7".into()),
+            parameter_key: None,
+            events: vec![],
+            parameters: vec![],
+            auto_register: true,
+            now: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    for serial in ["ZN987654321", "SELF-1"] {
+        let path = dev(serial);
+        let tasks_path = format!("{path}tasks/");
+        let tasks = || s.get(&tasks_path);
+        let before = s.get(&path).await.json();
+        let tasks_before = tasks().await.json();
+        for method in ["PUT", "PATCH"] {
+            let r = s.call(method, &path, Some(&before)).await;
+            assert_eq!(r.status, 200, "{serial} {method}: {}", r.json());
+            assert_eq!(
+                r.json(),
+                before,
+                "{serial} {method} answers the device unchanged"
+            );
+            assert_eq!(s.get(&path).await.json(), before, "{serial} {method}");
+            assert_eq!(
+                tasks().await.json(),
+                tasks_before,
+                "{serial} {method} queued"
+            );
+        }
+        // the list's rows are accepted the same way
+        let page = s.get(LIST).await.json();
+        let row = page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["serial_number"] == serial)
+            .unwrap()
+            .clone();
+        let r = s.call("PUT", &path, Some(&row)).await;
+        assert_eq!(r.status, 200, "{serial} list row: {}", r.json());
+        assert_eq!(tasks().await.json(), tasks_before);
+    }
+}
+
+/// PUT requires the fields of the seed's PUT example (all but the write-only `password`),
+/// names every missing one, and never re-activates, clears or resets what it was not given.
+async fn put_requires_the_seeds_fields_and_keeps_the_rest(env: Env) {
+    let s = seeded(&env).await;
+    s.call("POST", LIST, Some(&seed_post_body())).await;
+    let path = dev("ZN987654321");
+    let r = s.call("PUT", &path, Some(&json!({"name": "x"}))).await;
+    assert_eq!(r.status, 400);
+    let e = r.json();
+    for field in [
+        "customer_id",
+        "is_active",
+        "type",
+        "description",
+        "organization_id",
+        "location_name",
+        "latitude",
+        "longitude",
+        "username",
+        "update_frequency",
+    ] {
+        assert!(e[field][0].is_string(), "{field} not named: {e}");
+    }
+    assert!(
+        e.get("password").is_none() && e.get("name").is_none(),
+        "{e}"
+    );
+
+    // a disabled device in debug with an alternate serial and a location
+    let loc = s
+        .store
+        .create_location(
+            &acs_store::NewLocation {
+                organization_id: Some(123),
+                short_name: Some("HQ".into()),
+                name: "Headquarters".into(),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let r = s
+        .call(
+            "PATCH",
+            &path,
+            Some(&json!({"is_active": false, "debug": true, "serial_number_alt": "ALT-9", "location": loc})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    // without is_active: refused, the device stays disabled
+    let mut body = seed_put_body();
+    body.as_object_mut().unwrap().remove("is_active");
+    let r = s.call("PUT", &path, Some(&body)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["is_active"][0].is_string(), "{}", r.json());
+    assert_eq!(s.get(&path).await.json()["is_active"], false);
+    // the seed's body without the password: the rest replaced, the password and the fields
+    // outside the seed's PUT kept
+    let mut body = seed_put_body();
+    body.as_object_mut().unwrap().remove("password");
+    body["is_active"] = json!(false);
+    let r = s.call("PUT", &path, Some(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let d = r.json();
+    assert_eq!(d["is_active"], false);
+    assert_eq!(d["debug"], true);
+    assert_eq!(d["serial_number_alt"], "ALT-9");
+    assert_eq!(d["location"], loc);
+    assert_eq!(d["customer_id"], "CUST-12345");
+    let id = d["id"].as_i64().unwrap();
+    let password = s.store.device_password(id).await.unwrap().unwrap();
+    assert_eq!(password.expose(), "secure_password_123");
+    // nulls where GET can show them: cleared, and an interval set to null queues nothing
+    let mut body = seed_put_body();
+    for field in [
+        "name",
+        "customer_id",
+        "type",
+        "description",
+        "organization_id",
+        "location_name",
+        "latitude",
+        "longitude",
+        "username",
+        "update_frequency",
+    ] {
+        body[field] = Value::Null;
+    }
+    body.as_object_mut().unwrap().remove("password");
+    let open_path = format!("{path}tasks/?open=true");
+    let open = || s.get(&open_path);
+    let queued = open().await.json().as_array().unwrap().len();
+    let r = s.call("PUT", &path, Some(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let d = r.json();
+    for field in [
+        "name",
+        "customer_id",
+        "type",
+        "update_frequency",
+        "username",
+    ] {
+        assert_eq!(d[field], Value::Null, "{field}");
+    }
+    let kinds: Vec<Value> = open().await.json().as_array().unwrap()[queued..]
+        .iter()
+        .map(|t| t["kind"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [json!("credentials")],
+        "only the cleared username is news"
+    );
+}
+
+/// PATCH: a setting equal to the device's current one queues nothing (re-sending one is a
+/// task of its own); a changed one does; `null` is accepted where GET can show it.
+async fn patch_queues_only_what_changes(env: Env) {
+    let s = seeded(&env).await;
+    s.call("POST", LIST, Some(&seed_post_body())).await;
+    let path = dev("ZN987654321");
+    let d = s
+        .call("PATCH", &path, Some(&json!({"update_frequency": 600})))
+        .await
+        .json();
+    assert_eq!(d["pending_settings"], "update_frequency");
+    for body in [
+        json!({"update_frequency": 600}),
+        json!({"username": "device_admin"}),
+        json!({"password": "secure_password_123"}),
+        json!({"location_name": "Branch Office - Seattle", "latitude": "47.6062"}),
+        json!({"name": "Branch Office Router", "is_active": true}),
+    ] {
+        let r = s.call("PATCH", &path, Some(&body)).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.json());
+        assert_eq!(r.json()["pending_settings"], "update_frequency", "{body}");
+    }
+    let d = s
+        .call(
+            "PATCH",
+            &path,
+            Some(&json!({"update_frequency": null, "name": null})),
+        )
+        .await
+        .json();
+    assert_eq!(d["update_frequency"], Value::Null);
+    assert_eq!(d["name"], Value::Null);
+    let d = s
+        .call("PATCH", &path, Some(&json!({"password": "other"})))
+        .await
+        .json();
+    assert_eq!(d["pending_settings"], "update_frequency,credentials");
 }
 
 async fn delete_removes_the_device_and_refuses_during_a_session(env: Env) {
@@ -609,5 +850,8 @@ fn main() -> std::process::ExitCode {
         delete_removes_the_device_and_refuses_during_a_session,
         odd_serials_are_clean_4xx_or_found_literally,
         list_count_is_reused_briefly_and_forgotten_on_api_writes,
+        get_then_put_or_patch_the_same_body_changes_nothing,
+        put_requires_the_seeds_fields_and_keeps_the_rest,
+        patch_queues_only_what_changes,
     ])
 }

@@ -509,7 +509,9 @@ impl TaskSpec {
     }
 
     /// The payload as the API shows it: file-server passwords (those of ChangeDUState
-    /// operations included) replaced by `"***"`.
+    /// operations included) and the values of password-like parameters
+    /// ([`cwmp::is_secret_parameter`]: a Wi-Fi passphrase set by `set_parameter_values`)
+    /// replaced by `"***"`.
     pub fn redacted_payload(&self) -> Value {
         let (_, mut payload) = self.to_parts();
         redact_passwords(&mut payload);
@@ -520,6 +522,13 @@ impl TaskSpec {
 fn redact_passwords(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            let secret_parameter = map
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(cwmp::is_secret_parameter);
+            if secret_parameter && let Some(v) = map.get_mut("value") {
+                *v = Value::String(cwmp::REDACTED.to_owned());
+            }
             for (key, v) in map.iter_mut() {
                 if key == "password" {
                     *v = Value::String("***".to_owned());
@@ -1150,5 +1159,22 @@ mod tests {
         let shown = spec.redacted_payload().to_string();
         assert!(!shown.contains("du-s3cret"), "{shown}");
         assert!(shown.contains("\"***\""), "{shown}");
+        let spec = TaskSpec::SetParameterValues {
+            parameters: vec![
+                ParameterSetting {
+                    name: "Device.WiFi.AccessPoint.1.Security.KeyPassphrase".into(),
+                    value: "wifi-s3cret".into(),
+                    xsd_type: "string".into(),
+                },
+                ParameterSetting {
+                    name: "Device.WiFi.SSID.1.SSID".into(),
+                    value: "visible".into(),
+                    xsd_type: "string".into(),
+                },
+            ],
+        };
+        let shown = spec.redacted_payload().to_string();
+        assert!(!shown.contains("wifi-s3cret"), "{shown}");
+        assert!(shown.contains("visible"), "{shown}");
     }
 }

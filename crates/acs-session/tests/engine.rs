@@ -21,6 +21,10 @@ use sqlx::types::Json;
 struct Fake {
     informs: Vec<Inform>,
     inactive: bool,
+    /// The Inform names another OUI/ProductClass than the device on record.
+    other_identity: bool,
+    /// The device is in debug mode.
+    debug: bool,
     leases: HashMap<String, String>,
     /// When each lease runs out, as last taken or renewed.
     lease_until: HashMap<String, DateTime<Utc>>,
@@ -143,6 +147,12 @@ impl SessionBackend for FakeBackend {
             s.informs.push(inform);
             Ok(if s.inactive {
                 InformOutcome::Inactive { device_id: 1 }
+            } else if s.other_identity {
+                InformOutcome::IdentityConflict {
+                    device_id: 1,
+                    oui: Some("00D09E".into()),
+                    product_class: Some("IGD".into()),
+                }
             } else {
                 InformOutcome::Accepted {
                     device_id: 1,
@@ -150,6 +160,7 @@ impl SessionBackend for FakeBackend {
                     came_up: false,
                     // as `device` reports it
                     type_id: s.profile.is_some().then_some(7),
+                    debug: s.debug,
                 }
             })
         })
@@ -713,6 +724,48 @@ async fn an_inactive_device_is_refused_cleanly() {
         Reply::Refused
     );
     assert!(c.backend.with(|s| s.leases.is_empty()));
+}
+
+#[tokio::test]
+async fn an_inform_under_another_identity_is_refused_and_counted() {
+    let mut c = setup();
+    c.backend.with(|s| s.other_identity = true);
+    assert_eq!(
+        c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await,
+        Reply::IdentityConflict
+    );
+    assert!(!c.session.is_open());
+    assert!(c.backend.with(|s| s.leases.is_empty()));
+    assert_eq!(
+        c.engine
+            .metrics()
+            .sessions_refused_identity
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+/// A session knows from its Inform's upsert whether its device is in debug mode, and names
+/// the trace its messages go to, to its end; no store call is made for it.
+#[tokio::test]
+async fn a_debug_devices_session_names_its_trace() {
+    let mut c = setup();
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert_eq!(c.session.debug_trace(), None);
+    assert_eq!(c.empty(1).await, Reply::NoContent);
+
+    c.backend.with(|s| s.debug = true);
+    c.session = Session::new("s2".into(), "node", t(60));
+    assert_eq!(c.session.debug_trace(), None, "not before the Inform");
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 60).await;
+    let trace = acs_session::engine::DebugTrace {
+        device_id: 1,
+        session_started: t(60),
+    };
+    assert_eq!(c.session.debug_trace(), Some(trace));
+    assert_eq!(c.empty(61).await, Reply::NoContent);
+    assert_eq!(c.session.debug_trace(), Some(trace), "its last reply too");
+    assert_eq!(c.backend.with(|s| s.device_reads), 0);
 }
 
 #[tokio::test]

@@ -54,6 +54,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0006_task_endings.sql"),
         include_str!("../../../migrations/postgres/0006_task_endings.sql"),
     ),
+    (
+        9,
+        "session_trace_sessions",
+        include_str!("../../../migrations/sqlite/0009_session_trace_sessions.sql"),
+        include_str!("../../../migrations/postgres/0009_session_trace_sessions.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {
@@ -167,15 +173,26 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// Opens a pool for `url`: `sqlite://PATH` (created if missing, WAL, busy timeout, foreign
-/// keys on) or `postgres://...`.
+/// Opens a pool for `url`: `sqlite://PATH` (WAL, busy timeout, foreign keys on; the file is
+/// created, mode 0600, if missing when `create`, else a missing file is `NoDatabase` and
+/// nothing is created) or `postgres://...`.
 pub(crate) async fn connect(
     url: &str,
+    create: bool,
     params: Arc<crate::param_limits::ParameterGuard>,
 ) -> Result<Backend> {
     if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        // an in-memory database has no file to look for; an empty one is refused later
+        let in_memory = file.to_string_lossy().starts_with("file:sqlx-in-memory");
+        if !create && !in_memory && !file.exists() {
+            return Err(StoreError::NoDatabase {
+                looked: file.display().to_string(),
+            });
+        }
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL: durable across process crashes; a power cut may lose the last
             // commits but never corrupts the database.
@@ -186,7 +203,9 @@ pub(crate) async fn connect(
             // fleet-sized devices table stay in memory
             .pragma("cache_size", "-32768")
             .statement_cache_capacity(256);
-        create_private(options.get_filename());
+        if create {
+            create_private(options.get_filename());
+        }
         let sync = Arc::new(SyncSqlite::new(options.get_filename(), params));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -241,9 +260,27 @@ fn create_private(path: &std::path::Path) {
     }
 }
 
-/// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
-pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
-    let found: Option<i64> = match backend {
+/// Where `url` points, for messages: the SQLite file, or PostgreSQL's host, port and
+/// database (never the password).
+pub(crate) fn describe(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        if let Ok(o) = SqliteConnectOptions::from_str(url) {
+            return o.get_filename().display().to_string();
+        }
+    } else if let Ok(o) = PgConnectOptions::from_str(url) {
+        return format!(
+            "postgres://{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("")
+        );
+    }
+    "the configured database".to_owned()
+}
+
+/// The newest migration applied to the database, `None` for a database acs never migrated.
+pub(crate) async fn applied_version(backend: &Backend) -> Result<Option<i64>> {
+    Ok(match backend {
         Backend::Sqlite(pool, _) => {
             let exists: Option<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
@@ -272,7 +309,12 @@ pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
                 None
             }
         }
-    };
+    })
+}
+
+/// Applies the embedded migrations. Idempotent; refuses a database that a newer acs migrated.
+pub(crate) async fn migrate(backend: &Backend) -> Result<()> {
+    let found = applied_version(backend).await?;
     let supported = schema_version();
     if let Some(found) = found
         && found > supported

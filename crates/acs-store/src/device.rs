@@ -164,6 +164,55 @@ pub struct DevicePatch {
     pub last_configuration: Option<DateTime<Utc>>,
 }
 
+impl DevicePatch {
+    /// True when the patch writes no field.
+    pub fn is_empty(&self) -> bool {
+        // destructured so that a new field cannot be forgotten here
+        let DevicePatch {
+            name,
+            customer_id,
+            is_active,
+            type_id,
+            serial_number_alt,
+            description,
+            organization_id,
+            firmware_image_id,
+            location_id,
+            location_name,
+            latitude,
+            longitude,
+            username,
+            password,
+            update_frequency,
+            address,
+            debug,
+            last_configuration,
+        } = self;
+        [
+            name.is_none(),
+            customer_id.is_none(),
+            is_active.is_none(),
+            type_id.is_none(),
+            serial_number_alt.is_none(),
+            description.is_none(),
+            organization_id.is_none(),
+            firmware_image_id.is_none(),
+            location_id.is_none(),
+            location_name.is_none(),
+            latitude.is_none(),
+            longitude.is_none(),
+            username.is_none(),
+            password.is_none(),
+            update_frequency.is_none(),
+            address.is_none(),
+            debug.is_none(),
+            last_configuration.is_none(),
+        ]
+        .iter()
+        .all(|none| *none)
+    }
+}
+
 /// The list filters of `GET /inventory_device_serial/`. All conditions are ANDed. `Hash` so
 /// a caller can key cached counts by it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

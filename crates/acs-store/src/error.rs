@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The database was migrated by a newer acs; this binary refuses to touch it.
     #[error("database schema version {found} is newer than the {supported} this acs supports")]
     SchemaTooNew { found: i64, supported: i64 },
+    /// `Store::connect_existing` found no acs database where it looked (a path or a URL).
+    #[error("no acs database at {looked}")]
+    NoDatabase { looked: String },
     /// A value the store was handed is unusable (bad URL, malformed key, bad state).
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use crate::backend::on_pool;
+use crate::device::Page;
 use crate::error::Result;
 use crate::{Store, ts};
 
@@ -42,14 +45,41 @@ impl TryFrom<String> for TraceDirection {
     }
 }
 
+/// One recorded message of a debug session.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct TraceRecord {
     pub id: i64,
     #[sqlx(try_from = "String")]
     pub direction: TraceDirection,
+    /// When the session's Inform arrived: the messages of one session share it. `None` for
+    /// traces recorded before it was kept.
+    pub session_started: Option<DateTime<Utc>>,
+    /// The HTTP status the ACS answered with (`Out`); `None` for what the CPE sent.
+    pub http_status: Option<i32>,
+    /// The message as recorded: secrets redacted, cut to the per-message bound.
     pub body: String,
+    /// The message's size in bytes on the wire; `None` for older traces.
+    pub size: Option<i64>,
+    /// `body` was cut to the per-message bound.
+    pub truncated: bool,
     pub recorded: DateTime<Utc>,
 }
+
+/// A message to record. The caller redacts secrets from `body` and bounds its size.
+#[derive(Clone, Debug)]
+pub struct NewTrace<'a> {
+    pub device_id: i64,
+    pub direction: TraceDirection,
+    pub session_started: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    pub body: &'a str,
+    pub size: i64,
+    pub truncated: bool,
+    pub recorded: DateTime<Utc>,
+}
+
+const TRACE_COLUMNS: &str =
+    "id, direction, session_started, http_status, body, size, truncated, recorded";
 
 impl Store {
     /// The device's most recent events, newest first.
@@ -124,28 +154,24 @@ impl Store {
         })
     }
 
-    /// Appends one message of a debug session and keeps only the newest `keep` per device.
-    /// The caller redacts secrets from `body` (passwords in SetParameterValues).
-    pub async fn record_trace(
-        &self,
-        device_id: i64,
-        direction: TraceDirection,
-        body: &str,
-        keep: i64,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let now = ts(now);
+    /// Appends one message of a debug session and keeps only the newest `keep` of the device.
+    pub async fn record_trace(&self, trace: &NewTrace<'_>, keep: i64) -> Result<()> {
         on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            crate::device::check_refs!(tx, [("device", "devices", Some(device_id))])?;
+            crate::device::check_refs!(tx, [("device", "devices", Some(trace.device_id))])?;
             sqlx::query(
-                "INSERT INTO session_traces (device_id, direction, body, recorded) \
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO session_traces (device_id, direction, session_started, \
+                 http_status, body, size, truncated, recorded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
-            .bind(device_id)
-            .bind(direction.as_str())
-            .bind(body)
-            .bind(now)
+            .bind(trace.device_id)
+            .bind(trace.direction.as_str())
+            .bind(ts(trace.session_started))
+            .bind(trace.http_status.map(i32::from))
+            .bind(trace.body)
+            .bind(trace.size)
+            .bind(trace.truncated)
+            .bind(ts(trace.recorded))
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -153,7 +179,7 @@ impl Store {
                  (SELECT id FROM session_traces WHERE device_id = $1 ORDER BY id DESC \
                  LIMIT 1 OFFSET $2)",
             )
-            .bind(device_id)
+            .bind(trace.device_id)
             .bind(keep.max(0))
             .execute(&mut *tx)
             .await?;
@@ -162,16 +188,60 @@ impl Store {
         })
     }
 
-    /// The device's kept traces, oldest first.
-    pub async fn list_traces(&self, device_id: i64) -> Result<Vec<TraceRecord>> {
+    /// The device's newest `limit` traces, oldest first.
+    pub async fn list_traces(&self, device_id: i64, limit: i64) -> Result<Vec<TraceRecord>> {
+        let sql = format!(
+            "SELECT {TRACE_COLUMNS} FROM (SELECT * FROM session_traces WHERE device_id = $1 \
+             ORDER BY id DESC LIMIT $2) AS newest ORDER BY id"
+        );
         on_pool!(&self.backend, |pool, dialect| {
-            Ok(sqlx::query_as(
-                "SELECT id, direction, body, recorded FROM session_traces WHERE device_id = $1 \
-                 ORDER BY id",
+            Ok(sqlx::query_as(AssertSqlSafe(sql))
+                .bind(device_id)
+                .bind(limit.max(0))
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// One page of the device's traces, oldest first, and how many it has.
+    pub async fn trace_page(
+        &self,
+        device_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page<TraceRecord>> {
+        let sql = format!(
+            "SELECT {TRACE_COLUMNS} FROM session_traces WHERE device_id = $1 \
+             ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        on_pool!(&self.backend, |pool, dialect| {
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM session_traces WHERE device_id = $1")
+                    .bind(device_id)
+                    .fetch_one(pool)
+                    .await?;
+            let items = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(device_id)
+                .bind(limit.max(0))
+                .bind(offset.max(0))
+                .fetch_all(pool)
+                .await?;
+            Ok(Page { count, items })
+        })
+    }
+
+    /// Deletes every device's traces recorded before `before` (the age bound); returns how
+    /// many.
+    pub async fn prune_traces(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = ts(before);
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(
+                sqlx::query("DELETE FROM session_traces WHERE recorded < $1")
+                    .bind(before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
             )
-            .bind(device_id)
-            .fetch_all(pool)
-            .await?)
         })
     }
 }

@@ -67,16 +67,26 @@ pub struct Inform {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InformOutcome {
     /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up;
-    /// `type_id`: the device's type as stored (read with the device row the upsert plans
-    /// from, so the session needs no second read to learn it).
+    /// `type_id` and `debug`: the device's type and debug flag as stored (read with the device
+    /// row the upsert plans from, so the session needs no second read to learn them).
     Accepted {
         device_id: i64,
         created: bool,
         came_up: bool,
         type_id: Option<i64>,
+        debug: bool,
     },
     /// The device exists with `is_active = false`: nothing was written; refuse the session.
     Inactive { device_id: i64 },
+    /// The serial number is on record under another identity (`oui`, `product_class`: the
+    /// stored ones) than the Inform's DeviceId: another vendor's device, or another product
+    /// class of the vendor, with the same serial number. Nothing was written; refuse the
+    /// session. The rule: `same_identity` in this module.
+    IdentityConflict {
+        device_id: i64,
+        oui: Option<String>,
+        product_class: Option<String>,
+    },
     /// Unknown serial and auto-registration off: nothing was written.
     Unknown,
 }
@@ -219,50 +229,113 @@ pub(crate) const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
 pub(crate) const EVENT_CHUNK: usize = 1000;
 
-/// Known devices of a batch: serial -> (id, is_active, is Up, type).
-pub(crate) type Known = HashMap<String, (i64, bool, bool, Option<i64>)>;
+/// A device of a batch as the lookup found it (or as an earlier Inform of the batch left it).
+#[derive(Clone, Debug)]
+pub(crate) struct KnownDevice {
+    pub id: i64,
+    pub active: bool,
+    pub up: bool,
+    pub type_id: Option<i64>,
+    pub oui: Option<String>,
+    pub product_class: Option<String>,
+    pub debug: bool,
+}
+
+/// Known devices of a batch by serial number.
+pub(crate) type Known = HashMap<String, KnownDevice>;
+
+/// Whether an Inform's DeviceId names the device on record (TR-069 §3.4.4: the device is
+/// OUI + ProductClass + SerialNumber; the API knows it by serial number alone). An OUI or
+/// ProductClass on record must be matched, ignoring case (real CPEs send `00a859`); one not
+/// on record (a device registered through the API) is adopted from the Inform; an Inform
+/// without a ProductClass contradicts none (some stacks leave it empty).
+pub(crate) fn same_identity(
+    stored_oui: Option<&str>,
+    stored_product_class: Option<&str>,
+    inform: &Inform,
+) -> bool {
+    let matches = |stored: Option<&str>, reported: Option<&str>| match stored {
+        None | Some("") => true,
+        Some(stored) => reported.is_none_or(|r| r.eq_ignore_ascii_case(stored)),
+    };
+    // the OUI is mandatory in a DeviceId: an empty one does not match one on record
+    matches(stored_oui, Some(inform.oui.as_str()))
+        && matches(stored_product_class, inform.product_class.as_deref())
+}
 
 /// What an Inform of a batch will do.
 pub(crate) enum Plan {
     Done(InformOutcome),
     Insert,
+    /// Another identity than the batch's earlier Inform that inserts the serial; the device
+    /// id comes with the insert.
+    Conflict {
+        oui: String,
+        product_class: Option<String>,
+    },
     Update {
         device_id: Option<i64>,
         came_up: bool,
         type_id: Option<i64>,
+        debug: bool,
     },
 }
 
 /// Each Inform's fate, in order, from the devices found: the first Inform of a new serial
-/// inserts it, later ones in the same batch update it.
+/// inserts it, later ones in the same batch update it (or are refused under another identity).
 pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> {
     let mut plans = Vec::with_capacity(informs.len());
-    let mut new_serials: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for inform in informs {
-        let plan = match known.get(&inform.serial_number).copied() {
-            Some((device_id, false, _, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
-            Some((device_id, true, up, type_id)) => {
-                known.insert(
-                    inform.serial_number.clone(),
-                    (device_id, true, true, type_id),
-                );
+    // serial -> the Inform that inserts it, whose identity later ones must match
+    let mut new_serials: HashMap<&str, &Inform> = HashMap::new();
+    for &inform in informs {
+        let serial = inform.serial_number.as_str();
+        let plan = match known.get_mut(serial) {
+            Some(d) if !same_identity(d.oui.as_deref(), d.product_class.as_deref(), inform) => {
+                Plan::Done(InformOutcome::IdentityConflict {
+                    device_id: d.id,
+                    oui: d.oui.clone(),
+                    product_class: d.product_class.clone(),
+                })
+            }
+            Some(d) if !d.active => Plan::Done(InformOutcome::Inactive { device_id: d.id }),
+            Some(d) => {
+                let came_up = !d.up;
+                d.up = true;
+                // what the upsert writes: later Informs of the batch must match it
+                d.oui = Some(inform.oui.clone());
+                if inform.product_class.is_some() {
+                    d.product_class = inform.product_class.clone();
+                }
                 Plan::Update {
-                    device_id: Some(device_id),
-                    came_up: !up,
-                    type_id,
+                    device_id: Some(d.id),
+                    came_up,
+                    type_id: d.type_id,
+                    debug: d.debug,
                 }
             }
-            // inserted earlier in this batch, without a type
-            None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
-                device_id: None,
-                came_up: false,
-                type_id: None,
+            None => match new_serials.get(serial) {
+                // inserted earlier in this batch, without a type; the id comes with the insert
+                Some(first) => {
+                    if same_identity(Some(&first.oui), first.product_class.as_deref(), inform) {
+                        Plan::Update {
+                            device_id: None,
+                            came_up: false,
+                            type_id: None,
+                            debug: false,
+                        }
+                    } else {
+                        Plan::Conflict {
+                            oui: first.oui.clone(),
+                            product_class: first.product_class.clone(),
+                        }
+                    }
+                }
+                None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
+                None => {
+                    new_serials.insert(serial, inform);
+                    Plan::Insert
+                }
             },
-            None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
-            None => {
-                new_serials.insert(inform.serial_number.as_str());
-                Plan::Insert
-            }
         };
         plans.push(plan);
     }
@@ -300,11 +373,18 @@ pub(crate) fn settle_plans<'a>(
                 created: true,
                 came_up: true,
                 type_id: None,
+                debug: false,
+            },
+            Plan::Conflict { oui, product_class } => InformOutcome::IdentityConflict {
+                device_id: inserted[&inform.serial_number],
+                oui: Some(oui),
+                product_class,
             },
             Plan::Update {
                 device_id,
                 came_up,
                 type_id,
+                debug,
             } => {
                 let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
                 updates.push((device_id, inform));
@@ -313,6 +393,7 @@ pub(crate) fn settle_plans<'a>(
                     created: false,
                     came_up,
                     type_id,
+                    debug,
                 }
             }
         };
@@ -398,8 +479,8 @@ pub(crate) fn unique_identifier(inform: &Inform) -> String {
 }
 
 /// The batch statements' fixed text; placeholders go between head and tail.
-pub(crate) const LOOKUP_DEVICES: &str =
-    "SELECT id, is_active, status, serial_number, type_id FROM devices WHERE serial_number IN (";
+pub(crate) const LOOKUP_DEVICES: &str = "SELECT id, is_active, status, serial_number, type_id, \
+     oui, product_class, debug FROM devices WHERE serial_number IN (";
 pub(crate) const INSERT_DEVICES: &str = "INSERT INTO devices (uuid, serial_number, oui, \
      product_class, manufacturer, software_version, hardware_version, connection_request_url, \
      address, parameter_key, unique_identifier, status_change, last_connection, created, \
@@ -458,12 +539,33 @@ macro_rules! apply_informs {
                 dialect.placeholder(&mut sql, i + 1);
             }
             sql.push(')');
-            let rows: Vec<(i64, bool, String, String, Option<i64>)> =
+            type Row = (
+                i64,
+                bool,
+                String,
+                String,
+                Option<i64>,
+                Option<String>,
+                Option<String>,
+                bool,
+            );
+            let rows: Vec<Row> =
                 $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
-            for (id, active, status, serial, type_id) in rows {
-                known.insert(serial, (id, active, status == "Up", type_id));
+            for (id, active, status, serial, type_id, oui, product_class, debug) in rows {
+                known.insert(
+                    serial,
+                    $crate::inform::KnownDevice {
+                        id,
+                        active,
+                        up: status == "Up",
+                        type_id,
+                        oui,
+                        product_class,
+                        debug,
+                    },
+                );
             }
         }
         let plans = $crate::inform::plan_informs(informs, &mut known);

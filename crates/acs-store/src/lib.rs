@@ -34,7 +34,7 @@ pub use catalog::{
 };
 pub use device::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page};
 pub use error::{Result, StoreError};
-pub use history::{EventRecord, TraceDirection, TraceRecord};
+pub use history::{EventRecord, NewTrace, TraceDirection, TraceRecord};
 pub use inform::{Inform, InformEvent, InformOutcome, Parameter, ParameterValue};
 pub use param_limits::{ParameterLimits, ParametersRefused};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
@@ -79,8 +79,28 @@ impl Store {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://...`. Does not migrate:
     /// call [`Store::migrate`] (`acs serve` does on start, `acs migrate` does only that).
     pub async fn connect(url: &str, key: SecretKey) -> Result<Store> {
+        Store::open(url, true, key).await
+    }
+
+    /// Connects to a database acs has already migrated, creating nothing: a missing SQLite
+    /// file, or a database without acs's schema (an empty one, or one of another program),
+    /// is `NoDatabase` naming where it looked. For the commands that only make sense beside
+    /// a server's existing data (`acs token ...`), where creating an empty database would
+    /// hand out tokens the server never sees.
+    pub async fn connect_existing(url: &str, key: SecretKey) -> Result<Store> {
+        let store = Store::open(url, false, key).await?;
+        if backend::applied_version(&store.backend).await?.is_none() {
+            store.close().await;
+            return Err(StoreError::NoDatabase {
+                looked: backend::describe(url),
+            });
+        }
+        Ok(store)
+    }
+
+    async fn open(url: &str, create: bool, key: SecretKey) -> Result<Store> {
         let params = Arc::new(param_limits::ParameterGuard::default());
-        let backend = backend::connect(url, params.clone()).await?;
+        let backend = backend::connect(url, create, params.clone()).await?;
         Ok(Store {
             backend,
             key: Arc::new(key),

@@ -27,9 +27,9 @@ use crate::error::Result;
 use crate::inform::{
     DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
     INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
-    LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, ParamRow, UPDATE_CHUNK,
-    UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts,
-    plan_informs, reported, settle_plans, unique_identifier,
+    KnownDevice, LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, ParamRow,
+    UPDATE_CHUNK, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows,
+    inserts, plan_informs, reported, settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
 use crate::param_limits::{COUNT_CHUNK, EXISTING_CHUNK, ParameterGuard, count_sql, existing_sql};
@@ -393,16 +393,21 @@ fn apply_informs(
         let mut stmt = tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(&args), |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, bool>(1)?,
-                row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
-                row.get::<_, Option<i64>>(4)?,
+                KnownDevice {
+                    id: row.get(0)?,
+                    active: row.get(1)?,
+                    up: row.get::<_, String>(2)? == "Up",
+                    type_id: row.get(4)?,
+                    oui: row.get(5)?,
+                    product_class: row.get(6)?,
+                    debug: row.get(7)?,
+                },
             ))
         })?;
         for row in rows {
-            let (id, active, status, serial, type_id) = row?;
-            known.insert(serial, (id, active, status == "Up", type_id));
+            let (serial, device) = row?;
+            known.insert(serial, device);
         }
     }
     let plans = plan_informs(informs, &mut known);

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::tls::TlsFiles;
+use crate::trace::TraceLimits;
 
 #[derive(Debug, Parser)]
 #[command(name = "acs", version, about = "TR-069/CWMP auto-configuration server")]
@@ -54,10 +55,11 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
-    /// `sqlite://PATH` or `postgres://...` [default: sqlite://acs.db]
+    /// `sqlite://PATH` or `postgres://...` [default: sqlite://<data-dir>/acs.db]
     #[arg(long, env = "ACS_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Directory of the secret key file and firmware images [default: .]
+    /// Directory of the database (unless --database-url), the secret key file and firmware
+    /// images [default: .]
     #[arg(long, env = "ACS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of these settings (keys as the long flags, `_` for `-`).
@@ -168,6 +170,15 @@ pub struct ServeArgs {
     /// Most Inform events kept per device, the newest [default: 100]
     #[arg(long, env = "ACS_EVENTS_PER_DEVICE")]
     pub events_per_device: Option<u32>,
+    /// Messages of debug sessions kept per device [default: 500]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGES")]
+    pub debug_trace_messages: Option<u32>,
+    /// Longest message kept in a debug trace, in bytes; longer ones are cut [default: 131072]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGE_BYTES")]
+    pub debug_trace_message_bytes: Option<usize>,
+    /// Seconds a debug trace is kept [default: 604800, 7 days]
+    #[arg(long, env = "ACS_DEBUG_TRACE_MAX_AGE")]
+    pub debug_trace_max_age: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -208,6 +219,9 @@ pub struct FileConfig {
     pub max_parameter_value: Option<usize>,
     pub event_max_age_days: Option<u32>,
     pub events_per_device: Option<u32>,
+    pub debug_trace_messages: Option<u32>,
+    pub debug_trace_message_bytes: Option<usize>,
+    pub debug_trace_max_age: Option<u64>,
 }
 
 impl FileConfig {
@@ -257,20 +271,49 @@ pub struct Settings {
     /// by the status sweep.
     pub event_max_age_days: u32,
     pub events_per_device: u32,
+    /// What is kept of debug sessions.
+    pub debug_traces: TraceLimits,
 }
 
+/// The database URL and the data directory, found the same way by every subcommand: flag,
+/// environment, config file, else the data directory `.` and the database `acs.db` in the
+/// data directory, so `--data-dir` alone moves both.
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
     let file = FileConfig::load(db.config.as_ref())?;
-    Ok((
-        db.database_url
-            .clone()
-            .or(file.database_url)
-            .unwrap_or_else(|| "sqlite://acs.db".to_owned()),
-        db.data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(".")),
-    ))
+    let data_dir = db
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let url = match db.database_url.clone().or(file.database_url) {
+        Some(url) => url,
+        None => sqlite_url(&data_dir.join(DATABASE_FILE_NAME))?,
+    };
+    Ok((url, data_dir))
+}
+
+/// The database file in the data directory when no URL is given.
+pub const DATABASE_FILE_NAME: &str = "acs.db";
+
+/// `sqlite://PATH`, with the characters the URL parser would take for its own (`%`, `?`,
+/// `#`) percent-encoded; it decodes them back.
+fn sqlite_url(path: &std::path::Path) -> anyhow::Result<String> {
+    let Some(text) = path.to_str() else {
+        bail!(
+            "the data directory {} is not valid UTF-8; give --database-url",
+            path.display()
+        );
+    };
+    let mut url = String::from("sqlite://");
+    for c in text.chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    Ok(url)
 }
 
 impl Settings {
@@ -368,6 +411,25 @@ impl Settings {
                 .or(f.events_per_device)
                 .unwrap_or(100)
                 .max(1),
+            debug_traces: TraceLimits {
+                per_device: i64::from(
+                    a.debug_trace_messages
+                        .or(f.debug_trace_messages)
+                        .unwrap_or(500)
+                        .max(1),
+                ),
+                message_bytes: a
+                    .debug_trace_message_bytes
+                    .or(f.debug_trace_message_bytes)
+                    .unwrap_or(128 * 1024)
+                    .max(1024),
+                max_age: std::time::Duration::from_secs(
+                    a.debug_trace_max_age
+                        .or(f.debug_trace_max_age)
+                        .unwrap_or(7 * 24 * 3600)
+                        .max(1),
+                ),
+            },
         })
     }
 }

@@ -30,6 +30,7 @@ use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::http1::{self, Body, Limits, Refusal, busy, plain as simple};
+use crate::trace::{Recorded, Tracer};
 use crate::{files, tls};
 
 pub const COOKIE_NAME: &str = "acs_session";
@@ -59,6 +60,8 @@ pub struct CpeState {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub data_dir: std::path::PathBuf,
+    /// Where the messages of debug sessions go.
+    pub tracer: Tracer,
     counter: AtomicU64,
     salt: u64,
 }
@@ -74,6 +77,7 @@ impl CpeState {
         max_body: usize,
         read_timeout: Duration,
         data_dir: std::path::PathBuf,
+        tracer: Tracer,
     ) -> Self {
         let salt = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -88,6 +92,7 @@ impl CpeState {
             max_body,
             read_timeout,
             data_dir,
+            tracer,
             counter: AtomicU64::new(1),
             salt,
         }
@@ -534,11 +539,13 @@ async fn handle_inner(
     };
     let (id, entry) = session;
     let mut e = entry.lock().await;
+    let received = Utc::now();
     let reply = state
         .engine
-        .handle(&mut e.session, decoded, &ctx, Utc::now())
+        .handle(&mut e.session, decoded, &ctx, received)
         .await;
     let open = e.session.is_open();
+    let debug_trace = e.session.debug_trace();
     drop(e);
     if !open {
         state.remove(&id);
@@ -547,7 +554,7 @@ async fn handle_inner(
             c.session_id = None;
         }
     }
-    match reply {
+    let response = match reply {
         Reply::Envelope(bytes) => {
             let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(
@@ -568,8 +575,30 @@ async fn handle_inner(
         Reply::NoContent => simple(StatusCode::NO_CONTENT, ""),
         Reply::Busy { retry_after_secs } => busy(retry_after_secs),
         Reply::Refused => simple(StatusCode::FORBIDDEN, "device is not active on this ACS"),
+        // the identity on record is not the CPE's to learn: the message names no value
+        Reply::IdentityConflict => simple(
+            StatusCode::CONFLICT,
+            "serial number on record under another OUI/ProductClass",
+        ),
         Reply::BadRequest(why) => simple(StatusCode::BAD_REQUEST, &why),
+    };
+    if let Some(trace) = debug_trace {
+        let reply = match response.body() {
+            Body::Bytes(b) => b.clone(),
+            Body::File { .. } => Bytes::new(),
+        };
+        state.tracer.record(
+            trace,
+            Recorded {
+                request: &body,
+                content_type,
+                received,
+                status: response.status().as_u16(),
+                reply: &reply,
+            },
+        );
     }
+    response
 }
 
 /// Per-device credentials (a device whose serial number is the username and which has a

@@ -9,10 +9,11 @@ mod http1;
 mod listen;
 mod serve;
 mod tls;
+mod trace;
 
 use std::process::ExitCode;
 
-use acs_store::{SecretKey, Store, TokenScope};
+use acs_store::{SecretKey, Store, StoreError, TokenScope};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::Parser;
@@ -50,9 +51,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             store.migrate().await.context("migrating")?;
-            token(&store, command).await
+            let result = token(&store, command).await;
+            store.close().await;
+            result
         }
     }
 }
@@ -78,6 +81,27 @@ pub(crate) async fn connect(
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
     let (url, data_dir) = db_settings(db)?;
     connect(&url, &data_dir).await
+}
+
+/// The token commands' store: the database `serve` uses with the same settings, which must
+/// exist. Creating one here would mint tokens into a database no server reads.
+async fn open_existing_store(db: &DbArgs) -> anyhow::Result<Store> {
+    let (url, data_dir) = db_settings(db)?;
+    // Tokens are stored as hashes: these commands never seal or open a device password, so
+    // they need no secret key, and must not create a key file where no server keeps one.
+    match Store::connect_existing(&url, SecretKey::generate()).await {
+        Ok(store) => Ok(store),
+        Err(StoreError::NoDatabase { looked }) => {
+            let dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+            bail!(
+                "no acs database at {looked} (data directory {}; the database is acs.db there \
+                 unless --database-url names another): give the server's --data-dir (or its \
+                 --database-url or --config), or run `acs serve` or `acs migrate` there first",
+                dir.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("connecting to {}", redact_url(&url))),
+    }
 }
 
 /// The URL without a password, for messages.

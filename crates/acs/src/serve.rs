@@ -1,5 +1,6 @@
 //! `acs serve`: wiring of the store, the engine, both listeners and the background sweeps.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +19,19 @@ use crate::api_listener;
 use crate::config::Settings;
 use crate::cpe::{self, CpeState};
 use crate::tls;
+use crate::trace::Tracer;
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // colour codes only for a person at a terminal: a file, a pipe or journald gets plain
+    // text, and NO_COLOR (https://no-color.org: set and not empty) turns them off everywhere
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !no_color;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         "json" => builder.json().try_init(),
@@ -120,6 +127,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         metrics.clone(),
     );
+    let (tracer, tracer_task) = Tracer::spawn(store.clone(), s.debug_traces);
     let state = Arc::new(CpeState::new(
         engine,
         store.clone(),
@@ -129,6 +137,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         s.max_body,
         Duration::from_secs(s.read_timeout),
         s.data_dir.clone(),
+        tracer,
     ));
 
     let cwmp_listener = TcpListener::bind(s.cwmp_listen)
@@ -230,6 +239,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let status_every = Duration::from_secs(s.status_sweep_interval);
     let event_max_age = chrono::Duration::days(i64::from(s.event_max_age_days));
     let events_per_device = i64::from(s.events_per_device);
+    let trace_age =
+        chrono::Duration::from_std(s.debug_traces.max_age).unwrap_or(chrono::Duration::MAX);
     let sweep_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5).min(status_every));
         let mut last_status = tokio::time::Instant::now();
@@ -264,6 +275,11 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                     Ok((_, high)) => events_seen = high,
                     Err(e) => tracing::warn!(error = %e, "pruning events per device failed"),
                 }
+                if let Some(before) = now.checked_sub_signed(trace_age)
+                    && let Err(e) = sweep_store.prune_traces(before).await
+                {
+                    tracing::warn!(error = %e, "pruning debug traces failed");
+                }
             }
         }
     });
@@ -279,6 +295,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let _ = sweep_task.await;
     state.end_all().await;
     drop(state);
+    // the last traces are written before the store closes
+    let _ = tracer_task.await;
     writer_task.join().await;
     store.close().await;
     tracing::info!("stopped");

@@ -337,6 +337,8 @@ fn token_create_prints_the_token_alone() {
             .output()
             .unwrap()
     };
+    // a token command needs the server's database (tests/cli.rs): create it first
+    assert!(run(&["migrate"]).status.success());
     let out = run(&["token", "create", "--name", "ci", "--admin"]);
     assert!(
         out.status.success(),
@@ -949,4 +951,408 @@ async fn cpe_fault_codes_do_not_grow_the_metrics() {
         series.iter().any(|l| l.contains("code=\"other\"")),
         "{series:#?}"
     );
+}
+
+/// Runs a long test on its own runtime on a thread with an 8 MiB stack: in a debug build,
+/// the poll frame of an async fn with this many awaits (and a panic's unwinding through it)
+/// overflows the test thread's 2 MiB.
+fn on_a_large_stack<F: Future<Output = ()> + 'static>(test: fn() -> F) {
+    let thread = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(test())
+        })
+        .unwrap();
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The `cwmp:ID` of an envelope the ACS sent.
+fn cwmp_id(text: &str) -> String {
+    text.split("<cwmp:ID")
+        .nth(1)
+        .and_then(|t| t.split('>').nth(1))
+        .and_then(|t| t.split('<').next())
+        .expect("the envelope carries a cwmp:ID")
+        .to_owned()
+}
+
+/// The CPE's answer (`body`, e.g. `<cwmp:RebootResponse/>`) to the ACS request `request`.
+fn cpe_response(request: &str, body: &str) -> Vec<u8> {
+    let id = cwmp_id(request);
+    post(
+        format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">{id}</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
+        )
+        .as_bytes(),
+        "",
+    )
+}
+
+/// Two vendors' devices with the same serial number are not merged: the second vendor's
+/// Inform is refused (409), counted, and logged with both identities (escaped: a CPE cannot
+/// forge a log line), and the record stays the first device's. A device registered through
+/// the API without an identity adopts its first Inform's.
+#[test]
+fn an_inform_under_another_identity_is_refused() {
+    on_a_large_stack(another_identity_refused)
+}
+
+async fn another_identity_refused() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-TWIN"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let other_vendor = |serial: &str| {
+        String::from_utf8(inform(serial))
+            .unwrap()
+            .replace("<OUI>A1B2C3</OUI>", "<OUI>00D09E</OUI>")
+            .replace(
+                "<ProductClass>SG</ProductClass>",
+                "<ProductClass>IGD\nforged line</ProductClass>",
+            )
+            .replace("SimNet", "OtherCo")
+            .into_bytes()
+    };
+    let mut twin = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut twin, &post(&other_vendor("SN-TWIN"), "")).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("OUI"), "{}", r.text());
+
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-TWIN/";
+    let d = exchange(&mut api, &api_request(&token, "GET", one, "")).await;
+    assert!(
+        d.text().contains("\"manufacturer\":\"SimNet\""),
+        "{}",
+        d.text()
+    );
+    assert!(
+        d.text()
+            .contains("\"unique_identifier\":\"A1B2C3-SG-SN-TWIN\""),
+        "{}",
+        d.text()
+    );
+    let m = exchange(&mut api, &api_request(&token, "GET", "/metrics", "")).await;
+    assert!(
+        m.text().contains("acs_sessions_refused_identity_total 1"),
+        "{}",
+        m.text()
+    );
+    {
+        let log = s.log.lock().unwrap();
+        let line = log
+            .iter()
+            .find(|l| l.contains("SN-TWIN") && l.contains("00D09E"))
+            .unwrap_or_else(|| panic!("no log line names both identities: {log:#?}"));
+        assert!(line.contains("A1B2C3") && line.contains("IGD"), "{line}");
+        assert!(
+            !log.iter().any(|l| l.starts_with("forged line")),
+            "a CPE wrote its own log line: {log:#?}"
+        );
+    }
+
+    // registered through the API first: the first Inform's identity is adopted
+    let r = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "POST",
+            "/api/v1/inventory_device_serial/",
+            r#"{"serial_number": "SN-PRE", "name": "pre-registered"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&other_vendor("SN-PRE"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut cpe, &post(&inform("SN-PRE"), "")).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}
+
+/// `debug: true` records every session of the device, both directions, with the secrets
+/// redacted (a connection-request password set by SPV, a Download's file-server password, a
+/// Wi-Fi passphrase); the traces are read through the API (paged, and in `history/`);
+/// `debug: false` stops the recording; old traces are pruned by age.
+#[test]
+fn debug_records_each_session_with_secrets_redacted() {
+    on_a_large_stack(debug_records)
+}
+
+async fn debug_records() {
+    let s = start(&[]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-DBG/";
+    let traces = "/api/v1/inventory_device_serial/SN-DBG/traces/";
+    let count = |text: String| -> i64 {
+        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON page");
+        v["count"].as_i64().expect("a count")
+    };
+    let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(count(r.text()), 0, "not in debug: nothing recorded");
+
+    let r = exchange(
+        &mut api,
+        &api_request(
+            &token,
+            "PATCH",
+            one,
+            r#"{"debug": true, "username": "cr-user", "password": "cr-secret-1"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tasks = "/api/v1/inventory_device_serial/SN-DBG/tasks/";
+    for body in [
+        r#"{"kind": "set_parameter_values", "payload": {"parameters": [{"name": "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.PreSharedKey.1.KeyPassphrase", "value": "wifi-secret-3"}, {"name": "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", "value": "visible-ssid"}]}}"#,
+        r#"{"kind": "download", "payload": {"file_type": "1 Firmware Upgrade Image", "url": "http://files.example/fw.bin", "username": "dl-user", "password": "dl-secret-2"}}"#,
+    ] {
+        let r = exchange(&mut api, &api_request(&token, "POST", tasks, body)).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
+    // the queued tasks show no secret either
+    let r = exchange(&mut api, &api_request(&token, "GET", tasks, "")).await;
+    assert!(r.text().contains("visible-ssid"), "{}", r.text());
+    for secret in ["cr-secret-1", "dl-secret-2", "wifi-secret-3"] {
+        assert!(!r.text().contains(secret), "{secret} shown: {}", r.text());
+    }
+
+    // a session: Inform, empty POST, then each queued RPC answered
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
+            .await
+            .status,
+        200
+    );
+    let mut request = exchange(&mut cpe, &post(b"", "")).await;
+    let mut sent = Vec::new();
+    while request.status == 200 {
+        let text = request.text();
+        let answer = if text.contains(":SetParameterValues>") {
+            "<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>"
+        } else if text.contains(":Download>") {
+            "<cwmp:DownloadResponse><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:DownloadResponse>"
+        } else {
+            panic!("unexpected request: {text}")
+        };
+        sent.push(text.clone());
+        request = exchange(&mut cpe, &cpe_response(&text, answer)).await;
+    }
+    assert_eq!(request.status, 204);
+    let sent = sent.concat();
+    for secret in ["cr-secret-1", "dl-secret-2", "wifi-secret-3"] {
+        assert!(
+            sent.contains(secret),
+            "{secret} was not sent at all: {sent}"
+        );
+    }
+
+    // written in the background, off the session's path: poll for the last one
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let r = loop {
+        let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if count(r.text()) >= 10 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let page: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let results = page["results"].as_array().unwrap();
+    let directions: Vec<&str> = results
+        .iter()
+        .map(|t| t["direction"].as_str().unwrap())
+        .collect();
+    // Inform / InformResponse, empty POST / SPV (credentials), its response / SPV (Wi-Fi),
+    // its response / Download, its response / 204
+    assert_eq!(
+        directions,
+        [
+            "in", "out", "in", "out", "in", "out", "in", "out", "in", "out"
+        ],
+        "{}",
+        r.text()
+    );
+    let bodies: Vec<&str> = results
+        .iter()
+        .map(|t| t["body"].as_str().unwrap())
+        .collect();
+    assert!(bodies[0].contains("<cwmp:Inform>"), "{}", bodies[0]);
+    assert!(bodies[1].contains("InformResponse"), "{}", bodies[1]);
+    assert_eq!(bodies[2], "", "the empty POST");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("ConnectionRequestPassword"))
+    );
+    assert!(bodies.iter().any(|b| b.contains("visible-ssid")));
+    assert!(bodies.iter().any(|b| b.contains("dl-user")));
+    assert_eq!(results[9]["http_status"], 204);
+    assert_eq!(results[1]["http_status"], 200);
+    let session = &results[0]["session_started"];
+    assert!(session.is_string());
+    assert!(results.iter().all(|t| &t["session_started"] == session));
+    for secret in ["cr-secret-1", "dl-secret-2", "wifi-secret-3"] {
+        assert!(
+            !r.text().contains(secret),
+            "{secret} recorded: {}",
+            r.text()
+        );
+    }
+    let paged = exchange(
+        &mut api,
+        &api_request(&token, "GET", &format!("{traces}?limit=2&offset=2"), ""),
+    )
+    .await;
+    let paged: serde_json::Value = serde_json::from_str(&paged.text()).unwrap();
+    assert_eq!(paged["count"], 10);
+    assert_eq!(paged["results"].as_array().unwrap().len(), 2);
+    assert!(
+        paged["next"].as_str().unwrap().contains("offset=4"),
+        "{paged}"
+    );
+    let history = exchange(
+        &mut api,
+        &api_request(&token, "GET", &format!("{one}history/"), ""),
+    )
+    .await;
+    assert!(
+        history.text().contains("InformResponse") && !history.text().contains("cr-secret-1"),
+        "{}",
+        history.text()
+    );
+
+    // debug off: the next session is not recorded
+    let r = exchange(
+        &mut api,
+        &api_request(&token, "PATCH", one, r#"{"debug": false}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    // debug on again for one more session: once its 4 messages are in (the writer keeps
+    // order), the session in between is known to have left nothing
+    let r = exchange(
+        &mut api,
+        &api_request(&token, "PATCH", one, r#"{"debug": true}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
+        let n = count(r.text());
+        assert!(
+            n <= 14,
+            "the session without debug was recorded: {}",
+            r.text()
+        );
+        if n == 14 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.text());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Debug traces older than `--debug-trace-max-age` are deleted by the sweep.
+#[tokio::test]
+async fn old_debug_traces_are_pruned() {
+    let s = start(&[
+        "--debug-trace-max-age",
+        "10",
+        "--status-sweep-interval",
+        "1",
+    ]);
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-OLD"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let token = admin_token(&s);
+    let mut api = TcpStream::connect(&s.api).await.unwrap();
+    let one = "/api/v1/inventory_device_serial/SN-OLD/";
+    let r = exchange(
+        &mut api,
+        &api_request(&token, "PATCH", one, r#"{"debug": true}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
+    assert_eq!(
+        exchange(&mut cpe, &post(&inform("SN-OLD"), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    let traces = format!("{one}traces/");
+    let count = |text: String| -> i64 {
+        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON page");
+        v["count"].as_i64().expect("a count")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = false;
+    loop {
+        let r = exchange(&mut api, &api_request(&token, "GET", &traces, "")).await;
+        match count(r.text()) {
+            4 => seen = true,
+            0 if seen => break,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recorded: {seen}; not pruned: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }

@@ -4,6 +4,7 @@ mod auth;
 mod bulk;
 mod common;
 mod dashboard;
+mod debug;
 mod durability;
 mod firmware;
 mod migration;
@@ -37,5 +38,6 @@ pub fn all() -> Vec<Case> {
         case!(profiles::node_agent),
         case!(profiles::c_agent),
         case!(profiles::partial_path_crash),
+        case!(debug::debug_traces),
     ]
 }

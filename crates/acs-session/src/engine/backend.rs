@@ -68,7 +68,9 @@ pub trait SessionBackend: Send + Sync + 'static {
                         self.store_parameters(device_id, params, now).await?;
                     }
                 }
-                InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
+                InformOutcome::Inactive { .. }
+                | InformOutcome::Unknown
+                | InformOutcome::IdentityConflict { .. } => {
                     self.release_lease(&serial, &start.holder).await?;
                 }
             }

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub sessions_completed: AtomicU64,
     pub sessions_refused_busy: AtomicU64,
     pub sessions_refused_inactive: AtomicU64,
+    /// Informs refused because their serial number is another OUI/ProductClass's.
+    pub sessions_refused_identity: AtomicU64,
     pub sessions_expired: AtomicU64,
     pub sessions_open: AtomicU64,
     pub informs: AtomicU64,
@@ -215,7 +217,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 13] = [
             (
                 "acs_sessions_started_total",
                 "CWMP sessions begun by an accepted Inform",
@@ -235,6 +237,11 @@ impl Metrics {
                 "acs_sessions_refused_inactive_total",
                 "Informs of inactive or unknown devices refused",
                 &self.sessions_refused_inactive,
+            ),
+            (
+                "acs_sessions_refused_identity_total",
+                "Informs refused because their serial number is on record under another OUI/ProductClass",
+                &self.sessions_refused_identity,
             ),
             (
                 "acs_sessions_expired_total",

@@ -42,4 +42,4 @@ pub mod wake;
 
 pub use backend::{BackendError, BackendResult, SessionBackend, StoreBackend};
 pub use metrics::Metrics;
-pub use session::{Engine, EngineConfig, Reply, RequestContext, Session};
+pub use session::{DebugTrace, Engine, EngineConfig, Reply, RequestContext, Session};

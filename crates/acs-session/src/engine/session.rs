@@ -79,6 +79,9 @@ pub enum Reply {
     Busy { retry_after_secs: u32 },
     /// 403: the device is inactive or unknown with auto-registration off.
     Refused,
+    /// 409: the serial number is on record under another OUI/ProductClass (another
+    /// device); nothing was written.
+    IdentityConflict,
     /// 400: not a message this session can take (no Inform first, undecodable).
     BadRequest(String),
 }
@@ -141,6 +144,17 @@ pub struct Session {
     lease_since: DateTime<Utc>,
     /// When the last message of this session arrived.
     pub last_seen: DateTime<Utc>,
+    /// The device was in debug mode when its Inform was accepted: the HTTP layer records
+    /// this session's messages ([`Session::debug_trace`]).
+    debug: bool,
+}
+
+/// Whose debug trace a session's messages go to: the device, and the session (when its
+/// Inform arrived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebugTrace {
+    pub device_id: i64,
+    pub session_started: DateTime<Utc>,
 }
 
 impl Session {
@@ -162,7 +176,19 @@ impl Session {
             opened_at: now,
             lease_since: now,
             last_seen: now,
+            debug: false,
         }
+    }
+
+    /// Where to record this session's messages, when its device was in debug mode at its
+    /// Inform (read with the Inform's own upsert: no extra store call for anyone); `None`
+    /// for every other session. Stays set after the session ends, so its last reply (the
+    /// 204) is recorded too; a change of `debug` applies from the device's next session.
+    pub fn debug_trace(&self) -> Option<DebugTrace> {
+        (self.debug && self.device_id != 0).then_some(DebugTrace {
+            device_id: self.device_id,
+            session_started: self.opened_at,
+        })
     }
 
     /// The device's serial number once an Inform was accepted.
@@ -401,10 +427,13 @@ impl<B: SessionBackend> Engine<B> {
                 return self.retry_fault(session, &env, &e.0);
             }
         };
-        let (device_id, type_id) = match outcome {
+        let (device_id, type_id, debug) = match outcome {
             InformOutcome::Accepted {
-                device_id, type_id, ..
-            } => (device_id, type_id),
+                device_id,
+                type_id,
+                debug,
+                ..
+            } => (device_id, type_id, debug),
             InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
                 // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
@@ -412,8 +441,26 @@ impl<B: SessionBackend> Engine<B> {
                 tracing::info!(serial = %serial, "inform refused: device inactive or unknown");
                 return Reply::Refused;
             }
+            InformOutcome::IdentityConflict {
+                oui, product_class, ..
+            } => {
+                // another device with the same serial number (nothing written, the lease
+                // given back); both identities are the CPE's or were, so Debug-escaped
+                Metrics::inc(&self.metrics.sessions_refused_identity);
+                session.phase = Phase::Ended;
+                tracing::warn!(
+                    serial = ?serial,
+                    inform_oui = ?inform.device_id.oui,
+                    inform_product_class = ?inform.device_id.product_class,
+                    known_oui = ?oui,
+                    known_product_class = ?product_class,
+                    "inform refused: the serial number is on record under another OUI/ProductClass"
+                );
+                return Reply::IdentityConflict;
+            }
         };
         session.device_id = device_id;
+        session.debug = debug;
         session.phase = Phase::CpeRequests;
         Metrics::inc(&self.metrics.sessions_started);
         self.metrics

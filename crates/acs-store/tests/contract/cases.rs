@@ -7,7 +7,7 @@ use acs_store::{Device, FIRMWARE_TASK_KIND, LIST_SORT_THRESHOLD};
 use acs_store::{
     DeviceFilter, DevicePatch, DeviceStatus, DeviceTypeProfile, Inform, InformEvent, InformOutcome,
     InformWriter, Merge, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask,
-    ParameterValue, ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome,
+    NewTrace, ParameterValue, ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome,
     SessionStart, SessionStartOutcome, SessionTurn, StatusPolicy, Store, StoreError, TaskOutcome,
     TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig,
 };
@@ -31,6 +31,8 @@ cases!(
     inform_updates_known_device_and_flips_status_once,
     inform_without_auto_register_writes_nothing,
     inform_for_inactive_device_writes_nothing,
+    inform_under_another_identity_is_refused_and_writes_nothing,
+    inform_outcome_carries_the_debug_flag,
     inform_with_duplicate_paths_keeps_the_last,
     writer_batches_concurrent_informs,
     batch_with_a_repeated_serial_inserts_once_and_keeps_the_last,
@@ -70,6 +72,7 @@ cases!(
     device_count_and_page_agree_with_the_list,
     status_sweep_marks_overdue_devices_down,
     traces_are_bounded_oldest_dropped,
+    traces_are_paged_and_pruned_by_age,
     parameters_by_prefix_bulk_upsert_and_delete,
     parameter_updated_moves_only_when_the_value_changes,
     catalog_round_trips_and_refuses_deleting_used_rows,
@@ -165,6 +168,12 @@ async fn migrations_are_idempotent(env: Env) {
     store.close().await;
     let again = env.store().await;
     again.migrate().await.unwrap();
+    // each migration applied once, up to the newest (numbers may have gaps: each area of
+    // work takes its own number)
+    assert_eq!(
+        raw_count(&env, "SELECT MAX(version) FROM _sqlx_migrations").await,
+        again.schema_version()
+    );
     assert_eq!(
         raw_count(&env, "SELECT MAX(version) FROM _sqlx_migrations").await,
         again.schema_version()
@@ -212,6 +221,7 @@ async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
         created: true,
         came_up: true,
         type_id: None,
+        debug: false,
     } = out
     else {
         panic!("unexpected {out:?}")
@@ -267,6 +277,7 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
             created: false,
             came_up: true,
             type_id: None,
+            debug: false,
         }
     );
     let mut later = inform("SN1", t(400));
@@ -280,6 +291,7 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
             created: false,
             came_up: false,
             type_id: None,
+            debug: false,
         }
     );
     let d = store.device_by_serial("SN1").await.unwrap().unwrap();
@@ -392,6 +404,125 @@ async fn writer_batches_concurrent_informs(env: Env) {
     store.close().await;
 }
 
+/// A serial number on record under one OUI/ProductClass is not another vendor's: an Inform
+/// naming another identity is refused and writes nothing (device row, events, parameters,
+/// lease). OUI and ProductClass compare case-insensitively; an Inform without a ProductClass
+/// does not contradict one on record; a device registered without either adopts the first
+/// Inform's. In one batch, through a session start, and alone.
+async fn inform_under_another_identity_is_refused_and_writes_nothing(env: Env) {
+    let store = env.store().await;
+    let first = store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
+    let InformOutcome::Accepted { device_id, .. } = first else {
+        panic!("{first:?}")
+    };
+    let before = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let conflict = InformOutcome::IdentityConflict {
+        device_id,
+        oui: Some("00D09E".into()),
+        product_class: Some("HGW".into()),
+    };
+    let mut other_vendor = inform("SN1", t(20));
+    other_vendor.oui = "A1B2C3".into();
+    other_vendor.software_version = Some("9.9".into());
+    let mut other_class = inform("SN1", t(20));
+    other_class.product_class = Some("OTHER".into());
+    for refused in [&other_vendor, &other_class] {
+        assert_eq!(store.upsert_inform(refused).await.unwrap(), conflict);
+    }
+    assert_eq!(
+        store.device_by_serial("SN1").await.unwrap().unwrap(),
+        before
+    );
+    assert_eq!(store.list_events(device_id, 10).await.unwrap().len(), 2);
+    // through a session start: refused, and the lease given back
+    let mut start_other = start("SN1", "a", t(30));
+    start_other.inform = other_vendor.clone();
+    assert_eq!(
+        store.start_session(&start_other).await.unwrap(),
+        SessionStartOutcome::Started(conflict.clone())
+    );
+    assert!(!store.session_lease_active("SN1", t(31)).await.unwrap());
+
+    // the same identity written differently is the same device
+    let mut lower = inform("SN1", t(40));
+    lower.oui = "00d09e".into();
+    lower.product_class = Some("hgw".into());
+    let mut no_class = inform("SN1", t(50));
+    no_class.product_class = None;
+    for same in [&lower, &no_class] {
+        let out = store.upsert_inform(same).await.unwrap();
+        assert!(matches!(out, InformOutcome::Accepted { .. }), "{out:?}");
+    }
+
+    // registered through the API without an identity: the first Inform's is adopted
+    store.create_device(&new_device("PRE"), t(0)).await.unwrap();
+    let mut adopted = inform("PRE", t(60));
+    adopted.oui = "A1B2C3".into();
+    adopted.product_class = Some("SG".into());
+    let out = store.upsert_inform(&adopted).await.unwrap();
+    assert!(matches!(out, InformOutcome::Accepted { .. }), "{out:?}");
+    let pre = store.device_by_serial("PRE").await.unwrap().unwrap();
+    assert_eq!(
+        (pre.oui.as_deref(), pre.product_class.as_deref()),
+        (Some("A1B2C3"), Some("SG"))
+    );
+    let out = store.upsert_inform(&inform("PRE", t(70))).await.unwrap();
+    assert!(
+        matches!(out, InformOutcome::IdentityConflict { .. }),
+        "{out:?}"
+    );
+
+    // one batch: a new serial inserted by its first Inform, then another vendor's
+    let mut twin = inform("NEW", t(80));
+    twin.oui = "A1B2C3".into();
+    let out = store
+        .upsert_informs(&[inform("NEW", t(80)), twin])
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], InformOutcome::Accepted { created: true, .. }),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            &out[1],
+            InformOutcome::IdentityConflict { oui: Some(o), .. } if o == "00D09E"
+        ),
+        "{out:?}"
+    );
+    let new = store.device_by_serial("NEW").await.unwrap().unwrap();
+    assert_eq!(new.oui.as_deref(), Some("00D09E"));
+    store.close().await;
+}
+
+/// The Inform upsert reads the device row anyway: it hands the session the device's `debug`
+/// flag, so a session knows whether to record itself without another read.
+async fn inform_outcome_carries_the_debug_flag(env: Env) {
+    let store = env.store().await;
+    let mut nd = new_device("DBG");
+    nd.debug = Some(true);
+    store.create_device(&nd, t(0)).await.unwrap();
+    for serial in ["DBG", "PLAIN"] {
+        let out = store.upsert_inform(&inform(serial, t(10))).await.unwrap();
+        let InformOutcome::Accepted { debug, .. } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(debug, serial == "DBG", "{serial}");
+    }
+    let out = store
+        .start_session(&start("DBG", "a", t(20)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            SessionStartOutcome::Started(InformOutcome::Accepted { debug: true, .. })
+        ),
+        "{out:?}"
+    );
+    store.close().await;
+}
+
 async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) {
     let store = env.store().await;
     store.create_device(&new_device("OLD"), t(0)).await.unwrap();
@@ -418,12 +549,14 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 created: true,
                 came_up: true,
                 type_id: None,
+                debug: false,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
                 came_up: true,
                 type_id: None,
+                debug: false,
             },
             InformOutcome::Unknown,
             InformOutcome::Accepted {
@@ -431,12 +564,14 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 created: false,
                 came_up: false,
                 type_id: None,
+                debug: false,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
                 created: false,
                 came_up: false,
                 type_id: None,
+                debug: false,
             },
         ]
     );
@@ -1171,6 +1306,7 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
             created: true,
             came_up: true,
             type_id: None,
+            debug: false,
         })
     );
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
@@ -1343,6 +1479,7 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
             created: false,
             came_up: false,
             type_id: None,
+            debug: false,
         }))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
@@ -2331,7 +2468,7 @@ async fn delete_device_removes_parameters_tasks_and_history(env: Env) {
         .await
         .unwrap();
     store
-        .record_trace(id, TraceDirection::In, "<Inform/>", 10, t(0))
+        .record_trace(&trace(id, "<Inform/>", 0), 10)
         .await
         .unwrap();
     store.delete_device("SN1").await.unwrap();
@@ -2339,7 +2476,7 @@ async fn delete_device_removes_parameters_tasks_and_history(env: Env) {
     assert!(store.list_parameters(id, "").await.unwrap().is_empty());
     assert!(store.list_tasks(id, false).await.unwrap().is_empty());
     assert!(store.list_events(id, 10).await.unwrap().is_empty());
-    assert!(store.list_traces(id).await.unwrap().is_empty());
+    assert!(store.list_traces(id, 10).await.unwrap().is_empty());
     assert_eq!(
         raw_count(&env, "SELECT COUNT(*) FROM parameters").await,
         20,
@@ -2824,31 +2961,79 @@ async fn status_sweep_marks_overdue_devices_down(env: Env) {
     store.close().await;
 }
 
+fn trace<'a>(device_id: i64, body: &'a str, n: i64) -> NewTrace<'a> {
+    NewTrace {
+        device_id,
+        direction: if n % 2 == 0 {
+            TraceDirection::In
+        } else {
+            TraceDirection::Out
+        },
+        session_started: t(0),
+        http_status: (n % 2 == 1).then_some(200),
+        body,
+        size: body.len() as i64,
+        truncated: false,
+        recorded: t(n),
+    }
+}
+
 async fn traces_are_bounded_oldest_dropped(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     for n in 0..10 {
-        let dir = if n % 2 == 0 {
-            TraceDirection::In
-        } else {
-            TraceDirection::Out
-        };
-        store
-            .record_trace(d.id, dir, &format!("msg{n}"), 3, t(n))
-            .await
-            .unwrap();
+        let body = format!("msg{n}");
+        store.record_trace(&trace(d.id, &body, n), 3).await.unwrap();
     }
-    let kept = store.list_traces(d.id).await.unwrap();
+    let kept = store.list_traces(d.id, 100).await.unwrap();
     assert_eq!(
         kept.iter().map(|t| t.body.as_str()).collect::<Vec<_>>(),
         ["msg7", "msg8", "msg9"]
     );
     assert_eq!(kept[0].direction, TraceDirection::Out);
+    assert_eq!(kept[0].http_status, Some(200));
+    assert_eq!(kept[1].http_status, None);
+    assert_eq!(kept[0].session_started, Some(t(0)));
+    assert_eq!(kept[0].size, Some(4));
+    let newest = store.list_traces(d.id, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|t| t.body.as_str()).collect::<Vec<_>>(),
+        ["msg8", "msg9"],
+        "the newest, oldest first"
+    );
     let err = store
-        .record_trace(999, TraceDirection::In, "x", 3, t(0))
+        .record_trace(&trace(999, "x", 0), 3)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ForeignKey { .. }), "{err:?}");
+    store.close().await;
+}
+
+async fn traces_are_paged_and_pruned_by_age(env: Env) {
+    let store = env.store().await;
+    let a = store.create_device(&new_device("A"), t(0)).await.unwrap();
+    let b = store.create_device(&new_device("B"), t(0)).await.unwrap();
+    for n in 0..5 {
+        store.record_trace(&trace(a.id, "a", n), 100).await.unwrap();
+        store.record_trace(&trace(b.id, "b", n), 100).await.unwrap();
+    }
+    let page = store.trace_page(a.id, 2, 1).await.unwrap();
+    assert_eq!(page.count, 5);
+    assert_eq!(
+        page.items.iter().map(|t| t.recorded).collect::<Vec<_>>(),
+        [t(1), t(2)]
+    );
+    assert!(page.items.iter().all(|t| t.body == "a"));
+    // older than t(3): gone, on every device
+    assert_eq!(store.prune_traces(t(3)).await.unwrap(), 6);
+    for id in [a.id, b.id] {
+        let kept = store.list_traces(id, 100).await.unwrap();
+        assert_eq!(
+            kept.iter().map(|t| t.recorded).collect::<Vec<_>>(),
+            [t(3), t(4)]
+        );
+    }
+    assert_eq!(store.trace_page(a.id, 10, 0).await.unwrap().count, 2);
     store.close().await;
 }
 
