@@ -48,6 +48,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0004_list_type_walk.sql"),
         include_str!("../../../migrations/postgres/0004_list_type_walk.sql"),
     ),
+    (
+        7,
+        "connection_requests",
+        include_str!("../../../migrations/sqlite/0007_connection_requests.sql"),
+        include_str!("../../../migrations/postgres/0007_connection_requests.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

@@ -55,6 +55,9 @@ pub struct Inform {
     pub connection_request_url: Option<String>,
     /// The WAN address (ExternalIPAddress, or the peer address).
     pub address: Option<String>,
+    /// The TCP peer the Inform came from (what the connection-request address policy
+    /// trusts, unlike `address`, which the CPE reports). `None` keeps the stored one.
+    pub peer_address: Option<String>,
     pub parameter_key: Option<String>,
     pub events: Vec<InformEvent>,
     pub parameters: Vec<ParameterValue>,
@@ -68,12 +71,15 @@ pub struct Inform {
 pub enum InformOutcome {
     /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up;
     /// `type_id`: the device's type as stored (read with the device row the upsert plans
-    /// from, so the session needs no second read to learn it).
+    /// from, so the session needs no second read to learn it); `has_cr_username`: a
+    /// connection-request username is on record (the same read), so the session knows
+    /// without another whether acs must provision a pair.
     Accepted {
         device_id: i64,
         created: bool,
         came_up: bool,
         type_id: Option<i64>,
+        has_cr_username: bool,
     },
     /// The device exists with `is_active = false`: nothing was written; refuse the session.
     Inactive { device_id: i64 },
@@ -210,15 +216,16 @@ pub(crate) use write_parameter_rows;
 
 /// Serial numbers per lookup statement.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
-/// New devices per multi-row INSERT (15 binds each).
+/// New devices per multi-row INSERT ([`INSERT_BINDS`] binds each).
 pub(crate) const INSERT_CHUNK: usize = 200;
-/// Devices per multi-row UPDATE (11 binds each).
+/// Devices per multi-row UPDATE ([`UPDATE_BINDS`] binds each).
 pub(crate) const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
 pub(crate) const EVENT_CHUNK: usize = 1000;
 
-/// Known devices of a batch: serial -> (id, is_active, is Up, type).
-pub(crate) type Known = HashMap<String, (i64, bool, bool, Option<i64>)>;
+/// Known devices of a batch: serial -> (id, is_active, is Up, type, has a connection-request
+/// username).
+pub(crate) type Known = HashMap<String, (i64, bool, bool, Option<i64>, bool)>;
 
 /// What an Inform of a batch will do.
 pub(crate) enum Plan {
@@ -228,6 +235,7 @@ pub(crate) enum Plan {
         device_id: Option<i64>,
         came_up: bool,
         type_id: Option<i64>,
+        has_cr_username: bool,
     },
 }
 
@@ -238,23 +246,27 @@ pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> 
     let mut new_serials: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for inform in informs {
         let plan = match known.get(&inform.serial_number).copied() {
-            Some((device_id, false, _, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
-            Some((device_id, true, up, type_id)) => {
+            Some((device_id, false, _, _, _)) => {
+                Plan::Done(InformOutcome::Inactive { device_id })
+            }
+            Some((device_id, true, up, type_id, has_cr_username)) => {
                 known.insert(
                     inform.serial_number.clone(),
-                    (device_id, true, true, type_id),
+                    (device_id, true, true, type_id, has_cr_username),
                 );
                 Plan::Update {
                     device_id: Some(device_id),
                     came_up: !up,
                     type_id,
+                    has_cr_username,
                 }
             }
-            // inserted earlier in this batch, without a type
+            // inserted earlier in this batch, without a type or credentials
             None if new_serials.contains(inform.serial_number.as_str()) => Plan::Update {
                 device_id: None,
                 came_up: false,
                 type_id: None,
+                has_cr_username: false,
             },
             None if !inform.auto_register => Plan::Done(InformOutcome::Unknown),
             None => {
@@ -298,11 +310,13 @@ pub(crate) fn settle_plans<'a>(
                 created: true,
                 came_up: true,
                 type_id: None,
+                has_cr_username: false,
             },
             Plan::Update {
                 device_id,
                 came_up,
                 type_id,
+                has_cr_username,
             } => {
                 let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
                 updates.push((device_id, inform));
@@ -311,6 +325,7 @@ pub(crate) fn settle_plans<'a>(
                     created: false,
                     came_up,
                     type_id,
+                    has_cr_username,
                 }
             }
         };
@@ -374,8 +389,8 @@ pub(crate) fn inform_rows<'a>(
 
 /// What an Inform reports of the device row, after its OUI, in column order: product class,
 /// manufacturer, software and hardware version, ConnectionRequestURL, WAN address,
-/// ParameterKey (absent ones keep the stored value).
-pub(crate) fn reported(inform: &Inform) -> [&Option<String>; 7] {
+/// ParameterKey, peer address (absent ones keep the stored value).
+pub(crate) fn reported(inform: &Inform) -> [&Option<String>; REPORTED] {
     [
         &inform.product_class,
         &inform.manufacturer,
@@ -384,8 +399,17 @@ pub(crate) fn reported(inform: &Inform) -> [&Option<String>; 7] {
         &inform.connection_request_url,
         &inform.address,
         &inform.parameter_key,
+        &inform.peer_address,
     ]
 }
+
+/// How many columns [`reported`] fills.
+pub(crate) const REPORTED: usize = 8;
+/// Binds per new device row: uuid, serial, OUI, the reported columns, unique identifier and
+/// four times.
+pub(crate) const INSERT_BINDS: usize = 3 + REPORTED + 1 + 4;
+/// Binds per updated device row: id, OUI, the reported columns, the time.
+pub(crate) const UPDATE_BINDS: usize = 2 + REPORTED + 1;
 
 /// CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4).
 pub(crate) fn unique_identifier(inform: &Inform) -> String {
@@ -396,13 +420,13 @@ pub(crate) fn unique_identifier(inform: &Inform) -> String {
 }
 
 /// The batch statements' fixed text; placeholders go between head and tail.
-pub(crate) const LOOKUP_DEVICES: &str =
-    "SELECT id, is_active, status, serial_number, type_id FROM devices WHERE serial_number IN (";
+pub(crate) const LOOKUP_DEVICES: &str = "SELECT id, is_active, status, serial_number, type_id, \
+     (username IS NOT NULL) AS has_cr_username FROM devices WHERE serial_number IN (";
 pub(crate) const INSERT_DEVICES: &str = "INSERT INTO devices (uuid, serial_number, oui, \
      product_class, manufacturer, software_version, hardware_version, connection_request_url, \
-     address, parameter_key, unique_identifier, status_change, last_connection, created, \
-     last_change, is_active, status) VALUES ";
-/// Each new device's row ends with these two literals after its 15 placeholders.
+     address, parameter_key, peer_address, unique_identifier, status_change, last_connection, \
+     created, last_change, is_active, status) VALUES ";
+/// Each new device's row ends with these two literals after its [`INSERT_BINDS`] placeholders.
 pub(crate) const INSERT_DEVICE_ROW_END: &str = "TRUE, 'Up')";
 pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
 /// What every Inform writes on its device's row. Neither `status` nor `status_change` is
@@ -410,8 +434,8 @@ pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
 /// every row whose UPDATE assigns one of its columns, changed or not (7 more pages to write per
 /// Inform). [`MARK_UP`] sets them on the rows that were not Up yet.
 pub(crate) const UPDATE_DEVICES: &str = "WITH v (id, oui, product_class, manufacturer, \
-     software_version, hardware_version, connection_request_url, address, parameter_key, now) \
-     AS (VALUES ";
+     software_version, hardware_version, connection_request_url, address, parameter_key, \
+     peer_address, now) AS (VALUES ";
 pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      product_class = COALESCE(v.product_class, devices.product_class), \
      manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
@@ -420,6 +444,7 @@ pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      connection_request_url = COALESCE(v.connection_request_url, devices.connection_request_url), \
      address = COALESCE(v.address, devices.address), \
      parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
+     peer_address = COALESCE(v.peer_address, devices.peer_address), \
      last_connection = v.now \
      FROM v WHERE devices.id = v.id";
 /// Up since the batch's first Inform of the device, for the devices that were not Up.
@@ -456,12 +481,12 @@ macro_rules! apply_informs {
                 dialect.placeholder(&mut sql, i + 1);
             }
             sql.push(')');
-            let rows: Vec<(i64, bool, String, String, Option<i64>)> =
+            let rows: Vec<(i64, bool, String, String, Option<i64>, bool)> =
                 $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
-            for (id, active, status, serial, type_id) in rows {
-                known.insert(serial, (id, active, status == "Up", type_id));
+            for (id, active, status, serial, type_id, has_cr) in rows {
+                known.insert(serial, (id, active, status == "Up", type_id, has_cr));
             }
         }
         let plans = $crate::inform::plan_informs(informs, &mut known);
@@ -471,7 +496,8 @@ macro_rules! apply_informs {
             ::std::collections::HashMap::with_capacity(inserts.len());
         for chunk in inserts.chunks($crate::inform::INSERT_CHUNK) {
             let mut sql = String::from($crate::inform::INSERT_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * 15);
+            const BINDS: usize = $crate::inform::INSERT_BINDS;
+            let mut args = Vec::with_capacity(chunk.len() * BINDS);
             for (i, inform) in chunk.iter().enumerate() {
                 let now = $crate::ts(inform.now);
                 args.push(Arg::Text($crate::secret::new_uuid()));
@@ -483,8 +509,8 @@ macro_rules! apply_informs {
                     args.push(Arg::Time(now));
                 }
                 sql.push_str(if i > 0 { ", (" } else { "(" });
-                for k in 0..15 {
-                    dialect.placeholder(&mut sql, args.len() - 14 + k);
+                for k in 0..BINDS {
+                    dialect.placeholder(&mut sql, args.len() - (BINDS - 1) + k);
                     sql.push_str(", ");
                 }
                 sql.push_str($crate::inform::INSERT_DEVICE_ROW_END);
@@ -498,8 +524,9 @@ macro_rules! apply_informs {
         }
         // everyone else: one multi-row UPDATE per chunk
         let (outcomes, updates) = $crate::inform::settle_plans(informs, plans, &inserted);
-        const UPDATE_TYPES: [&str; 10] = [
+        const UPDATE_TYPES: [&str; $crate::inform::UPDATE_BINDS] = [
             "bigint",
+            "text",
             "text",
             "text",
             "text",
@@ -512,7 +539,7 @@ macro_rules! apply_informs {
         ];
         for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
             let mut sql = String::from($crate::inform::UPDATE_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * 10);
+            let mut args = Vec::with_capacity(chunk.len() * UPDATE_TYPES.len());
             for (device_id, inform, _) in chunk {
                 args.push(Arg::I64(*device_id));
                 args.push(Arg::Text(inform.oui.clone()));
