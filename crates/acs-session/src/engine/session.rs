@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_store::{
-    Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, SessionStart,
-    SessionStartOutcome, SessionTurn, Task, TaskOutcome, TaskState,
+    CrProvision, DevicePassword, Inform as StoreInform, InformEvent, InformOutcome, NewTask,
+    ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Task, TaskOutcome, TaskState,
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
@@ -33,6 +33,10 @@ pub struct EngineConfig {
     pub public_cwmp_url: Option<String>,
     /// Names per GetParameterValues during a `sync`.
     pub sync_batch: usize,
+    /// Give devices connection-request credentials (DESIGN §8): a device with no username on
+    /// record gets a generated pair, and a device that bootstraps gets the pair on record
+    /// again (a factory reset wiped it), by a `credentials` task queued at its Inform.
+    pub provision_cr_credentials: bool,
     /// Identifies this node in lease and claim holders.
     pub node_id: String,
     pub encode: EncodeOptions,
@@ -46,6 +50,7 @@ impl Default for EngineConfig {
             await_event_ttl: Duration::from_secs(3600),
             public_cwmp_url: None,
             sync_batch: 100,
+            provision_cr_credentials: true,
             node_id: "acs".to_owned(),
             encode: EncodeOptions::default(),
         }
@@ -392,10 +397,13 @@ impl<B: SessionBackend> Engine<B> {
                 return self.retry_fault(session, &env, &e.0);
             }
         };
-        let (device_id, type_id) = match outcome {
+        let (device_id, type_id, has_cr_username) = match outcome {
             InformOutcome::Accepted {
-                device_id, type_id, ..
-            } => (device_id, type_id),
+                device_id,
+                type_id,
+                has_cr_username,
+                ..
+            } => (device_id, type_id, has_cr_username),
             InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
                 // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
@@ -418,11 +426,58 @@ impl<B: SessionBackend> Engine<B> {
             self.end(session, now).await;
             return self.retry_fault(session, &env, &e.0);
         }
+        if self.config.provision_cr_credentials && (bootstrap || !has_cr_username) {
+            self.provision_cr_credentials(session, has_cr_username, now)
+                .await;
+        }
         session.encode = match type_id {
             Some(type_id) => self.wire_format(type_id, now).await,
             None => None,
         };
         self.encode(session, &env.inform_reply())
+    }
+
+    /// Queues the `credentials` task that gives the device its connection-request pair: the
+    /// one on record, or (none on record) a fresh one generated here. It goes out in this
+    /// session. A store failure is logged and leaves the session alone: a device without a
+    /// pair is provisioned at its next Inform, and a wake uses the accepted pair meanwhile.
+    async fn provision_cr_credentials(
+        &self,
+        session: &Session,
+        has_cr_username: bool,
+        now: DateTime<Utc>,
+    ) {
+        let generated = (!has_cr_username).then(|| {
+            let c = crate::connection_request::generate_credentials();
+            (c.username, DevicePassword::new(c.password.expose()))
+        });
+        let spec = TaskSpec::Credentials {};
+        let (kind, payload) = spec.to_parts();
+        let task = NewTask {
+            kind: kind.to_owned(),
+            setting_group: spec.default_setting_group().to_owned(),
+            payload,
+        };
+        match self
+            .backend
+            .provision_cr_credentials(session.device_id, generated, task, now)
+            .await
+        {
+            Ok(CrProvision::Generated) => tracing::info!(
+                serial = %session.serial,
+                "generated connection-request credentials; sending them in this session"
+            ),
+            Ok(CrProvision::Queued) => tracing::debug!(
+                serial = %session.serial,
+                "sending the connection-request credentials on record again"
+            ),
+            Ok(CrProvision::AlreadyQueued | CrProvision::NothingToSend) => {}
+            Err(e) => tracing::warn!(
+                serial = %session.serial,
+                error = %e.0,
+                "connection-request credentials not provisioned"
+            ),
+        }
     }
 
     /// Settles what this Inform's events prove done (PROTOCOL §8, §10).
@@ -464,9 +519,16 @@ impl<B: SessionBackend> Engine<B> {
         }
         if let Some(pk) = parameter_key.filter(|k| !k.is_empty()) {
             // the session broke after an SPV was sent: the CPE's ParameterKey proves it applied
-            self.backend
+            let settled = self
+                .backend
                 .settle_by_command_key(device_id, pk, TaskOutcome::Done, now)
                 .await?;
+            if settled.is_some_and(|t| t.kind == TaskSpec::Credentials {}.kind()) {
+                // ... and with it the connection-request pair it carried
+                self.backend
+                    .accept_cr_credentials(device_id, pk, now)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -667,6 +729,12 @@ impl<B: SessionBackend> Engine<B> {
         now: DateTime<Utc>,
     ) -> Result<Option<Body>, super::BackendError> {
         match body {
+            Body::SetParameterValuesResponse(_) if matches!(f.spec, TaskSpec::Credentials {}) => {
+                // the CPE checks the new connection-request pair from now on
+                self.backend
+                    .accept_cr_credentials(session.device_id, &f.task.command_key, now)
+                    .await?;
+            }
             Body::GetParameterValuesResponse(r) => {
                 let params = r.parameter_list.iter().map(param_value).collect();
                 self.backend
@@ -912,6 +980,19 @@ impl<B: SessionBackend> Engine<B> {
                 .device_password(session.device_id)
                 .await
                 .map_err(store)?;
+            if let Some(user) = &username {
+                // what goes out is what becomes usable once the CPE accepts it, even if the
+                // record changes meanwhile
+                self.backend
+                    .offer_cr_credentials(
+                        session.device_id,
+                        &task.command_key,
+                        user,
+                        password.clone(),
+                    )
+                    .await
+                    .map_err(store)?;
+            }
         }
         let mut firmware = None;
         if let TaskSpec::Firmware { firmware_image } = spec {
@@ -1346,6 +1427,7 @@ fn store_inform(
         hardware_version: find("DeviceInfo.HardwareVersion"),
         connection_request_url: find("ManagementServer.ConnectionRequestURL"),
         address,
+        peer_address: ctx.peer_ip.clone(),
         parameter_key: find("ManagementServer.ParameterKey"),
         events: inform
             .event
