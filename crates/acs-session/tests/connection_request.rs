@@ -176,7 +176,9 @@ async fn digest_accepted_on_200_and_204() {
     for status in [200, 204] {
         let cpe = Cpe::new(AuthMode::Digest, status);
         let url = cpe.start().await;
-        let report = requester().send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+        let report = requester()
+            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "status {status}");
         assert!(report.latency > Duration::ZERO);
         // The challenge, then the authenticated request.
@@ -195,7 +197,9 @@ async fn every_digest_flavour_a_cpe_offers() {
     ] {
         let cpe = Cpe::digest_flavour(template);
         let url = cpe.start().await;
-        let report = requester().send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+        let report = requester()
+            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "{template}");
     }
 }
@@ -205,7 +209,9 @@ async fn new_connection_when_the_cpe_closes_after_401() {
     let mut cpe = Cpe::new(AuthMode::Digest, 200);
     cpe.close_after_401 = true;
     let url = cpe.start().await;
-    let report = requester().send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+    let report = requester()
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -251,7 +257,12 @@ async fn new_connection_when_the_cpe_drops_the_socket_silently() {
         }
     });
     let report = requester()
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS), ON_LOOPBACK)
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     assert!(connections.load(Ordering::SeqCst) >= 2);
@@ -299,17 +310,26 @@ async fn busy_and_other_statuses() {
 
     let busy_after_auth = Cpe::new(AuthMode::Digest, 503);
     let report = requester()
-        .send("dev-1", &busy_after_auth.start().await, creds(CR_PASS), ON_LOOPBACK)
+        .send(
+            "dev-1",
+            &busy_after_auth.start().await,
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Busy);
 
     let odd = Cpe::new(AuthMode::None, 404);
-    let report = requester().send("dev-1", &odd.start().await, None, ON_LOOPBACK).await;
+    let report = requester()
+        .send("dev-1", &odd.start().await, None, ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::HttpStatus(404));
 
     // No authentication at all on the CPE: accepted without credentials.
     let open = Cpe::new(AuthMode::None, 200);
-    let report = requester().send("dev-1", &open.start().await, None, ON_LOOPBACK).await;
+    let report = requester()
+        .send("dev-1", &open.start().await, None, ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -317,7 +337,9 @@ async fn busy_and_other_statuses() {
 async fn basic_only_when_allowed() {
     let cpe = Cpe::new(AuthMode::Basic, 200);
     let url = cpe.start().await;
-    let report = requester().send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+    let report = requester()
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::BasicNotAllowed))
@@ -325,9 +347,13 @@ async fn basic_only_when_allowed() {
     assert_eq!(cpe.requests(), 1, "the password never went out in Basic");
 
     let allowing = requester_with(|c| c.allow_basic = true);
-    let report = allowing.send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+    let report = allowing
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
-    let report = allowing.send("dev-1", &url, creds("wrong"), ON_LOOPBACK).await;
+    let report = allowing
+        .send("dev-1", &url, creds("wrong"), ON_LOOPBACK)
+        .await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Rejected)
@@ -340,7 +366,12 @@ async fn closed_port_is_unreachable() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let report = requester()
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS), ON_LOOPBACK)
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert!(
         matches!(report.outcome, CrOutcome::Unreachable(_)),
@@ -362,7 +393,12 @@ async fn silent_cpe_times_out() {
     });
     let quick = requester_with(|c| c.total_timeout = Duration::from_millis(300));
     let report = quick
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS), ON_LOOPBACK)
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Timeout);
     held.abort();
@@ -376,7 +412,9 @@ async fn invalid_urls_send_nothing() {
         "http://u:p@127.0.0.1/",
         "",
     ] {
-        let report = requester().send("dev-1", url, creds(CR_PASS), ON_LOOPBACK).await;
+        let report = requester()
+            .send("dev-1", url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert!(
             matches!(report.outcome, CrOutcome::InvalidUrl(_)),
             "{url}: {:?}",
@@ -422,7 +460,11 @@ async fn concurrency_is_bounded() {
     let bounded = requester_with(|c| c.max_concurrent = 2);
     let sends = (0..6).map(|i| {
         let (bounded, url) = (bounded.clone(), url.clone());
-        tokio::spawn(async move { bounded.send(&format!("dev-{i}"), &url, None, ON_LOOPBACK).await })
+        tokio::spawn(async move {
+            bounded
+                .send(&format!("dev-{i}"), &url, None, ON_LOOPBACK)
+                .await
+        })
     });
     for send in sends.collect::<Vec<_>>() {
         assert_eq!(send.await.unwrap().outcome, CrOutcome::Accepted);
@@ -446,7 +488,9 @@ async fn ipv6_literal_url() {
         }
     };
     let url = format!("http://[::1]:{}/cr", addr.port());
-    let report = requester().send("dev-6", &url, creds(CR_PASS), ON_LOOPBACK).await;
+    let report = requester()
+        .send("dev-6", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -462,7 +506,9 @@ async fn a_requester_with_metrics_counts_outcomes_and_latency() {
     );
     let cpe = Cpe::new(AuthMode::Digest, 200);
     let url = cpe.start().await;
-    let report = requester.send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK).await;
+    let report = requester
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     // nothing goes on the wire for a bad URL: counted, but no latency observed
     let bad = requester.send("dev-2", "ftp://x/", None, ON_LOOPBACK).await;
@@ -499,7 +545,10 @@ async fn loopback_is_refused_unless_the_device_informs_from_loopback() {
         let CrOutcome::Refused(why) = &report.outcome else {
             panic!("{peer:?}: {:?}", report.outcome)
         };
-        assert!(why.contains("127.0.0.1") && why.contains("loopback"), "{why}");
+        assert!(
+            why.contains("127.0.0.1") && why.contains("loopback"),
+            "{why}"
+        );
         assert_eq!(report.latency, Duration::ZERO);
         assert_eq!(report.outcome.as_str(), "refused");
     }

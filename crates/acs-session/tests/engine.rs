@@ -330,7 +330,10 @@ impl SessionBackend for FakeBackend {
             Some(true) => Ok(CrProvision::AlreadyQueued),
             Some(false) => {
                 let key = format!("cr-{}", self.with(|s| s.tasks.len()));
-                self.queue(TaskSpec::from_parts(&task.kind, &task.payload).unwrap(), &key);
+                self.queue(
+                    TaskSpec::from_parts(&task.kind, &task.payload).unwrap(),
+                    &key,
+                );
                 Ok(outcome)
             }
         }
@@ -355,7 +358,12 @@ impl SessionBackend for FakeBackend {
         _: DateTime<Utc>,
     ) -> BackendResult<bool> {
         self.with(|s| {
-            let offer = s.cr_offers.iter().rev().find(|o| o.0 == command_key).cloned();
+            let offer = s
+                .cr_offers
+                .iter()
+                .rev()
+                .find(|o| o.0 == command_key)
+                .cloned();
             Ok(offer
                 .map(|(_, user, password)| s.cr_accepted = Some((user, password)))
                 .is_some())

@@ -246,9 +246,7 @@ pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> 
     let mut new_serials: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for inform in informs {
         let plan = match known.get(&inform.serial_number).copied() {
-            Some((device_id, false, _, _, _)) => {
-                Plan::Done(InformOutcome::Inactive { device_id })
-            }
+            Some((device_id, false, _, _, _)) => Plan::Done(InformOutcome::Inactive { device_id }),
             Some((device_id, true, up, type_id, has_cr_username)) => {
                 known.insert(
                     inform.serial_number.clone(),

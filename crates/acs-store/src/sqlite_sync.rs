@@ -25,11 +25,11 @@ use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior, par
 use crate::Dialect;
 use crate::error::Result;
 use crate::inform::{
-    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_BINDS, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
-    INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
-    LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, UPDATE_CHUNK,
-    UPDATE_BINDS, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows, inserts,
-    plan_informs, reported, settle_plans, unique_identifier,
+    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_BINDS, INSERT_CHUNK, INSERT_DEVICE_ROW_END,
+    INSERT_DEVICES, INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome,
+    Known, LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, UPDATE_BINDS,
+    UPDATE_CHUNK, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows,
+    inserts, plan_informs, reported, settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
 use crate::session::{

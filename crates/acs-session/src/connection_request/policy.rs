@@ -256,7 +256,15 @@ mod tests {
         assert!(all.contains(ip("203.0.113.9")));
         let v6: Cidr = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")) && !v6.contains(ip("2001:db9::1")));
-        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host/8", "10.0.0.0/-1", "10.0.0.0/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "host/8",
+            "10.0.0.0/-1",
+            "10.0.0.0/x",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?} parsed");
         }
     }
@@ -354,8 +362,15 @@ mod tests {
             deny: vec![],
         };
         assert_eq!(p.check(ip("100.64.3.4"), false), Ok(()));
-        assert!(p.check(ip("10.0.0.1"), false).is_err(), "outside the allow list");
-        assert_eq!(p.check(ip("169.254.10.5"), false), Ok(()), "named explicitly");
+        assert!(
+            p.check(ip("10.0.0.1"), false).is_err(),
+            "outside the allow list"
+        );
+        assert_eq!(
+            p.check(ip("169.254.10.5"), false),
+            Ok(()),
+            "named explicitly"
+        );
         assert!(p.check(ip("169.254.169.254"), false).is_err());
         // an allow list that does not hold loopback keeps loopback out, even for a device on
         // loopback

@@ -393,7 +393,8 @@ impl SessionBackend for StoreBackend {
     ) -> BackendResult<bool> {
         self.run(
             "connection-request credentials accepted",
-            self.store.accept_cr_credentials(device_id, command_key, now),
+            self.store
+                .accept_cr_credentials(device_id, command_key, now),
         )
         .await
     }

@@ -3120,7 +3120,10 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         password: pw.map(DevicePassword::new),
     };
     let target = store.wake_target(device.id).await.unwrap();
-    assert_eq!(target.credentials, Some(usable("reg-user", Some("reg-secret"))));
+    assert_eq!(
+        target.credentials,
+        Some(usable("reg-user", Some("reg-secret")))
+    );
     // a new pair on record is not what the CPE checks yet
     store
         .update_device(
@@ -3145,19 +3148,45 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         .await
         .unwrap();
     let target = store.wake_target(device.id).await.unwrap();
-    assert_eq!(target.credentials, Some(usable("reg-user", Some("reg-secret"))));
-    assert!(!store.accept_cr_credentials(device.id, "key-0", t(2)).await.unwrap());
-    assert!(store.accept_cr_credentials(device.id, "key-1", t(2)).await.unwrap());
+    assert_eq!(
+        target.credentials,
+        Some(usable("reg-user", Some("reg-secret")))
+    );
+    assert!(
+        !store
+            .accept_cr_credentials(device.id, "key-0", t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-1", t(2))
+            .await
+            .unwrap()
+    );
     let target = store.wake_target(device.id).await.unwrap();
-    assert_eq!(target.credentials, Some(usable("new-user", Some("new-secret"))));
+    assert_eq!(
+        target.credentials,
+        Some(usable("new-user", Some("new-secret")))
+    );
     // accepted once: the offer is gone
-    assert!(!store.accept_cr_credentials(device.id, "key-1", t(3)).await.unwrap());
+    assert!(
+        !store
+            .accept_cr_credentials(device.id, "key-1", t(3))
+            .await
+            .unwrap()
+    );
     // a username alone, and no password, is kept as such
     store
         .offer_cr_credentials(device.id, "key-2", "only-user", None)
         .await
         .unwrap();
-    assert!(store.accept_cr_credentials(device.id, "key-2", t(4)).await.unwrap());
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-2", t(4))
+            .await
+            .unwrap()
+    );
     let target = store.wake_target(device.id).await.unwrap();
     assert_eq!(target.credentials, Some(usable("only-user", None)));
     // sealed at rest
@@ -3170,7 +3199,12 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
-    assert!(store.accept_cr_credentials(device.id, "key-3", t(5)).await.unwrap());
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-3", t(5))
+            .await
+            .unwrap()
+    );
     let plain = raw_count(
         &env,
         "SELECT COUNT(*) FROM cr_credentials WHERE password_enc IS NOT NULL",
@@ -3218,7 +3252,10 @@ async fn cr_provisioning_generates_once_and_queues_one_task(env: Env) {
         Some(pw.clone())
     );
     // not usable for connection requests until the CPE accepted it
-    assert_eq!(store.wake_target(device_id).await.unwrap().credentials, None);
+    assert_eq!(
+        store.wake_target(device_id).await.unwrap().credentials,
+        None
+    );
     // the next Inform knows a username is on record
     let out = store.upsert_inform(&inform("PROV", t(2))).await.unwrap();
     assert!(matches!(
@@ -3231,12 +3268,23 @@ async fn cr_provisioning_generates_once_and_queues_one_task(env: Env) {
     // a bootstrap while the task is open: nothing more, and no second pair
     let other = DevicePassword::new("other");
     let again = store
-        .provision_cr_credentials(device_id, Some(("cr-other", &other)), &credentials_task, t(3))
+        .provision_cr_credentials(
+            device_id,
+            Some(("cr-other", &other)),
+            &credentials_task,
+            t(3),
+        )
         .await
         .unwrap();
     assert_eq!(again, CrProvision::AlreadyQueued);
     assert_eq!(
-        store.device_by_id(device_id).await.unwrap().unwrap().username.as_deref(),
+        store
+            .device_by_id(device_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username
+            .as_deref(),
         Some("cr-gen")
     );
     let open = store.list_tasks(device_id, true).await.unwrap();
@@ -3258,7 +3306,10 @@ async fn cr_provisioning_generates_once_and_queues_one_task(env: Env) {
     assert_eq!(queued, CrProvision::Queued);
     assert_eq!(store.list_tasks(device_id, true).await.unwrap().len(), 1);
     // nothing on record and nothing generated: nothing to send
-    let bare = store.create_device(&new_device("BARE"), t(0)).await.unwrap();
+    let bare = store
+        .create_device(&new_device("BARE"), t(0))
+        .await
+        .unwrap();
     let nothing = store
         .provision_cr_credentials(bare.id, None, &credentials_task, t(1))
         .await
@@ -3279,7 +3330,8 @@ async fn peer_address_comes_from_the_inform(env: Env) {
         Some("127.0.0.1")
     );
     // through the batched writer too, and an Inform without one keeps it
-    let (writer, task) = InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
+    let (writer, task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
     let mut second = inform("PEER", t(1));
     second.peer_address = Some("192.0.2.9".into());
     writer.submit(second).await.unwrap();
