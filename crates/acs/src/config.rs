@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use acs_session::connection_request::Cidr;
 use acs_store::StatusPolicy;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -143,6 +144,22 @@ pub struct ServeArgs {
     /// Seconds between two Up/Down sweeps [default: 30]
     #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
     pub status_sweep_interval: Option<u64>,
+    /// Generate connection-request credentials for devices without any, and send the pair on
+    /// record again when a device bootstraps [default: true]
+    #[arg(long, env = "ACS_CR_PROVISION", num_args = 0..=1, default_missing_value = "true")]
+    pub cr_provision: Option<bool>,
+    /// Connection requests only to these address ranges (comma-separated CIDRs); a range
+    /// inside a refused special range (loopback, link-local, ...) allows it [default: any]
+    #[arg(long, env = "ACS_CR_ALLOW", value_delimiter = ',')]
+    pub cr_allow: Option<Vec<String>>,
+    /// Never send connection requests to these address ranges (comma-separated CIDRs; wins
+    /// over everything) [default: none]
+    #[arg(long, env = "ACS_CR_DENY", value_delimiter = ',')]
+    pub cr_deny: Option<Vec<String>>,
+    /// Answer a CPE's Basic challenge in connection requests (the password crosses the
+    /// network in the clear) [default: false]
+    #[arg(long, env = "ACS_CR_ALLOW_BASIC", num_args = 0..=1, default_missing_value = "true")]
+    pub cr_allow_basic: Option<bool>,
 }
 
 /// The same settings read from `--config`.
@@ -176,6 +193,10 @@ pub struct FileConfig {
     pub status_grace_seconds: Option<u32>,
     pub status_default_interval: Option<u32>,
     pub status_sweep_interval: Option<u64>,
+    pub cr_provision: Option<bool>,
+    pub cr_allow: Option<Vec<String>>,
+    pub cr_deny: Option<Vec<String>>,
+    pub cr_allow_basic: Option<bool>,
 }
 
 impl FileConfig {
@@ -215,6 +236,11 @@ pub struct Settings {
     /// When a silent device turns Down (DESIGN §5).
     pub status_policy: StatusPolicy,
     pub status_sweep_interval: u64,
+    /// Connection requests (ACS -> CPE): provisioning, address policy, Basic.
+    pub cr_provision: bool,
+    pub cr_allow: Vec<Cidr>,
+    pub cr_deny: Vec<Cidr>,
+    pub cr_allow_basic: bool,
 }
 
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
@@ -296,8 +322,25 @@ impl Settings {
                 .or(f.status_sweep_interval)
                 .unwrap_or(30)
                 .max(1),
+            cr_provision: a.cr_provision.or(f.cr_provision).unwrap_or(true),
+            cr_allow: cidrs("--cr-allow", a.cr_allow.or(f.cr_allow))?,
+            cr_deny: cidrs("--cr-deny", a.cr_deny.or(f.cr_deny))?,
+            cr_allow_basic: a.cr_allow_basic.or(f.cr_allow_basic).unwrap_or(false),
         })
     }
+}
+
+/// Address ranges of `flag`; an entry that is not one fails the start, naming it. Empty
+/// entries (a trailing comma) are ignored.
+fn cidrs(flag: &str, list: Option<Vec<String>>) -> anyhow::Result<Vec<Cidr>> {
+    list.unwrap_or_default()
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            c.parse::<Cidr>()
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+        })
+        .collect()
 }
 
 /// A TLS listener needs its address, certificate and key together; a file given without the

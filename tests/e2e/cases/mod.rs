@@ -9,6 +9,7 @@ mod firmware;
 mod migration;
 mod transfers;
 mod troubleshooting;
+mod wake;
 
 use crate::support::{BoxFuture, Case, Env};
 
@@ -31,5 +32,7 @@ pub fn all() -> Vec<Case> {
         case!(durability::restart_keeps_tasks),
         case!(auth::digest_auth),
         case!(transfers::software_and_scheduled_transfers),
+        case!(wake::reboot_without_manual_credentials),
+        case!(wake::update_status_keeps_a_healthy_fleet_up),
     ]
 }

@@ -1,0 +1,104 @@
+//! Issue 13, out of the box: remote operations on devices nobody gave credentials to. acs
+//! provisions each device's connection-request credentials in its first session, so a PATCH
+//! reboot reaches the device at once; and `update_status=true` over a healthy fleet leaves it
+//! Up.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::common::{task_state, wait_settled, wait_up};
+use crate::support::{Env, SimConfig, wait, wait::secs};
+
+/// The simulator's own reboot time (the harness shortens it to 0.2 s).
+const SIM_DEFAULT_REBOOT: [&str; 2] = ["--reboot-delay", "1"];
+
+pub async fn reboot_without_manual_credentials(env: Env) {
+    let (acs, api) = env.start();
+    // not registered: auto-registered by its BOOTSTRAP, with the simulator's own defaults
+    let sim = SimConfig {
+        acs_url: &acs.acs_url(),
+        serial_pattern: "WAKE{}",
+        devices: 1,
+        inform_interval: 300,
+        extra: SIM_DEFAULT_REBOOT.map(String::from).to_vec(),
+    }
+    .start();
+    let serial = "WAKE0";
+    wait_up(&api, &[serial.to_owned()], secs(60)).await;
+    // its first session set the connection-request pair acs generated
+    let d = wait_settled(&api, serial, secs(30)).await;
+    let username = d["username"].as_str().expect("a generated username");
+    assert!(username.starts_with("cr-"), "{d}");
+    assert!(d.get("password").is_none(), "a password in a response: {d}");
+    assert_eq!(
+        task_state(&api, serial, "credentials").await.as_deref(),
+        Some("done")
+    );
+
+    let asked = Instant::now();
+    let patched = api.patch_device(serial, json!({ "reboot": true })).await;
+    assert_eq!(patched["pending_settings"], "reboot");
+    assert_eq!(
+        patched["connection_request"]["outcome"], "accepted",
+        "{patched}"
+    );
+    // the Reboot goes out in the session the connection request opened, the device reboots
+    // and informs `M Reboot` + `1 BOOT`, the task is done and nothing is pending
+    wait::until_true("WAKE0 to reboot and report it", secs(30), || async {
+        sim.informed(serial, &["1 BOOT", "M Reboot"])
+            && task_state(&api, serial, "reboot").await.as_deref() == Some("done")
+    })
+    .await;
+    let d = wait_settled(&api, serial, secs(30)).await;
+    let took = asked.elapsed();
+    eprintln!("PATCH reboot to completion without manual credentials: {took:?}");
+    assert_eq!(d["status"], "Up");
+    let history = api
+        .expect(
+            200,
+            "GET",
+            &format!("/inventory_device_serial/{serial}/history/"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        history["connection_requests"][0]["outcome"], "accepted",
+        "{history}"
+    );
+    drop(sim);
+    drop(acs);
+}
+
+pub async fn update_status_keeps_a_healthy_fleet_up(env: Env) {
+    let (acs, api) = env.start();
+    let sim = SimConfig {
+        acs_url: &acs.acs_url(),
+        serial_pattern: "HLTH{:03}",
+        devices: 100,
+        inform_interval: 300,
+        extra: vec![],
+    }
+    .start();
+    let serials: Vec<String> = (0..100).map(|i| format!("HLTH{i:03}")).collect();
+    wait_up(&api, &serials, secs(120)).await;
+    for s in &serials {
+        sim.wait_sessions(s, 1).await;
+    }
+    let page = api.list("update_status=true&limit=100").await;
+    let results = page["results"].as_array().expect("results");
+    assert_eq!(results.len(), 100);
+    let down: Vec<&str> = results
+        .iter()
+        .filter(|d| d["status"] != "Up")
+        .map(|d| d["serial_number"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        down.is_empty(),
+        "{} of 100 healthy devices Down: {down:?}",
+        down.len()
+    );
+    assert_eq!(api.serials("status=true&limit=1000").await.len(), 100);
+    drop(sim);
+    drop(acs);
+}
