@@ -26,23 +26,12 @@ pub async fn reboot_without_manual_credentials(env: Env) {
     .start();
     let serial = "WAKE0";
     wait_up(&api, &[serial.to_owned()], secs(60)).await;
-    // its first session set the connection-request pair acs generated
-    let d = wait_settled(&api, serial, secs(30)).await;
-    let username = d["username"].as_str().expect("a generated username");
-    assert!(username.starts_with("cr-"), "{d}");
-    assert!(d.get("password").is_none(), "a password in a response: {d}");
-    assert_eq!(
-        task_state(&api, serial, "credentials").await.as_deref(),
-        Some("done")
-    );
+    // its first session is over (it set the connection-request pair acs generated)
+    wait_settled(&api, serial, secs(30)).await;
 
     let asked = Instant::now();
     let patched = api.patch_device(serial, json!({ "reboot": true })).await;
     assert_eq!(patched["pending_settings"], "reboot");
-    assert_eq!(
-        patched["connection_request"]["outcome"], "accepted",
-        "{patched}"
-    );
     // the Reboot goes out in the session the connection request opened, the device reboots
     // and informs `M Reboot` + `1 BOOT`, the task is done and nothing is pending
     wait::until_true("WAKE0 to reboot and report it", secs(30), || async {
@@ -54,6 +43,19 @@ pub async fn reboot_without_manual_credentials(env: Env) {
     let took = asked.elapsed();
     eprintln!("PATCH reboot to completion without manual credentials: {took:?}");
     assert_eq!(d["status"], "Up");
+    // the answer said the device was reached
+    assert_eq!(
+        patched["connection_request"]["outcome"], "accepted",
+        "{patched}"
+    );
+    // what made it work: the pair acs generated and sent in the first session
+    let username = d["username"].as_str().expect("a generated username");
+    assert!(username.starts_with("cr-"), "{d}");
+    assert!(d.get("password").is_none(), "a password in a response: {d}");
+    assert_eq!(
+        task_state(&api, serial, "credentials").await.as_deref(),
+        Some("done")
+    );
     let history = api
         .expect(
             200,
