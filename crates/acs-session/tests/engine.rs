@@ -313,9 +313,7 @@ impl SessionBackend for FakeBackend {
         let mut outcome = CrProvision::Queued;
         let open = self.with(|s| {
             if s.cr_username.is_none() {
-                let Some((user, password)) = generated else {
-                    return None;
-                };
+                let (user, password) = generated?;
                 s.cr_username = Some(user);
                 s.cr_password = Some(password);
                 outcome = CrProvision::Generated;

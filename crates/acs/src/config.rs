@@ -160,6 +160,10 @@ pub struct ServeArgs {
     /// network in the clear) [default: false]
     #[arg(long, env = "ACS_CR_ALLOW_BASIC", num_args = 0..=1, default_missing_value = "true")]
     pub cr_allow_basic: Option<bool>,
+    /// Seconds a PUT/PATCH that queued tasks waits for its connection request's outcome
+    /// (`connection_request` in the answer); 0 answers at once with `pending` [default: 3]
+    #[arg(long, env = "ACS_CR_ANSWER_WAIT")]
+    pub cr_answer_wait: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -197,6 +201,7 @@ pub struct FileConfig {
     pub cr_allow: Option<Vec<String>>,
     pub cr_deny: Option<Vec<String>>,
     pub cr_allow_basic: Option<bool>,
+    pub cr_answer_wait: Option<u64>,
 }
 
 impl FileConfig {
@@ -241,6 +246,7 @@ pub struct Settings {
     pub cr_allow: Vec<Cidr>,
     pub cr_deny: Vec<Cidr>,
     pub cr_allow_basic: bool,
+    pub cr_answer_wait: u64,
 }
 
 pub fn db_settings(db: &DbArgs) -> anyhow::Result<(String, PathBuf)> {
@@ -326,6 +332,7 @@ impl Settings {
             cr_allow: cidrs("--cr-allow", a.cr_allow.or(f.cr_allow))?,
             cr_deny: cidrs("--cr-deny", a.cr_deny.or(f.cr_deny))?,
             cr_allow_basic: a.cr_allow_basic.or(f.cr_allow_basic).unwrap_or(false),
+            cr_answer_wait: a.cr_answer_wait.or(f.cr_answer_wait).unwrap_or(3),
         })
     }
 }

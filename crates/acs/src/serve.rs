@@ -202,6 +202,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             public_cwmp_url: s.public_cwmp_url.clone(),
             cpe_port: cwmp_addr.port(),
             data_dir: s.data_dir.clone(),
+            wake_answer_wait: Duration::from_secs(s.cr_answer_wait),
             ..acs_api::ApiConfig::default()
         },
     );

@@ -68,6 +68,42 @@ pub async fn reboot_without_manual_credentials(env: Env) {
         history["connection_requests"][0]["outcome"], "accepted",
         "{history}"
     );
+
+    // A factory reset puts the simulator's own pair back; its BOOTSTRAP gets acs's pair sent
+    // again, so the next operation still reaches it.
+    api.patch_device(serial, json!({ "factory_reset": true }))
+        .await;
+    wait::until_true(
+        "WAKE0 to come back from its factory reset",
+        secs(30),
+        || async {
+            sim.informed(serial, &["0 BOOTSTRAP"])
+                && task_state(&api, serial, "factory_reset").await.as_deref() == Some("done")
+        },
+    )
+    .await;
+    wait_settled(&api, serial, secs(30)).await;
+    let patched = api.patch_device(serial, json!({ "reboot": true })).await;
+    // (`pending`: our own per-device spacing of connection requests held it past the few
+    // seconds a PATCH waits; it still goes, as the reboot below shows)
+    let outcome = &patched["connection_request"]["outcome"];
+    assert!(outcome == "accepted" || outcome == "pending", "{patched}");
+    wait::until_true(
+        "WAKE0 to reboot after its factory reset",
+        secs(30),
+        || async {
+            sim.events_of(serial, "session_end")
+                .iter()
+                .filter(|e| {
+                    e["informed"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "M Reboot"))
+                })
+                .count()
+                == 2
+        },
+    )
+    .await;
     drop(sim);
     drop(acs);
 }

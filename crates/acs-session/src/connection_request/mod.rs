@@ -53,7 +53,10 @@ pub struct ConnectionRequestConfig {
     pub total_timeout: Duration,
     /// At most this many requests in flight at once (more wait their turn). Default 32.
     pub max_concurrent: usize,
-    /// At most one request per device per this interval; zero turns the limit off. Default 5 s.
+    /// At most one request per device per this interval; zero turns the limit off. Default
+    /// 1 s: the API's wakes already coalesce per device (one in flight, the next only once the
+    /// session it asked for came or did not), so this only spaces what they do not see (status
+    /// checks beside a wake); a longer one made an operator's second operation wait for it.
     pub min_interval_per_device: Duration,
     /// Answer a Basic challenge (the password then crosses the network in the clear).
     /// Default false; digest is always preferred when offered.
@@ -69,7 +72,7 @@ impl Default for ConnectionRequestConfig {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(10),
             max_concurrent: 32,
-            min_interval_per_device: Duration::from_secs(5),
+            min_interval_per_device: Duration::from_secs(1),
             allow_basic: false,
             policy: AddressPolicy::default(),
         }
