@@ -27,6 +27,7 @@ pub async fn reboot_without_manual_credentials(env: Env) {
     let serial = "WAKE0";
     wait_up(&api, &[serial.to_owned()], secs(60)).await;
     // its first session is over (it set the connection-request pair acs generated)
+    sim.wait_sessions(serial, 1).await;
     wait_settled(&api, serial, secs(30)).await;
 
     let asked = Instant::now();
