@@ -232,6 +232,7 @@ async fn main() {
                 hardware_version: None,
                 connection_request_url: Some(cr_url.clone()),
                 address: None,
+                peer_address: None,
                 parameter_key: None,
                 events: vec![],
                 parameters: vec![],

@@ -306,6 +306,22 @@ pub struct HistoryOut {
     /// The newest session traces (at most `limit`; all of them under `traces/`), recorded
     /// while the device's `debug` flag is on, oldest first.
     pub traces: Vec<TraceOut>,
+    /// The device's last connection requests (at most 20), newest first.
+    pub connection_requests: Vec<ConnectionRequestOut>,
+}
+
+/// One connection request acs sent the device (or refused to send).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionRequestOut {
+    /// `tasks` (tasks were due: after an API change, or a retry) or `status_check`
+    /// (`update_status=true`).
+    pub purpose: String,
+    /// `accepted`, `auth_failed`, `busy`, `unreachable`, `timeout`, `protocol_error`,
+    /// `http_status`, `invalid_url` or `refused` (the address policy: nothing was sent).
+    pub outcome: String,
+    /// What happened, in words.
+    pub detail: String,
+    pub sent: DateTime<Utc>,
 }
 
 /// The device's history: events, faults, debug traces
@@ -339,6 +355,18 @@ pub async fn history(
         .map(TaskOut::new)
         .collect();
     let traces = state.store.list_traces(device.id, limit).await?;
+    let connection_requests = state
+        .store
+        .list_connection_requests(device.id)
+        .await?
+        .into_iter()
+        .map(|c| ConnectionRequestOut {
+            purpose: c.purpose,
+            outcome: c.outcome,
+            detail: c.detail,
+            sent: c.sent,
+        })
+        .collect();
     Ok(Json(HistoryOut {
         events: events
             .into_iter()
@@ -351,5 +379,6 @@ pub async fn history(
             .collect(),
         faults,
         traces: traces.into_iter().map(TraceOut::new).collect(),
+        connection_requests,
     }))
 }

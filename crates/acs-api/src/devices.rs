@@ -290,12 +290,15 @@ pub async fn replace(
 /// Plain fields are updated; a changed `update_frequency`, `username`/`password`,
 /// `location_name`/`latitude`/`longitude` or `firmware_image`, and `reboot: true`,
 /// `factory_reset: true` and `sync: true` become pending tasks, stored before the answer; a
-/// connection request follows. A value equal to the current one changes nothing, so the body
-/// of a GET is accepted as it is (read-only fields are ignored) and queues nothing; `null`
-/// clears a nullable field (`update_frequency: null`: acs no longer manages the interval). A new `firmware_image` (or `null`) replaces the download still
-/// pending for the previous one; `firmware_image_is_pending` is true while a firmware
-/// download is queued or in flight, and turns false when it is applied, fails for good or is
-/// cancelled.
+/// connection request follows, and the answer carries its outcome as `connection_request`
+/// (`accepted`, `auth_failed`, `unreachable`, ..., or `pending` when it takes longer than a
+/// few seconds; every outcome is also in the device's `history/`). A value equal to the
+/// current one changes nothing, so the body of a GET is accepted as it is (read-only fields
+/// are ignored) and queues nothing; `null` clears a nullable field (`update_frequency: null`:
+/// acs no longer manages the interval). A new `firmware_image` (or `null`) replaces the
+/// download still pending for the previous one; `firmware_image_is_pending` is true while a
+/// firmware download is queued or in flight, and turns false when it is applied, fails for
+/// good or is cancelled.
 #[utoipa::path(
     patch,
     path = "/api/v1/inventory_device_serial/{serial_number}/",
@@ -353,10 +356,14 @@ async fn write(
         .update_device(&serial, &patch, &tasks, Utc::now())
         .await?;
     state.counts.invalidate();
-    if !tasks.is_empty() {
-        wake::wake_in_background(&state, &updated);
-    }
-    Ok(Json(DeviceOut::new(updated)))
+    let woken = if tasks.is_empty() {
+        None
+    } else {
+        Some(wake::after_write(&state, &updated).await)
+    };
+    let mut shown = DeviceOut::new(updated);
+    shown.connection_request = woken;
+    Ok(Json(shown))
 }
 
 /// Delete a device

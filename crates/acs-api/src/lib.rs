@@ -53,6 +53,8 @@ pub struct ApiState {
     /// Held while a firmware upload checks the quota, registers its image and publishes its
     /// file, and while a delete removes both: see `firmware.rs`.
     pub(crate) firmware_files: Arc<tokio::sync::Mutex<()>>,
+    /// The wakes in flight on this node (one per device).
+    pub(crate) wakes: Arc<wake::Wakes>,
 }
 
 impl ApiState {
@@ -68,6 +70,7 @@ impl ApiState {
             metrics,
             counts: Arc::new(count_cache::CountCache::new(config.list_count_ttl)),
             firmware_files: Arc::new(tokio::sync::Mutex::new(())),
+            wakes: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -104,6 +107,16 @@ pub struct ApiConfig {
     /// through the API forget it at once; see `count_cache.rs` for the bound). Zero: an exact
     /// `COUNT` on every page. Default 5 s.
     pub list_count_ttl: Duration,
+    /// A write that queued tasks waits at most this long for its connection request's outcome
+    /// (`connection_request` in its answer; `pending` when later). Default 3 s.
+    pub wake_answer_wait: Duration,
+    /// A wake for due tasks keeps trying (our own rate limit, an accepted request that brought
+    /// no session, 503s, network failures) for at most this long after the last write that
+    /// asked. Default 60 s.
+    pub wake_retry_window: Duration,
+    /// How long an accepted connection request waits for its session before asking again.
+    /// Default 10 s.
+    pub wake_session_wait: Duration,
 }
 
 impl Default for ApiConfig {
@@ -120,6 +133,9 @@ impl Default for ApiConfig {
             max_json_bytes: 1024 * 1024,
             max_firmware_storage_bytes: 8 * 1024 * 1024 * 1024,
             list_count_ttl: Duration::from_secs(5),
+            wake_answer_wait: Duration::from_secs(3),
+            wake_retry_window: Duration::from_secs(60),
+            wake_session_wait: Duration::from_secs(10),
         }
     }
 }

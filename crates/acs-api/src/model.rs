@@ -60,6 +60,10 @@ pub struct DeviceOut {
     /// With `?pending=true` only: the open tasks behind `pending_settings`, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<Vec<TaskOut>>,
+    /// Only in the answer to a PUT/PATCH that queued tasks: how the connection request asking
+    /// the device to come for them went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_request: Option<crate::wake::WakeOut>,
 }
 
 impl DeviceOut {
@@ -100,6 +104,7 @@ impl DeviceOut {
             debug: d.debug,
             pending_settings: d.pending_settings,
             pending: None,
+            connection_request: None,
         }
     }
 }

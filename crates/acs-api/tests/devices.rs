@@ -506,6 +506,7 @@ async fn get_then_put_or_patch_the_same_body_changes_nothing(env: Env) {
             hardware_version: None,
             connection_request_url: None,
             address: Some("192.0.2.7".into()),
+            peer_address: None,
             parameter_key: None,
             events: vec![],
             parameters: vec![],

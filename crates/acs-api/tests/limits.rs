@@ -323,6 +323,7 @@ async fn parameters_are_capped_per_device(env: Env) {
         hardware_version: None,
         connection_request_url: None,
         address: None,
+        peer_address: None,
         parameter_key: None,
         events: vec![],
         parameters: vec![param(format!("Device.X.New{n}"), value)],

@@ -2,7 +2,7 @@
 //! every flavour, Basic, 503, silence, closed ports. Only 127.0.0.1 and [::1] are contacted.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -11,7 +11,7 @@ use acs_session::Credentials;
 use acs_session::auth::client::ChallengeError;
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator};
 use acs_session::connection_request::{
-    ConnectionRequestConfig, ConnectionRequester, CrAuthFailure, CrOutcome,
+    AddressPolicy, ConnectionRequestConfig, ConnectionRequester, CrAuthFailure, CrOutcome,
 };
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONNECTION, WWW_AUTHENTICATE};
@@ -23,6 +23,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const CR_USER: &str = "acs-cr";
+/// The devices of these tests inform from loopback, where their listeners are.
+const ON_LOOPBACK: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
 const CR_PASS: &str = "cr-secret";
 
 type Challenges = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -174,7 +176,9 @@ async fn digest_accepted_on_200_and_204() {
     for status in [200, 204] {
         let cpe = Cpe::new(AuthMode::Digest, status);
         let url = cpe.start().await;
-        let report = requester().send("dev-1", &url, creds(CR_PASS)).await;
+        let report = requester()
+            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "status {status}");
         assert!(report.latency > Duration::ZERO);
         // The challenge, then the authenticated request.
@@ -193,7 +197,9 @@ async fn every_digest_flavour_a_cpe_offers() {
     ] {
         let cpe = Cpe::digest_flavour(template);
         let url = cpe.start().await;
-        let report = requester().send("dev-1", &url, creds(CR_PASS)).await;
+        let report = requester()
+            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "{template}");
     }
 }
@@ -203,7 +209,9 @@ async fn new_connection_when_the_cpe_closes_after_401() {
     let mut cpe = Cpe::new(AuthMode::Digest, 200);
     cpe.close_after_401 = true;
     let url = cpe.start().await;
-    let report = requester().send("dev-1", &url, creds(CR_PASS)).await;
+    let report = requester()
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -249,7 +257,12 @@ async fn new_connection_when_the_cpe_drops_the_socket_silently() {
         }
     });
     let report = requester()
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS))
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     assert!(connections.load(Ordering::SeqCst) >= 2);
@@ -261,7 +274,7 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
     let cpe = Cpe::new(AuthMode::Digest, 200);
     let url = cpe.start().await;
     let report = requester()
-        .send("dev-1", &url, creds("the ACS's own password"))
+        .send("dev-1", &url, creds("the ACS's own password"), ON_LOOPBACK)
         .await;
     assert_eq!(
         report.outcome,
@@ -269,7 +282,7 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
     );
     assert_eq!(cpe.requests(), 2, "one retry with credentials, no more");
 
-    let report = requester().send("dev-1", &url, None).await;
+    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::NoCredentials)
@@ -279,7 +292,7 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
     let mut mute = Cpe::new(AuthMode::Digest, 200);
     mute.challenges = Some(Arc::new(Vec::new));
     let report = requester()
-        .send("dev-1", &mute.start().await, creds(CR_PASS))
+        .send("dev-1", &mute.start().await, creds(CR_PASS), ON_LOOPBACK)
         .await;
     assert_eq!(
         report.outcome,
@@ -291,23 +304,32 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
 async fn busy_and_other_statuses() {
     let busy = Cpe::new(AuthMode::None, 503);
     let report = requester()
-        .send("dev-1", &busy.start().await, creds(CR_PASS))
+        .send("dev-1", &busy.start().await, creds(CR_PASS), ON_LOOPBACK)
         .await;
     assert_eq!(report.outcome, CrOutcome::Busy);
 
     let busy_after_auth = Cpe::new(AuthMode::Digest, 503);
     let report = requester()
-        .send("dev-1", &busy_after_auth.start().await, creds(CR_PASS))
+        .send(
+            "dev-1",
+            &busy_after_auth.start().await,
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Busy);
 
     let odd = Cpe::new(AuthMode::None, 404);
-    let report = requester().send("dev-1", &odd.start().await, None).await;
+    let report = requester()
+        .send("dev-1", &odd.start().await, None, ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::HttpStatus(404));
 
     // No authentication at all on the CPE: accepted without credentials.
     let open = Cpe::new(AuthMode::None, 200);
-    let report = requester().send("dev-1", &open.start().await, None).await;
+    let report = requester()
+        .send("dev-1", &open.start().await, None, ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -315,7 +337,9 @@ async fn busy_and_other_statuses() {
 async fn basic_only_when_allowed() {
     let cpe = Cpe::new(AuthMode::Basic, 200);
     let url = cpe.start().await;
-    let report = requester().send("dev-1", &url, creds(CR_PASS)).await;
+    let report = requester()
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::BasicNotAllowed))
@@ -323,9 +347,13 @@ async fn basic_only_when_allowed() {
     assert_eq!(cpe.requests(), 1, "the password never went out in Basic");
 
     let allowing = requester_with(|c| c.allow_basic = true);
-    let report = allowing.send("dev-1", &url, creds(CR_PASS)).await;
+    let report = allowing
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
-    let report = allowing.send("dev-1", &url, creds("wrong")).await;
+    let report = allowing
+        .send("dev-1", &url, creds("wrong"), ON_LOOPBACK)
+        .await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Rejected)
@@ -338,7 +366,12 @@ async fn closed_port_is_unreachable() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let report = requester()
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS))
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert!(
         matches!(report.outcome, CrOutcome::Unreachable(_)),
@@ -360,7 +393,12 @@ async fn silent_cpe_times_out() {
     });
     let quick = requester_with(|c| c.total_timeout = Duration::from_millis(300));
     let report = quick
-        .send("dev-1", &format!("http://{addr}/"), creds(CR_PASS))
+        .send(
+            "dev-1",
+            &format!("http://{addr}/"),
+            creds(CR_PASS),
+            ON_LOOPBACK,
+        )
         .await;
     assert_eq!(report.outcome, CrOutcome::Timeout);
     held.abort();
@@ -374,7 +412,9 @@ async fn invalid_urls_send_nothing() {
         "http://u:p@127.0.0.1/",
         "",
     ] {
-        let report = requester().send("dev-1", url, creds(CR_PASS)).await;
+        let report = requester()
+            .send("dev-1", url, creds(CR_PASS), ON_LOOPBACK)
+            .await;
         assert!(
             matches!(report.outcome, CrOutcome::InvalidUrl(_)),
             "{url}: {:?}",
@@ -390,10 +430,10 @@ async fn one_request_per_device_per_interval() {
     let url = cpe.start().await;
     let limited = requester_with(|c| c.min_interval_per_device = Duration::from_secs(3600));
     assert_eq!(
-        limited.send("dev-1", &url, None).await.outcome,
+        limited.send("dev-1", &url, None, ON_LOOPBACK).await.outcome,
         CrOutcome::Accepted
     );
-    let again = limited.send("dev-1", &url, None).await;
+    let again = limited.send("dev-1", &url, None, ON_LOOPBACK).await;
     let CrOutcome::RateLimited { retry_after } = again.outcome else {
         panic!("{again:?}")
     };
@@ -402,12 +442,12 @@ async fn one_request_per_device_per_interval() {
     assert_eq!(cpe.requests(), 1, "the rate-limited request sent nothing");
     // Another device is not affected; clones share the limit.
     assert_eq!(
-        limited.send("dev-2", &url, None).await.outcome,
+        limited.send("dev-2", &url, None, ON_LOOPBACK).await.outcome,
         CrOutcome::Accepted
     );
     let clone = limited.clone();
     assert!(matches!(
-        clone.send("dev-2", &url, None).await.outcome,
+        clone.send("dev-2", &url, None, ON_LOOPBACK).await.outcome,
         CrOutcome::RateLimited { .. }
     ));
 }
@@ -420,7 +460,11 @@ async fn concurrency_is_bounded() {
     let bounded = requester_with(|c| c.max_concurrent = 2);
     let sends = (0..6).map(|i| {
         let (bounded, url) = (bounded.clone(), url.clone());
-        tokio::spawn(async move { bounded.send(&format!("dev-{i}"), &url, None).await })
+        tokio::spawn(async move {
+            bounded
+                .send(&format!("dev-{i}"), &url, None, ON_LOOPBACK)
+                .await
+        })
     });
     for send in sends.collect::<Vec<_>>() {
         assert_eq!(send.await.unwrap().outcome, CrOutcome::Accepted);
@@ -444,7 +488,9 @@ async fn ipv6_literal_url() {
         }
     };
     let url = format!("http://[::1]:{}/cr", addr.port());
-    let report = requester().send("dev-6", &url, creds(CR_PASS)).await;
+    let report = requester()
+        .send("dev-6", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -460,10 +506,12 @@ async fn a_requester_with_metrics_counts_outcomes_and_latency() {
     );
     let cpe = Cpe::new(AuthMode::Digest, 200);
     let url = cpe.start().await;
-    let report = requester.send("dev-1", &url, creds(CR_PASS)).await;
+    let report = requester
+        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
+        .await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     // nothing goes on the wire for a bad URL: counted, but no latency observed
-    let bad = requester.send("dev-2", "ftp://x/", None).await;
+    let bad = requester.send("dev-2", "ftp://x/", None, ON_LOOPBACK).await;
     assert!(matches!(bad.outcome, CrOutcome::InvalidUrl(_)));
     assert_eq!(metrics.connection_request_duration.count(), 1);
     let text = metrics.render();
@@ -483,4 +531,81 @@ async fn a_requester_with_metrics_counts_outcomes_and_latency() {
         text.contains("acs_connection_request_duration_seconds_bucket{le=\"+Inf\"} 1"),
         "{text}"
     );
+}
+
+/// A device that informs from outside the ACS host.
+const REMOTE_PEER: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)));
+
+#[tokio::test]
+async fn loopback_is_refused_unless_the_device_informs_from_loopback() {
+    let cpe = Cpe::new(AuthMode::None, 204);
+    let url = cpe.start().await;
+    for peer in [REMOTE_PEER, None] {
+        let report = requester().send("dev-1", &url, None, peer).await;
+        let CrOutcome::Refused(why) = &report.outcome else {
+            panic!("{peer:?}: {:?}", report.outcome)
+        };
+        assert!(
+            why.contains("127.0.0.1") && why.contains("loopback"),
+            "{why}"
+        );
+        assert_eq!(report.latency, Duration::ZERO);
+        assert_eq!(report.outcome.as_str(), "refused");
+    }
+    assert_eq!(cpe.requests(), 0, "a refused request sends nothing");
+    // the simulator on the ACS host informs from loopback and is reached there
+    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
+    assert_eq!(report.outcome, CrOutcome::Accepted);
+    // IPv4 inside IPv6 is the same loopback peer
+    let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
+    let report = requester().send("dev-1", &url, None, mapped).await;
+    assert_eq!(report.outcome, CrOutcome::Accepted);
+    assert_eq!(cpe.requests(), 2);
+}
+
+#[tokio::test]
+async fn host_names_are_checked_at_every_address_they_resolve_to() {
+    let cpe = Cpe::new(AuthMode::None, 204);
+    let port = cpe.start_on("127.0.0.1:0").await.unwrap().port();
+    let url = format!("http://localhost:{port}/cr");
+    let report = requester().send("dev-1", &url, None, REMOTE_PEER).await;
+    let CrOutcome::Refused(why) = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert!(why.starts_with("localhost resolves to"), "{why}");
+    assert_eq!(cpe.requests(), 0);
+    // allowed: the connection goes to a resolved (and checked) address
+    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
+    assert_eq!(report.outcome, CrOutcome::Accepted);
+    assert_eq!(cpe.requests(), 1);
+}
+
+#[tokio::test]
+async fn the_deny_list_wins_even_for_devices_on_loopback() {
+    let cpe = Cpe::new(AuthMode::None, 204);
+    let url = cpe.start().await;
+    let metrics = Arc::new(acs_session::engine::Metrics::default());
+    let denying = ConnectionRequester::with_metrics(
+        ConnectionRequestConfig {
+            min_interval_per_device: Duration::ZERO,
+            policy: AddressPolicy {
+                allow: vec!["127.0.0.0/8".parse().unwrap()],
+                deny: vec!["127.0.0.1/32".parse().unwrap()],
+            },
+            ..ConnectionRequestConfig::default()
+        },
+        metrics.clone(),
+    );
+    let report = denying.send("dev-1", &url, None, ON_LOOPBACK).await;
+    let CrOutcome::Refused(why) = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert!(why.contains("--cr-deny 127.0.0.1/32"), "{why}");
+    assert_eq!(cpe.requests(), 0);
+    let text = metrics.render();
+    assert!(
+        text.contains("acs_connection_requests_total{outcome=\"refused\"} 1"),
+        "{text}"
+    );
+    assert_eq!(metrics.connection_request_duration.count(), 0);
 }

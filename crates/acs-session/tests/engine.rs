@@ -10,8 +10,8 @@ use acs_session::engine::{
 };
 use acs_session::task::{DuOperation, TaskSpec, TimeWindow};
 use acs_store::{
-    Device, DevicePassword, DeviceStatus, DeviceType, DeviceTypeProfile, FirmwareImage, Inform,
-    InformOutcome, ParameterValue, Task, TaskOutcome, TaskState,
+    CrProvision, Device, DevicePassword, DeviceStatus, DeviceType, DeviceTypeProfile,
+    FirmwareImage, Inform, InformOutcome, NewTask, ParameterValue, Task, TaskOutcome, TaskState,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
@@ -38,6 +38,13 @@ struct Fake {
     device_reads: usize,
     /// Store reads of the last done task of a kind (the CPE's method list).
     last_done_reads: usize,
+    /// The connection-request pair on record (the device row's `username`/`password`).
+    cr_username: Option<String>,
+    cr_password: Option<DevicePassword>,
+    /// Pairs offered in SetParameterValues, by ParameterKey.
+    cr_offers: Vec<(String, String, Option<DevicePassword>)>,
+    /// The pair the CPE accepted (what connection requests use).
+    cr_accepted: Option<(String, Option<DevicePassword>)>,
 }
 
 #[derive(Clone, Default)]
@@ -161,6 +168,7 @@ impl SessionBackend for FakeBackend {
                     // as `device` reports it
                     type_id: s.profile.is_some().then_some(7),
                     debug: s.debug,
+                    has_cr_username: s.cr_username.is_some(),
                 }
             })
         })
@@ -275,15 +283,17 @@ impl SessionBackend for FakeBackend {
         })
     }
     async fn device(&self, id: i64) -> BackendResult<Option<Device>> {
-        Ok(self
-            .with(|s| {
-                s.device_reads += 1;
-                s.profile.is_some()
+        Ok(self.with(|s| {
+            s.device_reads += 1;
+            (s.profile.is_some() || s.cr_username.is_some()).then(|| Device {
+                username: s.cr_username.clone(),
+                has_password: s.cr_password.is_some(),
+                ..typed_device(id, 7)
             })
-            .then(|| typed_device(id, 7)))
+        }))
     }
     async fn device_password(&self, _: i64) -> BackendResult<Option<DevicePassword>> {
-        Ok(None)
+        Ok(self.with(|s| s.cr_password.clone()))
     }
     async fn device_type(&self, id: i64) -> BackendResult<Option<DeviceType>> {
         self.with(|s| {
@@ -326,6 +336,71 @@ impl SessionBackend for FakeBackend {
         self.with(|s| s.params.clear());
         Ok(())
     }
+    async fn provision_cr_credentials(
+        &self,
+        _: i64,
+        generated: Option<(String, DevicePassword)>,
+        task: NewTask,
+        _: DateTime<Utc>,
+    ) -> BackendResult<CrProvision> {
+        // as the store: a generated pair only when none is on record, one open task at most
+        let mut outcome = CrProvision::Queued;
+        let open = self.with(|s| {
+            if s.cr_username.is_none() {
+                let (user, password) = generated?;
+                s.cr_username = Some(user);
+                s.cr_password = Some(password);
+                outcome = CrProvision::Generated;
+            }
+            Some(s.tasks.iter().any(|t| {
+                t.kind == task.kind && matches!(t.state, TaskState::Pending | TaskState::InFlight)
+            }))
+        });
+        match open {
+            None => Ok(CrProvision::NothingToSend),
+            Some(true) if outcome == CrProvision::Generated => Ok(outcome),
+            Some(true) => Ok(CrProvision::AlreadyQueued),
+            Some(false) => {
+                let key = format!("cr-{}", self.with(|s| s.tasks.len()));
+                self.queue(
+                    TaskSpec::from_parts(&task.kind, &task.payload).unwrap(),
+                    &key,
+                );
+                Ok(outcome)
+            }
+        }
+    }
+    async fn offer_cr_credentials(
+        &self,
+        _: i64,
+        command_key: &str,
+        username: &str,
+        password: Option<DevicePassword>,
+    ) -> BackendResult<()> {
+        self.with(|s| {
+            s.cr_offers
+                .push((command_key.to_owned(), username.to_owned(), password))
+        });
+        Ok(())
+    }
+    async fn accept_cr_credentials(
+        &self,
+        _: i64,
+        command_key: &str,
+        _: DateTime<Utc>,
+    ) -> BackendResult<bool> {
+        self.with(|s| {
+            let offer = s
+                .cr_offers
+                .iter()
+                .rev()
+                .find(|o| o.0 == command_key)
+                .cloned();
+            Ok(offer
+                .map(|(_, user, password)| s.cr_accepted = Some((user, password)))
+                .is_some())
+        })
+    }
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -342,6 +417,8 @@ fn setup() -> Check {
     let backend = FakeBackend::default();
     let config = EngineConfig {
         public_cwmp_url: Some("http://acs.test:7547".into()),
+        // the provisioning cases turn it on: the others script their sessions' tasks
+        provision_cr_credentials: false,
         ..EngineConfig::default()
     };
     let engine = Engine::new(backend.clone(), config, Arc::new(Metrics::default()));
@@ -1935,4 +2012,145 @@ async fn the_cpes_reported_method_list_rules_the_optional_methods() {
         Body::ScheduleInform(_)
     ));
     assert_eq!(c.backend.task(schedule).state, TaskState::InFlight);
+}
+
+fn provisioning() -> Check {
+    let mut c = setup();
+    c.engine = Engine::new(
+        c.backend.clone(),
+        EngineConfig {
+            provision_cr_credentials: true,
+            ..c.engine.config().clone()
+        },
+        Arc::new(Metrics::default()),
+    );
+    c
+}
+
+/// The connection-request pair a SetParameterValues carries, as (username, password).
+fn cr_pair(body: &Body) -> (String, Option<String>) {
+    let Body::SetParameterValues(spv) = body else {
+        panic!("expected the credentials SPV, got {body:?}")
+    };
+    let value = |leaf: &str| {
+        spv.parameter_list
+            .iter()
+            .find(|p| p.name == format!("InternetGatewayDevice.ManagementServer.{leaf}"))
+            .map(|p| p.value.raw.clone())
+    };
+    (
+        value("ConnectionRequestUsername").expect("the username is set"),
+        value("ConnectionRequestPassword"),
+    )
+}
+
+const SPV_OK: &str =
+    "<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>";
+
+#[tokio::test]
+async fn a_device_without_credentials_gets_a_generated_pair_in_its_first_session() {
+    for events in [&[("0 BOOTSTRAP", "")][..], &[("2 PERIODIC", "")][..]] {
+        let mut c = provisioning();
+        c.send(&inform(events, ""), 0).await;
+        let (user, password) = cr_pair(&body_of(&c.empty(1).await));
+        let password = password.expect("a password is set");
+        assert!(user.starts_with("cr-") && password.len() >= 20, "{user}");
+        let (on_record, offered) = c.backend.with(|s| {
+            (
+                (s.cr_username.clone(), s.cr_password.clone()),
+                s.cr_offers.clone(),
+            )
+        });
+        assert_eq!(
+            on_record,
+            (Some(user.clone()), Some(DevicePassword::new(&password)))
+        );
+        assert_eq!(offered.len(), 1);
+        assert!(
+            c.backend.with(|s| s.cr_accepted.is_none()),
+            "not usable before the CPE accepted it"
+        );
+        assert_eq!(c.send(&envelope(SPV_OK), 2).await, Reply::NoContent);
+        assert_eq!(
+            c.backend.with(|s| s.cr_accepted.clone()),
+            Some((user, Some(DevicePassword::new(password)))),
+            "{events:?}"
+        );
+        // on record now: the next (non-bootstrap) session queues nothing
+        c.session = Session::new("s2".into(), "node", t(10));
+        c.send(&inform(&[("2 PERIODIC", "")], ""), 10).await;
+        assert_eq!(c.empty(11).await, Reply::NoContent);
+    }
+}
+
+#[tokio::test]
+async fn a_bootstrap_sends_the_pair_on_record_again() {
+    let mut c = provisioning();
+    c.backend.with(|s| {
+        s.cr_username = Some("operator-set".into());
+        s.cr_password = Some(DevicePassword::new("chosen"));
+    });
+    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
+    assert_eq!(c.empty(1).await, Reply::NoContent, "nothing to do");
+    // a factory reset wiped it on the CPE
+    c.session = Session::new("s2".into(), "node", t(10));
+    c.send(&inform(&[("0 BOOTSTRAP", ""), ("1 BOOT", "")], ""), 10)
+        .await;
+    let pair = cr_pair(&body_of(&c.empty(11).await));
+    assert_eq!(pair, ("operator-set".into(), Some("chosen".into())));
+    assert_eq!(c.send(&envelope(SPV_OK), 12).await, Reply::NoContent);
+    assert_eq!(
+        c.backend.with(|s| s.cr_accepted.clone()),
+        Some(("operator-set".into(), Some(DevicePassword::new("chosen"))))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_credentials_spv_leaves_the_accepted_pair_alone() {
+    let mut c = provisioning();
+    c.send(&inform(&[("0 BOOTSTRAP", "")], ""), 0).await;
+    cr_pair(&body_of(&c.empty(1).await));
+    // a fault the CPE may not answer next time: retried later
+    let fault = envelope(
+        "<soap:Fault><faultcode>Server</faultcode><faultstring>CWMP fault</faultstring><detail>\
+         <cwmp:Fault><FaultCode>9002</FaultCode><FaultString>busy</FaultString></cwmp:Fault>\
+         </detail></soap:Fault>",
+    );
+    assert_eq!(c.send(&fault, 2).await, Reply::NoContent);
+    assert!(c.backend.with(|s| s.cr_accepted.is_none()));
+    // a second bootstrap while the task is still open queues no second one
+    let open = |c: &Check| {
+        c.backend.with(|s| {
+            s.tasks
+                .iter()
+                .filter(|t| {
+                    t.kind == "credentials"
+                        && matches!(t.state, TaskState::Pending | TaskState::InFlight)
+                })
+                .count()
+        })
+    };
+    assert_eq!(open(&c), 1);
+    c.session = Session::new("s2".into(), "node", t(10));
+    c.send(&inform(&[("0 BOOTSTRAP", "")], ""), 10).await;
+    assert_eq!(open(&c), 1);
+}
+
+#[tokio::test]
+async fn a_parameter_key_proves_an_interrupted_credentials_spv() {
+    let mut c = provisioning();
+    c.send(&inform(&[("0 BOOTSTRAP", "")], ""), 0).await;
+    let Body::SetParameterValues(spv) = body_of(&c.empty(1).await) else {
+        panic!()
+    };
+    // the connection dies before the answer; the CPE applied it and informs again
+    c.session = Session::new("s2".into(), "node", t(50));
+    c.backend.with(|s| s.leases.clear());
+    c.send(&inform(&[("4 VALUE CHANGE", "")], &spv.parameter_key), 50)
+        .await;
+    let (user, password) = cr_pair(&Body::SetParameterValues(spv));
+    assert_eq!(
+        c.backend.with(|s| s.cr_accepted.clone()),
+        Some((user, password.map(DevicePassword::new)))
+    );
 }

@@ -46,6 +46,7 @@ fn inform(serial: String, now: DateTime<Utc>) -> Inform {
         hardware_version: Some("v2".into()),
         connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
         address: Some("10.0.0.1".into()),
+        peer_address: Some("10.0.0.1".into()),
         parameter_key: Some(String::new()),
         events: vec![InformEvent {
             code: "2 PERIODIC".into(),

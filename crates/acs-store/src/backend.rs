@@ -55,6 +55,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0006_task_endings.sql"),
     ),
     (
+        7,
+        "connection_requests",
+        include_str!("../../../migrations/sqlite/0007_connection_requests.sql"),
+        include_str!("../../../migrations/postgres/0007_connection_requests.sql"),
+    ),
+    (
         9,
         "session_trace_sessions",
         include_str!("../../../migrations/sqlite/0009_session_trace_sessions.sql"),

@@ -368,6 +368,20 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, || format!("device with serial number {serial}")))?;
+            // Registering names the connection-request pair the CPE already has (nothing is
+            // sent to it): connection requests may use it at once.
+            if let Some(username) = &new.username {
+                sqlx::query(
+                    "INSERT INTO cr_credentials (device_id, username, password_enc, accepted) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(username)
+                .bind(&password_enc)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_tasks!(tx, id, tasks, now);
             if tasks.iter().any(|t| t.kind == FIRMWARE_TASK_KIND) {
                 sync_firmware_pending!(tx, id, now);

@@ -55,6 +55,9 @@ pub struct Inform {
     pub connection_request_url: Option<String>,
     /// The WAN address (ExternalIPAddress, or the peer address).
     pub address: Option<String>,
+    /// The TCP peer the Inform came from (what the connection-request address policy
+    /// trusts, unlike `address`, which the CPE reports). `None` keeps the stored one.
+    pub peer_address: Option<String>,
     pub parameter_key: Option<String>,
     pub events: Vec<InformEvent>,
     pub parameters: Vec<ParameterValue>,
@@ -67,14 +70,17 @@ pub struct Inform {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InformOutcome {
     /// Stored. `created`: the serial was new; `came_up`: status flipped Down -> Up;
-    /// `type_id` and `debug`: the device's type and debug flag as stored (read with the device
-    /// row the upsert plans from, so the session needs no second read to learn them).
+    /// `type_id` and `debug`: the device's type and debug flag as stored; `has_cr_username`:
+    /// a connection-request username is on record, so the session knows whether acs must
+    /// provision a pair (all read with the device row the upsert plans from, so the session
+    /// needs no second read to learn them).
     Accepted {
         device_id: i64,
         created: bool,
         came_up: bool,
         type_id: Option<i64>,
         debug: bool,
+        has_cr_username: bool,
     },
     /// The device exists with `is_active = false`: nothing was written; refuse the session.
     Inactive { device_id: i64 },
@@ -222,9 +228,9 @@ pub(crate) use write_parameter_rows;
 
 /// Serial numbers per lookup statement.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
-/// New devices per multi-row INSERT (15 binds each).
+/// New devices per multi-row INSERT ([`INSERT_BINDS`] binds each).
 pub(crate) const INSERT_CHUNK: usize = 200;
-/// Devices per multi-row UPDATE (11 binds each).
+/// Devices per multi-row UPDATE ([`UPDATE_BINDS`] binds each).
 pub(crate) const UPDATE_CHUNK: usize = 300;
 /// Event rows per multi-row INSERT (4 binds each).
 pub(crate) const EVENT_CHUNK: usize = 1000;
@@ -239,6 +245,8 @@ pub(crate) struct KnownDevice {
     pub oui: Option<String>,
     pub product_class: Option<String>,
     pub debug: bool,
+    /// A connection-request username is on record.
+    pub has_cr_username: bool,
 }
 
 /// Known devices of a batch by serial number.
@@ -278,6 +286,7 @@ pub(crate) enum Plan {
         came_up: bool,
         type_id: Option<i64>,
         debug: bool,
+        has_cr_username: bool,
     },
 }
 
@@ -311,6 +320,7 @@ pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> 
                     came_up,
                     type_id: d.type_id,
                     debug: d.debug,
+                    has_cr_username: d.has_cr_username,
                 }
             }
             None => match new_serials.get(serial) {
@@ -322,6 +332,7 @@ pub(crate) fn plan_informs(informs: &[&Inform], known: &mut Known) -> Vec<Plan> 
                             came_up: false,
                             type_id: None,
                             debug: false,
+                            has_cr_username: false,
                         }
                     } else {
                         Plan::Conflict {
@@ -374,6 +385,7 @@ pub(crate) fn settle_plans<'a>(
                 came_up: true,
                 type_id: None,
                 debug: false,
+                has_cr_username: false,
             },
             Plan::Conflict { oui, product_class } => InformOutcome::IdentityConflict {
                 device_id: inserted[&inform.serial_number],
@@ -385,6 +397,7 @@ pub(crate) fn settle_plans<'a>(
                 came_up,
                 type_id,
                 debug,
+                has_cr_username,
             } => {
                 let device_id = device_id.unwrap_or_else(|| inserted[&inform.serial_number]);
                 updates.push((device_id, inform));
@@ -394,6 +407,7 @@ pub(crate) fn settle_plans<'a>(
                     came_up,
                     type_id,
                     debug,
+                    has_cr_username,
                 }
             }
         };
@@ -457,8 +471,8 @@ pub(crate) fn inform_rows<'a>(
 
 /// What an Inform reports of the device row, after its OUI, in column order: product class,
 /// manufacturer, software and hardware version, ConnectionRequestURL, WAN address,
-/// ParameterKey (absent ones keep the stored value).
-pub(crate) fn reported(inform: &Inform) -> [&Option<String>; 7] {
+/// ParameterKey, peer address (absent ones keep the stored value).
+pub(crate) fn reported(inform: &Inform) -> [&Option<String>; REPORTED] {
     [
         &inform.product_class,
         &inform.manufacturer,
@@ -467,8 +481,17 @@ pub(crate) fn reported(inform: &Inform) -> [&Option<String>; 7] {
         &inform.connection_request_url,
         &inform.address,
         &inform.parameter_key,
+        &inform.peer_address,
     ]
 }
+
+/// How many columns [`reported`] fills.
+pub(crate) const REPORTED: usize = 8;
+/// Binds per new device row: uuid, serial, OUI, the reported columns, unique identifier and
+/// four times.
+pub(crate) const INSERT_BINDS: usize = 3 + REPORTED + 1 + 4;
+/// Binds per updated device row: id, OUI, the reported columns, the time.
+pub(crate) const UPDATE_BINDS: usize = 2 + REPORTED + 1;
 
 /// CWMP DeviceId canonical form OUI-ProductClass-SerialNumber (TR-069 §3.4.4).
 pub(crate) fn unique_identifier(inform: &Inform) -> String {
@@ -480,12 +503,12 @@ pub(crate) fn unique_identifier(inform: &Inform) -> String {
 
 /// The batch statements' fixed text; placeholders go between head and tail.
 pub(crate) const LOOKUP_DEVICES: &str = "SELECT id, is_active, status, serial_number, type_id, \
-     oui, product_class, debug FROM devices WHERE serial_number IN (";
+     oui, product_class, debug, (username IS NOT NULL) AS has_cr_username FROM devices WHERE serial_number IN (";
 pub(crate) const INSERT_DEVICES: &str = "INSERT INTO devices (uuid, serial_number, oui, \
      product_class, manufacturer, software_version, hardware_version, connection_request_url, \
-     address, parameter_key, unique_identifier, status_change, last_connection, created, \
-     last_change, is_active, status) VALUES ";
-/// Each new device's row ends with these two literals after its 15 placeholders.
+     address, parameter_key, peer_address, unique_identifier, status_change, last_connection, \
+     created, last_change, is_active, status) VALUES ";
+/// Each new device's row ends with these two literals after its [`INSERT_BINDS`] placeholders.
 pub(crate) const INSERT_DEVICE_ROW_END: &str = "TRUE, 'Up')";
 pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
 /// What every Inform writes on its device's row. Neither `status` nor `status_change` is
@@ -493,8 +516,8 @@ pub(crate) const INSERT_DEVICES_END: &str = " RETURNING id, serial_number";
 /// every row whose UPDATE assigns one of its columns, changed or not (7 more pages to write per
 /// Inform). [`MARK_UP`] sets them on the rows that were not Up yet.
 pub(crate) const UPDATE_DEVICES: &str = "WITH v (id, oui, product_class, manufacturer, \
-     software_version, hardware_version, connection_request_url, address, parameter_key, now) \
-     AS (VALUES ";
+     software_version, hardware_version, connection_request_url, address, parameter_key, \
+     peer_address, now) AS (VALUES ";
 pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      product_class = COALESCE(v.product_class, devices.product_class), \
      manufacturer = COALESCE(v.manufacturer, devices.manufacturer), \
@@ -503,6 +526,7 @@ pub(crate) const UPDATE_DEVICES_END: &str = ") UPDATE devices SET oui = v.oui, \
      connection_request_url = COALESCE(v.connection_request_url, devices.connection_request_url), \
      address = COALESCE(v.address, devices.address), \
      parameter_key = COALESCE(v.parameter_key, devices.parameter_key), \
+     peer_address = COALESCE(v.peer_address, devices.peer_address), \
      last_connection = v.now \
      FROM v WHERE devices.id = v.id";
 /// Up since the batch's first Inform of the device, for the devices that were not Up.
@@ -548,12 +572,15 @@ macro_rules! apply_informs {
                 Option<String>,
                 Option<String>,
                 bool,
+                bool,
             );
             let rows: Vec<Row> =
                 $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$conn)
                     .await?;
-            for (id, active, status, serial, type_id, oui, product_class, debug) in rows {
+            for (id, active, status, serial, type_id, oui, product_class, debug, has_cr_username) in
+                rows
+            {
                 known.insert(
                     serial,
                     $crate::inform::KnownDevice {
@@ -564,6 +591,7 @@ macro_rules! apply_informs {
                         oui,
                         product_class,
                         debug,
+                        has_cr_username,
                     },
                 );
             }
@@ -575,7 +603,8 @@ macro_rules! apply_informs {
             ::std::collections::HashMap::with_capacity(inserts.len());
         for chunk in inserts.chunks($crate::inform::INSERT_CHUNK) {
             let mut sql = String::from($crate::inform::INSERT_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * 15);
+            const BINDS: usize = $crate::inform::INSERT_BINDS;
+            let mut args = Vec::with_capacity(chunk.len() * BINDS);
             for (i, inform) in chunk.iter().enumerate() {
                 let now = $crate::ts(inform.now);
                 args.push(Arg::Text($crate::secret::new_uuid()));
@@ -587,8 +616,8 @@ macro_rules! apply_informs {
                     args.push(Arg::Time(now));
                 }
                 sql.push_str(if i > 0 { ", (" } else { "(" });
-                for k in 0..15 {
-                    dialect.placeholder(&mut sql, args.len() - 14 + k);
+                for k in 0..BINDS {
+                    dialect.placeholder(&mut sql, args.len() - (BINDS - 1) + k);
                     sql.push_str(", ");
                 }
                 sql.push_str($crate::inform::INSERT_DEVICE_ROW_END);
@@ -602,8 +631,9 @@ macro_rules! apply_informs {
         }
         // everyone else: one multi-row UPDATE per chunk
         let (outcomes, updates) = $crate::inform::settle_plans(informs, plans, &inserted);
-        const UPDATE_TYPES: [&str; 10] = [
+        const UPDATE_TYPES: [&str; $crate::inform::UPDATE_BINDS] = [
             "bigint",
+            "text",
             "text",
             "text",
             "text",
@@ -616,7 +646,7 @@ macro_rules! apply_informs {
         ];
         for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
             let mut sql = String::from($crate::inform::UPDATE_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * 10);
+            let mut args = Vec::with_capacity(chunk.len() * UPDATE_TYPES.len());
             for (device_id, inform, _) in chunk {
                 args.push(Arg::I64(*device_id));
                 args.push(Arg::Text(inform.oui.clone()));

@@ -1,5 +1,6 @@
 //! The acs device-state store: devices keyed by serial number, their parameters, pending
-//! settings (tasks), session leases, Inform history, session traces, the catalog
+//! settings (tasks), session leases, Inform history, session traces, connection-request
+//! credentials and log, the catalog
 //! (organizations, locations, device types, firmware images) and API tokens — over SQLite
 //! (embedded default) or PostgreSQL (scale-out), behind one [`Store`].
 //!
@@ -7,6 +8,7 @@
 
 mod backend;
 mod catalog;
+mod cr;
 mod device;
 mod error;
 mod history;
@@ -32,6 +34,7 @@ pub use catalog::{
     DeviceType, DeviceTypeProfile, FirmwareImage, Location, NewDeviceType, NewFirmwareImage,
     NewLocation, Organization, ProfileDefault,
 };
+pub use cr::{CR_LOG_KEEP, CrCredentials, CrLogEntry, CrProvision, WakeTarget};
 pub use device::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page};
 pub use error::{Result, StoreError};
 pub use history::{EventRecord, NewTrace, TraceDirection, TraceRecord};

@@ -25,11 +25,11 @@ use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior, par
 use crate::Dialect;
 use crate::error::Result;
 use crate::inform::{
-    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_CHUNK, INSERT_DEVICE_ROW_END, INSERT_DEVICES,
-    INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome, Known,
-    KnownDevice, LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK, ParamRow,
-    UPDATE_CHUNK, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL, dedup_rows, inform_rows,
-    inserts, plan_informs, reported, settle_plans, unique_identifier,
+    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_BINDS, INSERT_CHUNK, INSERT_DEVICE_ROW_END,
+    INSERT_DEVICES, INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome,
+    Known, KnownDevice, LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK,
+    ParamRow, UPDATE_BINDS, UPDATE_CHUNK, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL,
+    dedup_rows, inform_rows, inserts, plan_informs, reported, settle_plans, unique_identifier,
 };
 use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
 use crate::param_limits::{COUNT_CHUNK, EXISTING_CHUNK, ParameterGuard, count_sql, existing_sql};
@@ -402,6 +402,7 @@ fn apply_informs(
                     oui: row.get(5)?,
                     product_class: row.get(6)?,
                     debug: row.get(7)?,
+                    has_cr_username: row.get(8)?,
                 },
             ))
         })?;
@@ -415,7 +416,7 @@ fn apply_informs(
     let mut inserted: HashMap<String, i64> = HashMap::with_capacity(new.len());
     for chunk in new.chunks(INSERT_CHUNK) {
         let mut sql = String::from(INSERT_DEVICES);
-        let mut args = Vec::with_capacity(chunk.len() * 15);
+        let mut args = Vec::with_capacity(chunk.len() * INSERT_BINDS);
         for (i, inform) in chunk.iter().enumerate() {
             args.extend([
                 Value::Text(crate::secret::new_uuid()),
@@ -427,7 +428,7 @@ fn apply_informs(
             let now = time(inform.now);
             args.extend(std::iter::repeat_n(now, 4));
             sql.push_str(if i > 0 { ", (" } else { "(" });
-            sql.push_str(&"?, ".repeat(15));
+            sql.push_str(&"?, ".repeat(INSERT_BINDS));
             sql.push_str(INSERT_DEVICE_ROW_END);
         }
         sql.push_str(INSERT_DEVICES_END);
@@ -443,9 +444,9 @@ fn apply_informs(
     let (outcomes, updates) = settle_plans(informs, plans, &inserted);
     for chunk in updates.chunks(UPDATE_CHUNK) {
         let mut sql = String::from(UPDATE_DEVICES);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 10, &[]);
+        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), UPDATE_BINDS, &[]);
         sql.push_str(UPDATE_DEVICES_END);
-        let mut args = Vec::with_capacity(chunk.len() * 10);
+        let mut args = Vec::with_capacity(chunk.len() * UPDATE_BINDS);
         for (device_id, inform, _) in chunk {
             args.extend([Value::Integer(*device_id), text(&inform.oui)]);
             args.extend(reported(inform).map(opt_text));

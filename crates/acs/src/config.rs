@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use acs_session::connection_request::Cidr;
 use acs_store::{ParameterLimits, StatusPolicy};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -179,6 +180,26 @@ pub struct ServeArgs {
     /// Seconds a debug trace is kept [default: 604800, 7 days]
     #[arg(long, env = "ACS_DEBUG_TRACE_MAX_AGE")]
     pub debug_trace_max_age: Option<u64>,
+    /// Generate connection-request credentials for devices without any, and send the pair on
+    /// record again when a device bootstraps [default: true]
+    #[arg(long, env = "ACS_CR_PROVISION", num_args = 0..=1, default_missing_value = "true")]
+    pub cr_provision: Option<bool>,
+    /// Connection requests only to these address ranges (comma-separated CIDRs); a range
+    /// inside a refused special range (loopback, link-local, ...) allows it [default: any]
+    #[arg(long, env = "ACS_CR_ALLOW", value_delimiter = ',')]
+    pub cr_allow: Option<Vec<String>>,
+    /// Never send connection requests to these address ranges (comma-separated CIDRs; wins
+    /// over everything) [default: none]
+    #[arg(long, env = "ACS_CR_DENY", value_delimiter = ',')]
+    pub cr_deny: Option<Vec<String>>,
+    /// Answer a CPE's Basic challenge in connection requests (the password crosses the
+    /// network in the clear) [default: false]
+    #[arg(long, env = "ACS_CR_ALLOW_BASIC", num_args = 0..=1, default_missing_value = "true")]
+    pub cr_allow_basic: Option<bool>,
+    /// Seconds a PUT/PATCH that queued tasks waits for its connection request's outcome
+    /// (`connection_request` in the answer); 0 answers at once with `pending` [default: 3]
+    #[arg(long, env = "ACS_CR_ANSWER_WAIT")]
+    pub cr_answer_wait: Option<u64>,
 }
 
 /// The same settings read from `--config`.
@@ -222,6 +243,11 @@ pub struct FileConfig {
     pub debug_trace_messages: Option<u32>,
     pub debug_trace_message_bytes: Option<usize>,
     pub debug_trace_max_age: Option<u64>,
+    pub cr_provision: Option<bool>,
+    pub cr_allow: Option<Vec<String>>,
+    pub cr_deny: Option<Vec<String>>,
+    pub cr_allow_basic: Option<bool>,
+    pub cr_answer_wait: Option<u64>,
 }
 
 impl FileConfig {
@@ -273,6 +299,12 @@ pub struct Settings {
     pub events_per_device: u32,
     /// What is kept of debug sessions.
     pub debug_traces: TraceLimits,
+    /// Connection requests (ACS -> CPE): provisioning, address policy, Basic.
+    pub cr_provision: bool,
+    pub cr_allow: Vec<Cidr>,
+    pub cr_deny: Vec<Cidr>,
+    pub cr_allow_basic: bool,
+    pub cr_answer_wait: u64,
 }
 
 /// The database URL and the data directory, found the same way by every subcommand: flag,
@@ -430,8 +462,26 @@ impl Settings {
                         .max(1),
                 ),
             },
+            cr_provision: a.cr_provision.or(f.cr_provision).unwrap_or(true),
+            cr_allow: cidrs("--cr-allow", a.cr_allow.or(f.cr_allow))?,
+            cr_deny: cidrs("--cr-deny", a.cr_deny.or(f.cr_deny))?,
+            cr_allow_basic: a.cr_allow_basic.or(f.cr_allow_basic).unwrap_or(false),
+            cr_answer_wait: a.cr_answer_wait.or(f.cr_answer_wait).unwrap_or(3),
         })
     }
+}
+
+/// Address ranges of `flag`; an entry that is not one fails the start, naming it. Empty
+/// entries (a trailing comma) are ignored.
+fn cidrs(flag: &str, list: Option<Vec<String>>) -> anyhow::Result<Vec<Cidr>> {
+    list.unwrap_or_default()
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            c.parse::<Cidr>()
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+        })
+        .collect()
 }
 
 /// A TLS listener needs its address, certificate and key together; a file given without the

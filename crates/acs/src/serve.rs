@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
-use acs_session::connection_request::{ConnectionRequestConfig, ConnectionRequester};
+use acs_session::connection_request::{
+    AddressPolicy, ConnectionRequestConfig, ConnectionRequester,
+};
 use acs_session::engine::{Engine, EngineConfig, Metrics, StoreBackend};
 use acs_session::file_url::FileUrls;
 use acs_session::{Credentials, Secret};
@@ -121,6 +123,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             auto_register: s.auto_register,
             session_timeout,
             public_cwmp_url: s.public_cwmp_url.clone(),
+            provision_cr_credentials: s.cr_provision,
             node_id,
             file_urls,
             ..EngineConfig::default()
@@ -191,8 +194,29 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
-    let requester =
-        ConnectionRequester::with_metrics(ConnectionRequestConfig::default(), metrics.clone());
+    if s.cr_allow_basic {
+        tracing::warn!(
+            "--cr-allow-basic: connection requests answer Basic challenges, which send the \
+             device's connection-request password in the clear over plain HTTP"
+        );
+    }
+    if !s.cr_provision {
+        tracing::info!(
+            "--cr-provision false: devices without connection-request credentials get none; \
+             their connection requests fail with auth_failed until an operator sets a pair"
+        );
+    }
+    let requester = ConnectionRequester::with_metrics(
+        ConnectionRequestConfig {
+            allow_basic: s.cr_allow_basic,
+            policy: AddressPolicy {
+                allow: s.cr_allow.clone(),
+                deny: s.cr_deny.clone(),
+            },
+            ..ConnectionRequestConfig::default()
+        },
+        metrics.clone(),
+    );
     let rest = acs_api::ApiState::new(
         store.clone(),
         requester,
@@ -202,6 +226,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             cpe_port: cwmp_addr.port(),
             data_dir: s.data_dir.clone(),
             max_firmware_storage_bytes: s.max_firmware_storage,
+            wake_answer_wait: Duration::from_secs(s.cr_answer_wait),
             ..acs_api::ApiConfig::default()
         },
     );

@@ -27,6 +27,7 @@ fn inform(serial: &str, code: &str, now: chrono::DateTime<Utc>) -> acs_store::In
         hardware_version: None,
         connection_request_url: None,
         address: None,
+        peer_address: None,
         parameter_key: None,
         events: vec![event(code)],
         parameters: vec![],

@@ -57,6 +57,9 @@ fn start_under(wrapper: &[&str], extra: &[&str]) -> Server {
             "127.0.0.1:0",
             "--api-listen",
             "127.0.0.1:0",
+            // these cases script whole sessions: no credentials SPV of their own in them
+            // (provisioning has its own tests: tests/connection_requests.rs, the e2e suite)
+            "--cr-provision=false",
         ])
         .args(extra)
         .env(

@@ -93,6 +93,8 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
             "127.0.0.1:0",
             "--api-listen",
             "127.0.0.1:0",
+            // these cases script whole sessions: no credentials SPV of their own in them
+            "--cr-provision=false",
         ])
         .args(extra)
         .env(

@@ -73,6 +73,10 @@ pub async fn bulk(env: Env) {
     }
     .start();
     wait_up(&api, &serials, secs(120)).await;
+    // (a device is Up from its Inform on; its credentials task is queued just after)
+    for s in &serials {
+        sim.wait_sessions(s, 1).await;
+    }
     wait::until_true(
         "every device to have no pending setting",
         secs(120),

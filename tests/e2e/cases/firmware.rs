@@ -21,6 +21,10 @@ pub async fn firmware_campaign(env: Env) {
     }
     .start();
     wait_up(&api, &serials, secs(60)).await;
+    // their first sessions (which set their connection-request credentials) are over
+    for s in &serials {
+        sim.wait_sessions(s, 1).await;
+    }
     let before = api.device("FW3").await["software_version"].clone();
     assert!(before.is_string(), "FW3 reported a version: {before}");
 

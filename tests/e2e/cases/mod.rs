@@ -11,6 +11,7 @@ mod migration;
 mod profiles;
 mod transfers;
 mod troubleshooting;
+mod wake;
 
 use crate::support::{BoxFuture, Case, Env};
 
@@ -39,5 +40,7 @@ pub fn all() -> Vec<Case> {
         case!(profiles::c_agent),
         case!(profiles::partial_path_crash),
         case!(debug::debug_traces),
+        case!(wake::reboot_without_manual_credentials),
+        case!(wake::update_status_keeps_a_healthy_fleet_up),
     ]
 }

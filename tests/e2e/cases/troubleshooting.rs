@@ -18,7 +18,9 @@ pub async fn troubleshooting(env: Env) {
     }
     .start();
     wait_up(&api, &["TRBL0".to_owned()], secs(60)).await;
-    // The registration's credentials task went out in the first session.
+    // The credentials task (acs sends the registered pair again at the BOOTSTRAP) went out
+    // in the first session.
+    sim.wait_sessions("TRBL0", 1).await;
     wait_settled(&api, "TRBL0", secs(30)).await;
 
     // 1. Details, as the Inform reported them.

@@ -212,6 +212,8 @@ impl Server {
                 hardware_version: Some("hw1".into()),
                 connection_request_url: Some(cr_url.into()),
                 address: Some("192.0.2.1".into()),
+                // the fake CPEs listen on loopback: so does the device, as far as acs knows
+                peer_address: Some("127.0.0.1".into()),
                 parameter_key: None,
                 events: vec![],
                 parameters: vec![],

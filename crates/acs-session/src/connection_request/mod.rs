@@ -6,13 +6,20 @@
 //! [`CrOutcome`] the caller stores. Bounds: a connect timeout and a total timeout per request,
 //! a semaphore on concurrent requests, and at most one request per device per interval (over
 //! it: [`CrOutcome::RateLimited`], without network traffic). Only the URL's own host and port
-//! are contacted.
+//! are contacted, and only at addresses the [`AddressPolicy`] allows: a host name is resolved
+//! once, every address it resolves to is checked, and the connection goes to a checked address
+//! (never to a second resolution). Refused: [`CrOutcome::Refused`], without network traffic.
 
+mod generate;
+mod policy;
 mod rate_limit;
 mod url;
 
+pub use generate::generate_credentials;
+pub use policy::{AddressPolicy, Cidr};
+
 use std::fmt;
-use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,11 +53,17 @@ pub struct ConnectionRequestConfig {
     pub total_timeout: Duration,
     /// At most this many requests in flight at once (more wait their turn). Default 32.
     pub max_concurrent: usize,
-    /// At most one request per device per this interval; zero turns the limit off. Default 5 s.
+    /// At most one request per device per this interval; zero turns the limit off. Default
+    /// 1 s: the API's wakes already coalesce per device (one in flight, the next only once the
+    /// session it asked for came or did not), so this only spaces what they do not see (status
+    /// checks beside a wake); a longer one made an operator's second operation wait for it.
     pub min_interval_per_device: Duration,
     /// Answer a Basic challenge (the password then crosses the network in the clear).
     /// Default false; digest is always preferred when offered.
     pub allow_basic: bool,
+    /// Which addresses requests may go to (default: no loopback, link-local, multicast,
+    /// unspecified or reserved addresses; loopback for devices on loopback).
+    pub policy: AddressPolicy,
 }
 
 impl Default for ConnectionRequestConfig {
@@ -59,8 +72,9 @@ impl Default for ConnectionRequestConfig {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(10),
             max_concurrent: 32,
-            min_interval_per_device: Duration::from_secs(5),
+            min_interval_per_device: Duration::from_secs(1),
             allow_basic: false,
+            policy: AddressPolicy::default(),
         }
     }
 }
@@ -106,6 +120,9 @@ pub enum CrOutcome {
         /// When the next one is allowed.
         retry_after: Duration,
     },
+    /// The address policy forbids an address the URL leads to; nothing was sent. Says which
+    /// and why.
+    Refused(String),
 }
 
 impl CrOutcome {
@@ -126,6 +143,7 @@ impl CrOutcome {
             Self::HttpStatus(_) => "http_status",
             Self::InvalidUrl(_) => "invalid_url",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Refused(_) => "refused",
         }
     }
 }
@@ -148,6 +166,7 @@ impl fmt::Display for CrOutcome {
                     retry_after.as_millis()
                 )
             }
+            Self::Refused(why) => write!(f, "refused by the address policy: {why}"),
         }
     }
 }
@@ -215,7 +234,9 @@ impl ConnectionRequester {
 
     /// Asks the device `device_key` (any stable key: the serial number, the store id) to open a
     /// session by a GET to `url`, answering its challenge with `credentials`
-    /// (`ConnectionRequestUsername`/`Password`, decrypted).
+    /// (`ConnectionRequestUsername`/`Password`, decrypted). `peer`: the address the device's
+    /// last Inform came from (the address policy lets loopback devices be reached on
+    /// loopback); `None` when unknown.
     ///
     /// Cancel-safe: dropping the future drops the connection and frees the slot.
     pub async fn send(
@@ -223,8 +244,11 @@ impl ConnectionRequester {
         device_key: &str,
         url: &str,
         credentials: Option<Credentials>,
+        peer: Option<IpAddr>,
     ) -> CrReport {
-        let report = self.send_inner(device_key, url, credentials.as_ref()).await;
+        let report = self
+            .send_inner(device_key, url, credentials.as_ref(), peer)
+            .await;
         if let Some(m) = &self.inner.metrics {
             m.observe_connection_request(&report);
         }
@@ -243,6 +267,7 @@ impl ConnectionRequester {
         device_key: &str,
         url: &str,
         credentials: Option<&Credentials>,
+        peer: Option<IpAddr>,
     ) -> CrReport {
         let nothing_sent = |outcome| CrReport {
             outcome,
@@ -252,6 +277,14 @@ impl ConnectionRequester {
             Ok(target) => target,
             Err(why) => return nothing_sent(CrOutcome::InvalidUrl(why)),
         };
+        let config = &self.inner.config;
+        let peer_is_loopback = peer.is_some_and(policy::is_loopback);
+        // An address written in the URL is judged before anything else happens.
+        if let Host::Ip(ip) = &target.host
+            && let Err(why) = config.policy.check(*ip, peer_is_loopback)
+        {
+            return nothing_sent(CrOutcome::Refused(why));
+        }
         if let Err(retry_after) = self.inner.limiter.check(device_key, Instant::now()) {
             return nothing_sent(CrOutcome::RateLimited { retry_after });
         }
@@ -262,16 +295,69 @@ impl ConnectionRequester {
             .acquire()
             .await
             .expect("semaphore is never closed");
-        let config = &self.inner.config;
         let started = Instant::now();
-        let outcome = timeout(config.total_timeout, exchange(config, &target, credentials))
-            .await
-            .unwrap_or(CrOutcome::Timeout);
-        CrReport {
-            outcome,
-            latency: started.elapsed(),
+        let outcome = timeout(config.total_timeout, async {
+            let addrs = match checked_addresses(config, &target, peer_is_loopback).await {
+                Ok(addrs) => addrs,
+                Err(outcome) => return outcome,
+            };
+            exchange(config, &target, &addrs, credentials).await
+        })
+        .await
+        .unwrap_or(CrOutcome::Timeout);
+        let latency = match outcome {
+            // a name that resolved to a refused address: nothing went to the CPE
+            CrOutcome::Refused(_) => Duration::ZERO,
+            _ => started.elapsed(),
+        };
+        CrReport { outcome, latency }
+    }
+}
+
+/// The addresses to connect to: the URL's own, or every address its host name resolves to
+/// (within the connect timeout), each allowed by the policy; a name with any refused address
+/// is refused whole (a name that mixes a CPE with a metadata address is no CPE's).
+async fn checked_addresses(
+    config: &ConnectionRequestConfig,
+    url: &CrUrl,
+    peer_is_loopback: bool,
+) -> Result<Vec<SocketAddr>, CrOutcome> {
+    let addrs: Vec<SocketAddr> = match &url.host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, url.port)],
+        Host::Name(name) => {
+            let resolved = timeout(
+                config.connect_timeout,
+                tokio::net::lookup_host((name.as_str(), url.port)),
+            )
+            .await;
+            match resolved {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(e)) => return Err(CrOutcome::Unreachable(format!("resolving {name}: {e}"))),
+                Err(_) => {
+                    return Err(CrOutcome::Unreachable(format!(
+                        "resolving {name}: no answer within {} ms",
+                        config.connect_timeout.as_millis()
+                    )));
+                }
+            }
+        }
+    };
+    if addrs.is_empty() {
+        return Err(CrOutcome::Unreachable(format!(
+            "{} resolves to no address",
+            url.authority
+        )));
+    }
+    for addr in &addrs {
+        if let Err(why) = config.policy.check(addr.ip(), peer_is_loopback) {
+            let why = match &url.host {
+                Host::Name(name) => format!("{name} resolves to {why}"),
+                Host::Ip(_) => why,
+            };
+            return Err(CrOutcome::Refused(why));
         }
     }
+    Ok(addrs)
 }
 
 /// The GET, and on 401 the authenticated GET (on the same connection when the CPE keeps it
@@ -279,9 +365,10 @@ impl ConnectionRequester {
 async fn exchange(
     config: &ConnectionRequestConfig,
     url: &CrUrl,
+    addrs: &[SocketAddr],
     credentials: Option<&Credentials>,
 ) -> CrOutcome {
-    let mut conn = match Conn::open(url, config.connect_timeout).await {
+    let mut conn = match Conn::open(addrs, config.connect_timeout).await {
         Ok(conn) => conn,
         Err(outcome) => return outcome,
     };
@@ -323,11 +410,11 @@ async fn exchange(
             Ok(response) => Ok(response),
             // The CPE may close an idle connection right after its 401 without saying so;
             // try once more on a fresh one.
-            Err(_) => retry_fresh(config, url, &authorization).await,
+            Err(_) => retry_fresh(config, url, addrs, &authorization).await,
         }
     } else {
         drop(conn);
-        retry_fresh(config, url, &authorization).await
+        retry_fresh(config, url, addrs, &authorization).await
     };
     match second {
         Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
@@ -341,9 +428,10 @@ async fn exchange(
 async fn retry_fresh(
     config: &ConnectionRequestConfig,
     url: &CrUrl,
+    addrs: &[SocketAddr],
     authorization: &str,
 ) -> Result<Response<Incoming>, CrOutcome> {
-    let mut conn = Conn::open(url, config.connect_timeout).await?;
+    let mut conn = Conn::open(addrs, config.connect_timeout).await?;
     conn.get(url, Some(authorization)).await
 }
 
@@ -380,19 +468,9 @@ impl Drop for AbortOnDrop {
 }
 
 impl Conn {
-    async fn open(url: &CrUrl, connect_timeout: Duration) -> Result<Self, CrOutcome> {
-        let stream = match &url.host {
-            Host::Ip(ip) => {
-                connect_bounded(connect_timeout, TcpStream::connect((*ip, url.port))).await
-            }
-            Host::Name(name) => {
-                connect_bounded(
-                    connect_timeout,
-                    TcpStream::connect((name.as_str(), url.port)),
-                )
-                .await
-            }
-        }?;
+    /// Connects to the first of `addrs` (checked by the policy) that answers, in order.
+    async fn open(addrs: &[SocketAddr], connect_timeout: Duration) -> Result<Self, CrOutcome> {
+        let stream = connect_bounded(connect_timeout, addrs).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| CrOutcome::ProtocolError(e.to_string()))?;
@@ -434,11 +512,8 @@ impl Conn {
     }
 }
 
-async fn connect_bounded(
-    bound: Duration,
-    connect: impl Future<Output = std::io::Result<TcpStream>>,
-) -> Result<TcpStream, CrOutcome> {
-    match timeout(bound, connect).await {
+async fn connect_bounded(bound: Duration, addrs: &[SocketAddr]) -> Result<TcpStream, CrOutcome> {
+    match timeout(bound, TcpStream::connect(addrs)).await {
         Ok(Ok(stream)) => {
             // A connection request is one tiny request: send it at once.
             let _ = stream.set_nodelay(true);

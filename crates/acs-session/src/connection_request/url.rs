@@ -17,7 +17,8 @@ pub(crate) struct CrUrl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Host {
     Ip(IpAddr),
-    /// A DNS name: resolved at connect time, every address tried in turn.
+    /// A DNS name: resolved once per request; every address it resolves to is checked by the
+    /// address policy, then tried in turn.
     Name(String),
 }
 

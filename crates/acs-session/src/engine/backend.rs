@@ -8,8 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use acs_store::{
-    Device, DevicePassword, DeviceType, FirmwareImage, Inform, InformOutcome, InformWriter,
-    ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Store, Task, TaskOutcome,
+    CrProvision, Device, DevicePassword, DeviceType, FirmwareImage, Inform, InformOutcome,
+    InformWriter, NewTask, ParameterValue, SessionStart, SessionStartOutcome, SessionTurn, Store,
+    Task, TaskOutcome,
 };
 use chrono::{DateTime, Utc};
 
@@ -152,6 +153,32 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<()>> + Send;
     /// Drops every stored parameter of the device (a factory reset forgot them).
     fn clear_parameters(&self, device_id: i64) -> impl Future<Output = BackendResult<()>> + Send;
+    /// A device that bootstrapped or has no connection-request username: records `generated`
+    /// as its pair when it has none, and queues `task` (sending the pair) unless one of its
+    /// kind is open. See [`Store::provision_cr_credentials`].
+    fn provision_cr_credentials(
+        &self,
+        device_id: i64,
+        generated: Option<(String, DevicePassword)>,
+        task: NewTask,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<CrProvision>> + Send;
+    /// The connection-request pair about to go out in the SetParameterValues `command_key`.
+    fn offer_cr_credentials(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        username: &str,
+        password: Option<DevicePassword>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// The CPE applied the SetParameterValues `command_key`: its pair is the one connection
+    /// requests use from now on.
+    fn accept_cr_credentials(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = BackendResult<bool>> + Send;
 }
 
 /// The real backend: the store, with a session's lease, Inform and turns going through the
@@ -327,5 +354,50 @@ impl SessionBackend for StoreBackend {
         self.run("parameters", self.store.delete_parameters(device_id, ""))
             .await
             .map(|_| ())
+    }
+
+    async fn provision_cr_credentials(
+        &self,
+        device_id: i64,
+        generated: Option<(String, DevicePassword)>,
+        task: NewTask,
+        now: DateTime<Utc>,
+    ) -> BackendResult<CrProvision> {
+        let generated = generated.as_ref().map(|(u, p)| (u.as_str(), p));
+        self.run(
+            "connection-request credentials",
+            self.store
+                .provision_cr_credentials(device_id, generated, &task, now),
+        )
+        .await
+    }
+
+    async fn offer_cr_credentials(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        username: &str,
+        password: Option<DevicePassword>,
+    ) -> BackendResult<()> {
+        self.run(
+            "connection-request credentials offer",
+            self.store
+                .offer_cr_credentials(device_id, command_key, username, password.as_ref()),
+        )
+        .await
+    }
+
+    async fn accept_cr_credentials(
+        &self,
+        device_id: i64,
+        command_key: &str,
+        now: DateTime<Utc>,
+    ) -> BackendResult<bool> {
+        self.run(
+            "connection-request credentials accepted",
+            self.store
+                .accept_cr_credentials(device_id, command_key, now),
+        )
+        .await
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_store::{
-    Inform as StoreInform, InformEvent, InformOutcome, ParameterValue, SessionStart,
-    SessionStartOutcome, SessionTurn, Task, TaskOutcome,
+    CrProvision, DevicePassword, Inform as StoreInform, InformEvent, InformOutcome, ParameterValue,
+    SessionStart, SessionStartOutcome, SessionTurn, Task, TaskOutcome,
 };
 use chrono::{DateTime, Utc};
 use cwmp::{
@@ -35,6 +35,10 @@ pub struct EngineConfig {
     pub public_cwmp_url: Option<String>,
     /// Names per GetParameterValues during a `sync`.
     pub sync_batch: usize,
+    /// Give devices connection-request credentials (DESIGN §8): a device with no username on
+    /// record gets a generated pair, and a device that bootstraps gets the pair on record
+    /// again (a factory reset wiped it), by a `credentials` task queued at its Inform.
+    pub provision_cr_credentials: bool,
     /// Identifies this node in lease and claim holders.
     pub node_id: String,
     pub encode: EncodeOptions,
@@ -52,6 +56,7 @@ impl Default for EngineConfig {
             await_event_ttl: Duration::from_secs(3600),
             public_cwmp_url: None,
             sync_batch: 100,
+            provision_cr_credentials: true,
             node_id: "acs".to_owned(),
             encode: EncodeOptions::default(),
             file_urls: None,
@@ -427,13 +432,14 @@ impl<B: SessionBackend> Engine<B> {
                 return self.retry_fault(session, &env, &e.0);
             }
         };
-        let (device_id, type_id, debug) = match outcome {
+        let (device_id, type_id, debug, has_cr_username) = match outcome {
             InformOutcome::Accepted {
                 device_id,
                 type_id,
                 debug,
+                has_cr_username,
                 ..
-            } => (device_id, type_id, debug),
+            } => (device_id, type_id, debug, has_cr_username),
             InformOutcome::Inactive { .. } | InformOutcome::Unknown => {
                 // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
@@ -474,11 +480,52 @@ impl<B: SessionBackend> Engine<B> {
             self.end(session, now).await;
             return self.retry_fault(session, &env, &e.0);
         }
+        if self.config.provision_cr_credentials && (bootstrap || !has_cr_username) {
+            self.provision_cr_credentials(session, has_cr_username, now)
+                .await;
+        }
         session.encode = match type_id {
             Some(type_id) => self.wire_format(type_id, now).await,
             None => None,
         };
         self.encode(session, &env.inform_reply())
+    }
+
+    /// Queues the `credentials` task that gives the device its connection-request pair: the
+    /// one on record, or (none on record) a fresh one generated here. It goes out in this
+    /// session. A store failure is logged and leaves the session alone: a device without a
+    /// pair is provisioned at its next Inform, and a wake uses the accepted pair meanwhile.
+    async fn provision_cr_credentials(
+        &self,
+        session: &Session,
+        has_cr_username: bool,
+        now: DateTime<Utc>,
+    ) {
+        let generated = (!has_cr_username).then(|| {
+            let c = crate::connection_request::generate_credentials();
+            (c.username, DevicePassword::new(c.password.expose()))
+        });
+        let task = TaskSpec::Credentials {}.new_task(None);
+        match self
+            .backend
+            .provision_cr_credentials(session.device_id, generated, task, now)
+            .await
+        {
+            Ok(CrProvision::Generated) => tracing::info!(
+                serial = %session.serial,
+                "generated connection-request credentials; sending them in this session"
+            ),
+            Ok(CrProvision::Queued) => tracing::debug!(
+                serial = %session.serial,
+                "sending the connection-request credentials on record again"
+            ),
+            Ok(CrProvision::AlreadyQueued | CrProvision::NothingToSend) => {}
+            Err(e) => tracing::warn!(
+                serial = %session.serial,
+                error = %e.0,
+                "connection-request credentials not provisioned"
+            ),
+        }
     }
 
     /// Settles what this Inform reports done: its events and its ParameterKey, by the
@@ -520,6 +567,13 @@ impl<B: SessionBackend> Engine<B> {
                         now,
                     )
                     .await?;
+                if task.kind == (TaskSpec::Credentials {}).kind() {
+                    // the session broke after the credentials SPV was sent: the CPE's
+                    // ParameterKey proves it applied, and with it the pair it carried
+                    self.backend
+                        .accept_cr_credentials(session.device_id, &task.command_key, now)
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -745,6 +799,12 @@ impl<B: SessionBackend> Engine<B> {
         now: DateTime<Utc>,
     ) -> Result<Option<Body>, super::BackendError> {
         match body {
+            Body::SetParameterValuesResponse(_) if matches!(f.spec, TaskSpec::Credentials {}) => {
+                // the CPE checks the new connection-request pair from now on
+                self.backend
+                    .accept_cr_credentials(session.device_id, &f.task.command_key, now)
+                    .await?;
+            }
             Body::GetParameterValuesResponse(r) => {
                 let params = r.parameter_list.iter().map(param_value).collect();
                 self.backend
@@ -996,6 +1056,19 @@ impl<B: SessionBackend> Engine<B> {
                 .device_password(session.device_id)
                 .await
                 .map_err(store)?;
+            if let Some(user) = &username {
+                // what goes out is what becomes usable once the CPE accepts it, even if the
+                // record changes meanwhile
+                self.backend
+                    .offer_cr_credentials(
+                        session.device_id,
+                        &task.command_key,
+                        user,
+                        password.clone(),
+                    )
+                    .await
+                    .map_err(store)?;
+            }
         }
         let mut firmware = None;
         if let TaskSpec::Firmware { firmware_image } = spec {
@@ -1454,6 +1527,7 @@ fn store_inform(
         hardware_version: find("DeviceInfo.HardwareVersion"),
         connection_request_url: find("ManagementServer.ConnectionRequestURL"),
         address,
+        peer_address: ctx.peer_ip.clone(),
         parameter_key: find("ManagementServer.ParameterKey"),
         events: inform
             .event

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use acs_store::{CR_LOG_KEEP, CrCredentials, CrProvision};
 use acs_store::{Cancellation, DevicePassword};
 use acs_store::{Device, FIRMWARE_TASK_KIND, LIST_SORT_THRESHOLD};
 use acs_store::{
@@ -76,6 +77,10 @@ cases!(
     parameters_by_prefix_bulk_upsert_and_delete,
     parameter_updated_moves_only_when_the_value_changes,
     catalog_round_trips_and_refuses_deleting_used_rows,
+    cr_credentials_become_usable_only_when_accepted,
+    cr_provisioning_generates_once_and_queues_one_task,
+    peer_address_comes_from_the_inform,
+    connection_request_log_keeps_the_newest,
 );
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -106,6 +111,7 @@ fn inform(serial: &str, now: DateTime<Utc>) -> Inform {
         hardware_version: Some("v2".into()),
         connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
         address: Some("10.0.0.1".into()),
+        peer_address: Some("10.0.0.1".into()),
         parameter_key: Some("pk1".into()),
         events: vec![
             InformEvent {
@@ -175,8 +181,8 @@ async fn migrations_are_idempotent(env: Env) {
         again.schema_version()
     );
     assert_eq!(
-        raw_count(&env, "SELECT MAX(version) FROM _sqlx_migrations").await,
-        again.schema_version()
+        raw_count(&env, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        raw_count(&env, "SELECT COUNT(DISTINCT version) FROM _sqlx_migrations").await,
     );
     again.close().await;
 }
@@ -222,6 +228,7 @@ async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
         came_up: true,
         type_id: None,
         debug: false,
+        has_cr_username: false,
     } = out
     else {
         panic!("unexpected {out:?}")
@@ -278,6 +285,7 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
             came_up: true,
             type_id: None,
             debug: false,
+            has_cr_username: false,
         }
     );
     let mut later = inform("SN1", t(400));
@@ -292,6 +300,7 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
             came_up: false,
             type_id: None,
             debug: false,
+            has_cr_username: false,
         }
     );
     let d = store.device_by_serial("SN1").await.unwrap().unwrap();
@@ -550,6 +559,7 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 came_up: true,
                 type_id: None,
                 debug: false,
+                has_cr_username: false,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
@@ -557,6 +567,7 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 came_up: true,
                 type_id: None,
                 debug: false,
+                has_cr_username: false,
             },
             InformOutcome::Unknown,
             InformOutcome::Accepted {
@@ -565,6 +576,7 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 came_up: false,
                 type_id: None,
                 debug: false,
+                has_cr_username: false,
             },
             InformOutcome::Accepted {
                 device_id: old_id,
@@ -572,6 +584,7 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
                 came_up: false,
                 type_id: None,
                 debug: false,
+                has_cr_username: false,
             },
         ]
     );
@@ -1307,6 +1320,7 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
             came_up: true,
             type_id: None,
             debug: false,
+            has_cr_username: false,
         })
     );
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
@@ -1480,6 +1494,7 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
             came_up: false,
             type_id: None,
             debug: false,
+            has_cr_username: false,
         }))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
@@ -3292,5 +3307,288 @@ async fn parameter_updated_moves_only_when_the_value_changes(env: Env) {
         (Some(true), t(40))
     );
     assert_eq!(get("Device.X_Test.Value.6").updated, t(10));
+    store.close().await;
+}
+
+async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
+    let store = env.store().await;
+    // registered with a pair: the operator says the CPE has it, usable at once
+    let device = store
+        .create_device(
+            &NewDevice {
+                username: Some("reg-user".into()),
+                password: Some(DevicePassword::new("reg-secret")),
+                ..new_device("CR1")
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let usable = |user: &str, pw: Option<&str>| CrCredentials {
+        username: user.into(),
+        password: pw.map(DevicePassword::new),
+    };
+    let target = store.wake_target(device.id).await.unwrap();
+    assert_eq!(
+        target.credentials,
+        Some(usable("reg-user", Some("reg-secret")))
+    );
+    // a new pair on record is not what the CPE checks yet
+    store
+        .update_device(
+            "CR1",
+            &DevicePatch {
+                username: Some(Some("new-user".into())),
+                password: Some(Some(DevicePassword::new("new-secret"))),
+                ..DevicePatch::default()
+            },
+            &[],
+            t(1),
+        )
+        .await
+        .unwrap();
+    store
+        .offer_cr_credentials(
+            device.id,
+            "key-1",
+            "new-user",
+            Some(&DevicePassword::new("new-secret")),
+        )
+        .await
+        .unwrap();
+    let target = store.wake_target(device.id).await.unwrap();
+    assert_eq!(
+        target.credentials,
+        Some(usable("reg-user", Some("reg-secret")))
+    );
+    assert!(
+        !store
+            .accept_cr_credentials(device.id, "key-0", t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-1", t(2))
+            .await
+            .unwrap()
+    );
+    let target = store.wake_target(device.id).await.unwrap();
+    assert_eq!(
+        target.credentials,
+        Some(usable("new-user", Some("new-secret")))
+    );
+    // accepted once: the offer is gone
+    assert!(
+        !store
+            .accept_cr_credentials(device.id, "key-1", t(3))
+            .await
+            .unwrap()
+    );
+    // a username alone, and no password, is kept as such
+    store
+        .offer_cr_credentials(device.id, "key-2", "only-user", None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-2", t(4))
+            .await
+            .unwrap()
+    );
+    let target = store.wake_target(device.id).await.unwrap();
+    assert_eq!(target.credentials, Some(usable("only-user", None)));
+    // sealed at rest
+    store
+        .offer_cr_credentials(
+            device.id,
+            "key-3",
+            "u",
+            Some(&DevicePassword::new("plain-text-needle")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .accept_cr_credentials(device.id, "key-3", t(5))
+            .await
+            .unwrap()
+    );
+    let plain = raw_count(
+        &env,
+        "SELECT COUNT(*) FROM cr_credentials WHERE password_enc IS NOT NULL",
+    )
+    .await;
+    assert_eq!(plain, 1);
+    // a device registered without a pair has none usable
+    let bare = store.create_device(&new_device("CR2"), t(0)).await.unwrap();
+    assert_eq!(store.wake_target(bare.id).await.unwrap().credentials, None);
+    assert!(matches!(
+        store.wake_target(9999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.close().await;
+}
+
+async fn cr_provisioning_generates_once_and_queues_one_task(env: Env) {
+    let store = env.store().await;
+    let out = store.upsert_inform(&inform("PROV", t(0))).await.unwrap();
+    let InformOutcome::Accepted {
+        device_id,
+        has_cr_username: false,
+        ..
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    let credentials_task = NewTask {
+        kind: "credentials".into(),
+        setting_group: "credentials".into(),
+        payload: json!({}),
+        merge: Merge::IntoPending,
+    };
+    let pw = DevicePassword::new("generated-secret");
+    let done = store
+        .provision_cr_credentials(device_id, Some(("cr-gen", &pw)), &credentials_task, t(1))
+        .await
+        .unwrap();
+    assert_eq!(done, CrProvision::Generated);
+    let device = store.device_by_id(device_id).await.unwrap().unwrap();
+    assert_eq!(device.username.as_deref(), Some("cr-gen"));
+    assert!(device.has_password);
+    assert_eq!(device.pending_settings.as_deref(), Some("credentials"));
+    assert_eq!(
+        store.device_password(device_id).await.unwrap(),
+        Some(pw.clone())
+    );
+    // not usable for connection requests until the CPE accepted it
+    assert_eq!(
+        store.wake_target(device_id).await.unwrap().credentials,
+        None
+    );
+    // the next Inform knows a username is on record
+    let out = store.upsert_inform(&inform("PROV", t(2))).await.unwrap();
+    assert!(matches!(
+        out,
+        InformOutcome::Accepted {
+            has_cr_username: true,
+            ..
+        }
+    ));
+    // a bootstrap while the task is open: nothing more, and no second pair
+    let other = DevicePassword::new("other");
+    let again = store
+        .provision_cr_credentials(
+            device_id,
+            Some(("cr-other", &other)),
+            &credentials_task,
+            t(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, CrProvision::AlreadyQueued);
+    assert_eq!(
+        store
+            .device_by_id(device_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username
+            .as_deref(),
+        Some("cr-gen")
+    );
+    let open = store.list_tasks(device_id, true).await.unwrap();
+    assert_eq!(open.len(), 1);
+    // once sent, a later bootstrap queues the pair on record again
+    let claimed = store
+        .claim_next_task(device_id, "h", t(4), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .settle_task(claimed.id, "h", &TaskOutcome::Done, t(5))
+        .await
+        .unwrap();
+    let queued = store
+        .provision_cr_credentials(device_id, None, &credentials_task, t(6))
+        .await
+        .unwrap();
+    assert_eq!(queued, CrProvision::Queued);
+    assert_eq!(store.list_tasks(device_id, true).await.unwrap().len(), 1);
+    // nothing on record and nothing generated: nothing to send
+    let bare = store
+        .create_device(&new_device("BARE"), t(0))
+        .await
+        .unwrap();
+    let nothing = store
+        .provision_cr_credentials(bare.id, None, &credentials_task, t(1))
+        .await
+        .unwrap();
+    assert_eq!(nothing, CrProvision::NothingToSend);
+    assert!(store.list_tasks(bare.id, true).await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn peer_address_comes_from_the_inform(env: Env) {
+    let store = env.store().await;
+    let mut first = inform("PEER", t(0));
+    first.peer_address = Some("127.0.0.1".into());
+    store.upsert_inform(&first).await.unwrap();
+    let id = device_id(&store, "PEER").await;
+    assert_eq!(
+        store.wake_target(id).await.unwrap().peer_address.as_deref(),
+        Some("127.0.0.1")
+    );
+    // through the batched writer too, and an Inform without one keeps it
+    let (writer, task) =
+        InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
+    let mut second = inform("PEER", t(1));
+    second.peer_address = Some("192.0.2.9".into());
+    writer.submit(second).await.unwrap();
+    let mut third = inform("PEER", t(2));
+    third.peer_address = None;
+    writer.submit(third).await.unwrap();
+    drop(writer);
+    task.join().await;
+    assert_eq!(
+        store.wake_target(id).await.unwrap().peer_address.as_deref(),
+        Some("192.0.2.9")
+    );
+    store.close().await;
+}
+
+async fn connection_request_log_keeps_the_newest(env: Env) {
+    let store = env.store().await;
+    let device = store.create_device(&new_device("LOG"), t(0)).await.unwrap();
+    for i in 0..(CR_LOG_KEEP + 5) {
+        store
+            .log_connection_request(device.id, "tasks", "unreachable", &format!("try {i}"), t(i))
+            .await
+            .unwrap();
+    }
+    let long = "x".repeat(2000);
+    store
+        .log_connection_request(device.id, "status_check", "auth_failed", &long, t(100))
+        .await
+        .unwrap();
+    let log = store.list_connection_requests(device.id).await.unwrap();
+    assert_eq!(log.len() as i64, CR_LOG_KEEP);
+    assert_eq!(log[0].outcome, "auth_failed");
+    assert_eq!(log[0].purpose, "status_check");
+    assert_eq!(log[0].sent, t(100));
+    assert!(log[0].detail.len() <= 512, "{}", log[0].detail.len());
+    assert_eq!(log[1].detail, format!("try {}", CR_LOG_KEEP + 4));
+    assert_eq!(log.last().unwrap().detail, "try 6");
+    assert!(matches!(
+        store
+            .log_connection_request(9999, "tasks", "accepted", "", t(0))
+            .await,
+        Err(StoreError::ForeignKey { .. })
+    ));
+    store.delete_device("LOG").await.unwrap();
+    assert_eq!(
+        raw_count(&env, "SELECT COUNT(*) FROM connection_request_log").await,
+        0
+    );
     store.close().await;
 }
