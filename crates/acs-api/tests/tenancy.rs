@@ -24,6 +24,21 @@ struct World {
     ta: String,
 }
 
+/// A device PUT body with every field the seed requires (PUT replaces them all), `fields` on
+/// top: these tests are about the references, not about PUT's required fields.
+fn device_put(organization: i64, fields: Value) -> Value {
+    let mut body = json!({
+        "name": "a1", "customer_id": null, "description": null, "is_active": true,
+        "latitude": null, "location_name": null, "longitude": null,
+        "organization_id": organization, "type": null, "update_frequency": null,
+        "username": null,
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
 async fn world(env: &Env) -> World {
     let s = start(env).await;
     let a = s
@@ -104,7 +119,7 @@ async fn location_of_another_organization_is_refused(env: Env) {
     for loc in [w.loc_b, w.loc_none] {
         for (method, body) in [
             ("PATCH", json!({"location": loc})),
-            ("PUT", json!({"name": "a1", "location": loc})),
+            ("PUT", device_put(w.a, json!({"location": loc}))),
         ] {
             let r = w.s.call_as(ta, method, &device_path, Some(&body)).await;
             assert_eq!(r.status, 403, "{method} location {loc}: {}", r.json());
@@ -153,7 +168,7 @@ async fn location_of_another_organization_is_refused(env: Env) {
             ta,
             "PUT",
             &device_path,
-            Some(&json!({"name": "a1", "location": w.loc_a})),
+            Some(&device_put(w.a, json!({"location": w.loc_a}))),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
@@ -242,11 +257,7 @@ async fn organization_of_another_tenant_is_refused(env: Env) {
             device_path.as_str(),
             json!({"organization_id": w.b}),
         ),
-        (
-            "PUT",
-            device_path.as_str(),
-            json!({"name": "a1", "organization_id": w.b}),
-        ),
+        ("PUT", device_path.as_str(), device_put(w.b, json!({}))),
         (
             "POST",
             LIST,
@@ -318,7 +329,7 @@ async fn global_catalog_is_referenced_not_modified(env: Env) {
         ("PATCH", json!({"type": t, "firmware_image": fw})),
         (
             "PUT",
-            json!({"name": "a1", "type": t, "firmware_image": fw}),
+            device_put(w.a, json!({"type": t, "firmware_image": fw})),
         ),
     ] {
         let r = w.s.call_as(ta, method, &device_path, Some(&body)).await;

@@ -48,7 +48,11 @@ async fn rig() -> Rig {
     let backend = StoreBackend::new(store.clone(), writer, Duration::from_secs(10));
     let engine = Engine::new(
         backend,
-        EngineConfig::default(),
+        // these sessions script the CPE's side RPC by RPC: no credentials task in between
+        EngineConfig {
+            provision_cr_credentials: false,
+            ..EngineConfig::default()
+        },
         Arc::new(Metrics::default()),
     );
     let mut rig = Rig {

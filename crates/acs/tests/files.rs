@@ -54,6 +54,8 @@ fn digest_server(env: &[(&str, &str)]) -> Server {
             USER,
             "--cwmp-password",
             PASSWORD,
+            // the session scripts below answer nothing but the firmware Download
+            "--cr-provision=false",
         ],
         env,
     )

@@ -70,6 +70,8 @@ async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
             "s3cret",
             "--cwmp-requests-at-once",
             &gate,
+            // the session is an Inform and an empty POST: no credentials task in between
+            "--cr-provision=false",
             // the stalled uploads would hold a permit for two minutes each
             "--read-timeout",
             "120",
