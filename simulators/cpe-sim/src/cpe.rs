@@ -779,8 +779,8 @@ pub async fn fetch_as(
 }
 
 /// The SoftwareVersion a firmware image brings: the file name of its URL without extension
-/// (`http://fw/acme-2.1.0.bin` → `acme-2.1.0`), so a test knows what to expect; `unknown` if the
-/// URL has no file name.
+/// (`http://fw/acme-2.1.0.bin` → `acme-2.1.0`; acs's `<sha256>-acme-2.1.0.bin` → `acme-2.1.0`),
+/// so a test knows what to expect; `unknown` if the URL has no file name.
 pub fn firmware_version(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or_default();
     let path = path.split_once("://").map_or(path, |(_, rest)| rest);
@@ -791,6 +791,17 @@ pub fn firmware_version(url: &str) -> String {
     let stem = match file.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem,
         _ => file,
+    };
+    // acs names its files `<sha256 hex>-<uploaded name>`: the version is in the uploaded name
+    let stem = match stem.split_once('-') {
+        Some((hash, rest))
+            if hash.len() == 64
+                && !rest.is_empty()
+                && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            rest
+        }
+        _ => stem,
     };
     if stem.is_empty() {
         "unknown".to_owned()
@@ -938,4 +949,24 @@ fn zero_pad_arrays(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::firmware_version;
+
+    #[test]
+    fn firmware_version_is_the_uploaded_file_name_without_extension() {
+        assert_eq!(firmware_version("http://fw/acme-2.1.0.bin"), "acme-2.1.0");
+        let hash = "097fdfa9e892c81ec7dc0e844a61ba4b6f60d8f1e1af4001b9ab7263cdce0454";
+        assert_eq!(
+            firmware_version(&format!(
+                "http://acs:7547/files/firmware/{hash}-acme-2.1.0.bin?expires=1&sig=x"
+            )),
+            "acme-2.1.0"
+        );
+        // a short prefix is part of the name
+        assert_eq!(firmware_version("http://fw/abc-1.0.bin"), "abc-1.0");
+        assert_eq!(firmware_version("http://fw/"), "unknown");
+    }
 }
