@@ -95,6 +95,13 @@ async fn configured_algorithms_are_challenged_in_the_order_given() {
     let flag = [&DIGEST[..], &["--cwmp-digest-algorithms", "sha-256,md5"]].concat();
     let s = start(&flag, &[]);
     assert_eq!(offered(&s).await, ["SHA-256", "MD5"]);
+    let warned = s
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("WARN") && l.contains("the first digest challenge is not MD5"));
+    assert!(warned, "{:#?}", s.log.lock().unwrap());
     drop(s);
 
     let s = start(&DIGEST, &[("ACS_CWMP_DIGEST_ALGORITHMS", "md5,sha-256")]);
