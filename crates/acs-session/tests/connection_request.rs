@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use acs_session::Credentials;
 use acs_session::auth::client::ChallengeError;
-use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator};
+use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, DigestAlgorithm};
 use acs_session::connection_request::{
     AddressPolicy, ConnectionRequestConfig, ConnectionRequester, CrAuthFailure, CrOutcome,
 };
@@ -50,8 +50,11 @@ struct Cpe {
 impl Cpe {
     fn new(mode: AuthMode, status: u16) -> Self {
         Self {
+            // a CPE offering SHA-256 then MD5, and accepting both (acs's own default is MD5
+            // alone): the connection-request client must cope with several challenges
             auth: CpeAuthenticator::new(CpeAuthConfig {
                 realm: "cpe".into(),
+                digest_algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
                 ..CpeAuthConfig::new(mode)
             }),
             challenges: None,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use acs_session::auth::DigestAlgorithm;
 use acs_session::connection_request::Cidr;
 use acs_store::{ParameterLimits, StatusPolicy};
 use anyhow::{Context, bail};
@@ -93,6 +94,11 @@ pub struct ServeArgs {
     /// Hex key signing digest nonces; give every node the same one [default: random per process]
     #[arg(long, env = "ACS_CWMP_NONCE_KEY", hide_env_values = true)]
     pub cwmp_nonce_key: Option<String>,
+    /// Digest challenges offered to CPEs, one WWW-Authenticate each, in this order
+    /// (comma-separated: md5, sha-256). Many CPEs read only the first and know only MD5
+    /// [default: md5]
+    #[arg(long, env = "ACS_CWMP_DIGEST_ALGORITHMS", value_delimiter = ',')]
+    pub cwmp_digest_algorithms: Option<Vec<String>>,
     /// Create devices on their first Inform [default: true]
     #[arg(long, env = "ACS_AUTO_REGISTER")]
     pub auto_register: Option<bool>,
@@ -215,6 +221,7 @@ pub struct FileConfig {
     pub cwmp_username: Option<String>,
     pub cwmp_password: Option<String>,
     pub cwmp_nonce_key: Option<String>,
+    pub cwmp_digest_algorithms: Option<Vec<String>>,
     pub auto_register: Option<bool>,
     pub session_timeout: Option<u64>,
     pub max_sessions: Option<usize>,
@@ -273,6 +280,8 @@ pub struct Settings {
     pub cwmp_username: Option<String>,
     pub cwmp_password: Option<String>,
     pub cwmp_nonce_key: Option<String>,
+    /// The digest challenges, in order (`--cwmp-digest-algorithms`).
+    pub cwmp_digest_algorithms: Vec<DigestAlgorithm>,
     pub auto_register: bool,
     pub session_timeout: u64,
     pub max_sessions: usize,
@@ -371,6 +380,11 @@ impl Settings {
             cwmp_username: a.cwmp_username.or(f.cwmp_username),
             cwmp_password: a.cwmp_password.or(f.cwmp_password),
             cwmp_nonce_key: a.cwmp_nonce_key.or(f.cwmp_nonce_key),
+            cwmp_digest_algorithms: match a.cwmp_digest_algorithms.or(f.cwmp_digest_algorithms) {
+                Some(names) => DigestAlgorithm::offer_list(&names)
+                    .map_err(|e| anyhow::anyhow!("--cwmp-digest-algorithms: {e}"))?,
+                None => vec![DigestAlgorithm::Md5],
+            },
             auto_register: a.auto_register.or(f.auto_register).unwrap_or(true),
             session_timeout: a.session_timeout.or(f.session_timeout).unwrap_or(30).max(1),
             max_sessions: a.max_sessions.or(f.max_sessions).unwrap_or(10_000).max(1),

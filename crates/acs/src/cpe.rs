@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth_failures::AuthFailureLog;
 use crate::http1::{self, Body, Limits, Refusal, busy, plain as simple};
 use crate::trace::{Recorded, Tracer};
 use crate::{files, tls};
@@ -62,6 +63,8 @@ pub struct CpeState {
     pub data_dir: std::path::PathBuf,
     /// Where the messages of debug sessions go.
     pub tracer: Tracer,
+    /// The rate limit of the WARN line for failed authentications.
+    auth_failures: AuthFailureLog,
     counter: AtomicU64,
     salt: u64,
 }
@@ -93,6 +96,7 @@ impl CpeState {
             read_timeout,
             data_dir,
             tracer,
+            auth_failures: AuthFailureLog::default(),
             counter: AtomicU64::new(1),
             salt,
         }
@@ -241,7 +245,7 @@ impl http1::Handler for CpeConnection {
     type Admitted = Admitted;
 
     async fn admit(&self, head: &Parts) -> Result<Admitted, Response<Body>> {
-        let admitted = admit(&self.state, &self.conn, head).await;
+        let admitted = admit(&self.state, &self.conn, head, self.peer).await;
         if admitted.is_err() {
             // answered from its head: still a request on this listener
             acs_session::engine::Metrics::inc(&self.state.engine.metrics().http_requests);
@@ -293,6 +297,7 @@ async fn admit(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
     head: &Parts,
+    peer: SocketAddr,
 ) -> Result<Admitted, Response<Body>> {
     if head.uri.path().starts_with("/files/firmware/") {
         if head.method != Method::GET && head.method != Method::HEAD {
@@ -342,7 +347,7 @@ async fn admit(
         .uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    authenticate(state, authz, head.method.as_str(), &target).await?;
+    authenticate(state, authz, head.method.as_str(), &target, peer).await?;
     Ok(Admitted {
         authenticated: true,
     })
@@ -424,7 +429,7 @@ async fn handle_inner(
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix(acs_session::file_url::FILES_PATH) {
         if req.method() == Method::GET || req.method() == Method::HEAD {
-            return files::serve_firmware(state, rest, &req).await;
+            return files::serve_firmware(state, rest, &req, peer).await;
         }
         return simple(StatusCode::METHOD_NOT_ALLOWED, "");
     }
@@ -489,7 +494,7 @@ async fn handle_inner(
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(resp) = authenticate(state, authz, parts.method.as_str(), &target).await {
+        if let Err(resp) = authenticate(state, authz, parts.method.as_str(), &target, peer).await {
             return resp;
         }
     }
@@ -603,17 +608,19 @@ async fn handle_inner(
 
 /// Per-device credentials (a device whose serial number is the username and which has a
 /// password on record), else the shared ones from the configuration. Also asked by
-/// `files.rs` for a firmware GET without a signed path.
+/// `files.rs` for a firmware GET without a signed path. `peer` is for the log line of a
+/// failure.
 pub(crate) async fn authenticate(
     state: &CpeState,
     authorization: Option<&str>,
     method: &str,
     target: &str,
+    peer: SocketAddr,
 ) -> Result<(), Response<Body>> {
     let now = SystemTime::now();
     let attempt = match state.auth.parse(authorization) {
         Ok(a) => a,
-        Err(e) => return Err(unauthorized(state, state.auth.reject(e, now))),
+        Err(e) => return Err(unauthorized(state, state.auth.reject(e, now), None, peer)),
     };
     let mut password: Option<Secret> = None;
     if let Some(user) = attempt.username() {
@@ -637,13 +644,25 @@ pub(crate) async fn authenticate(
         .verify(&attempt, method, target, password.as_ref(), now)
     {
         Ok(_) => Ok(()),
-        Err(e) => Err(unauthorized(state, state.auth.reject(e, now))),
+        Err(e) => Err(unauthorized(
+            state,
+            state.auth.reject(e, now),
+            attempt.username(),
+            peer,
+        )),
     }
 }
 
-fn unauthorized(state: &CpeState, rejection: acs_session::auth::Rejection) -> Response<Body> {
+/// The 401 with its challenges; the failure logged (WARN, rate-limited, unless routine) as
+/// `username` (`None`: the request named none) from `peer`.
+fn unauthorized(
+    state: &CpeState,
+    rejection: acs_session::auth::Rejection,
+    username: Option<&str>,
+    peer: SocketAddr,
+) -> Response<Body> {
     acs_session::engine::Metrics::inc(&state.engine.metrics().auth_failures);
-    tracing::debug!(error = %rejection.error, "CPE authentication failed");
+    state.auth_failures.record(&rejection.error, username, peer);
     let mut r = simple(StatusCode::UNAUTHORIZED, "");
     for c in rejection.www_authenticate {
         if let Ok(v) = HeaderValue::from_str(&c) {

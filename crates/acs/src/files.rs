@@ -71,7 +71,12 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
 }
 
 /// `rest`: the path after `/files/firmware/`, `<file_name>` or `<token>/<file_name>`.
-pub async fn serve_firmware<B>(state: &CpeState, rest: &str, req: &Request<B>) -> Response<Body> {
+pub async fn serve_firmware<B>(
+    state: &CpeState,
+    rest: &str,
+    req: &Request<B>,
+    peer: std::net::SocketAddr,
+) -> Response<Body> {
     let (token, name) = match rest.split_once('/') {
         Some((token, name)) => (Some(token), name),
         None => (None, rest),
@@ -98,9 +103,14 @@ pub async fn serve_firmware<B>(state: &CpeState, rest: &str, req: &Request<B>) -
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok());
                 let target = req.uri().path_and_query().map_or(rest, |p| p.as_str());
-                if let Err(challenge) =
-                    crate::cpe::authenticate(state, authorization, req.method().as_str(), target)
-                        .await
+                if let Err(challenge) = crate::cpe::authenticate(
+                    state,
+                    authorization,
+                    req.method().as_str(),
+                    target,
+                    peer,
+                )
+                .await
                 {
                     return challenge;
                 }

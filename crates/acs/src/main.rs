@@ -2,6 +2,7 @@
 
 mod api;
 mod api_listener;
+mod auth_failures;
 mod config;
 mod cpe;
 mod files;

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, NonceKey};
+use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, DigestAlgorithm, NonceKey};
 use acs_session::connection_request::{
     AddressPolicy, ConnectionRequestConfig, ConnectionRequester,
 };
@@ -84,6 +84,16 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     tracing::info!(database = %crate::redact_url(&s.database_url), "store ready");
 
     let mut auth_config = CpeAuthConfig::new(mode);
+    auth_config.digest_algorithms = s.cwmp_digest_algorithms.clone();
+    if mode == AuthMode::Digest
+        && auth_config.digest_algorithms.first() != Some(&DigestAlgorithm::Md5)
+    {
+        tracing::warn!(
+            "the first digest challenge is not MD5 (--cwmp-digest-algorithms): CPEs that read \
+             only the first challenge and know only MD5, as many deployed routers do, cannot \
+             authenticate"
+        );
+    }
     match &s.cwmp_nonce_key {
         Some(k) => {
             let bytes =

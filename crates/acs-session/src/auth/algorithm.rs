@@ -75,6 +75,46 @@ impl FromStr for DigestAlgorithm {
     }
 }
 
+/// Names in a list of algorithms to offer that are not `md5` or `sha-256`, all of them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown digest algorithm(s) {}: expected a comma-separated list of md5, sha-256",
+    .0.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownDigestAlgorithms(pub Vec<String>);
+
+impl DigestAlgorithm {
+    /// The challenges to offer, from configuration (`md5,sha-256`): names case-insensitive,
+    /// order kept, duplicates and empty entries dropped. Only `md5` and `sha-256` can be
+    /// offered (a CPE may answer either with its `-sess` variant anyway); any other name, and
+    /// a list with none at all, is an error naming what was wrong.
+    pub fn offer_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownDigestAlgorithms> {
+        let mut offered = Vec::new();
+        let mut unknown = Vec::new();
+        for name in names.iter().map(|n| n.as_ref().trim()) {
+            if name.is_empty() {
+                continue;
+            }
+            match name.parse::<Self>() {
+                Ok(alg) if !alg.is_session() => {
+                    if !offered.contains(&alg) {
+                        offered.push(alg);
+                    }
+                }
+                _ => unknown.push(name.to_owned()),
+            }
+        }
+        if offered.is_empty() && unknown.is_empty() {
+            unknown.push(String::new());
+        }
+        if unknown.is_empty() {
+            Ok(offered)
+        } else {
+            Err(UnknownDigestAlgorithms(unknown))
+        }
+    }
+}
+
 /// Everything that goes into a digest `response`.
 pub(crate) struct DigestInput<'a> {
     pub(crate) algorithm: DigestAlgorithm,
@@ -153,6 +193,26 @@ mod tests {
         assert_eq!(
             "SHA-512-256".parse::<DigestAlgorithm>(),
             Err(UnsupportedAlgorithm("SHA-512-256".into()))
+        );
+    }
+
+    #[test]
+    fn offer_lists_keep_their_order_and_name_every_unknown_entry() {
+        use DigestAlgorithm::{Md5, Sha256};
+        assert_eq!(DigestAlgorithm::offer_list(&["md5"]), Ok(vec![Md5]));
+        assert_eq!(
+            DigestAlgorithm::offer_list(&[" SHA-256", "md5", "sha-256", ""]),
+            Ok(vec![Sha256, Md5])
+        );
+        let err =
+            DigestAlgorithm::offer_list(&["md5", "sha-512", "MD5-sess", "x\u{1b}"]).unwrap_err();
+        assert_eq!(err.0, ["sha-512", "MD5-sess", "x\u{1b}"]);
+        let msg = err.to_string();
+        assert!(msg.contains(r#""sha-512", "MD5-sess""#), "{msg}");
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+        assert_eq!(
+            DigestAlgorithm::offer_list::<&str>(&[]),
+            Err(UnknownDigestAlgorithms(vec![String::new()]))
         );
     }
 

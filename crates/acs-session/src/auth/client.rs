@@ -264,6 +264,7 @@ mod tests {
         let cpe = CpeAuthenticator::new(CpeAuthConfig {
             realm: "cpe".into(),
             nonce_key: NonceKey::from_bytes(b"cpe key"),
+            digest_algorithms: vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
             ..CpeAuthConfig::new(AuthMode::Digest)
         });
         let nonce = NonceKey::from_bytes(b"cpe key").issue("cpe", now);

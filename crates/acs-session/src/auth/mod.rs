@@ -28,8 +28,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use algorithm::{DigestAlgorithm, UnsupportedAlgorithm};
-pub use nonce::NonceKey;
+pub use algorithm::{DigestAlgorithm, UnknownDigestAlgorithms, UnsupportedAlgorithm};
+pub use nonce::{NONCE_LEN, NonceKey};
 
 use crate::secret::{Credentials, Secret};
 use digest::{DigestAttempt, DigestServer};
@@ -43,7 +43,7 @@ pub enum AuthMode {
     None,
     /// HTTP Basic. TR-069 allows it only over TLS.
     Basic,
-    /// HTTP Digest, `qop="auth"`, SHA-256 and MD5.
+    /// HTTP Digest, `qop="auth"`: MD5 by default, SHA-256 when configured.
     Digest,
 }
 
@@ -91,9 +91,13 @@ pub struct CpeAuthConfig {
     pub nonce_key: NonceKey,
     /// How long a nonce stays valid; past it the CPE gets `stale=true`. Default 300 s.
     pub nonce_lifetime: Duration,
-    /// The digest challenges offered, in order of preference. Default SHA-256, then MD5
-    /// (RFC 7616 §3.7). `-sess` variants offered here are advertised as their base algorithm;
-    /// a CPE may always answer with `-sess` (TR-069 CPEs must support MD5-sess).
+    /// The digest challenges offered, one `WWW-Authenticate` each, in this order
+    /// (`--cwmp-digest-algorithms`). Default MD5 alone: deployed CPE stacks widely read only
+    /// the first challenge and know only MD5 (PROTOCOL.md §16.1). `-sess` variants listed here
+    /// are advertised as their base algorithm; a CPE may always answer a challenge with its
+    /// `-sess` variant (TR-069 CPEs must support MD5-sess). An answer with an algorithm whose
+    /// base is not listed is refused ([`AuthError::AlgorithmNotOffered`]): offering SHA-256
+    /// alone means MD5 is not accepted.
     pub digest_algorithms: Vec<DigestAlgorithm>,
 }
 
@@ -105,7 +109,7 @@ impl CpeAuthConfig {
             realm: "acs".to_owned(),
             nonce_key: NonceKey::generate(),
             nonce_lifetime: Duration::from_secs(300),
-            digest_algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            digest_algorithms: vec![DigestAlgorithm::Md5],
         }
     }
 
@@ -146,6 +150,10 @@ pub enum AuthError {
     /// An `algorithm` we do not implement.
     #[error(transparent)]
     UnsupportedAlgorithm(#[from] UnsupportedAlgorithm),
+    /// An algorithm we implement but were not configured to offer (e.g. MD5 when only
+    /// SHA-256 is offered).
+    #[error("digest algorithm `{0}` is not offered")]
+    AlgorithmNotOffered(DigestAlgorithm),
     /// A `qop` other than `auth` (we only offer `auth`).
     #[error("unsupported qop `{0}`, only `auth` is offered")]
     UnsupportedQop(String),
@@ -188,6 +196,38 @@ pub enum AuthError {
     /// `Basic` credentials without the `:` between username and password.
     #[error("basic credentials lack the `:` between username and password")]
     MissingColon,
+}
+
+impl AuthError {
+    /// A short, stable name for the kind of failure (`wrong_password`, `stale_nonce`, ...),
+    /// for log fields and rate-limiting keys. Holds nothing the client sent.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingAuthorization => "missing_authorization",
+            Self::WrongScheme { .. } => "wrong_scheme",
+            Self::MissingParameter(_) => "missing_parameter",
+            Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+            Self::AlgorithmNotOffered(_) => "algorithm_not_offered",
+            Self::UnsupportedQop(_) => "unsupported_qop",
+            Self::InvalidNonceCount(_) => "invalid_nonce_count",
+            Self::RealmMismatch { .. } => "realm_mismatch",
+            Self::UriMismatch { .. } => "uri_mismatch",
+            Self::InvalidNonce => "invalid_nonce",
+            Self::StaleNonce => "stale_nonce",
+            Self::UnknownUser(_) => "unknown_user",
+            Self::WrongPassword(_) => "wrong_password",
+            Self::InvalidBasicEncoding => "invalid_basic_encoding",
+            Self::MissingColon => "missing_colon",
+        }
+    }
+
+    /// `true` for the failures every well-configured CPE meets in normal operation: no
+    /// `Authorization` on its first request (it waits for the challenge), and a right answer
+    /// to an expired nonce (it retries with the fresh one, `stale=true`). The others mean a
+    /// misconfigured or hostile client.
+    pub fn is_routine(&self) -> bool {
+        matches!(self, Self::MissingAuthorization | Self::StaleNonce)
+    }
 }
 
 /// How a request was authenticated.
@@ -359,6 +399,10 @@ impl CpeAuthenticator {
                 })
             }
             Attempt::Digest(d) => {
+                let offered = &self.config.digest_algorithms;
+                if !offered.iter().any(|a| a.base() == d.algorithm.base()) {
+                    return Err(AuthError::AlgorithmNotOffered(d.algorithm));
+                }
                 let server = DigestServer {
                     realm: &self.config.realm,
                     key: &self.config.nonce_key,
@@ -398,8 +442,8 @@ impl CpeAuthenticator {
         }
     }
 
-    /// The `WWW-Authenticate` values for a 401: for digest one per configured algorithm
-    /// (default SHA-256 first, then MD5), all with the same fresh nonce; for basic one
+    /// The `WWW-Authenticate` values for a 401: for digest one per configured algorithm, in
+    /// the configured order (default: MD5 alone), all with the same fresh nonce; for basic one
     /// `Basic realm=…`; none when authentication is off.
     pub fn challenges(&self, stale: bool, now: SystemTime) -> Vec<String> {
         let c = &self.config;

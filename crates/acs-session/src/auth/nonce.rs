@@ -1,12 +1,18 @@
-//! Stateless digest nonces.
+//! Stateless digest nonces, 32 hex characters.
 //!
 //! A nonce is `hex(timestamp ‖ salt ‖ HMAC-SHA256(key, "acs-digest-nonce" ‖ timestamp ‖ salt ‖
-//! realm)[..16])`: 8 bytes of Unix seconds (big endian), 8 random bytes, 16 bytes of tag, 64 hex
-//! characters in all. Nothing is stored: any node holding the key validates any nonce, so a CPE
-//! that reconnects after the 401 (AVM FRITZ!Box, PROTOCOL.md §15.6) or lands on another node
-//! behind a load balancer authenticates all the same. The realm is signed so that a nonce issued
-//! for one realm is no good in another; the salt makes every challenge's nonce fresh, as TR-069
-//! §3.4.4 asks ("a fresh nonce for each new TCP connection").
+//! realm)[..8])`: 4 bytes of Unix seconds (big endian, modulo 2^32), 4 random bytes, 8 bytes of
+//! tag, 32 hex characters in all. Nothing is stored: any node holding the key validates any
+//! nonce, so a CPE that reconnects after the 401 (AVM FRITZ!Box, PROTOCOL.md §15.6) or lands on
+//! another node behind a load balancer authenticates all the same. The realm is signed so that
+//! a nonce issued for one realm is no good in another; the salt makes every challenge's nonce
+//! fresh, as TR-069 §3.4.4 asks ("a fresh nonce for each new TCP connection").
+//!
+//! Why 32 characters: deployed CPE stacks copy the nonce into fixed buffers (a C agent's is 33
+//! bytes, PROTOCOL.md §16.2), and the best-known open-source ACS sends 32 hex digits, so that
+//! is what stacks are tested with. The price is a 64-bit tag: forging a nonce takes about 2^63
+//! requests to this server, and a forged nonce alone grants nothing (the response still needs
+//! the password); it would only let a client pick its own nonce within the lifetime window.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,8 +24,16 @@ use super::algorithm::{hex, unhex};
 use crate::constant_time;
 
 const DOMAIN: &[u8] = b"acs-digest-nonce";
-const TAG_LEN: usize = 16;
-const RAW_LEN: usize = 8 + 8 + TAG_LEN;
+const TIME_LEN: usize = 4;
+const SALT_LEN: usize = 4;
+const TAG_LEN: usize = 8;
+const RAW_LEN: usize = TIME_LEN + SALT_LEN + TAG_LEN;
+
+/// The length of every nonce this server issues, in characters.
+pub const NONCE_LEN: usize = RAW_LEN * 2;
+
+/// Length of `opaque`: the same 32 hex characters as a nonce, for the same buffers.
+const OPAQUE_LEN: usize = 16;
 
 /// How far a nonce's timestamp may lie in the future (another node's clock running ahead).
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -42,7 +56,7 @@ impl NonceKey {
         Self::from_bytes(&bytes)
     }
 
-    fn tag(&self, timestamp: u64, salt: &[u8; 8], realm: &str) -> [u8; TAG_LEN] {
+    fn tag(&self, timestamp: u32, salt: &[u8; SALT_LEN], realm: &str) -> [u8; TAG_LEN] {
         let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(DOMAIN);
         ctx.update(&timestamp.to_be_bytes());
@@ -59,17 +73,22 @@ impl NonceKey {
         let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(b"acs-digest-opaque");
         ctx.update(realm.as_bytes());
-        hex(&ctx.sign().as_ref()[..TAG_LEN])
+        hex(&ctx.sign().as_ref()[..OPAQUE_LEN])
     }
 
     /// Issues a nonce for `realm` at `now` with a random salt.
     pub(crate) fn issue(&self, realm: &str, now: SystemTime) -> String {
-        let mut salt = [0u8; 8];
+        let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt);
         self.issue_with_salt(realm, now, salt)
     }
 
-    pub(crate) fn issue_with_salt(&self, realm: &str, now: SystemTime, salt: [u8; 8]) -> String {
+    pub(crate) fn issue_with_salt(
+        &self,
+        realm: &str,
+        now: SystemTime,
+        salt: [u8; SALT_LEN],
+    ) -> String {
         let timestamp = unix_seconds(now);
         let mut raw = Vec::with_capacity(RAW_LEN);
         raw.extend_from_slice(&timestamp.to_be_bytes());
@@ -78,7 +97,9 @@ impl NonceKey {
         hex(&raw)
     }
 
-    /// Checks a nonce a client sent back.
+    /// Checks a nonce a client sent back. Anything but one of ours (another length, another
+    /// key or realm, a nonce of the 64-character format of earlier versions) is `Invalid`, and
+    /// the client gets a fresh challenge.
     pub(crate) fn check(
         &self,
         nonce: &str,
@@ -89,17 +110,21 @@ impl NonceKey {
         let Some(raw) = unhex(nonce.trim()).filter(|raw| raw.len() == RAW_LEN) else {
             return NonceCheck::Invalid;
         };
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&raw[..8]);
-        let timestamp = u64::from_be_bytes(ts);
-        let mut salt = [0u8; 8];
-        salt.copy_from_slice(&raw[8..16]);
-        if !constant_time::eq(&self.tag(timestamp, &salt, realm), &raw[16..]) {
+        let mut ts = [0u8; TIME_LEN];
+        ts.copy_from_slice(&raw[..TIME_LEN]);
+        let timestamp = u32::from_be_bytes(ts);
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(&raw[TIME_LEN..TIME_LEN + SALT_LEN]);
+        if !constant_time::eq(
+            &self.tag(timestamp, &salt, realm),
+            &raw[TIME_LEN + SALT_LEN..],
+        ) {
             return NonceCheck::Invalid;
         }
-        let now = unix_seconds(now);
-        let too_old = now.saturating_sub(timestamp) > lifetime.as_secs();
-        let too_new = timestamp.saturating_sub(now) > CLOCK_SKEW.as_secs();
+        // Seconds modulo 2^32: the difference read as signed is right across the wrap (2106).
+        let age = i64::from(unix_seconds(now).wrapping_sub(timestamp) as i32);
+        let too_old = age > lifetime.as_secs() as i64;
+        let too_new = -age > CLOCK_SKEW.as_secs() as i64;
         // A genuine nonce from a node whose clock is far ahead is treated like an expired one:
         // the client retries with a fresh nonce from us, which is the cure either way.
         if too_old || too_new {
@@ -127,8 +152,10 @@ pub(crate) enum NonceCheck {
     Invalid,
 }
 
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Unix seconds modulo 2^32 (the nonce has four bytes for them).
+fn unix_seconds(t: SystemTime) -> u32 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
 }
 
 /// Fills `buf` from the OS random source. The OS RNG failing leaves a machine that cannot do
@@ -153,7 +180,8 @@ mod tests {
     fn issued_nonces_check_and_age() {
         let key = NonceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
         let nonce = key.issue("acs", at(1_000_000));
-        assert_eq!(nonce.len(), 64);
+        assert_eq!(nonce.len(), 32);
+        assert_eq!(NONCE_LEN, 32);
         assert_eq!(
             key.check(&nonce, "acs", at(1_000_000), LIFE),
             NonceCheck::Valid
@@ -189,9 +217,32 @@ mod tests {
     }
 
     #[test]
+    fn nonces_age_right_across_the_32_bit_wrap_of_their_seconds() {
+        let key = NonceKey::generate();
+        let wrap = 1u64 << 32;
+        let nonce = key.issue("acs", at(wrap - 10));
+        assert!(nonce.starts_with("fffffff6"), "{nonce}");
+        assert_eq!(
+            key.check(&nonce, "acs", at(wrap + 100), LIFE),
+            NonceCheck::Valid
+        );
+        assert_eq!(
+            key.check(&nonce, "acs", at(wrap + 291), LIFE),
+            NonceCheck::Stale
+        );
+    }
+
+    #[test]
     fn malformed_nonces_are_invalid() {
         let key = NonceKey::generate();
-        for bad in ["", "zz", "00", &"0".repeat(63), &"g".repeat(64)] {
+        for bad in [
+            "",
+            "zz",
+            "00",
+            &"0".repeat(31),
+            &"0".repeat(64),
+            &"g".repeat(32),
+        ] {
             assert_eq!(
                 key.check(bad, "acs", at(1), LIFE),
                 NonceCheck::Invalid,

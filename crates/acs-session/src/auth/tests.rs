@@ -24,6 +24,15 @@ fn authenticator(mode: AuthMode) -> CpeAuthenticator {
     })
 }
 
+/// Digest offering `algorithms`, in that order.
+fn offering(algorithms: &[DigestAlgorithm]) -> CpeAuthenticator {
+    CpeAuthenticator::new(CpeAuthConfig {
+        nonce_key: NonceKey::from_bytes(KEY),
+        digest_algorithms: algorithms.to_vec(),
+        ..CpeAuthConfig::new(AuthMode::Digest)
+    })
+}
+
 fn creds() -> Credentials {
     Credentials::new(USER, PASS)
 }
@@ -147,7 +156,7 @@ fn rfc7616_section_3_9_1_sha256_and_md5() {
 
 #[test]
 fn every_digest_flavour_a_cpe_uses_is_accepted() {
-    let auth = authenticator(AuthMode::Digest);
+    let auth = offering(&[DigestAlgorithm::Sha256, DigestAlgorithm::Md5]);
     let nonce = fresh_nonce(&auth, NOW);
     let cases = [
         (MD5_QOP, DigestAlgorithm::Md5),
@@ -212,6 +221,46 @@ fn every_digest_flavour_a_cpe_uses_is_accepted() {
             "{header}"
         );
     }
+}
+
+#[test]
+fn only_offered_algorithms_are_accepted_with_their_sess_variants() {
+    let sha256 = Answer {
+        algorithm: Some("SHA-256"),
+        ..MD5_QOP
+    };
+    let md5_sess = Answer {
+        algorithm: Some("MD5-sess"),
+        ..MD5_QOP
+    };
+    // The default offers MD5 alone: MD5-sess is its variant, SHA-256 was not offered.
+    let auth = authenticator(AuthMode::Digest);
+    let nonce = fresh_nonce(&auth, NOW);
+    assert_eq!(
+        check(&auth, Some(&authorization(md5_sess, &nonce)), NOW),
+        digest_ok(DigestAlgorithm::Md5Sess)
+    );
+    let rejection = check(&auth, Some(&authorization(sha256, &nonce)), NOW).unwrap_err();
+    assert_eq!(
+        rejection.error,
+        AuthError::AlgorithmNotOffered(DigestAlgorithm::Sha256)
+    );
+    assert_eq!(rejection.www_authenticate.len(), 1);
+    // SHA-256 alone: MD5 (the downgrade) is refused, SHA-256-sess accepted.
+    let auth = offering(&[DigestAlgorithm::Sha256]);
+    let nonce = fresh_nonce(&auth, NOW);
+    assert_eq!(
+        error_of(check(&auth, Some(&authorization(MD5_QOP, &nonce)), NOW)),
+        AuthError::AlgorithmNotOffered(DigestAlgorithm::Md5)
+    );
+    let sha256_sess = Answer {
+        algorithm: Some("SHA-256-sess"),
+        ..MD5_QOP
+    };
+    assert_eq!(
+        check(&auth, Some(&authorization(sha256_sess, &nonce)), NOW),
+        digest_ok(DigestAlgorithm::Sha256Sess)
+    );
 }
 
 #[test]
@@ -293,9 +342,9 @@ fn absolute_uri_in_digest_matches_the_path() {
 fn tampered_and_foreign_nonces_are_rejected() {
     let auth = authenticator(AuthMode::Digest);
     let nonce = fresh_nonce(&auth, NOW);
-    // Move the timestamp forward by one second: the tag no longer matches.
+    // Move the timestamp (its first 8 hex digits) by one second: the tag no longer matches.
     let mut tampered = nonce.clone().into_bytes();
-    tampered[15] = if tampered[15] == b'0' { b'1' } else { b'0' };
+    tampered[7] = if tampered[7] == b'0' { b'1' } else { b'0' };
     let tampered = String::from_utf8(tampered).unwrap();
     let header = authorization(MD5_QOP, &tampered);
     assert_eq!(
@@ -328,13 +377,13 @@ fn expired_nonce_gets_a_stale_challenge_only_when_the_password_was_right() {
     let header = authorization(MD5_QOP, &nonce);
     let rejection = check(&auth, Some(&header), later).unwrap_err();
     assert_eq!(rejection.error, AuthError::StaleNonce);
-    assert_eq!(rejection.www_authenticate.len(), 2);
+    assert_eq!(rejection.www_authenticate.len(), 1);
     for challenge in &rejection.www_authenticate {
         assert!(challenge.ends_with(", stale=true"), "{challenge}");
         // A new nonce, valid now.
         assert!(!challenge.contains(&nonce), "{challenge}");
     }
-    let renewed = params::parse_challenges(&rejection.www_authenticate[1])[0]
+    let renewed = params::parse_challenges(&rejection.www_authenticate[0])[0]
         .param("nonce")
         .unwrap()
         .to_owned();
@@ -503,48 +552,58 @@ fn malformed_digest_authorizations_name_what_is_wrong() {
 // --- Challenges ------------------------------------------------------------------------------
 
 #[test]
-fn digest_challenges_are_exact_sha256_first() {
+fn by_default_one_md5_challenge_with_a_32_character_nonce() {
     let auth = authenticator(AuthMode::Digest);
-    let nonce = "0000000069b0a680aabbccddeeff0011".to_owned() + &"2".repeat(32);
+    let nonce = "69b0a680aabbccdd0011223344556677";
     let opaque = NonceKey::from_bytes(KEY).opaque("acs");
     assert_eq!(opaque.len(), 32);
     assert_eq!(
-        auth.digest_challenges(&nonce, false),
-        [
-            format!(
-                r#"Digest realm="acs", qop="auth", algorithm=SHA-256, nonce="{nonce}", opaque="{opaque}""#
-            ),
-            format!(
-                r#"Digest realm="acs", qop="auth", algorithm=MD5, nonce="{nonce}", opaque="{opaque}""#
-            ),
-        ]
+        auth.digest_challenges(nonce, false),
+        [format!(
+            r#"Digest realm="acs", qop="auth", algorithm=MD5, nonce="{nonce}", opaque="{opaque}""#
+        )]
     );
     assert_eq!(
-        auth.digest_challenges(&nonce, true)[1],
-        format!(
+        auth.digest_challenges(nonce, true),
+        [format!(
             r#"Digest realm="acs", qop="auth", algorithm=MD5, nonce="{nonce}", opaque="{opaque}", stale=true"#
-        )
+        )]
     );
 
     let rejection = check(&auth, None, NOW).unwrap_err();
-    let [sha, md5] = &rejection.www_authenticate[..] else {
+    let [md5] = &rejection.www_authenticate[..] else {
         panic!("{rejection:?}")
     };
-    let (sha, md5) = (
-        &params::parse_challenges(sha)[0],
-        &params::parse_challenges(md5)[0],
-    );
-    assert_eq!(sha.param("algorithm"), Some("SHA-256"));
+    let md5 = &params::parse_challenges(md5)[0];
     assert_eq!(md5.param("algorithm"), Some("MD5"));
-    assert_eq!(sha.param("nonce"), md5.param("nonce"));
+    assert_eq!(md5.param("qop"), Some("auth"));
+    let issued = md5.param("nonce").unwrap();
+    assert_eq!(issued.len(), NONCE_LEN);
+    const { assert!(NONCE_LEN <= 32) };
+    assert!(issued.bytes().all(|b| b.is_ascii_hexdigit()), "{issued}");
+    // A fresh one on every challenge (TR-069 §3.4.4), even within the same second.
+    assert_ne!(fresh_nonce(&auth, NOW), fresh_nonce(&auth, NOW));
+}
 
-    let md5_only = CpeAuthenticator::new(CpeAuthConfig {
-        digest_algorithms: vec![DigestAlgorithm::Md5Sess, DigestAlgorithm::Md5],
-        ..CpeAuthConfig::new(AuthMode::Digest)
-    });
-    let challenges = md5_only.challenges(false, at(NOW));
-    assert_eq!(challenges.len(), 1);
-    assert!(challenges[0].contains("algorithm=MD5,"), "{challenges:?}");
+#[test]
+fn configured_challenges_come_in_the_configured_order() {
+    let nonce = "69b0a680aabbccdd0011223344556677";
+    let algorithms_of = |auth: &CpeAuthenticator| -> Vec<String> {
+        auth.digest_challenges(nonce, false)
+            .iter()
+            .map(|c| {
+                let item = &params::parse_challenges(c)[0];
+                assert_eq!(item.param("nonce"), Some(nonce), "{c}");
+                item.param("algorithm").unwrap().to_owned()
+            })
+            .collect()
+    };
+    use DigestAlgorithm::{Md5, Md5Sess, Sha256};
+    assert_eq!(algorithms_of(&offering(&[Md5, Sha256])), ["MD5", "SHA-256"]);
+    assert_eq!(algorithms_of(&offering(&[Sha256, Md5])), ["SHA-256", "MD5"]);
+    assert_eq!(algorithms_of(&offering(&[Sha256])), ["SHA-256"]);
+    // A -sess entry is advertised as its base, once.
+    assert_eq!(algorithms_of(&offering(&[Md5Sess, Md5])), ["MD5"]);
 }
 
 // --- Basic and none ------------------------------------------------------------------------
@@ -678,7 +737,7 @@ fn two_step_flow_for_async_stores() {
         .unwrap_err();
     let rejection = auth.reject(error, at(NOW));
     assert_eq!(rejection.error, AuthError::UnknownUser(USER.into()));
-    assert_eq!(rejection.www_authenticate.len(), 2);
+    assert_eq!(rejection.www_authenticate.len(), 1);
 }
 
 #[test]
@@ -701,4 +760,36 @@ fn secrets_stay_out_of_debug_and_errors() {
     let rejection = check(&auth, Some(&wrong), NOW).unwrap_err();
     let printed = format!("{rejection:?} {}", rejection.error);
     assert!(!printed.contains(PASS), "{printed}");
+}
+
+#[test]
+fn failure_reasons_are_stable_names_and_only_two_are_routine() {
+    let cases = [
+        (
+            AuthError::MissingAuthorization,
+            "missing_authorization",
+            true,
+        ),
+        (AuthError::StaleNonce, "stale_nonce", true),
+        (
+            AuthError::WrongPassword(USER.into()),
+            "wrong_password",
+            false,
+        ),
+        (
+            AuthError::UnknownUser("\u{1b}[2J".into()),
+            "unknown_user",
+            false,
+        ),
+        (AuthError::InvalidNonce, "invalid_nonce", false),
+        (
+            AuthError::AlgorithmNotOffered(DigestAlgorithm::Sha256),
+            "algorithm_not_offered",
+            false,
+        ),
+    ];
+    for (error, reason, routine) in cases {
+        assert_eq!(error.reason(), reason);
+        assert_eq!(error.is_routine(), routine, "{error:?}");
+    }
 }

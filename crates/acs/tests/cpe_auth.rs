@@ -1,0 +1,251 @@
+//! CPE authentication as a CPE and an operator meet it: the real `acs serve` over a socket,
+//! the challenges of its 401 (one MD5 challenge with a short nonce unless configured
+//! otherwise), and the WARN line of a failure in its log.
+
+use std::process::Command;
+use std::time::Duration;
+
+use acs_session::Credentials;
+use acs_session::auth::client::answer_challenges;
+use tokio::net::TcpStream;
+
+mod support;
+use support::server::{Server, start};
+use support::{Resp, inform, post, temp_dir};
+
+const DIGEST: [&str; 6] = [
+    "--cwmp-auth",
+    "digest",
+    "--cwmp-username",
+    "cpe",
+    "--cwmp-password",
+    "s3cret",
+];
+
+async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
+    support::exchange(stream, raw).await.expect("a response")
+}
+
+fn challenges(r: &Resp) -> Vec<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// `name="value"` or `name=value` out of one challenge.
+fn param<'a>(challenge: &'a str, name: &str) -> Option<&'a str> {
+    challenge.split(',').find_map(|part| {
+        let part = part.trim().trim_start_matches("Digest").trim();
+        let (n, v) = part.split_once('=')?;
+        (n.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The algorithms the 401 to an Inform without credentials offers, in order, each checked
+/// for `qop="auth"` and a nonce of at most 32 characters, the same in all.
+async fn offered(s: &Server) -> Vec<String> {
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&inform("SN-CH"), "")).await;
+    assert_eq!(r.status, 401);
+    let all = challenges(&r);
+    let nonce = param(&all[0], "nonce").expect("a nonce").to_owned();
+    for c in &all {
+        assert!(c.starts_with("Digest "), "{c}");
+        assert_eq!(param(c, "qop"), Some("auth"), "{c}");
+        assert_eq!(param(c, "nonce"), Some(nonce.as_str()), "{c}");
+    }
+    assert!(nonce.len() <= 32, "{nonce}");
+    assert!(nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{nonce}");
+    all.iter()
+        .map(|c| param(c, "algorithm").unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn by_default_one_md5_challenge_with_a_nonce_of_at_most_32_characters() {
+    let s = start(&DIGEST, &[]);
+    assert_eq!(offered(&s).await, ["MD5"]);
+
+    // A CPE that reads only the first challenge and knows only MD5 gets in.
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&inform("SN-MD5"), "")).await;
+    let first = &challenges(&r)[0];
+    let auth = answer_challenges(
+        &[first.as_str()],
+        "POST",
+        "/",
+        &Credentials::new("cpe", "s3cret"),
+        false,
+        "0a4f113b",
+    )
+    .unwrap();
+    assert!(auth.contains("algorithm=MD5"), "{auth}");
+    let r = exchange(
+        &mut a,
+        &post(&inform("SN-MD5"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn configured_algorithms_are_challenged_in_the_order_given() {
+    let flag = [&DIGEST[..], &["--cwmp-digest-algorithms", "sha-256,md5"]].concat();
+    let s = start(&flag, &[]);
+    assert_eq!(offered(&s).await, ["SHA-256", "MD5"]);
+    let warned = s
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("WARN") && l.contains("the first digest challenge is not MD5"));
+    assert!(warned, "{:#?}", s.log.lock().unwrap());
+    drop(s);
+
+    let s = start(&DIGEST, &[("ACS_CWMP_DIGEST_ALGORITHMS", "md5,sha-256")]);
+    assert_eq!(offered(&s).await, ["MD5", "SHA-256"]);
+    drop(s);
+
+    let dir = temp_dir("acs-digest-config");
+    let file = dir.join("acs.toml");
+    std::fs::write(&file, "cwmp_digest_algorithms = [\"SHA-256\"]\n").unwrap();
+    let with_file = [&DIGEST[..], &["--config", file.to_str().unwrap()]].concat();
+    let s = start(&with_file, &[]);
+    assert_eq!(offered(&s).await, ["SHA-256"]);
+    // SHA-256 alone: an MD5 answer is refused.
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut a, &post(&inform("SN-SHA"), "")).await;
+    let sha = &challenges(&r)[0];
+    let md5 = sha.replace("algorithm=SHA-256", "algorithm=MD5");
+    let good = Credentials::new("cpe", "s3cret");
+    let auth = answer_challenges(&[md5.as_str()], "POST", "/", &good, false, "c1").unwrap();
+    let r = exchange(
+        &mut a,
+        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let auth = answer_challenges(&[sha.as_str()], "POST", "/", &good, false, "c2").unwrap();
+    let r = exchange(
+        &mut a,
+        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_digest_algorithms_refuse_the_start_naming_them() {
+    let dir = temp_dir("acs-digest-bad");
+    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+        .args(["serve", "--cwmp-listen", "127.0.0.1:0", "--api-listen"])
+        .arg("127.0.0.1:0")
+        .args(["--cwmp-auth", "digest"])
+        .args(["--cwmp-digest-algorithms", "md5,SHA-512,sha1"])
+        .env("ACS_DATA_DIR", &dir)
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("ACS_CONFIG")
+        .output()
+        .expect("acs runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--cwmp-digest-algorithms"), "{stderr}");
+    assert!(stderr.contains("\"SHA-512\", \"sha1\""), "{stderr}");
+    assert!(stderr.contains("md5, sha-256"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The server's log lines that contain `needle`, once they stop growing.
+async fn lines_with(s: &Server, needle: &str, at_least: usize) -> Vec<String> {
+    let found = || -> Vec<String> {
+        s.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    };
+    for _ in 0..100 {
+        if found().len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // time for any line that should not be there to show up
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    found()
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_one_rate_limited_warn_line_naming_username_and_peer() {
+    let s = start(&DIGEST, &[]);
+    let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
+    let peer = a.local_addr().unwrap().to_string();
+    // the normal first step of every CPE: no Authorization, a 401, no WARN
+    let r = exchange(&mut a, &post(&inform("SN-W"), "")).await;
+    assert_eq!(r.status, 401);
+    let challenge = challenges(&r).remove(0);
+    assert!(lines_with(&s, "WARN", 0).await.is_empty());
+
+    let wrong = Credentials::new("cpe", "not-the-s3cret-9f1c");
+    let mut responses = Vec::new();
+    for i in 0..5 {
+        let auth = answer_challenges(
+            &[challenge.as_str()],
+            "POST",
+            "/",
+            &wrong,
+            false,
+            &format!("c{i}"),
+        )
+        .unwrap();
+        responses.push(param(&auth, "response").unwrap().to_owned());
+        let r = exchange(
+            &mut a,
+            &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    let warned = lines_with(&s, "CPE authentication failed", 1).await;
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    let line = &warned[0];
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains(r#"username="cpe""#), "{line}");
+    assert!(line.contains(&format!("peer={peer}")), "{line}");
+    assert!(line.contains("wrong_password"), "{line}");
+
+    // another username is another key; what it sent is Debug-escaped, so it cannot forge fields
+    let forged = Credentials::new(r#"x" peer=10.0.0.1"#, "whatever");
+    let auth = answer_challenges(&[challenge.as_str()], "POST", "/", &forged, false, "d1").unwrap();
+    let r = exchange(
+        &mut a,
+        &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let warned = lines_with(&s, "CPE authentication failed", 2).await;
+    assert_eq!(warned.len(), 2, "{warned:#?}");
+    assert!(
+        warned[1].contains(r#"username="x\" peer=10.0.0.1""#),
+        "{}",
+        warned[1]
+    );
+    assert!(warned[1].contains("unknown_user"), "{}", warned[1]);
+
+    // never the password nor the digest response
+    let log = s.log.lock().unwrap().join("\n");
+    assert!(!log.contains("not-the-s3cret-9f1c"));
+    assert!(!log.contains("whatever"));
+    for response in &responses {
+        assert!(!log.contains(response.as_str()), "{response}");
+    }
+}
