@@ -113,12 +113,14 @@ impl Store {
     /// `Retry-After`).
     pub async fn session_lease_expiry(&self, serial: &str) -> Result<Option<DateTime<Utc>>> {
         on_pool!(&self.backend, |pool, dialect| {
-            Ok(sqlx::query_scalar(
-                "SELECT expires_at FROM session_leases WHERE serial_number = $1",
+            Ok(
+                sqlx::query_scalar(
+                    "SELECT expires_at FROM session_leases WHERE serial_number = $1",
+                )
+                .bind(serial)
+                .fetch_optional(pool)
+                .await?,
             )
-            .bind(serial)
-            .fetch_optional(pool)
-            .await?)
         })
     }
 }

@@ -44,8 +44,8 @@ pub use error::{Result, StoreError};
 pub use history::{EventRecord, NewTrace, TraceDirection, TraceRecord};
 pub use inform::{Inform, InformEvent, InformOutcome, Parameter, ParameterValue};
 pub use param_limits::{ParameterLimits, ParametersRefused};
-pub use serial::{MAX_SERIAL_LEN, check_serial_number};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
+pub use serial::{MAX_SERIAL_LEN, check_serial_number};
 pub use session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
 pub use status::StatusPolicy;
 pub use task::{

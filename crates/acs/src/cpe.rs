@@ -723,10 +723,12 @@ async fn handle_inner(
     let debug_trace = e.session.debug_trace();
     let serial = e.session.serial().map(str::to_owned);
     drop(e);
-    if open && is_inform && let Some(serial) = &serial {
-        if let Ok(mut m) = state.by_serial.lock() {
-            m.insert(serial.clone(), id.clone());
-        }
+    if open
+        && is_inform
+        && let Some(serial) = &serial
+        && let Ok(mut m) = state.by_serial.lock()
+    {
+        m.insert(serial.clone(), id.clone());
     }
     if !open {
         state.remove(&id, serial.as_deref());

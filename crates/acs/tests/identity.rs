@@ -77,7 +77,11 @@ fn an_inform_as_another_device_is_refused() {
         )
         .await;
         // no OUI on record yet: the default username is the serial number alone
-        assert!(a.text().contains(r#""cwmp_username":"SN-A""#), "{}", a.text());
+        assert!(
+            a.text().contains(r#""cwmp_username":"SN-A""#),
+            "{}",
+            a.text()
+        );
         assert!(!a.text().contains("pass-a"), "{}", a.text());
         let b = register(
             &s,
@@ -85,8 +89,19 @@ fn an_inform_as_another_device_is_refused() {
             r#"{"serial_number": "SN-B", "name": "b", "cwmp_password": "pass-b"}"#,
         )
         .await;
-        assert!(b.text().contains(r#""cwmp_username":"SN-B""#), "{}", b.text());
-        let before = api(&s, &token, "GET", "/api/v1/inventory_device_serial/SN-B/", "").await;
+        assert!(
+            b.text().contains(r#""cwmp_username":"SN-B""#),
+            "{}",
+            b.text()
+        );
+        let before = api(
+            &s,
+            &token,
+            "GET",
+            "/api/v1/inventory_device_serial/SN-B/",
+            "",
+        )
+        .await;
 
         // A's own credentials, B's serial number
         let auth = authorization(&s, "SN-A", "pass-a", "c1").await;
@@ -95,7 +110,14 @@ fn an_inform_as_another_device_is_refused() {
         assert_eq!(r.status, 403, "{}", r.text());
         assert!(r.text().contains("another device"), "{}", r.text());
         assert!(r.header("set-cookie").is_none());
-        let after = api(&s, &token, "GET", "/api/v1/inventory_device_serial/SN-B/", "").await;
+        let after = api(
+            &s,
+            &token,
+            "GET",
+            "/api/v1/inventory_device_serial/SN-B/",
+            "",
+        )
+        .await;
         assert_eq!(before.text(), after.text(), "B's record was touched");
 
         // B's username with a wrong password: 401
@@ -170,7 +192,9 @@ fn a_session_cannot_be_borrowed_or_guessed() {
             register(
                 &s,
                 &token,
-                &format!(r#"{{"serial_number": "{serial}", "name": "x", "cwmp_password": "{pw}"}}"#),
+                &format!(
+                    r#"{{"serial_number": "{serial}", "name": "x", "cwmp_password": "{pw}"}}"#
+                ),
             )
             .await;
         }
@@ -202,7 +226,11 @@ fn a_session_cannot_be_borrowed_or_guessed() {
         // neighbours of the cookie, without credentials: no session, a challenge
         for guess in [neighbour(&value, 1), neighbour(&value, -1)] {
             let mut g = TcpStream::connect(&s.cwmp).await.unwrap();
-            let r = exchange(&mut g, &post(b"", &format!("Cookie: acs_session={guess}\r\n"))).await;
+            let r = exchange(
+                &mut g,
+                &post(b"", &format!("Cookie: acs_session={guess}\r\n")),
+            )
+            .await;
             assert_eq!(r.status, 401, "{}", r.text());
             assert!(!r.text().contains("Reboot"));
         }

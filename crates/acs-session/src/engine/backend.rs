@@ -258,8 +258,11 @@ impl SessionBackend for StoreBackend {
     }
 
     async fn lease_expiry(&self, serial: &str) -> BackendResult<Option<DateTime<Utc>>> {
-        self.run("session lease expiry", self.store.session_lease_expiry(serial))
-            .await
+        self.run(
+            "session lease expiry",
+            self.store.session_lease_expiry(serial),
+        )
+        .await
     }
 
     async fn start_session(&self, start: SessionStart) -> BackendResult<SessionStartOutcome> {

@@ -433,7 +433,8 @@ impl<B: SessionBackend> Engine<B> {
                 let retry_after_secs = match self.backend.lease_expiry(&serial).await {
                     Ok(Some(expires)) => {
                         let left = (expires - now).num_milliseconds().max(0) as u64;
-                        left.div_ceil(1000).clamp(1, self.lease_ttl().as_secs().max(1))
+                        left.div_ceil(1000)
+                            .clamp(1, self.lease_ttl().as_secs().max(1))
                     }
                     _ => fallback,
                 };
