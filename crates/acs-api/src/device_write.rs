@@ -47,6 +47,8 @@ pub const WRITABLE: &[&str] = &[
     "longitude",
     "username",
     "password",
+    "cwmp_username",
+    "cwmp_password",
     "update_frequency",
     "debug",
 ];
@@ -111,6 +113,8 @@ pub struct DeviceInput {
     pub longitude: Option<Option<String>>,
     pub username: Option<Option<String>>,
     pub password: Option<Option<String>>,
+    pub cwmp_username: Option<Option<String>>,
+    pub cwmp_password: Option<Option<String>>,
     pub is_active: Option<bool>,
     pub debug: Option<bool>,
     pub type_id: Option<Option<i64>>,
@@ -237,6 +241,8 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
         longitude: r.coordinate("longitude", 180.0),
         username: r.text("username", 256, true),
         password: r.text("password", 256, true),
+        cwmp_username: r.text("cwmp_username", 256, true),
+        cwmp_password: r.text("cwmp_password", 256, true),
         is_active: r.bool("is_active"),
         debug: r.bool("debug"),
         type_id: r.int("type"),
@@ -269,13 +275,12 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
         input.factory_reset = r.bool("factory_reset").unwrap_or(false);
         input.sync = r.bool("sync").unwrap_or(false);
     }
+    // the one rule of every path in (an Inform's too); the reader above already refused
+    // an overlong one
     if let Some(serial) = &input.serial_number
-        && (serial.is_empty() || serial.trim() != serial || serial.contains('/'))
+        && let Err(why) = acs_store::check_serial_number(serial)
     {
-        r.errors.add(
-            "serial_number",
-            "must be non-empty, without a slash or surrounding spaces",
-        );
+        r.errors.add("serial_number", why);
     }
     match mode {
         Mode::Create => {
@@ -302,6 +307,18 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
     if matches!(input.password, Some(Some(ref p)) if p.is_empty()) {
         r.errors.add("password", "this field may not be blank");
     }
+    if matches!(input.cwmp_password, Some(Some(ref p)) if p.is_empty()) {
+        r.errors.add("cwmp_password", "this field may not be blank");
+    }
+    // a username is a digest `username="..."` and a log field: printable, at least one char
+    if matches!(&input.cwmp_username, Some(Some(u))
+        if u.is_empty() || u.chars().any(|c| c.is_control() || c == '"'))
+    {
+        r.errors.add(
+            "cwmp_username",
+            "must be non-empty, without control characters or double quotes",
+        );
+    }
     r.errors.into_result()?;
     Ok(input)
 }
@@ -324,6 +341,8 @@ pub fn new_device(input: DeviceInput) -> NewDevice {
         longitude: input.longitude.flatten(),
         username: input.username.flatten(),
         password: input.password.flatten().map(DevicePassword::new),
+        cwmp_username: input.cwmp_username.flatten(),
+        cwmp_password: input.cwmp_password.flatten().map(DevicePassword::new),
         update_frequency: input.update_frequency.flatten().map(i64::from),
         debug: input.debug,
         ..NewDevice::default()
@@ -372,6 +391,14 @@ pub fn update(
         longitude: changed(&input.longitude, &device.longitude),
         username: changed(&input.username, &device.username),
         password: password.map(|p| p.map(DevicePassword::new)),
+        cwmp_username: changed(&input.cwmp_username, &device.cwmp_username),
+        // write-only: a password given is written (the same one again changes nothing the
+        // CPE sees); `null` removes one that is set
+        cwmp_password: match &input.cwmp_password {
+            Some(None) if device.has_cwmp_password => Some(None),
+            Some(Some(p)) => Some(Some(DevicePassword::new(p.clone()))),
+            _ => None,
+        },
         debug: changed(&input.debug, &device.debug),
         update_frequency: changed(
             &input.update_frequency.map(|f| f.map(i64::from)),

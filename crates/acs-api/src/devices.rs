@@ -164,12 +164,16 @@ pub async fn list(
 /// Register a device
 ///
 /// `serial_number` and `name` are required; `type`, `organization_id`, `location` and
-/// `firmware_image` must exist. `password` is write-only.
+/// `firmware_image` must exist. `password` (the connection-request password, ACS -> CPE) and
+/// `cwmp_password` (what the CPE authenticates to the ACS with) are write-only; a
+/// `cwmp_password` without `cwmp_username` gives the username `OUI-SerialNumber` (the serial
+/// number alone while the OUI is unknown). The serial number: 1-128 characters, no control
+/// characters, no `/`, no surrounding white space.
 #[utoipa::path(
     post,
     path = "/api/v1/inventory_device_serial/",
     tag = "inventory_device_serial",
-    request_body(content = Object, description = "Device fields (see the device schema; `password` write-only)"),
+    request_body(content = Object, description = "Device fields (see the device schema; `password` and `cwmp_password` write-only)"),
     responses(
         (status = 201, description = "Created", body = DeviceOut),
         (status = 400, description = "Per-field errors: `{\"field\": [\"message\"]}`"),

@@ -12,9 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
-/// Longest serial number accepted anywhere (CWMP `DeviceIdStruct.SerialNumber` is string(64);
-/// some headroom for operator-assigned ones).
-pub const MAX_SERIAL_LEN: usize = 128;
+/// Longest serial number accepted anywhere: the store's one rule ([`acs_store::check_serial_number`]).
+pub use acs_store::MAX_SERIAL_LEN;
 
 /// A request body that must be one JSON object. The content type is not checked: curl's
 /// `-d` sends `application/x-www-form-urlencoded` by default and the seed's examples must work.
@@ -166,7 +165,9 @@ pub fn parse_datetime(v: &str) -> Option<DateTime<Utc>> {
 
 /// The `{serial_number}` path segment, percent-decoded. Any unicode is allowed (an encoded
 /// `%2F` is a literal slash of the serial, never another route); empty, overlong or invalid
-/// UTF-8 serials are a 404 since no device can have them.
+/// UTF-8 serials are a 404 since no device can have them. The length is not checked here:
+/// a device stored before the serial-number rule (`acs_store::check_serial_number`) with a
+/// longer serial number can still be read and deleted.
 #[derive(Debug, Clone)]
 pub struct Serial(pub String);
 
@@ -187,7 +188,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Serial {
             .find(|(k, _)| k == "serial_number")
             .map(|(_, v)| v)
             .unwrap_or_default();
-        if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+        if serial.is_empty() {
             return Err(ApiError::NotFound("no such serial number".into()));
         }
         Ok(Serial(serial))

@@ -46,7 +46,11 @@ pub struct DeviceOut {
     /// Decimal degrees as a string, e.g. `"37.7749"`.
     pub latitude: Option<String>,
     pub longitude: Option<String>,
+    /// The connection-request username (ACS -> CPE; its password is write-only).
     pub username: Option<String>,
+    /// The username the CPE authenticates to the ACS with (CPE -> ACS,
+    /// ManagementServer.Username; its password `cwmp_password` is write-only).
+    pub cwmp_username: Option<String>,
     /// Periodic inform interval in seconds.
     pub update_frequency: Option<i64>,
     pub address: Option<String>,
@@ -95,6 +99,7 @@ impl DeviceOut {
             latitude: d.latitude,
             longitude: d.longitude,
             username: d.username,
+            cwmp_username: d.cwmp_username,
             update_frequency: d.update_frequency,
             address: d.address,
             last_connection: d.last_connection,

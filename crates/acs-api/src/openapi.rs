@@ -50,7 +50,7 @@ impl Modify for DeviceWriteBodies {
             .description(Some(
                 "A PUT body: every `required` field (those of the seed's PUT example but the \
                  write-only `password`), each replaced, `null` clearing a nullable one. \
-                 `password`, `serial_number_alt`, `location`, `firmware_image` and `debug` \
+                 `password`, `cwmp_username`, `cwmp_password`, `serial_number_alt`, `location`, `firmware_image` and `debug` \
                  may be left out and are then kept. What GET shows is accepted as it is: \
                  read-only fields (`id`, `uuid`, `status`, `created`, `pending_settings`, \
                  `type_short_name`, ...) are ignored whatever their value, and `serial_number` \
@@ -68,7 +68,22 @@ impl Modify for DeviceWriteBodies {
                 .schema_type(Type::String)
                 .write_only(true)
                 .description(Some(
-                    "The connection-request password; never shown. Left out: kept.",
+                    "The connection-request password (ACS -> CPE); never shown. Left out: kept.",
+                ))
+                .into(),
+        );
+        replace.properties.insert(
+            "cwmp_password".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .write_only(true)
+                .description(Some(
+                    "The password the CPE authenticates to the ACS with (CPE -> ACS, \
+                     ManagementServer.Password); never shown. Left out: kept; `null`: removed \
+                     (the device can then only authenticate with the shared credentials or a \
+                     client certificate). Set without a `cwmp_username` while the device has \
+                     none, the username becomes the TR-069 `OUI-SerialNumber` (the serial \
+                     number alone while the device's OUI is unknown).",
                 ))
                 .into(),
         );

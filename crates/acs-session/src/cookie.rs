@@ -112,6 +112,24 @@ impl fmt::Display for SessionCookie {
     }
 }
 
+/// A new session id: 128 bits from the operating system's CSPRNG, as 32 lowercase hex
+/// digits. The cookie is what lets a request without credentials continue a session, so it
+/// must be neither guessable nor derivable from another one (no counter, no clock).
+pub fn new_session_id() -> String {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut bytes = [0u8; 16];
+    // the OS CSPRNG does not fail on any supported platform; if it ever did, no session
+    // id may be made from anything weaker
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random number generator works");
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +199,14 @@ mod tests {
             SessionCookie::new("s", "x;y", false),
             Err(CookieError::InvalidValue("s".into()))
         );
+    }
+
+    #[test]
+    fn session_ids_are_128_random_bits() {
+        let a = super::new_session_id();
+        let b = super::new_session_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }

@@ -1054,6 +1054,8 @@ fn typed_device(id: i64, type_id: i64) -> Device {
         longitude: None,
         username: None,
         has_password: false,
+        cwmp_username: None,
+        has_cwmp_password: false,
         update_frequency: None,
         address: None,
         connection_request_url: None,

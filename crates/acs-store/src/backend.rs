@@ -66,6 +66,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0009_session_trace_sessions.sql"),
         include_str!("../../../migrations/postgres/0009_session_trace_sessions.sql"),
     ),
+    (
+        10,
+        "cwmp_credentials",
+        include_str!("../../../migrations/sqlite/0010_cwmp_credentials.sql"),
+        include_str!("../../../migrations/postgres/0010_cwmp_credentials.sql"),
+    ),
 ];
 
 fn migrator(dialect: Dialect) -> Migrator {

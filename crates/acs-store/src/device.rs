@@ -74,8 +74,13 @@ pub struct Device {
     /// Decimal degrees as text, exactly as given ("37.7749").
     pub latitude: Option<String>,
     pub longitude: Option<String>,
+    /// The connection-request pair (ACS -> CPE): username, and whether a password is set.
     pub username: Option<String>,
     pub has_password: bool,
+    /// The username the CPE authenticates to the ACS with (CPE -> ACS,
+    /// ManagementServer.Username); its password is never read back ([`Store::cwmp_login`]).
+    pub cwmp_username: Option<String>,
+    pub has_cwmp_password: bool,
     /// Periodic inform interval in seconds.
     pub update_frequency: Option<i64>,
     /// The WAN address the device informed from or reported.
@@ -100,11 +105,29 @@ pub(crate) const DEVICE_SELECT: &str = "SELECT d.id, d.uuid, d.name, d.customer_
     d.product_class, d.oui, d.serial_number, d.serial_number_alt, d.description, \
     d.organization_id, d.firmware_image_id, d.firmware_image_is_pending, d.location_id, \
     d.location_name, l.short_name AS location_short_name, d.latitude, d.longitude, \
-    d.username, (d.password_enc IS NOT NULL) AS has_password, d.update_frequency, d.address, \
+    d.username, (d.password_enc IS NOT NULL) AS has_password, d.cwmp_username, \
+    (d.cwmp_password_enc IS NOT NULL) AS has_cwmp_password, d.update_frequency, d.address, \
     d.connection_request_url, d.parameter_key, d.last_connection, d.last_configuration, \
     d.last_change, d.created, d.debug \
     FROM devices d LEFT JOIN device_types t ON t.id = d.type_id \
     LEFT JOIN locations l ON l.id = d.location_id";
+
+/// The CPE -> ACS credentials of one device, as [`Store::cwmp_login`] finds them.
+#[derive(Clone, Debug)]
+pub struct CwmpLogin {
+    pub device_id: i64,
+    pub serial_number: String,
+    pub password: DevicePassword,
+}
+
+/// The TR-069 default CWMP username, `OUI-SerialNumber`; the serial number alone while the
+/// OUI is unknown.
+pub fn default_cwmp_username(oui: Option<&str>, serial: &str) -> String {
+    match oui {
+        Some(oui) if !oui.is_empty() => format!("{oui}-{serial}"),
+        _ => serial.to_owned(),
+    }
+}
 
 /// A device registered through the API (POST). Everything but the serial number is optional.
 #[derive(Clone, Debug, Default)]
@@ -133,6 +156,10 @@ pub struct NewDevice {
     pub longitude: Option<String>,
     pub username: Option<String>,
     pub password: Option<DevicePassword>,
+    /// The pair the CPE authenticates to the ACS with. A password without a username gets
+    /// the TR-069 `OUI-SerialNumber` username (the serial number alone without an OUI).
+    pub cwmp_username: Option<String>,
+    pub cwmp_password: Option<DevicePassword>,
     pub update_frequency: Option<i64>,
     pub address: Option<String>,
     pub debug: Option<bool>,
@@ -158,6 +185,10 @@ pub struct DevicePatch {
     pub longitude: Option<Option<String>>,
     pub username: Option<Option<String>>,
     pub password: Option<Option<DevicePassword>>,
+    /// Setting a password while the device has no CWMP username (and the patch names none)
+    /// gives it the default `OUI-SerialNumber` one, as [`NewDevice::cwmp_username`].
+    pub cwmp_username: Option<Option<String>>,
+    pub cwmp_password: Option<Option<DevicePassword>>,
     pub update_frequency: Option<Option<i64>>,
     pub address: Option<Option<String>>,
     pub debug: Option<bool>,
@@ -183,6 +214,8 @@ impl DevicePatch {
             longitude,
             username,
             password,
+            cwmp_username,
+            cwmp_password,
             update_frequency,
             address,
             debug,
@@ -203,6 +236,8 @@ impl DevicePatch {
             longitude.is_none(),
             username.is_none(),
             password.is_none(),
+            cwmp_username.is_none(),
+            cwmp_password.is_none(),
             update_frequency.is_none(),
             address.is_none(),
             debug.is_none(),
@@ -314,6 +349,15 @@ impl Store {
             .password
             .as_ref()
             .map(|p| self.key.seal(p.expose(), &uuid));
+        let cwmp_password_enc = new
+            .cwmp_password
+            .as_ref()
+            .map(|p| self.key.seal(p.expose(), &uuid));
+        let cwmp_username = new.cwmp_username.clone().or_else(|| {
+            new.cwmp_password
+                .as_ref()
+                .map(|_| default_cwmp_username(new.oui.as_deref(), &new.serial_number))
+        });
         let serial = new.serial_number.clone();
         let id: i64 = on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
@@ -332,9 +376,10 @@ impl Store {
                  product_class, oui, serial_number_alt, description, organization_id, \
                  firmware_image_id, firmware_image_is_pending, location_id, location_name, \
                  latitude, longitude, username, password_enc, update_frequency, address, \
-                 debug, created, last_change) \
+                 debug, created, last_change, cwmp_username, cwmp_password_enc) \
                  VALUES ($1, $2, $3, $4, $5, 'Down', $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27) \
+                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27, $28, \
+                 $29) \
                  RETURNING id",
             )
             .bind(&uuid)
@@ -365,9 +410,15 @@ impl Store {
             .bind(&new.address)
             .bind(new.debug.unwrap_or(false))
             .bind(now)
+            .bind(&cwmp_username)
+            .bind(&cwmp_password_enc)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| conflict_or(e, || format!("device with serial number {serial}")))?;
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!("device with serial number {serial} or this CWMP username")
+                })
+            })?;
             // Registering names the connection-request pair the CPE already has (nothing is
             // sent to it): connection requests may use it at once.
             if let Some(username) = &new.username {
@@ -441,6 +492,33 @@ impl Store {
         }
     }
 
+    /// The device whose CWMP username (the CPE -> ACS pair) is `username`, and its CWMP
+    /// password in clear: `None` when no device has that username or it has no password.
+    pub async fn cwmp_login(&self, username: &str) -> Result<Option<CwmpLogin>> {
+        let row: Option<(i64, String, String, Option<Vec<u8>>)> =
+            on_pool!(&self.backend, |pool, dialect| {
+                sqlx::query_as(
+                    "SELECT id, uuid, serial_number, cwmp_password_enc FROM devices \
+                     WHERE cwmp_username = $1",
+                )
+                .bind(username)
+                .fetch_optional(pool)
+                .await?
+            });
+        let Some((device_id, uuid, serial_number, Some(sealed))) = row else {
+            return Ok(None);
+        };
+        let password = self
+            .key
+            .open(&sealed, &uuid)
+            .ok_or(StoreError::Decrypt { device_id })?;
+        Ok(Some(CwmpLogin {
+            device_id,
+            serial_number,
+            password,
+        }))
+    }
+
     /// Applies `patch` and queues `tasks` in one transaction (a PATCH that changes what the
     /// device must learn writes its pending settings atomically with the fields). A new
     /// firmware choice (`firmware_image_id` set or cleared) first withdraws the device's
@@ -481,6 +559,7 @@ impl Store {
         text!(latitude);
         text!(longitude);
         text!(username);
+        text!(cwmp_username);
         text!(address);
         int!(type_id);
         int!(organization_id);
@@ -497,6 +576,7 @@ impl Store {
             set("last_configuration", Arg::Time(ts(v)));
         }
         let password = patch.password.clone();
+        let cwmp_password = patch.cwmp_password.clone();
         set("last_change", Arg::Time(now));
         let set_sql = sets.join(", ");
         let n = args.len();
@@ -527,7 +607,8 @@ impl Store {
             )?;
             let row: Option<(i64, String)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
                 .fetch_optional(&mut *tx)
-                .await?;
+                .await
+                .map_err(|e| conflict_or(e, || "device with this CWMP username".to_owned()))?;
             let (id, uuid) = row.ok_or_else(not_found)?;
             if let Some(password) = password {
                 let sealed = password.map(|p| self.key.seal(p.expose(), &uuid));
@@ -536,6 +617,27 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+            }
+            if let Some(cwmp_password) = cwmp_password {
+                let set_default = cwmp_password.is_some() && patch.cwmp_username.is_none();
+                let sealed = cwmp_password.map(|p| self.key.seal(p.expose(), &uuid));
+                sqlx::query("UPDATE devices SET cwmp_password_enc = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if set_default {
+                    // the TR-069 default username, where the device has none yet
+                    sqlx::query(
+                        "UPDATE devices SET cwmp_username = CASE \
+                         WHEN oui IS NOT NULL AND oui <> '' THEN oui || '-' || serial_number \
+                         ELSE serial_number END WHERE id = $1 AND cwmp_username IS NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or(e, || "device with this CWMP username".to_owned()))?;
+                }
             }
             let firmware_choice = patch.firmware_image_id.is_some();
             if firmware_choice {

@@ -108,4 +108,19 @@ impl Store {
             Ok(held.is_some())
         })
     }
+
+    /// When the session lease on `serial` runs out, if someone holds one (a refused Inform's
+    /// `Retry-After`).
+    pub async fn session_lease_expiry(&self, serial: &str) -> Result<Option<DateTime<Utc>>> {
+        on_pool!(&self.backend, |pool, dialect| {
+            Ok(
+                sqlx::query_scalar(
+                    "SELECT expires_at FROM session_leases WHERE serial_number = $1",
+                )
+                .bind(serial)
+                .fetch_optional(pool)
+                .await?,
+            )
+        })
+    }
 }

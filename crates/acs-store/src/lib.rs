@@ -16,6 +16,7 @@ mod inform;
 mod lease;
 mod param_limits;
 mod secret;
+mod serial;
 mod session;
 mod sqlite_sync;
 mod status;
@@ -35,12 +36,16 @@ pub use catalog::{
     NewLocation, Organization, ProfileDefault,
 };
 pub use cr::{CR_LOG_KEEP, CrCredentials, CrLogEntry, CrProvision, WakeTarget};
-pub use device::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page};
+pub use device::{
+    CwmpLogin, Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page,
+    default_cwmp_username,
+};
 pub use error::{Result, StoreError};
 pub use history::{EventRecord, NewTrace, TraceDirection, TraceRecord};
 pub use inform::{Inform, InformEvent, InformOutcome, Parameter, ParameterValue};
 pub use param_limits::{ParameterLimits, ParametersRefused};
 pub use secret::{DevicePassword, KEY_FILE_NAME, SecretKey};
+pub use serial::{MAX_SERIAL_LEN, check_serial_number};
 pub use session::{SessionOp, SessionOpOutcome, SessionStart, SessionStartOutcome, SessionTurn};
 pub use status::StatusPolicy;
 pub use task::{

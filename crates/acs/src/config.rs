@@ -86,7 +86,8 @@ pub struct ServeArgs {
     /// CPE authentication: none, basic or digest [default: none]
     #[arg(long, env = "ACS_CWMP_AUTH")]
     pub cwmp_auth: Option<String>,
-    /// Shared CPE username (with --cwmp-password), tried after per-device credentials.
+    /// Shared CPE username (with --cwmp-password), tried after per-device credentials; any
+    /// holder of the shared pair can pose as any device.
     #[arg(long, env = "ACS_CWMP_USERNAME")]
     pub cwmp_username: Option<String>,
     #[arg(long, env = "ACS_CWMP_PASSWORD", hide_env_values = true)]

@@ -4,7 +4,14 @@
 //! Per request: CPE authentication from the head ([`admit`]: before the request waits at the
 //! gate and before its body is read), size-capped body (chunked, `Expect: 100-continue`;
 //! gzip here), session lookup by cookie and else by TCP connection (cookie-less CPEs), then
-//! [`Engine::handle`]. An Inform always opens a new session. Idle sessions are dropped by
+//! [`Engine::handle`]. An Inform always opens a new session, and ends an older session of
+//! the same device still open in this process (a CPE that reconnects after dropping).
+//!
+//! Identity (DESIGN §8): a request authenticates as an [`Identity`]: one device (per-device
+//! CWMP credentials, or a client certificate's CommonName), the shared credentials of the
+//! configuration, or anyone (authentication off). A device identity may Inform only as its
+//! own serial number; a session belongs to the identity that opened it, and a request that
+//! authenticates as another identity is refused (403) whatever cookie it carries. Idle sessions are dropped by
 //! [`expire_idle`]. At most `--cwmp-requests-at-once` admitted requests ([`REQUESTS_AT_ONCE`]
 //! by default) are handled at once per listener; the rest wait with their bodies unread, for
 //! at most the header timeout, then get 503.
@@ -12,12 +19,11 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use acs_session::auth::{AuthMode, CpeAuthenticator};
-use acs_session::cookie::{SessionCookie, find_cookie};
+use acs_session::cookie::{SessionCookie, find_cookie, new_session_id};
 use acs_session::engine::{Engine, Reply, RequestContext, Session, StoreBackend};
 use acs_session::{Credentials, Secret};
 use acs_store::Store;
@@ -46,8 +52,54 @@ type SharedSession = Arc<AsyncMutex<SessionEntry>>;
 
 pub struct SessionEntry {
     pub session: Session,
-    /// Who authenticated on the session's Inform (CPEs that send Authorization once).
-    pub authenticated: bool,
+    /// Who opened the session with its Inform: every later request of it must be the same
+    /// identity, or present no credentials at all (CPEs that send Authorization once).
+    pub identity: Identity,
+    /// The digest/Basic username the session was opened with, if any: a later request that
+    /// names the same one continues the session without being verified again.
+    pub username: Option<String>,
+}
+
+/// Who a CPE request authenticated as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// CPE authentication is off: anyone, as any device.
+    Anonymous,
+    /// The shared credentials of the configuration (`--cwmp-username`/`--cwmp-password`):
+    /// any holder can pose as any device.
+    Shared,
+    /// One device, by its own CWMP credentials (`cwmp_username`/`cwmp_password`).
+    Device { id: i64, serial: String },
+    /// A client certificate (`--cwmp-tls-client-ca`) whose subject CommonName is this: the
+    /// device whose serial number, or `OUI-SerialNumber`, it is.
+    Certificate { common_name: String },
+}
+
+impl Identity {
+    /// Whether this identity may open a session for the device an Inform names.
+    pub fn may_inform_as(&self, oui: &str, serial: &str) -> bool {
+        match self {
+            Identity::Anonymous | Identity::Shared => true,
+            Identity::Device { serial: own, .. } => own == serial,
+            Identity::Certificate { common_name } => {
+                common_name == serial
+                    || common_name
+                        .strip_suffix(serial)
+                        .and_then(|p| p.strip_suffix('-'))
+                        .is_some_and(|p| !oui.is_empty() && p == oui)
+            }
+        }
+    }
+
+    /// For log lines: what kind of identity, never a secret.
+    fn kind(&self) -> &'static str {
+        match self {
+            Identity::Anonymous => "anonymous",
+            Identity::Shared => "shared credentials",
+            Identity::Device { .. } => "device credentials",
+            Identity::Certificate { .. } => "client certificate",
+        }
+    }
 }
 
 /// Everything the CPE listener shares across connections.
@@ -57,6 +109,9 @@ pub struct CpeState {
     pub auth: CpeAuthenticator,
     pub shared_credentials: Option<Credentials>,
     pub sessions: Mutex<HashMap<String, SharedSession>>,
+    /// The open session of each device in this process, by serial number (a reconnecting
+    /// CPE's new Inform ends its old session).
+    by_serial: Mutex<HashMap<String, String>>,
     pub max_sessions: usize,
     pub max_body: usize,
     pub read_timeout: Duration,
@@ -65,8 +120,6 @@ pub struct CpeState {
     pub tracer: Tracer,
     /// The rate limit of the WARN line for failed authentications.
     auth_failures: AuthFailureLog,
-    counter: AtomicU64,
-    salt: u64,
 }
 
 impl CpeState {
@@ -82,40 +135,43 @@ impl CpeState {
         data_dir: std::path::PathBuf,
         tracer: Tracer,
     ) -> Self {
-        let salt = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         CpeState {
             engine,
             store,
             auth,
             shared_credentials,
             sessions: Mutex::new(HashMap::new()),
+            by_serial: Mutex::new(HashMap::new()),
             max_sessions,
             max_body,
             read_timeout,
             data_dir,
             tracer,
             auth_failures: AuthFailureLog::default(),
-            counter: AtomicU64::new(1),
-            salt,
         }
-    }
-
-    fn new_session_id(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        // unique per process start and per session; not a secret (auth is separate)
-        format!("{:x}{:08x}", self.salt & 0xffff_ffff_ffff, n)
     }
 
     fn lookup(&self, id: &str) -> Option<SharedSession> {
         self.sessions.lock().ok()?.get(id).cloned()
     }
 
-    fn remove(&self, id: &str) {
+    /// Forgets session `id`, and the device `serial`'s entry if it is still this session.
+    fn remove(&self, id: &str, serial: Option<&str>) {
         if let Ok(mut m) = self.sessions.lock() {
             m.remove(id);
         }
+        if let Some(serial) = serial
+            && let Ok(mut m) = self.by_serial.lock()
+            && m.get(serial).is_some_and(|v| v == id)
+        {
+            m.remove(serial);
+        }
+    }
+
+    /// The open session of device `serial` in this process, if any.
+    fn session_of(&self, serial: &str) -> Option<(String, SharedSession)> {
+        let id = self.by_serial.lock().ok()?.get(serial).cloned()?;
+        self.lookup(&id).map(|s| (id, s))
     }
 
     fn open_count(&self) -> usize {
@@ -129,6 +185,9 @@ impl CpeState {
             .lock()
             .map(|mut m| m.drain().map(|(_, v)| v).collect())
             .unwrap_or_default();
+        if let Ok(mut m) = self.by_serial.lock() {
+            m.clear();
+        }
         for s in all {
             let mut e = s.lock().await;
             self.engine.end(&mut e.session, Utc::now()).await;
@@ -151,12 +210,13 @@ pub async fn expire_idle(state: &CpeState, timeout: Duration) {
             if e.session.is_open() {
                 acs_session::engine::Metrics::inc(&state.engine.metrics().sessions_expired);
                 tracing::info!(
-                    serial = e.session.serial().unwrap_or(""),
+                    serial = ?e.session.serial().unwrap_or(""),
                     "session idle past its timeout; dropped"
                 );
             }
+            let serial = e.session.serial().map(str::to_owned);
             state.engine.end(&mut e.session, now).await;
-            state.remove(&id);
+            state.remove(&id, serial.as_deref());
         }
     }
 }
@@ -165,6 +225,13 @@ pub async fn expire_idle(state: &CpeState, timeout: Duration) {
 #[derive(Default)]
 struct ConnState {
     session_id: Option<String>,
+}
+
+/// The identity of a verified client certificate's subject CommonName, if it has one.
+fn certificate_identity(common_name: Option<String>) -> Option<Identity> {
+    common_name
+        .filter(|cn| !cn.is_empty())
+        .map(|common_name| Identity::Certificate { common_name })
 }
 
 /// Accepts CPE connections until `shutdown`; with `tls`, each connection first completes a
@@ -203,14 +270,15 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         let (limits, gate) = (limits.clone(), gate.clone());
-        let handler = CpeConnection {
-            state: state.clone(),
-            conn: AsyncMutex::new(ConnState::default()),
-            scheme: if tls.is_some() { "https" } else { "http" },
-            peer,
-        };
         match tls {
             None => {
+                let handler = CpeConnection {
+                    state: state.clone(),
+                    conn: AsyncMutex::new(ConnState::default()),
+                    scheme: "http",
+                    peer,
+                    certificate: None,
+                };
                 let conn = async move {
                     http1::serve_connection(stream, &limits, Some(&gate), &handler, shutdown).await
                 };
@@ -218,8 +286,23 @@ pub async fn serve(
             }
             // boxed: a TLS connection's state is far larger, and plain ones should not pay for it
             Some(acceptor) => {
+                let state = state.clone();
                 conns.spawn(Box::pin(async move {
                     if let Some(s) = tls::handshake(&acceptor, stream, peer, header_timeout).await {
+                        // a client certificate was verified against --cwmp-tls-client-ca
+                        let cn = s
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(|c| tls::subject_common_name(c));
+                        let handler = CpeConnection {
+                            state,
+                            conn: AsyncMutex::new(ConnState::default()),
+                            scheme: "https",
+                            peer,
+                            certificate: certificate_identity(cn),
+                        };
                         http1::serve_connection(s, &limits, Some(&gate), &handler, shutdown).await;
                     }
                 }));
@@ -239,13 +322,22 @@ struct CpeConnection {
     conn: AsyncMutex<ConnState>,
     scheme: &'static str,
     peer: SocketAddr,
+    /// The identity of the connection's verified client certificate, if any.
+    certificate: Option<Identity>,
 }
 
 impl http1::Handler for CpeConnection {
     type Admitted = Admitted;
 
     async fn admit(&self, head: &Parts) -> Result<Admitted, Response<Body>> {
-        let admitted = admit(&self.state, &self.conn, head, self.peer).await;
+        let admitted = admit(
+            &self.state,
+            &self.conn,
+            self.certificate.as_ref(),
+            head,
+            self.peer,
+        )
+        .await;
         if admitted.is_err() {
             // answered from its head: still a request on this listener
             acs_session::engine::Metrics::inc(&self.state.engine.metrics().http_requests);
@@ -282,20 +374,35 @@ impl http1::Handler for CpeConnection {
 
 /// What [`admit`] learned from a request's head.
 pub struct Admitted {
-    /// Its `Authorization` was verified (or authentication is off): `handle_inner` need not
-    /// authenticate it again.
-    authenticated: bool,
+    /// Who this request proved to be (its `Authorization`, its connection's client
+    /// certificate, or anyone with authentication off); `None`: it presented nothing to
+    /// verify and may only continue a session (by its cookie or its connection).
+    identity: Option<Identity>,
+    /// The username it named, when `identity` came from an `Authorization` header.
+    username: Option<String>,
+}
+
+/// The digest/Basic username an `Authorization` header names, unverified.
+fn claimed_username(state: &CpeState, authorization: Option<&str>) -> Option<String> {
+    state
+        .auth
+        .parse(authorization)
+        .ok()
+        .and_then(|a| a.username().map(str::to_owned))
 }
 
 /// A request's authentication, decided from its head before it waits at the gate and before
 /// its body is read: a client without credentials never holds one of the gate's permits nor
 /// gets its body buffered. A request of an open session (its cookie, or its connection's)
-/// goes on unchecked here, as `handle_inner` lets such requests through unless they are an
-/// Inform, which it authenticates then. Firmware downloads are left to `handle_inner` (they
-/// carry no body); other methods are refused here.
+/// without credentials goes on unchecked here (`handle_inner` lets such requests through
+/// unless they are an Inform, which it authenticates then). One that does carry credentials
+/// is verified, unless it names the username its session was opened with; one that proves
+/// another identity than its session's is refused (403). Firmware downloads are left to
+/// `handle_inner` (they carry no body); other methods are refused here.
 async fn admit(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
+    certificate: Option<&Identity>,
     head: &Parts,
     peer: SocketAddr,
 ) -> Result<Admitted, Response<Body>> {
@@ -310,15 +417,24 @@ async fn admit(
             ));
         }
         return Ok(Admitted {
-            authenticated: false,
+            identity: None,
+            username: None,
         });
     }
     if head.method != Method::POST {
         return Err(post_only());
     }
+    // a verified client certificate is the connection's identity, whatever the header says
+    if let Some(who) = certificate {
+        return Ok(Admitted {
+            identity: Some(who.clone()),
+            username: None,
+        });
+    }
     if state.auth.mode() == AuthMode::None {
         return Ok(Admitted {
-            authenticated: true,
+            identity: Some(Identity::Anonymous),
+            username: None,
         });
     }
     let cookie_id = find_cookie(
@@ -332,24 +448,31 @@ async fn admit(
     let existing = cookie_id
         .and_then(|id| state.lookup(id))
         .or_else(|| conn_session.and_then(|id| state.lookup(&id)));
-    if let Some(s) = existing
-        && s.lock().await.authenticated
-    {
-        return Ok(Admitted {
-            authenticated: false,
-        });
-    }
     let authz = head
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    if let Some(s) = existing {
+        let session_username = s.lock().await.username.clone();
+        let claimed = claimed_username(state, authz);
+        // no credentials, or the session's own username again (CPEs that repeat their
+        // Authorization, perhaps with a nonce gone stale): the session's cookie or
+        // connection is what admits it
+        if authz.is_none() || (claimed.is_some() && claimed == session_username) {
+            return Ok(Admitted {
+                identity: None,
+                username: None,
+            });
+        }
+    }
     let target = head
         .uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    authenticate(state, authz, head.method.as_str(), &target, peer).await?;
+    let who = authenticate(state, authz, head.method.as_str(), &target, peer).await?;
     Ok(Admitted {
-        authenticated: true,
+        identity: Some(who),
+        username: claimed_username(state, authz),
     })
 }
 
@@ -485,17 +608,54 @@ async fn handle_inner(
                 .and_then(|id| state.lookup(id).map(|s| (id.to_owned(), s)))
         });
 
-    let already_authenticated = match &existing {
-        Some((_, s)) if !is_inform => s.lock().await.authenticated,
-        _ => false,
-    };
-    if state.auth.mode() != AuthMode::None && !admitted.authenticated && !already_authenticated {
+    // a session belongs to the identity that opened it (a device's cookie is no use to
+    // another device, whatever credentials that one has)
+    if let (Some((_, entry)), Some(who)) = (&existing, &admitted.identity)
+        && entry.lock().await.identity != *who
+    {
+        tracing::warn!(
+            peer = %peer,
+            identity = who.kind(),
+            "request refused: its session belongs to another identity"
+        );
+        return simple(
+            StatusCode::FORBIDDEN,
+            "this session belongs to another identity",
+        );
+    }
+    let mut identity = admitted.identity.clone();
+    let mut username = admitted.username.clone();
+    if is_inform && identity.is_none() {
+        // an Inform opens a session: it must prove who it is, cookie or not
         let authz = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(resp) = authenticate(state, authz, parts.method.as_str(), &target, peer).await {
-            return resp;
+        match authenticate(state, authz, parts.method.as_str(), &target, peer).await {
+            Ok(who) => {
+                identity = Some(who);
+                username = claimed_username(state, authz);
+            }
+            Err(resp) => return resp,
+        }
+    }
+    if is_inform
+        && let (Some(who), cwmp::Decoded::Envelope(env)) = (&identity, &decoded)
+        && let cwmp::Body::Inform(inform) = &env.body
+    {
+        let serial = inform.device_id.serial_number.trim();
+        if !who.may_inform_as(inform.device_id.oui.trim(), serial) {
+            // nothing written, no lease taken: the engine never sees it
+            tracing::warn!(
+                peer = %peer,
+                identity = who.kind(),
+                serial = ?serial,
+                "inform refused: the CPE authenticated as another device"
+            );
+            return simple(
+                StatusCode::FORBIDDEN,
+                "the credentials presented belong to another device than the Inform names",
+            );
         }
     }
 
@@ -503,17 +663,39 @@ async fn handle_inner(
         // a new Inform always starts a new session: end the one this cookie/connection had
         if let Some((id, old)) = existing {
             let mut e = old.lock().await;
+            let serial = e.session.serial().map(str::to_owned);
             state.engine.end(&mut e.session, Utc::now()).await;
-            state.remove(&id);
+            state.remove(&id, serial.as_deref());
+        }
+        // and the device's own session still open in this process (it dropped the
+        // connection mid-session and reconnects): ended, its task back by the engine's
+        // rules, rather than 503 until it times out. The identity may act as this device
+        // (checked above); another node's session keeps its lease (503, Retry-After).
+        if let cwmp::Decoded::Envelope(env) = &decoded
+            && let cwmp::Body::Inform(inform) = &env.body
+            && let Some((id, old)) = state.session_of(inform.device_id.serial_number.trim())
+        {
+            let mut e = old.lock().await;
+            if e.session.is_open() {
+                tracing::info!(
+                    serial = ?e.session.serial().unwrap_or(""),
+                    "a new Inform of the device ends its previous session"
+                );
+            }
+            let serial = e.session.serial().map(str::to_owned);
+            state.engine.end(&mut e.session, Utc::now()).await;
+            drop(e);
+            state.remove(&id, serial.as_deref());
         }
         if state.open_count() >= state.max_sessions {
             acs_session::engine::Metrics::inc(&state.engine.metrics().sessions_refused_busy);
             return busy(5);
         }
-        let id = state.new_session_id();
+        let id = new_session_id();
         let entry = Arc::new(AsyncMutex::new(SessionEntry {
             session: Session::new(id.clone(), &state.engine.config().node_id, Utc::now()),
-            authenticated: true,
+            identity: identity.clone().unwrap_or(Identity::Anonymous),
+            username,
         }));
         if let Ok(mut m) = state.sessions.lock() {
             m.insert(id.clone(), entry.clone());
@@ -551,9 +733,17 @@ async fn handle_inner(
         .await;
     let open = e.session.is_open();
     let debug_trace = e.session.debug_trace();
+    let serial = e.session.serial().map(str::to_owned);
     drop(e);
+    if open
+        && is_inform
+        && let Some(serial) = &serial
+        && let Ok(mut m) = state.by_serial.lock()
+    {
+        m.insert(serial.clone(), id.clone());
+    }
     if !open {
-        state.remove(&id);
+        state.remove(&id, serial.as_deref());
         let mut c = conn.lock().await;
         if c.session_id.as_deref() == Some(id.as_str()) {
             c.session_id = None;
@@ -606,44 +796,49 @@ async fn handle_inner(
     response
 }
 
-/// Per-device credentials (a device whose serial number is the username and which has a
-/// password on record), else the shared ones from the configuration. Also asked by
-/// `files.rs` for a firmware GET without a signed path. `peer` is for the log line of a
-/// failure.
+/// Who the request's credentials prove it is: a device by its own CWMP credentials (the
+/// device whose `cwmp_username` is the username, with its `cwmp_password`), else the shared
+/// ones from the configuration. Also asked by `files.rs` for a firmware GET without a
+/// signed path. `peer` is for the log line of a failure.
 pub(crate) async fn authenticate(
     state: &CpeState,
     authorization: Option<&str>,
     method: &str,
     target: &str,
     peer: SocketAddr,
-) -> Result<(), Response<Body>> {
+) -> Result<Identity, Response<Body>> {
     let now = SystemTime::now();
     let attempt = match state.auth.parse(authorization) {
         Ok(a) => a,
         Err(e) => return Err(unauthorized(state, state.auth.reject(e, now), None, peer)),
     };
     let mut password: Option<Secret> = None;
+    let mut who = None;
     if let Some(user) = attempt.username() {
         let per_device = tokio::time::timeout(Duration::from_secs(5), async {
-            let d = state.store.device_by_serial(user).await.ok()??;
-            state.store.device_password(d.id).await.ok()?
+            state.store.cwmp_login(user).await.ok()?
         })
         .await
         .ok()
         .flatten();
-        password = per_device.map(|p| Secret::new(p.expose()));
-        if password.is_none()
-            && let Some(shared) = &state.shared_credentials
+        if let Some(login) = per_device {
+            password = Some(Secret::new(login.password.expose()));
+            who = Some(Identity::Device {
+                id: login.device_id,
+                serial: login.serial_number,
+            });
+        } else if let Some(shared) = &state.shared_credentials
             && shared.username == user
         {
             password = Some(shared.password.clone());
+            who = Some(Identity::Shared);
         }
     }
     match state
         .auth
         .verify(&attempt, method, target, password.as_ref(), now)
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(who.unwrap_or(Identity::Shared)),
         Err(e) => Err(unauthorized(
             state,
             state.auth.reject(e, now),

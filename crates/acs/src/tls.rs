@@ -108,3 +108,106 @@ pub async fn handshake(
         }
     }
 }
+
+/// The subject's CommonName of a DER certificate (the first CN of the subject, as text), the
+/// identity a CPE's client certificate names. Only the outer structure of the certificate
+/// is walked (TBSCertificate -> subject -> RDNs); rustls has already verified the chain.
+/// `None` for anything unexpected: such a certificate names no device.
+pub fn subject_common_name(der: &[u8]) -> Option<String> {
+    const CN: &[u8] = &[0x55, 0x04, 0x03]; // 2.5.4.3
+    let (_, cert, _) = der_item(der, 0x30)?;
+    let (_, mut tbs, _) = der_item(cert, 0x30)?;
+    // [0] EXPLICIT version, optional
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_item(tbs, 0xa0)?.2;
+    }
+    let (_, _serial, rest) = der_item(tbs, 0x02)?;
+    let (_, _signature, rest) = der_item(rest, 0x30)?;
+    let (_, _issuer, rest) = der_item(rest, 0x30)?;
+    let (_, _validity, rest) = der_item(rest, 0x30)?;
+    let (_, mut subject, _) = der_item(rest, 0x30)?;
+    while !subject.is_empty() {
+        let (_, mut rdn, rest) = der_item(subject, 0x31)?;
+        subject = rest;
+        while !rdn.is_empty() {
+            let (_, attribute, rest) = der_item(rdn, 0x30)?;
+            rdn = rest;
+            let (_, oid, value) = der_item(attribute, 0x06)?;
+            if oid != CN {
+                continue;
+            }
+            let (tag, text, _) = der_any(value)?;
+            return match tag {
+                // UTF8String, PrintableString, IA5String, TeletexString (as Latin-1-ish)
+                0x0c | 0x13 | 0x16 | 0x14 => std::str::from_utf8(text).ok().map(str::to_owned),
+                // BMPString: UTF-16BE
+                0x1e if text.len() % 2 == 0 => {
+                    let units: Vec<u16> = text
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
+                    String::from_utf16(&units).ok()
+                }
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// One DER item with tag `tag`: (tag, content, the bytes after it).
+fn der_item(input: &[u8], tag: u8) -> Option<(u8, &[u8], &[u8])> {
+    der_any(input).filter(|(t, _, _)| *t == tag)
+}
+
+/// One DER item of any (single-byte) tag, definite length of at most 4 length bytes.
+fn der_any(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (bytes, after) = rest.split_at(n);
+        rest = after;
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (content, after) = rest.split_at(len);
+    Some((tag, content, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subject_cn_not_the_issuers() {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "the issuer");
+        let issuer =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec!["cpe".to_owned()]).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::OrganizationName, "vendor");
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "00D09E-SN\u{e9}1");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        assert_eq!(
+            subject_common_name(cert.der()).as_deref(),
+            Some("00D09E-SN\u{e9}1")
+        );
+        assert_eq!(subject_common_name(b"\x30\x82\xff\xff"), None);
+        assert_eq!(subject_common_name(&[]), None);
+    }
+}

@@ -315,7 +315,18 @@ async fn client_certificates_are_required_when_a_client_ca_is_configured() {
     assert!(none.is_err(), "no certificate at all: {none:?}");
     // the listener still serves after the refusals
     assert_eq!(
+        try_session(&addr, client_config(&ca, Some(&good)), "SN-CERT-1").await,
+        Ok(200)
+    );
+    // a certificate is one device's: its CommonName (the serial number, or
+    // `OUI-SerialNumber`) is the only device it may Inform as
+    assert_eq!(
         try_session(&addr, client_config(&ca, Some(&good)), "SN-CERT-4").await,
+        Ok(403)
+    );
+    let long_form = cpe_ca.issue(&["A1B2C3-SN-CERT-4"], ExtendedKeyUsagePurpose::ClientAuth);
+    assert_eq!(
+        try_session(&addr, client_config(&ca, Some(&long_form)), "SN-CERT-4").await,
         Ok(200)
     );
 }

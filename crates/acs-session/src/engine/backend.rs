@@ -36,6 +36,15 @@ pub trait SessionBackend: Send + Sync + 'static {
         serial: &str,
         holder: &str,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// When the session lease on `serial` runs out, if anyone holds it (the `Retry-After` of
+    /// an Inform refused while another node's session runs). `None` where unknown.
+    fn lease_expiry(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = BackendResult<Option<DateTime<Utc>>>> + Send {
+        let _ = serial;
+        async { Ok(None) }
+    }
     /// A session's start: the lease, then the Inform (for a BOOTSTRAP its parameters replace
     /// the stored ones). `Busy` writes nothing; a refused device's lease is given back.
     /// The store does it in one batched transaction; this default spells out its meaning.
@@ -244,6 +253,14 @@ impl SessionBackend for StoreBackend {
             "session lease release",
             self.writer
                 .release_lease(serial.to_owned(), holder.to_owned()),
+        )
+        .await
+    }
+
+    async fn lease_expiry(&self, serial: &str) -> BackendResult<Option<DateTime<Utc>>> {
+        self.run(
+            "session lease expiry",
+            self.store.session_lease_expiry(serial),
         )
         .await
     }

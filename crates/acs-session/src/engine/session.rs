@@ -363,10 +363,10 @@ impl<B: SessionBackend> Engine<B> {
         {
             Ok(true) => session.lease_since = now,
             Ok(false) => {
-                tracing::warn!(serial = %session.serial, "session lease lost to another session")
+                tracing::warn!(serial = ?session.serial, "session lease lost to another session")
             }
             Err(e) => {
-                tracing::warn!(serial = %session.serial, error = %e.0, "renewing the session lease failed")
+                tracing::warn!(serial = ?session.serial, error = %e.0, "renewing the session lease failed")
             }
         }
     }
@@ -399,6 +399,11 @@ impl<B: SessionBackend> Engine<B> {
         if serial.is_empty() {
             return Reply::BadRequest("Inform without a SerialNumber".to_owned());
         }
+        // the one serial-number rule of every path in: refused before anything is written
+        if let Err(why) = acs_store::check_serial_number(&serial) {
+            tracing::info!(serial = ?serial, reason = why, "inform refused: bad serial number");
+            return Reply::BadRequest(format!("Inform refused: {why}"));
+        }
         *session = Session::new(session.id.clone(), &self.config.node_id, now);
         session.serial = serial.clone();
         session.namespace = env.namespace;
@@ -420,10 +425,21 @@ impl<B: SessionBackend> Engine<B> {
         let outcome = match self.backend.start_session(start).await {
             Ok(SessionStartOutcome::Started(o)) => o,
             Ok(SessionStartOutcome::Busy) => {
+                // another session holds the lease (this node's was ended by the HTTP layer
+                // before: here it is another node's): come back when it runs out
                 Metrics::inc(&self.metrics.sessions_refused_busy);
                 session.phase = Phase::Ended;
+                let fallback = self.config.session_timeout.as_secs().max(1);
+                let retry_after_secs = match self.backend.lease_expiry(&serial).await {
+                    Ok(Some(expires)) => {
+                        let left = (expires - now).num_milliseconds().max(0) as u64;
+                        left.div_ceil(1000)
+                            .clamp(1, self.lease_ttl().as_secs().max(1))
+                    }
+                    _ => fallback,
+                };
                 return Reply::Busy {
-                    retry_after_secs: self.config.session_timeout.as_secs().max(1) as u32,
+                    retry_after_secs: retry_after_secs.min(u64::from(u32::MAX)) as u32,
                 };
             }
             Err(e) => {
@@ -444,7 +460,7 @@ impl<B: SessionBackend> Engine<B> {
                 // the store gave the lease back in the same transaction
                 Metrics::inc(&self.metrics.sessions_refused_inactive);
                 session.phase = Phase::Ended;
-                tracing::info!(serial = %serial, "inform refused: device inactive or unknown");
+                tracing::info!(serial = ?serial, "inform refused: device inactive or unknown");
                 return Reply::Refused;
             }
             InformOutcome::IdentityConflict {
@@ -512,16 +528,16 @@ impl<B: SessionBackend> Engine<B> {
             .await
         {
             Ok(CrProvision::Generated) => tracing::info!(
-                serial = %session.serial,
+                serial = ?session.serial,
                 "generated connection-request credentials; sending them in this session"
             ),
             Ok(CrProvision::Queued) => tracing::debug!(
-                serial = %session.serial,
+                serial = ?session.serial,
                 "sending the connection-request credentials on record again"
             ),
             Ok(CrProvision::AlreadyQueued | CrProvision::NothingToSend) => {}
             Err(e) => tracing::warn!(
-                serial = %session.serial,
+                serial = ?session.serial,
                 error = %e.0,
                 "connection-request credentials not provisioned"
             ),
@@ -594,7 +610,7 @@ impl<B: SessionBackend> Engine<B> {
 
     fn retry_fault(&self, session: &mut Session, req: &Envelope, why: &str) -> Reply {
         Metrics::inc(&self.metrics.store_errors);
-        tracing::warn!(serial = %session.serial, error = %why, "answering 8005 (retry request)");
+        tracing::warn!(serial = ?session.serial, error = %why, "answering 8005 (retry request)");
         self.fault_reply(session, req, FaultCode::RETRY_REQUEST, "retry request")
     }
 
@@ -715,7 +731,7 @@ impl<B: SessionBackend> Engine<B> {
         if let Some(id) = env.header.id.as_deref()
             && id != f.id
         {
-            tracing::debug!(serial = %session.serial, got = id, want = %f.id, "response with another cwmp:ID");
+            tracing::debug!(serial = ?session.serial, got = id, want = %f.id, "response with another cwmp:ID");
         }
         let outcome = match &env.body {
             Body::Fault(fault) => {
@@ -758,7 +774,7 @@ impl<B: SessionBackend> Engine<B> {
                     }
                     Err(e) => {
                         Metrics::inc(&self.metrics.store_errors);
-                        tracing::warn!(serial = %session.serial, error = %e.0, "storing a response failed");
+                        tracing::warn!(serial = ?session.serial, error = %e.0, "storing a response failed");
                         let _ = self
                             .backend
                             .settle_task(f.task.id, &session.holder, TaskOutcome::Release, now)
@@ -783,7 +799,7 @@ impl<B: SessionBackend> Engine<B> {
             .await
         {
             Metrics::inc(&self.metrics.store_errors);
-            tracing::warn!(serial = %session.serial, error = %e.0, "settling a task failed; ending the session");
+            tracing::warn!(serial = ?session.serial, error = %e.0, "settling a task failed; ending the session");
             self.end(session, now).await;
             return Some(Reply::NoContent);
         }
@@ -961,7 +977,7 @@ impl<B: SessionBackend> Engine<B> {
                 }
                 Err(e) => {
                     Metrics::inc(&self.metrics.store_errors);
-                    tracing::warn!(serial = %session.serial, error = %e.0, "claiming a task failed; ending the session");
+                    tracing::warn!(serial = ?session.serial, error = %e.0, "claiming a task failed; ending the session");
                     return self.finish(session, now).await;
                 }
             };
@@ -989,7 +1005,7 @@ impl<B: SessionBackend> Engine<B> {
                     return self.request(session, id, body);
                 }
                 Err(BuildError::Invalid(why)) => {
-                    tracing::warn!(serial = %session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
+                    tracing::warn!(serial = ?session.serial, task = task.id, error = %why, "task cannot be sent; failing it");
                     let code = FaultCode::INVALID_ARGUMENTS;
                     if !self.fail_unsent(session, task.id, code, why, now).await {
                         return self.finish(session, now).await;
@@ -998,7 +1014,7 @@ impl<B: SessionBackend> Engine<B> {
                 Err(BuildError::Unsupported(why)) => {
                     // sending it would only earn a fault, or choke a CPE that does not know
                     // the element: it fails for good, as the CPE's 9000 would
-                    tracing::info!(serial = %session.serial, task = task.id, reason = %why, "task not sent: the CPE does not support its method");
+                    tracing::info!(serial = ?session.serial, task = task.id, reason = %why, "task not sent: the CPE does not support its method");
                     let code = FaultCode::CPE_METHOD_NOT_SUPPORTED;
                     if !self.fail_unsent(session, task.id, code, why, now).await {
                         return self.finish(session, now).await;
@@ -1006,7 +1022,7 @@ impl<B: SessionBackend> Engine<B> {
                 }
                 Err(BuildError::Store(e)) => {
                     Metrics::inc(&self.metrics.store_errors);
-                    tracing::warn!(serial = %session.serial, error = %e, "loading a task's inputs failed");
+                    tracing::warn!(serial = ?session.serial, error = %e, "loading a task's inputs failed");
                     let _ = self
                         .backend
                         .settle_task(task.id, &session.holder, TaskOutcome::Release, now)
