@@ -31,11 +31,16 @@ pub async fn digest_auth(env: Env) {
         ],
     };
 
-    // Per-device credentials: the serial number as username, the password on record.
+    // Per-device credentials: the serial number as username, the password on record (both
+    // pairs the same here: what the CPE presents, and what its connection-request listener
+    // expects).
     register(
         &api,
         "AUTH0",
-        json!({ "password": "AUTH0-pw", "username": "AUTH0" }),
+        json!({
+            "password": "AUTH0-pw", "username": "AUTH0",
+            "cwmp_password": "AUTH0-pw", "cwmp_username": "AUTH0",
+        }),
     )
     .await;
     let own = fleet("AUTH{}", "{serial}", "AUTH0-pw")

@@ -14,8 +14,13 @@ pub async fn register(api: &Api, serial: &str, extra: Value) -> Value {
     let mut body = json!({
         "name": format!("e2e {serial}"),
         "serial_number": serial,
+        // the connection-request pair the simulator's devices expect by default
         "username": serial,
         "password": serial,
+        // the pair they present when acs asks them to authenticate (`--username {serial}
+        // --password {serial}` in the cases that turn CPE authentication on)
+        "cwmp_username": serial,
+        "cwmp_password": serial,
         "is_active": true,
     });
     if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {

@@ -61,13 +61,15 @@ pub async fn firmware_campaign(env: Env) {
         let dl = &sim.events_of(s, "downloaded")[0];
         assert_eq!(dl["fault_code"], 0, "{s}: {dl}");
         assert_eq!(dl["bytes"], image.len(), "{s}: {dl}");
-        // cpe-sim boots a version named after the file (its stem, at most 64 characters).
+        // cpe-sim boots a version named after the uploaded file (acs's name without its
+        // `<sha256>-` prefix, without extension).
         let expected_version = dl["software_version"]
             .as_str()
             .expect("a version")
             .to_owned();
         assert!(
-            !expected_version.is_empty() && stem.starts_with(&expected_version),
+            !expected_version.is_empty()
+                && stem.split_once('-').map(|(_, name)| name) == Some(expected_version.as_str()),
             "{s}: version {expected_version:?} from {file_name}"
         );
         // Fetched from the CPE listener's file server.
