@@ -1,4 +1,4 @@
-//! Who a CPE is (DESIGN §8, docs/notes/identity.md), against the real `acs serve` over raw
+//! Who a CPE is (DESIGN §8, docs/security.md), against the real `acs serve` over raw
 //! TCP: per-device CWMP credentials bind the session to one device; a session's cookie is
 //! no use to another device and cannot be guessed; one serial-number rule for Informs and
 //! the API; a reconnecting device takes its own session over at once, while another node's

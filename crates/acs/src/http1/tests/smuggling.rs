@@ -2,7 +2,7 @@
 //! CL.CL, "funky chunks", head syntax) as the bytes of one request followed by a plain
 //! `GET /next`, with what this layer must do and what hyper 1's HTTP/1 server does with the
 //! same bytes (checked, not assumed). A refusal must come with `Connection: close` and leave
-//! `/next` unanswered; `docs/notes/edge.md` reproduces the table.
+//! `/next` unanswered; `docs/http.md` reproduces the table.
 
 use super::decide::{self, Decision};
 
