@@ -22,20 +22,10 @@ fn get(path: &str, extra: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: acs.test\r\n{extra}\r\n").into_bytes()
 }
 
-fn challenges(r: &Resp) -> Vec<String> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
 /// The `Authorization` answering `r`'s challenge for `method uri`.
 fn answer(r: &Resp, method: &str, uri: &str, password: &str) -> String {
-    let challenges = challenges(r);
-    let refs: Vec<&str> = challenges.iter().map(String::as_str).collect();
     acs_session::auth::client::answer_challenges(
-        &refs,
+        &r.headers_named("www-authenticate"),
         method,
         uri,
         &Credentials::new(USER, password),
@@ -102,7 +92,7 @@ async fn with_auth_on_the_plain_path_needs_the_cpe_credentials() {
     let path = "/files/firmware/fw-1.bin";
     let r = exchange(&mut c, &get(path, "")).await;
     assert_eq!(r.status, 401, "served without credentials");
-    assert!(!challenges(&r).is_empty());
+    assert!(!r.headers_named("www-authenticate").is_empty());
     assert!(r.body.is_empty());
     let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
     let wrong = answer(&r, "GET", path, "not-it");

@@ -92,12 +92,7 @@ async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
     })
     .await;
     assert_eq!(r.status, 401);
-    let challenges: Vec<&str> = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let challenges = r.headers_named("www-authenticate");
     let auth = answer_challenges(
         &challenges,
         "POST",

@@ -262,12 +262,7 @@ async fn digest_authentication_once_per_session() {
     let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut a, &post(&inform("SN-I"), "")).await;
     assert_eq!(r.status, 401);
-    let challenges: Vec<&str> = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let challenges = r.headers_named("www-authenticate");
     assert!(!challenges.is_empty());
     let wrong = Credentials::new("cpe", "nope");
     let auth = acs_session::auth::client::answer_challenges(

@@ -34,12 +34,7 @@ async fn authorization(s: &Server, user: &str, password: &str, cnonce: &str) -> 
     let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut c, &post(&inform("SN-CHALLENGE"), "")).await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let challenges: Vec<&str> = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let challenges = r.headers_named("www-authenticate");
     let auth = acs_session::auth::client::answer_challenges(
         &challenges,
         "POST",

@@ -38,6 +38,15 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of the header `name`, in order (e.g. the `WWW-Authenticate` challenges).
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
