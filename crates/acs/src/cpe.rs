@@ -28,7 +28,7 @@ use acs_session::engine::{Engine, Reply, RequestContext, Session, StoreBackend};
 use acs_session::{Credentials, Secret};
 use acs_store::Store;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tokio::net::TcpListener;
@@ -168,6 +168,14 @@ impl CpeState {
         }
     }
 
+    /// Ends a session the caller holds locked (its in-flight task and lease go back by the
+    /// engine's rules) and forgets it, by id and by device.
+    async fn end_session(&self, id: &str, entry: &mut SessionEntry, now: DateTime<Utc>) {
+        let serial = entry.session.serial().map(str::to_owned);
+        self.engine.end(&mut entry.session, now).await;
+        self.remove(id, serial.as_deref());
+    }
+
     /// The open session of device `serial` in this process, if any.
     fn session_of(&self, serial: &str) -> Option<(String, SharedSession)> {
         let id = self.by_serial.lock().ok()?.get(serial).cloned()?;
@@ -214,9 +222,7 @@ pub async fn expire_idle(state: &CpeState, timeout: Duration) {
                     "session idle past its timeout; dropped"
                 );
             }
-            let serial = e.session.serial().map(str::to_owned);
-            state.engine.end(&mut e.session, now).await;
-            state.remove(&id, serial.as_deref());
+            state.end_session(&id, &mut e, now).await;
         }
     }
 }
@@ -585,7 +591,15 @@ async fn handle_inner(
             );
         }
     };
-    let is_inform = matches!(&decoded, cwmp::Decoded::Envelope(env) if matches!(env.body, cwmp::Body::Inform(_)));
+    // the Inform's DeviceId, if the message is one (a new session, for that device)
+    let inform_id = match &decoded {
+        cwmp::Decoded::Envelope(env) => match &env.body {
+            cwmp::Body::Inform(inform) => Some(&inform.device_id),
+            _ => None,
+        },
+        _ => None,
+    };
+    let is_inform = inform_id.is_some();
 
     // find the session: the cookie first, then this TCP connection's
     let cookie_id = find_cookie(
@@ -639,12 +653,9 @@ async fn handle_inner(
             Err(resp) => return resp,
         }
     }
-    if is_inform
-        && let (Some(who), cwmp::Decoded::Envelope(env)) = (&identity, &decoded)
-        && let cwmp::Body::Inform(inform) = &env.body
-    {
-        let serial = inform.device_id.serial_number.trim();
-        if !who.may_inform_as(inform.device_id.oui.trim(), serial) {
+    if let (Some(who), Some(device)) = (&identity, &inform_id) {
+        let serial = device.serial_number.trim();
+        if !who.may_inform_as(device.oui.trim(), serial) {
             // nothing written, no lease taken: the engine never sees it
             tracing::warn!(
                 peer = %peer,
@@ -662,18 +673,16 @@ async fn handle_inner(
     let session = if is_inform {
         // a new Inform always starts a new session: end the one this cookie/connection had
         if let Some((id, old)) = existing {
-            let mut e = old.lock().await;
-            let serial = e.session.serial().map(str::to_owned);
-            state.engine.end(&mut e.session, Utc::now()).await;
-            state.remove(&id, serial.as_deref());
+            state
+                .end_session(&id, &mut *old.lock().await, Utc::now())
+                .await;
         }
         // and the device's own session still open in this process (it dropped the
         // connection mid-session and reconnects): ended, its task back by the engine's
         // rules, rather than 503 until it times out. The identity may act as this device
         // (checked above); another node's session keeps its lease (503, Retry-After).
-        if let cwmp::Decoded::Envelope(env) = &decoded
-            && let cwmp::Body::Inform(inform) = &env.body
-            && let Some((id, old)) = state.session_of(inform.device_id.serial_number.trim())
+        if let Some(device) = &inform_id
+            && let Some((id, old)) = state.session_of(device.serial_number.trim())
         {
             let mut e = old.lock().await;
             if e.session.is_open() {
@@ -682,10 +691,7 @@ async fn handle_inner(
                     "a new Inform of the device ends its previous session"
                 );
             }
-            let serial = e.session.serial().map(str::to_owned);
-            state.engine.end(&mut e.session, Utc::now()).await;
-            drop(e);
-            state.remove(&id, serial.as_deref());
+            state.end_session(&id, &mut e, Utc::now()).await;
         }
         if state.open_count() >= state.max_sessions {
             acs_session::engine::Metrics::inc(&state.engine.metrics().sessions_refused_busy);
