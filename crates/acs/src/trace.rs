@@ -124,11 +124,7 @@ fn kept_text(bytes: &[u8], content_type: Option<&str>, limits: TraceLimits) -> (
     };
     let truncated = text.len() > limits.message_bytes;
     if truncated {
-        let mut cut = limits.message_bytes;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+        text.truncate(text.floor_char_boundary(limits.message_bytes));
     }
     (text, size, truncated)
 }
