@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::DecodeError;
-use crate::xml::fields::XmlStruct;
+use crate::xml::fields::{XmlStruct, write_struct, xml_struct};
 use crate::xml::tree::El;
 use crate::xml::writer::Writer;
 
@@ -186,22 +186,27 @@ pub struct Fault {
     pub detail: Option<CwmpFault>,
 }
 
-/// The CWMP part of a fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CwmpFault {
-    pub fault_code: FaultCode,
-    pub fault_string: Option<String>,
-    /// Per-parameter errors of a SetParameterValues fault; optional and often missing
-    /// (genieacs#419), so fall back to the top-level code.
-    pub set_parameter_values_faults: Vec<SetParameterValuesFault>,
+xml_struct! {
+    /// The CWMP part of a fault.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CwmpFault {
+        pub fault_code: FaultCode => fault_code("FaultCode"),
+        pub fault_string: Option<String> => text_opt("FaultString"),
+        /// Per-parameter errors of a SetParameterValues fault; optional and often missing
+        /// (genieacs#419), so fall back to the top-level code.
+        pub set_parameter_values_faults: Vec<SetParameterValuesFault> =>
+            repeated("SetParameterValuesFault"),
+    }
 }
 
-/// One parameter's error inside a SetParameterValues fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetParameterValuesFault {
-    pub parameter_name: String,
-    pub fault_code: FaultCode,
-    pub fault_string: Option<String>,
+xml_struct! {
+    /// One parameter's error inside a SetParameterValues fault.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SetParameterValuesFault {
+        pub parameter_name: String => text("ParameterName"),
+        pub fault_code: FaultCode => fault_code("FaultCode"),
+        pub fault_string: Option<String> => text_opt("FaultString"),
+    }
 }
 
 impl Fault {
@@ -221,42 +226,6 @@ impl Fault {
     /// The CWMP code, if the fault carries one.
     pub fn code(&self) -> Option<FaultCode> {
         self.detail.as_ref().map(|d| d.fault_code)
-    }
-}
-
-impl XmlStruct for SetParameterValuesFault {
-    fn read(el: El<'_, '_>) -> Result<Self, DecodeError> {
-        Ok(SetParameterValuesFault {
-            parameter_name: el.string("ParameterName")?,
-            fault_code: FaultCode(el.number("FaultCode", "unsignedInt")?),
-            fault_string: el.opt_string("FaultString"),
-        })
-    }
-    fn write(&self, w: &mut Writer<'_>) {
-        w.open("SetParameterValuesFault");
-        w.str("ParameterName", &self.parameter_name);
-        w.num("FaultCode", self.fault_code.0);
-        w.opt_str("FaultString", self.fault_string.as_deref());
-        w.close("SetParameterValuesFault");
-    }
-}
-
-impl XmlStruct for CwmpFault {
-    fn read(el: El<'_, '_>) -> Result<Self, DecodeError> {
-        Ok(CwmpFault {
-            fault_code: FaultCode(el.number("FaultCode", "unsignedInt")?),
-            fault_string: el.opt_string("FaultString"),
-            set_parameter_values_faults: el.repeated("SetParameterValuesFault")?,
-        })
-    }
-    fn write(&self, w: &mut Writer<'_>) {
-        w.raw("<cwmp:Fault>");
-        w.num("FaultCode", self.fault_code.0);
-        w.opt_str("FaultString", self.fault_string.as_deref());
-        for f in &self.set_parameter_values_faults {
-            f.write(w);
-        }
-        w.raw("</cwmp:Fault>");
     }
 }
 
@@ -281,7 +250,7 @@ impl XmlStruct for Fault {
         w.str("faultstring", &self.fault_string);
         if let Some(detail) = &self.detail {
             w.open("detail");
-            detail.write(w);
+            write_struct(w, "cwmp:Fault", detail);
             w.close("detail");
         }
         w.raw("</soap-env:Fault>");

@@ -50,7 +50,7 @@ mod rpc;
 mod value;
 mod xml;
 
-pub use body::Body;
+pub use body::{Body, Direction, Method};
 pub use envelope::{BooleanStyle, Decoded, EncodeOptions, Envelope, decode};
 pub use error::{DecodeError, DecodeErrorKind, Position};
 pub use fault::{CwmpFault, Fault, FaultClass, FaultCode, SetParameterValuesFault};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::body::Method;
+
 /// A CWMP protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CwmpVersion {
@@ -122,41 +124,15 @@ impl fmt::Display for Namespace {
 }
 
 /// The CWMP version whose schema first defines the RPC (or response) named `method`, e.g.
-/// `ScheduleDownload` -> 1.2; `None` for a name no version defines. A peer that speaks an
-/// older version does not know the element (PROTOCOL §7: GetAllQueuedTransfers and
-/// AutonomousTransferComplete came with 1.1; ScheduleDownload, CancelTransfer, ChangeDUState
-/// and the DU state-change completions with 1.2; 1.3 and 1.4 added no RPC).
+/// `ScheduleDownload` -> 1.2 ([`Method::since`]); `None` for a name no version defines. A
+/// peer that speaks an older version does not know the element.
 pub fn method_since(method: &str) -> Option<CwmpVersion> {
+    if let Some(known) = Method::from_name(method) {
+        return Some(known.since());
+    }
+    // 1.0 CPE methods this crate does not decode (they arrive as `Body::Unknown`)
     let base = method.strip_suffix("Response").unwrap_or(method);
-    Some(match base {
-        "GetRPCMethods"
-        | "SetParameterValues"
-        | "GetParameterValues"
-        | "GetParameterNames"
-        | "SetParameterAttributes"
-        | "GetParameterAttributes"
-        | "AddObject"
-        | "DeleteObject"
-        | "Download"
-        | "Reboot"
-        | "GetQueuedTransfers"
-        | "ScheduleInform"
-        | "SetVouchers"
-        | "GetOptions"
-        | "Upload"
-        | "FactoryReset"
-        | "Inform"
-        | "TransferComplete"
-        | "Kicked"
-        | "RequestDownload" => CwmpVersion::V1_0,
-        "GetAllQueuedTransfers" | "AutonomousTransferComplete" => CwmpVersion::V1_1,
-        "ScheduleDownload"
-        | "CancelTransfer"
-        | "ChangeDUState"
-        | "DUStateChangeComplete"
-        | "AutonomousDUStateChangeComplete" => CwmpVersion::V1_2,
-        _ => return None,
-    })
+    matches!(base, "SetVouchers" | "GetOptions").then_some(CwmpVersion::V1_0)
 }
 
 /// Picks the version for `UseCWMPVersion` from a CPE's `SupportedCWMPVersions` list

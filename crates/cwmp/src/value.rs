@@ -5,6 +5,9 @@
 //! value never fails a whole message (`0000-00-00T00:00:00` from Thomson, `2019-03-05T11:54::14`
 //! from Cytco, PROTOCOL §15.17).
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 
 /// The `xsi:type` of a value (local part; the prefix a CPE used is not kept).
@@ -186,7 +189,7 @@ impl Value {
 
     /// An `xsd:hexBinary` (upper-case digits).
     pub fn hex_binary(bytes: &[u8]) -> Value {
-        let raw = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        let raw = hex::encode_upper(bytes);
         Value {
             xsd_type: XsdType::HexBinary,
             raw,
@@ -212,7 +215,7 @@ fn typed(xsd_type: &XsdType, raw: &str) -> Typed {
         XsdType::Boolean => parse_bool(t).map(Typed::Boolean),
         XsdType::DateTime => parse_date_time(t).map(Typed::DateTime),
         XsdType::Base64 => base64_decode(t).map(Typed::Base64),
-        XsdType::HexBinary => hex_decode(t).map(Typed::HexBinary),
+        XsdType::HexBinary => hex::decode(t).ok().map(Typed::HexBinary),
     };
     parsed.unwrap_or(Typed::Invalid)
 }
@@ -341,64 +344,27 @@ pub fn parse_date_time(s: &str) -> Option<TimeValue> {
 /// Seconds from the Unix epoch to 0001-01-01T00:00:00Z.
 const UNKNOWN_TIME_SECS: i64 = -62_135_596_800;
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Standard alphabet, padded on encode; on decode padding may be absent or short and the
+/// unused low bits of the last character need not be zero, as CPEs write it.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 pub(crate) fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    BASE64.encode(bytes)
 }
 
 /// Decodes base64, ignoring whitespace (line-wrapped values); `None` on any other junk.
 pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let (mut acc, mut bits, mut padding) = (0u32, 0u32, 0usize);
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            padding += 1;
-            continue;
-        }
-        if padding > 0 {
-            return None;
-        }
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
+    if s.bytes().any(|c| c.is_ascii_whitespace()) {
+        let joined: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        BASE64.decode(joined).ok()
+    } else {
+        BASE64.decode(s).ok()
     }
-    (padding <= 2).then_some(out)
-}
-
-pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.chunks(2)
-        .map(|p| {
-            let hi = char::from(p[0]).to_digit(16)?;
-            let lo = char::from(p[1]).to_digit(16)?;
-            Some((hi * 16 + lo) as u8)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -429,6 +395,37 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
             assert_eq!(base64_decode(&base64_encode(&bytes)), Some(bytes));
         }
+        assert_eq!(base64_encode(b"AB"), "QUI=");
+    }
+
+    #[test]
+    fn base64_is_read_as_cpes_write_it() {
+        let decode = |s: &str| base64_decode(s).map(|b| String::from_utf8(b).unwrap());
+        // line-wrapped, indented, CRLF
+        assert_eq!(
+            decode(" QUJD\r\n REVG\n\tR0g= ").as_deref(),
+            Some("ABCDEFGH")
+        );
+        // padding absent or short
+        assert_eq!(decode("QUI").as_deref(), Some("AB"));
+        assert_eq!(decode("QQ").as_deref(), Some("A"));
+        assert_eq!(decode("QQ=").as_deref(), Some("A"));
+        // unused low bits not zero
+        assert_eq!(decode("QR==").as_deref(), Some("A"));
+        assert_eq!(decode("").as_deref(), Some(""));
+        // junk stays junk
+        for bad in ["QQ===", "QQ==QQ==", "QU*D", "QUJD-_"] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hex_binary_in_either_case() {
+        assert_eq!(Value::hex_binary(&[0x0a, 0xff]).raw, "0AFF");
+        let typed = |raw: &str| Value::parse(XsdType::HexBinary, raw).typed;
+        assert_eq!(typed(" 0aFf "), Typed::HexBinary(vec![0x0a, 0xff]));
+        assert_eq!(typed("0AF"), Typed::Invalid);
+        assert_eq!(typed("0G"), Typed::Invalid);
     }
 
     #[test]

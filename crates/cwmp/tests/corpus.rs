@@ -1,6 +1,8 @@
 //! Every real CPE message in `../shared/cwmp/corpus/` decodes to the right RPC with the right
 //! fields. `*_http.txt` files are raw HTTP requests: the helper below parses their framing
 //! (Content-Length or chunked) and passes the Content-Type on, as the ACS will.
+// The crate itself does no I/O (clippy.toml); this test reads ../shared/.
+#![allow(clippy::disallowed_methods)]
 
 use cwmp::{
     Body, CwmpVersion, Decoded, Envelope, FaultClass, FaultCode, Inform, Namespace, TimeValue,
@@ -104,6 +106,24 @@ struct InformCase {
     no_more_requests: Option<bool>,
 }
 
+impl InformCase {
+    /// What most captures show: a periodic Inform, first attempt, one envelope, a
+    /// CurrentTime that parses, no NoMoreRequests. Cases name only what differs.
+    const TYPICAL: InformCase = InformCase {
+        file: "",
+        id: None,
+        oui: "",
+        serial: "",
+        events: &["2 PERIODIC"],
+        retry_count: 0,
+        max_envelopes: 1,
+        time_parses: true,
+        params: 0,
+        sample: ("", ""),
+        no_more_requests: None,
+    };
+}
+
 fn check_inform(case: InformCase) -> Inform {
     let env = decode_corpus(case.file);
     assert_eq!(env.header.id.as_deref(), case.id, "{}", case.file);
@@ -198,11 +218,9 @@ fn cavium_oc_lte_enb_inform() {
         serial: "10.18.104.79",
         events: &["0 BOOTSTRAP"],
         retry_count: 2,
-        max_envelopes: 1,
-        time_parses: true,
         params: 15,
         sample: ("Device.DeviceInfo.HardwareVersion", "1.0"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     // Pre-epoch fractional dateTime is a valid zoned time; booleans arrive as `0`.
     let last = &inform.parameter_list[14].value;
@@ -227,13 +245,11 @@ fn cytco_bcm_serials_inform() {
         id: Some("31645"),
         oui: "00a859",
         serial: "00100400FV020010000000a859f6a238",
-        events: &["2 PERIODIC"],
         retry_count: 942,
-        max_envelopes: 1,
         time_parses: false,
         params: 8,
         sample: ("InternetGatewayDevice.DeviceInfo.SpecVersion", "1.0"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     assert_eq!(inform.current_time.raw, "2019-03-05T11:54::14");
     assert_eq!(inform.device_id.product_class, "BCM Serials");
@@ -297,13 +313,9 @@ fn motorola_vap2404e_inform_without_header() {
         id: None,
         oui: "001404",
         serial: "M91342SA1JJ0",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
         params: 11,
         sample: ("Device.LAN.MACAddress", "30:60:23:06:C6:8E"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     assert_eq!(inform.current_time.raw, "2015-09-22T05:04:58-07:00");
 }
@@ -315,16 +327,12 @@ fn sagemcom_router_hgw4_inform() {
         id: Some("0"),
         oui: "40F201",
         serial: "LK14183DP340340",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
         params: 8,
         sample: (
             "Device.IP.Interface.4.IPv4Address.1.IPAddress",
             "172.21.135.245",
         ),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
 }
 
@@ -354,13 +362,10 @@ fn thomson_speedtouch585_inform() {
         id: Some("8_THOM_TR69_ID"),
         oui: "00147F",
         serial: "CP0703KT3PP",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
         max_envelopes: 2,
-        time_parses: true,
         params: 12,
         sample: (".ExternalIPAddress", "10.0.0.4"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     let bad_date = inform
         .parameter_list
@@ -404,13 +409,11 @@ fn thomson_speedtouch706_alc_inform_with_nomorerequests() {
         id: Some("THOM_CPE_ALC_ID_9"),
         oui: "00147F",
         serial: "CP0636JT3SH",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
         max_envelopes: 2,
-        time_parses: true,
         params: 11,
         sample: (".ExternalIPAddress", "10.0.0.1"),
         no_more_requests: Some(true),
+        ..InformCase::TYPICAL
     });
 }
 
@@ -421,13 +424,11 @@ fn thomson_speedtouch706_inform() {
         id: Some("22_THOM_TR69_ID"),
         oui: "00147F",
         serial: "CP0636JT3SH",
-        events: &["2 PERIODIC"],
         retry_count: 10,
         max_envelopes: 2,
-        time_parses: true,
         params: 12,
         sample: (".ExternalIPAddress", "192.168.1.254"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     let date = inform.parameter("InternetGatewayDevice.DeviceInfo.VendorConfigFile.1.Date");
     assert!(date.expect("date parameter").is_invalid());
@@ -528,13 +529,12 @@ fn thomson_speedtouch780_inform_bootstrap() {
         events: &["0 BOOTSTRAP", "1 BOOT", "2 PERIODIC", "4 VALUE CHANGE"],
         retry_count: 5,
         max_envelopes: 2,
-        time_parses: true,
         params: 12,
         sample: (
             "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress",
             "10.127.129.205",
         ),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     assert!(inform.has_event("0 BOOTSTRAP"));
     // Value text is kept untrimmed: the policy belongs to the caller.
@@ -559,13 +559,10 @@ fn thomson_speedtouch780_inform_chunked() {
         id: Some("14_THOM_TR69_ID"),
         oui: "00147F",
         serial: "CP0644JTHJ4",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
         max_envelopes: 2,
-        time_parses: true,
         params: 12,
         sample: (".ExternalIPAddress", "192.168.1.254"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
 }
 
@@ -576,13 +573,10 @@ fn thomson_speedtouch780_inform() {
         id: Some("3_THOM_TR69_ID"),
         oui: "00147F",
         serial: "CP0644JTHJ4",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
         max_envelopes: 2,
-        time_parses: true,
         params: 8,
         sample: (".ExternalIPAddress", "10.0.0.2"),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
 }
 
@@ -632,14 +626,12 @@ fn zhone_6718_inform() {
         serial: "00255e71f7ac",
         events: &["0 BOOTSTRAP", "1 BOOT"],
         retry_count: 5,
-        max_envelopes: 1,
-        time_parses: true,
         params: 8,
         sample: (
             "InternetGatewayDevice.WANDevice.3.WANConnectionDevice.1.WANIPConnection.2.ExternalIPAddress",
             "216.113.193.87",
         ),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
 }
 
@@ -651,15 +643,12 @@ fn zte_f600w_inform() {
         oui: "44F436",
         serial: "ZTEEQAWF5J00191",
         events: &["0 BOOTSTRAP", "1 BOOT", "4 VALUE CHANGE"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
         params: 10,
         sample: (
             "InternetGatewayDevice.ManagementServer.URL",
             "http://172.31.8.82/",
         ),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
     assert_eq!(inform.event[0].command_key, "TR069_ZTE_HOMEGATEWAY");
     let crurl = "InternetGatewayDevice.ManagementServer.ConnectionRequestURL";
@@ -674,47 +663,30 @@ fn zte_f600w_inform() {
 }
 
 #[test]
-fn zyxel_p2601hn_inform_with_nomorerequests() {
-    check_inform(InformCase {
-        file: "zyxel_p-2601hn-f1_inform-nomorerequests.xml",
-        id: Some("100"),
-        oui: "EC43F6",
-        serial: "EC43F69AF408",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
-        params: 8,
-        sample: (
-            "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress",
-            "2.110.157.83",
-        ),
-        no_more_requests: Some(true),
-    });
-}
-
-#[test]
-fn zyxel_p2601hn_inform() {
-    let inform = check_inform(InformCase {
-        file: "zyxel_p-2601hn-f1_inform.xml",
-        id: Some("100"),
-        oui: "EC43F6",
-        serial: "EC43F69AF408",
-        events: &["2 PERIODIC"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
-        params: 8,
-        sample: (
-            "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress",
-            "2.110.157.83",
-        ),
-        no_more_requests: None,
-    });
-    assert!(matches!(
-        inform.current_time.parsed,
-        Some(TimeValue::Unzoned(_))
-    ));
+fn zyxel_p2601hn_inform_with_and_without_nomorerequests() {
+    // two captures of the same device's Inform: with the NoMoreRequests header and without
+    for (file, no_more_requests) in [
+        ("zyxel_p-2601hn-f1_inform-nomorerequests.xml", Some(true)),
+        ("zyxel_p-2601hn-f1_inform.xml", None),
+    ] {
+        let inform = check_inform(InformCase {
+            file,
+            id: Some("100"),
+            oui: "EC43F6",
+            serial: "EC43F69AF408",
+            params: 8,
+            sample: (
+                "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress",
+                "2.110.157.83",
+            ),
+            no_more_requests,
+            ..InformCase::TYPICAL
+        });
+        assert!(
+            matches!(inform.current_time.parsed, Some(TimeValue::Unzoned(_))),
+            "{file}"
+        );
+    }
 }
 
 #[test]
@@ -725,14 +697,11 @@ fn zyxel_vmg8924_inform() {
         oui: "4C9EFF",
         serial: "S140Y24025829",
         events: &["6 CONNECTION REQUEST"],
-        retry_count: 0,
-        max_envelopes: 1,
-        time_parses: true,
         params: 8,
         sample: (
             "InternetGatewayDevice.WANDevice.2.WANConnectionDevice.1.WANIPConnection.2.X_5067F0_ExternalIPv6Address",
             "2a02:980:1400::1ff/64",
         ),
-        no_more_requests: None,
+        ..InformCase::TYPICAL
     });
 }

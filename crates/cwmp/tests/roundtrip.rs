@@ -49,8 +49,19 @@ fn value() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A struct (or struct variant) whose every field is drawn from its own strategy, written
+/// as the struct itself: `strategy!(Reboot { command_key: text() })`.
+macro_rules! strategy {
+    ($($ty:ident)::+ { $($field:ident: $strategy:expr),* $(,)? }) => {
+        ($($strategy,)*).prop_map(|($($field,)*)| $($ty)::+ { $($field),* })
+    };
+}
+
 fn pvs() -> impl Strategy<Value = ParameterValueStruct> {
-    (text(), value()).prop_map(|(name, value)| ParameterValueStruct { name, value })
+    strategy!(ParameterValueStruct {
+        name: text(),
+        value: value()
+    })
 }
 
 fn fault_code() -> impl Strategy<Value = FaultCode> {
@@ -58,459 +69,350 @@ fn fault_code() -> impl Strategy<Value = FaultCode> {
 }
 
 fn transfer_fault() -> impl Strategy<Value = TransferFault> {
-    (fault_code(), text()).prop_map(|(fault_code, fault_string)| TransferFault {
-        fault_code,
-        fault_string,
+    strategy!(TransferFault {
+        fault_code: fault_code(),
+        fault_string: text()
     })
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
-    let spv = (text(), fault_code(), option::of(text())).prop_map(
-        |(parameter_name, fault_code, fault_string)| SetParameterValuesFault {
-            parameter_name,
-            fault_code,
-            fault_string,
-        },
-    );
-    let detail = (fault_code(), option::of(text()), short_vec(spv)).prop_map(
-        |(fault_code, fault_string, set_parameter_values_faults)| CwmpFault {
-            fault_code,
-            fault_string,
-            set_parameter_values_faults,
-        },
-    );
+    let spv = strategy!(SetParameterValuesFault {
+        parameter_name: text(),
+        fault_code: fault_code(),
+        fault_string: option::of(text()),
+    });
+    let detail = strategy!(CwmpFault {
+        fault_code: fault_code(),
+        fault_string: option::of(text()),
+        set_parameter_values_faults: short_vec(spv),
+    });
     let class = prop_oneof![
         Just(FaultClass::Client),
         Just(FaultClass::Server),
         "X[A-Za-z]{0,6}".prop_map(FaultClass::Other),
     ];
-    (class, text(), option::of(detail)).prop_map(|(fault_code, fault_string, detail)| Fault {
-        fault_code,
-        fault_string,
-        detail,
+    strategy!(Fault {
+        fault_code: class,
+        fault_string: text(),
+        detail: option::of(detail)
     })
 }
 
 fn op_result() -> impl Strategy<Value = OpResult> {
-    (
-        text(),
-        text(),
-        text(),
-        text(),
-        any::<bool>(),
-        text(),
-        date_time(),
-        date_time(),
-        transfer_fault(),
-    )
-        .prop_map(
-            |(
-                uuid,
-                deployment_unit_ref,
-                version,
-                current_state,
-                resolved,
-                execution_unit_ref_list,
-                start_time,
-                complete_time,
-                fault,
-            )| {
-                OpResult {
-                    uuid,
-                    deployment_unit_ref,
-                    version,
-                    current_state,
-                    resolved,
-                    execution_unit_ref_list,
-                    start_time,
-                    complete_time,
-                    fault,
-                }
-            },
-        )
+    strategy!(OpResult {
+        uuid: text(),
+        deployment_unit_ref: text(),
+        version: text(),
+        current_state: text(),
+        resolved: any::<bool>(),
+        execution_unit_ref_list: text(),
+        start_time: date_time(),
+        complete_time: date_time(),
+        fault: transfer_fault(),
+    })
 }
 
 fn du_operation() -> impl Strategy<Value = DuOperation> {
     let o = || option::of(text());
     prop_oneof![
-        (text(), o(), o(), o(), o()).prop_map(
-            |(url, uuid, username, password, execution_env_ref)| {
-                DuOperation::Install {
-                    url,
-                    uuid,
-                    username,
-                    password,
-                    execution_env_ref,
-                }
-            }
-        ),
-        (o(), o(), o(), o(), o()).prop_map(|(uuid, version, url, username, password)| {
-            DuOperation::Update {
-                uuid,
-                version,
-                url,
-                username,
-                password,
-            }
+        strategy!(DuOperation::Install {
+            url: text(),
+            uuid: o(),
+            username: o(),
+            password: o(),
+            execution_env_ref: o(),
         }),
-        (text(), o(), o()).prop_map(
-            |(uuid, version, execution_env_ref)| DuOperation::Uninstall {
-                uuid,
-                version,
-                execution_env_ref
-            }
-        ),
+        strategy!(DuOperation::Update {
+            uuid: o(),
+            version: o(),
+            url: o(),
+            username: o(),
+            password: o(),
+        }),
+        strategy!(DuOperation::Uninstall {
+            uuid: text(),
+            version: o(),
+            execution_env_ref: o()
+        }),
     ]
 }
 
 fn transfer_response() -> impl Strategy<Value = TransferResponse> {
-    (any::<i32>(), date_time(), date_time()).prop_map(|(status, start_time, complete_time)| {
-        TransferResponse {
-            status,
-            start_time,
-            complete_time,
-        }
+    strategy!(TransferResponse {
+        status: any::<i32>(),
+        start_time: date_time(),
+        complete_time: date_time(),
     })
 }
 
 /// Parameter RPCs of the CPE.
 fn cpe_param_body() -> impl Strategy<Value = Body> {
+    let info = strategy!(ParameterInfoStruct {
+        name: text(),
+        writable: any::<bool>()
+    });
+    let set_attributes = strategy!(SetParameterAttributesStruct {
+        name: text(),
+        notification_change: any::<bool>(),
+        notification: any::<i32>(),
+        access_list_change: any::<bool>(),
+        access_list: short_vec(text()),
+    });
+    let attributes = strategy!(ParameterAttributeStruct {
+        name: text(),
+        notification: any::<i32>(),
+        access_list: short_vec(text()),
+    });
     prop_oneof![
         Just(Body::GetRpcMethods(GetRpcMethods)),
-        short_vec(text()).prop_map(|method_list| Body::GetRpcMethodsResponse(
-            GetRpcMethodsResponse { method_list }
-        )),
-        (short_vec(pvs()), text()).prop_map(|(parameter_list, parameter_key)| {
-            Body::SetParameterValues(SetParameterValues {
-                parameter_list,
-                parameter_key,
-            })
-        }),
-        any::<i32>().prop_map(|status| Body::SetParameterValuesResponse(
-            SetParameterValuesResponse { status }
-        )),
-        short_vec(text()).prop_map(|parameter_names| Body::GetParameterValues(
-            GetParameterValues { parameter_names }
-        )),
-        short_vec(pvs()).prop_map(|parameter_list| Body::GetParameterValuesResponse(
-            GetParameterValuesResponse { parameter_list }
-        )),
-        (text(), any::<bool>()).prop_map(|(parameter_path, next_level)| Body::GetParameterNames(
-            GetParameterNames {
-                parameter_path,
-                next_level
-            }
-        )),
-        short_vec(
-            (text(), any::<bool>())
-                .prop_map(|(name, writable)| ParameterInfoStruct { name, writable })
-        )
-        .prop_map(|parameter_list| Body::GetParameterNamesResponse(
-            GetParameterNamesResponse { parameter_list }
-        )),
-        short_vec(
-            (
-                text(),
-                any::<bool>(),
-                any::<i32>(),
-                any::<bool>(),
-                short_vec(text())
-            )
-                .prop_map(
-                    |(name, notification_change, notification, access_list_change, access_list)| {
-                        SetParameterAttributesStruct {
-                            name,
-                            notification_change,
-                            notification,
-                            access_list_change,
-                            access_list,
-                        }
-                    }
-                )
-        )
-        .prop_map(
-            |parameter_list| Body::SetParameterAttributes(SetParameterAttributes {
-                parameter_list
-            })
-        ),
+        strategy!(GetRpcMethodsResponse {
+            method_list: short_vec(text())
+        })
+        .prop_map(Body::GetRpcMethodsResponse),
+        strategy!(SetParameterValues {
+            parameter_list: short_vec(pvs()),
+            parameter_key: text()
+        })
+        .prop_map(Body::SetParameterValues),
+        strategy!(SetParameterValuesResponse {
+            status: any::<i32>()
+        })
+        .prop_map(Body::SetParameterValuesResponse),
+        strategy!(GetParameterValues {
+            parameter_names: short_vec(text())
+        })
+        .prop_map(Body::GetParameterValues),
+        strategy!(GetParameterValuesResponse {
+            parameter_list: short_vec(pvs())
+        })
+        .prop_map(Body::GetParameterValuesResponse),
+        strategy!(GetParameterNames {
+            parameter_path: text(),
+            next_level: any::<bool>()
+        })
+        .prop_map(Body::GetParameterNames),
+        strategy!(GetParameterNamesResponse {
+            parameter_list: short_vec(info)
+        })
+        .prop_map(Body::GetParameterNamesResponse),
+        strategy!(SetParameterAttributes {
+            parameter_list: short_vec(set_attributes)
+        })
+        .prop_map(Body::SetParameterAttributes),
         Just(Body::SetParameterAttributesResponse(
             SetParameterAttributesResponse
         )),
-        short_vec(text()).prop_map(|parameter_names| Body::GetParameterAttributes(
-            GetParameterAttributes { parameter_names }
-        )),
-        short_vec((text(), any::<i32>(), short_vec(text())).prop_map(
-            |(name, notification, access_list)| {
-                ParameterAttributeStruct {
-                    name,
-                    notification,
-                    access_list,
-                }
-            }
-        ))
-        .prop_map(|parameter_list| Body::GetParameterAttributesResponse(
-            GetParameterAttributesResponse { parameter_list }
-        )),
-        (text(), text()).prop_map(|(object_name, parameter_key)| Body::AddObject(AddObject {
-            object_name,
-            parameter_key
-        })),
-        (any::<u32>(), any::<i32>()).prop_map(|(instance_number, status)| Body::AddObjectResponse(
-            AddObjectResponse {
-                instance_number,
-                status
-            }
-        )),
-        (text(), text()).prop_map(|(object_name, parameter_key)| Body::DeleteObject(
-            DeleteObject {
-                object_name,
-                parameter_key
-            }
-        )),
-        any::<i32>().prop_map(|status| Body::DeleteObjectResponse(DeleteObjectResponse { status })),
+        strategy!(GetParameterAttributes {
+            parameter_names: short_vec(text())
+        })
+        .prop_map(Body::GetParameterAttributes),
+        strategy!(GetParameterAttributesResponse {
+            parameter_list: short_vec(attributes)
+        })
+        .prop_map(Body::GetParameterAttributesResponse),
+        strategy!(AddObject {
+            object_name: text(),
+            parameter_key: text()
+        })
+        .prop_map(Body::AddObject),
+        strategy!(AddObjectResponse {
+            instance_number: any::<u32>(),
+            status: any::<i32>()
+        })
+        .prop_map(Body::AddObjectResponse),
+        strategy!(DeleteObject {
+            object_name: text(),
+            parameter_key: text()
+        })
+        .prop_map(Body::DeleteObject),
+        strategy!(DeleteObjectResponse {
+            status: any::<i32>()
+        })
+        .prop_map(Body::DeleteObjectResponse),
     ]
 }
 
 /// Transfer and lifecycle RPCs of the CPE.
 fn cpe_transfer_body() -> impl Strategy<Value = Body> {
-    let window = (any::<u32>(), any::<u32>(), text(), text(), any::<i32>()).prop_map(
-        |(window_start, window_end, window_mode, user_message, max_retries)| TimeWindow {
-            window_start,
-            window_end,
-            window_mode,
-            user_message,
-            max_retries,
-        },
-    );
-    let all_queued = (
-        text(),
-        any::<i32>(),
-        any::<bool>(),
-        text(),
-        any::<u32>(),
-        text(),
-    )
-        .prop_map(
-            |(command_key, state, is_download, file_type, file_size, target_file_name)| {
-                AllQueuedTransfer {
-                    command_key,
-                    state,
-                    is_download,
-                    file_type,
-                    file_size,
-                    target_file_name,
-                }
-            },
-        );
+    let window = strategy!(TimeWindow {
+        window_start: any::<u32>(),
+        window_end: any::<u32>(),
+        window_mode: text(),
+        user_message: text(),
+        max_retries: any::<i32>(),
+    });
+    let queued = strategy!(QueuedTransfer {
+        command_key: text(),
+        state: any::<i32>()
+    });
+    let all_queued = strategy!(AllQueuedTransfer {
+        command_key: text(),
+        state: any::<i32>(),
+        is_download: any::<bool>(),
+        file_type: text(),
+        file_size: any::<u32>(),
+        target_file_name: text(),
+    });
     prop_oneof![
-        text().prop_map(|command_key| Body::Reboot(Reboot { command_key })),
+        strategy!(Reboot {
+            command_key: text()
+        })
+        .prop_map(Body::Reboot),
         Just(Body::RebootResponse(RebootResponse)),
-        (
-            (text(), text(), text(), text(), text()),
-            (any::<u32>(), text(), any::<u32>(), text(), text())
-        )
-            .prop_map(
-                |(
-                    (command_key, file_type, url, username, password),
-                    (file_size, target_file_name, delay_seconds, success_url, failure_url),
-                )| {
-                    Body::Download(Download {
-                        command_key,
-                        file_type,
-                        url,
-                        username,
-                        password,
-                        file_size,
-                        target_file_name,
-                        delay_seconds,
-                        success_url,
-                        failure_url,
-                    })
-                }
-            ),
+        strategy!(Download {
+            command_key: text(),
+            file_type: text(),
+            url: text(),
+            username: text(),
+            password: text(),
+            file_size: any::<u32>(),
+            target_file_name: text(),
+            delay_seconds: any::<u32>(),
+            success_url: text(),
+            failure_url: text(),
+        })
+        .prop_map(Body::Download),
         transfer_response().prop_map(Body::DownloadResponse),
-        (text(), text(), text(), text(), text(), any::<u32>()).prop_map(
-            |(command_key, file_type, url, username, password, delay_seconds)| Body::Upload(
-                Upload {
-                    command_key,
-                    file_type,
-                    url,
-                    username,
-                    password,
-                    delay_seconds
-                }
-            )
-        ),
+        strategy!(Upload {
+            command_key: text(),
+            file_type: text(),
+            url: text(),
+            username: text(),
+            password: text(),
+            delay_seconds: any::<u32>(),
+        })
+        .prop_map(Body::Upload),
         transfer_response().prop_map(Body::UploadResponse),
         Just(Body::FactoryReset(FactoryReset)),
         Just(Body::FactoryResetResponse(FactoryResetResponse)),
-        (any::<u32>(), text()).prop_map(|(delay_seconds, command_key)| Body::ScheduleInform(
-            ScheduleInform {
-                delay_seconds,
-                command_key
-            }
-        )),
+        strategy!(ScheduleInform {
+            delay_seconds: any::<u32>(),
+            command_key: text()
+        })
+        .prop_map(Body::ScheduleInform),
         Just(Body::ScheduleInformResponse(ScheduleInformResponse)),
-        (
-            (text(), text(), text(), text(), text()),
-            (any::<u32>(), text(), short_vec(window))
-        )
-            .prop_map(
-                |(
-                    (command_key, file_type, url, username, password),
-                    (file_size, target_file_name, time_window_list),
-                )| {
-                    Body::ScheduleDownload(ScheduleDownload {
-                        command_key,
-                        file_type,
-                        url,
-                        username,
-                        password,
-                        file_size,
-                        target_file_name,
-                        time_window_list,
-                    })
-                }
-            ),
+        strategy!(ScheduleDownload {
+            command_key: text(),
+            file_type: text(),
+            url: text(),
+            username: text(),
+            password: text(),
+            file_size: any::<u32>(),
+            target_file_name: text(),
+            time_window_list: short_vec(window),
+        })
+        .prop_map(Body::ScheduleDownload),
         Just(Body::ScheduleDownloadResponse(ScheduleDownloadResponse)),
-        text().prop_map(|command_key| Body::CancelTransfer(CancelTransfer { command_key })),
+        strategy!(CancelTransfer {
+            command_key: text()
+        })
+        .prop_map(Body::CancelTransfer),
         Just(Body::CancelTransferResponse(CancelTransferResponse)),
-        (short_vec(du_operation()), text()).prop_map(|(operations, command_key)| {
-            Body::ChangeDuState(ChangeDuState {
-                operations,
-                command_key,
-            })
-        }),
+        strategy!(ChangeDuState {
+            operations: short_vec(du_operation()),
+            command_key: text()
+        })
+        .prop_map(Body::ChangeDuState),
         Just(Body::ChangeDuStateResponse(ChangeDuStateResponse)),
         Just(Body::GetQueuedTransfers(GetQueuedTransfers)),
-        short_vec(
-            (text(), any::<i32>())
-                .prop_map(|(command_key, state)| QueuedTransfer { command_key, state })
-        )
-        .prop_map(|transfer_list| Body::GetQueuedTransfersResponse(
-            GetQueuedTransfersResponse { transfer_list }
-        )),
+        strategy!(GetQueuedTransfersResponse {
+            transfer_list: short_vec(queued)
+        })
+        .prop_map(Body::GetQueuedTransfersResponse),
         Just(Body::GetAllQueuedTransfers(GetAllQueuedTransfers)),
-        short_vec(all_queued).prop_map(|transfer_list| Body::GetAllQueuedTransfersResponse(
-            GetAllQueuedTransfersResponse { transfer_list }
-        )),
+        strategy!(GetAllQueuedTransfersResponse {
+            transfer_list: short_vec(all_queued)
+        })
+        .prop_map(Body::GetAllQueuedTransfersResponse),
     ]
 }
 
 /// ACS methods (called by the CPE), faults and unknown methods.
 fn acs_body() -> impl Strategy<Value = Body> {
-    let device_id = (text(), text(), text(), text()).prop_map(
-        |(manufacturer, oui, product_class, serial_number)| DeviceId {
-            manufacturer,
-            oui,
-            product_class,
-            serial_number,
-        },
-    );
-    let event = (text(), text()).prop_map(|(event_code, command_key)| EventStruct {
-        event_code,
-        command_key,
+    let device = strategy!(DeviceId {
+        manufacturer: text(),
+        oui: text(),
+        product_class: text(),
+        serial_number: text(),
+    });
+    let event = strategy!(EventStruct {
+        event_code: text(),
+        command_key: text()
+    });
+    let arg = strategy!(ArgStruct {
+        name: text(),
+        value: text()
+    });
+    let auton_result = strategy!(AutonOpResult {
+        result: op_result(),
+        operation_performed: text()
     });
     prop_oneof![
-        (
-            device_id,
-            short_vec(event),
-            any::<u32>(),
-            date_time(),
-            any::<u32>(),
-            short_vec(pvs())
-        )
-            .prop_map(
-                |(device_id, event, max_envelopes, current_time, retry_count, parameter_list)| {
-                    Body::Inform(Inform {
-                        device_id,
-                        event,
-                        max_envelopes,
-                        current_time,
-                        retry_count,
-                        parameter_list,
-                    })
-                }
-            ),
-        any::<u32>()
-            .prop_map(|max_envelopes| Body::InformResponse(InformResponse { max_envelopes })),
-        (text(), transfer_fault(), date_time(), date_time()).prop_map(
-            |(command_key, fault_struct, start_time, complete_time)| Body::TransferComplete(
-                TransferComplete {
-                    command_key,
-                    fault_struct,
-                    start_time,
-                    complete_time
-                }
-            )
-        ),
+        strategy!(Inform {
+            device_id: device,
+            event: short_vec(event),
+            max_envelopes: any::<u32>(),
+            current_time: date_time(),
+            retry_count: any::<u32>(),
+            parameter_list: short_vec(pvs()),
+        })
+        .prop_map(Body::Inform),
+        strategy!(InformResponse {
+            max_envelopes: any::<u32>()
+        })
+        .prop_map(Body::InformResponse),
+        strategy!(TransferComplete {
+            command_key: text(),
+            fault_struct: transfer_fault(),
+            start_time: date_time(),
+            complete_time: date_time(),
+        })
+        .prop_map(Body::TransferComplete),
         Just(Body::TransferCompleteResponse(TransferCompleteResponse)),
-        (
-            (text(), text(), any::<bool>(), text(), any::<u32>()),
-            (text(), transfer_fault(), date_time(), date_time())
-        )
-            .prop_map(
-                |(
-                    (announce_url, transfer_url, is_download, file_type, file_size),
-                    (target_file_name, fault_struct, start_time, complete_time),
-                )| {
-                    Body::AutonomousTransferComplete(AutonomousTransferComplete {
-                        announce_url,
-                        transfer_url,
-                        is_download,
-                        file_type,
-                        file_size,
-                        target_file_name,
-                        fault_struct,
-                        start_time,
-                        complete_time,
-                    })
-                }
-            ),
+        strategy!(AutonomousTransferComplete {
+            announce_url: text(),
+            transfer_url: text(),
+            is_download: any::<bool>(),
+            file_type: text(),
+            file_size: any::<u32>(),
+            target_file_name: text(),
+            fault_struct: transfer_fault(),
+            start_time: date_time(),
+            complete_time: date_time(),
+        })
+        .prop_map(Body::AutonomousTransferComplete),
         Just(Body::AutonomousTransferCompleteResponse(
             AutonomousTransferCompleteResponse
         )),
-        (
-            text(),
-            short_vec((text(), text()).prop_map(|(name, value)| ArgStruct { name, value }))
-        )
-            .prop_map(|(file_type, file_type_arg)| Body::RequestDownload(
-                RequestDownload {
-                    file_type,
-                    file_type_arg
-                }
-            )),
+        strategy!(RequestDownload {
+            file_type: text(),
+            file_type_arg: short_vec(arg)
+        })
+        .prop_map(Body::RequestDownload),
         Just(Body::RequestDownloadResponse(RequestDownloadResponse)),
-        (short_vec(op_result()), text()).prop_map(|(results, command_key)| {
-            Body::DuStateChangeComplete(DuStateChangeComplete {
-                results,
-                command_key,
-            })
-        }),
+        strategy!(DuStateChangeComplete {
+            results: short_vec(op_result()),
+            command_key: text()
+        })
+        .prop_map(Body::DuStateChangeComplete),
         Just(Body::DuStateChangeCompleteResponse(
             DuStateChangeCompleteResponse
         )),
-        short_vec(
-            (op_result(), text()).prop_map(|(result, operation_performed)| AutonOpResult {
-                result,
-                operation_performed
-            })
-        )
-        .prop_map(|results| Body::AutonomousDuStateChangeComplete(
-            AutonomousDuStateChangeComplete { results }
-        )),
+        strategy!(AutonomousDuStateChangeComplete {
+            results: short_vec(auton_result)
+        })
+        .prop_map(Body::AutonomousDuStateChangeComplete),
         Just(Body::AutonomousDuStateChangeCompleteResponse(
             AutonomousDuStateChangeCompleteResponse
         )),
-        (text(), text(), text(), text()).prop_map(|(command, referer, arg, next)| Body::Kicked(
-            Kicked {
-                command,
-                referer,
-                arg,
-                next
-            }
-        )),
-        text().prop_map(|next_url| Body::KickedResponse(KickedResponse { next_url })),
+        strategy!(Kicked {
+            command: text(),
+            referer: text(),
+            arg: text(),
+            next: text()
+        })
+        .prop_map(Body::Kicked),
+        strategy!(KickedResponse { next_url: text() }).prop_map(Body::KickedResponse),
         fault().prop_map(Body::Fault),
         "X_[A-Za-z0-9]{1,12}".prop_map(|name| Body::Unknown { name }),
     ]
@@ -518,33 +420,14 @@ fn acs_body() -> impl Strategy<Value = Body> {
 
 fn header() -> impl Strategy<Value = Header> {
     let version_list = "[0-9.,]{1,12}";
-    (
-        option::of(text()),
-        option::of(any::<bool>()),
-        option::of(any::<bool>()),
-        option::of(any::<u32>()),
-        option::of(version_list),
-        option::of(version_list),
-    )
-        .prop_map(
-            |(
-                id,
-                hold_requests,
-                no_more_requests,
-                session_timeout,
-                supported_cwmp_versions,
-                use_cwmp_version,
-            )| {
-                Header {
-                    id,
-                    hold_requests,
-                    no_more_requests,
-                    session_timeout,
-                    supported_cwmp_versions,
-                    use_cwmp_version,
-                }
-            },
-        )
+    strategy!(Header {
+        id: option::of(text()),
+        hold_requests: option::of(any::<bool>()),
+        no_more_requests: option::of(any::<bool>()),
+        session_timeout: option::of(any::<u32>()),
+        supported_cwmp_versions: option::of(version_list),
+        use_cwmp_version: option::of(version_list),
+    })
 }
 
 fn namespace() -> impl Strategy<Value = Namespace> {
@@ -558,16 +441,11 @@ fn namespace() -> impl Strategy<Value = Namespace> {
 }
 
 fn envelope() -> impl Strategy<Value = Envelope> {
-    (
-        namespace(),
-        header(),
-        prop_oneof![cpe_param_body(), cpe_transfer_body(), acs_body()],
-    )
-        .prop_map(|(namespace, header, body)| Envelope {
-            namespace,
-            header,
-            body,
-        })
+    strategy!(Envelope {
+        namespace: namespace(),
+        header: header(),
+        body: prop_oneof![cpe_param_body(), cpe_transfer_body(), acs_body()],
+    })
 }
 
 fn decode_envelope(bytes: &[u8]) -> Envelope {

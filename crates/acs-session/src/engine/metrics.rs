@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cwmp::Method;
+
 /// Counters of the session engine and the connection requester.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -34,7 +36,7 @@ pub struct Metrics {
     /// `acs_session_duration_seconds`: accepted Inform to the session's end.
     pub session_duration: Histogram,
     /// `acs_rpc_round_trip_seconds{method}`: an ACS request sent to the CPE's answer.
-    rpc_round_trip: [Histogram; RPC_METHODS.len()],
+    rpc_round_trip: PerMethod,
     /// `acs_connection_request_duration_seconds`: connect to outcome, when something was sent.
     pub connection_request_duration: Histogram,
     /// `acs_cpe_request_duration_seconds`: one HTTP request on the CPE listener.
@@ -67,23 +69,16 @@ fn fault_label(code: i64) -> Label {
     }
 }
 
-/// The RPCs the engine sends, as `method` label values; anything else counts as `Other`.
-const RPC_METHODS: [&str; 14] = [
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
-    "Upload",
-    "FactoryReset",
-    "ScheduleInform",
-    "Other",
-];
+/// One histogram per [`Method`] (indexed by it), so every RPC the ACS sends has its own
+/// `method` label, named by the `cwmp` table.
+#[derive(Debug)]
+struct PerMethod([Histogram; Method::ALL.len()]);
+
+impl Default for PerMethod {
+    fn default() -> Self {
+        PerMethod(std::array::from_fn(|_| Histogram::default()))
+    }
+}
 
 /// Upper bounds of the histogram buckets: microseconds, and the `le` label spelled once
 /// here so the exposition never shows float noise. From a fast store call to a CPE that
@@ -167,14 +162,14 @@ impl Metrics {
     }
 
     /// `acs_rpcs_total{method, outcome}`: every RPC sent to a CPE, by how it ended.
-    pub fn rpc(&self, method: &'static str, outcome: &'static str) {
-        self.labelled_inc("acs_rpcs_total", method, Label::Name(outcome));
+    pub fn rpc(&self, method: Method, outcome: &'static str) {
+        self.labelled_inc("acs_rpcs_total", method.name(), Label::Name(outcome));
     }
 
     /// `acs_cpe_faults_total{method, code}`; codes outside the TR-069 tables count as
     /// `code="other"`.
-    pub fn fault(&self, method: &'static str, code: i64) {
-        self.labelled_inc("acs_cpe_faults_total", method, fault_label(code));
+    pub fn fault(&self, method: Method, code: i64) {
+        self.labelled_inc("acs_cpe_faults_total", method.name(), fault_label(code));
     }
 
     /// `acs_connection_requests_total{outcome}`.
@@ -190,12 +185,8 @@ impl Metrics {
     }
 
     /// The round trip of one ACS request, by method.
-    pub fn rpc_round_trip(&self, method: &str, d: std::time::Duration) {
-        let i = RPC_METHODS
-            .iter()
-            .position(|m| *m == method)
-            .unwrap_or(RPC_METHODS.len() - 1);
-        self.rpc_round_trip[i].observe(d);
+    pub fn rpc_round_trip(&self, method: Method, d: std::time::Duration) {
+        self.rpc_round_trip.0[method as usize].observe(d);
     }
 
     /// Counts a connection request's outcome and, when something went on the wire, its
@@ -330,7 +321,7 @@ impl Metrics {
             out,
             "# HELP {name} ACS requests from sending to the CPE's answer\n# TYPE {name} histogram"
         );
-        for (method, h) in RPC_METHODS.iter().zip(&self.rpc_round_trip) {
+        for (method, h) in Method::ALL.iter().zip(&self.rpc_round_trip.0) {
             if h.count() > 0 {
                 h.render(&mut out, name, &format!("method=\"{method}\""));
             }
@@ -351,5 +342,36 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_the_acs_sends_has_its_own_method_label() {
+        let sent: Vec<Method> = Method::ALL
+            .iter()
+            .copied()
+            .filter(|m| m.is_acs_request())
+            .collect();
+        assert_eq!(sent.len(), 18, "the CPE methods of Amendment 6");
+        let metrics = Metrics::default();
+        for &m in &sent {
+            metrics.rpc_round_trip(m, std::time::Duration::from_millis(5));
+            metrics.rpc(m, "ok");
+            metrics.fault(m, 9002);
+        }
+        let text = metrics.render();
+        for m in sent {
+            for series in [
+                format!("acs_rpc_round_trip_seconds_count{{method=\"{m}\"}} 1"),
+                format!("acs_rpcs_total{{method=\"{m}\",outcome=\"ok\"}} 1"),
+                format!("acs_cpe_faults_total{{method=\"{m}\",code=\"9002\"}} 1"),
+            ] {
+                assert!(text.contains(&series), "{series} missing from\n{text}");
+            }
+        }
     }
 }

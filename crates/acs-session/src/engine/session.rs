@@ -11,7 +11,7 @@ use acs_store::{
 use chrono::{DateTime, Utc};
 use cwmp::{
     Body, BooleanStyle, CwmpVersion, Decoded, EncodeOptions, Envelope, Fault, FaultCode,
-    GetParameterValues, Namespace, ParameterValueStruct, SetParameterValues,
+    GetParameterValues, Method, Namespace, ParameterValueStruct, SetParameterValues,
 };
 
 use super::backend::SessionBackend;
@@ -114,7 +114,7 @@ enum SyncStep {
 struct InFlight {
     task: Task,
     spec: TaskSpec,
-    method: &'static str,
+    method: Method,
     id: String,
     sync: Option<SyncStep>,
     /// When the current request of this task went out (round-trip histogram).
@@ -226,16 +226,6 @@ pub struct Engine<B> {
 /// How long a device type's wire format is reused before its profile is read again; a
 /// profile edit reaches sessions that start after this.
 const WIRE_FORMAT_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-
-const ACS_METHODS: &[&str] = &[
-    "Inform",
-    "GetRPCMethods",
-    "TransferComplete",
-    "AutonomousTransferComplete",
-    "RequestDownload",
-    "DUStateChangeComplete",
-    "AutonomousDUStateChangeComplete",
-];
 
 impl<B: SessionBackend> Engine<B> {
     pub fn new(backend: B, config: EngineConfig, metrics: Arc<Metrics>) -> Self {
@@ -622,7 +612,12 @@ impl<B: SessionBackend> Engine<B> {
     ) -> Reply {
         let body = match &env.body {
             Body::GetRpcMethods(_) => Body::GetRpcMethodsResponse(cwmp::GetRpcMethodsResponse {
-                method_list: ACS_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+                // every CPE -> ACS request this engine answers (not Kicked)
+                method_list: Method::ALL
+                    .iter()
+                    .filter(|m| m.is_cpe_request() && m.is_supported_by_acs())
+                    .map(|m| m.name().to_owned())
+                    .collect(),
             }),
             Body::TransferComplete(tc) => {
                 let code = i64::from(tc.fault_struct.fault_code.0);
@@ -635,7 +630,7 @@ impl<B: SessionBackend> Engine<B> {
                 };
                 let method = task
                     .as_ref()
-                    .map_or("Download", |t| transfer_method(&t.kind));
+                    .map_or(Method::Download, |t| transfer_method(&t.kind));
                 if let Some(task) = task {
                     let outcome = if code == 0 {
                         TaskOutcome::Done
@@ -643,7 +638,7 @@ impl<B: SessionBackend> Engine<B> {
                         TaskOutcome::Fault {
                             code,
                             string: fault_text(&tc.fault_struct.fault_string, code),
-                            retryable: faults::retryable(method, code, task.fault_code),
+                            retryable: faults::retryable(method.name(), code, task.fault_code),
                         }
                     };
                     // a firmware task's end clears `firmware_image_is_pending` in the store,
@@ -674,7 +669,7 @@ impl<B: SessionBackend> Engine<B> {
                     ..
                 } = &outcome
                 {
-                    self.metrics.fault("ChangeDUState", *code);
+                    self.metrics.fault(Method::ChangeDuState, *code);
                 }
                 let report = Report::DuStateChangeComplete {
                     command_key: d.command_key.trim(),
@@ -747,16 +742,17 @@ impl<B: SessionBackend> Engine<B> {
                     code,
                     string,
                     // the fault table: what the CPE would answer the same next time fails
-                    retryable: faults::retryable(f.method, code, f.task.fault_code),
+                    retryable: faults::retryable(f.method.name(), code, f.task.fault_code),
                 }
             }
-            body if expected_response(f.method) == body.name() => {
+            body if body.method().is_some() && body.method() == f.method.expected_response() => {
                 self.metrics.rpc(f.method, "ok");
                 match self.on_success(session, &mut f, body, now).await {
                     Ok(Some(next)) => {
                         let id = self.next_id(session);
                         f.id = id.clone();
-                        f.method = method_name(&next);
+                        // the follow-up steps are RPCs built by `on_success`, never a Fault
+                        f.method = next.method().unwrap_or(f.method);
                         f.sent_at = now;
                         session.in_flight = Some(f);
                         return Some(self.request(session, id, next));
@@ -982,17 +978,23 @@ impl<B: SessionBackend> Engine<B> {
                 }
             };
             let built = match self.build(session, &task, now).await {
-                Ok((spec, body)) => match self.unsupported(session, method_name(&body)).await {
-                    Ok(None) => Ok((spec, body)),
-                    Ok(Some(why)) => Err(BuildError::Unsupported(why)),
-                    Err(e) => Err(BuildError::Store(e.0)),
+                Ok((spec, body)) => match body.method() {
+                    // dispatch builds RPCs only; a Fault or an unknown element is a bug there
+                    None => Err(BuildError::Invalid(format!(
+                        "{} is not an RPC",
+                        body.name()
+                    ))),
+                    Some(method) => match self.unsupported(session, method).await {
+                        Ok(None) => Ok((spec, method, body)),
+                        Ok(Some(why)) => Err(BuildError::Unsupported(why)),
+                        Err(e) => Err(BuildError::Store(e.0)),
+                    },
                 },
                 Err(e) => Err(e),
             };
             match built {
-                Ok((spec, body)) => {
+                Ok((spec, method, body)) => {
                     let id = self.next_id(session);
-                    let method = method_name(&body);
                     let sync = matches!(spec, TaskSpec::Sync {}).then_some(SyncStep::Names);
                     session.in_flight = Some(InFlight {
                         task,
@@ -1148,11 +1150,10 @@ impl<B: SessionBackend> Engine<B> {
     async fn unsupported(
         &self,
         session: &mut Session,
-        method: &str,
+        method: Method,
     ) -> Result<Option<String>, super::BackendError> {
-        if let Some(since) = cwmp::method_since(method)
-            && since > session.version
-        {
+        let since = method.since();
+        if since > session.version {
             return Ok(Some(format!(
                 "method not supported: {method} needs CWMP {since}, the CPE speaks CWMP {} ({})",
                 session.version, session.namespace
@@ -1171,7 +1172,7 @@ impl<B: SessionBackend> Engine<B> {
         }
         let known = session.cpe_methods.as_ref().and_then(Option::as_ref);
         Ok(known
-            .filter(|methods| !methods.iter().any(|m| m == method))
+            .filter(|methods| !methods.iter().any(|m| m == method.name()))
             .map(|methods| {
                 format!(
                     "method not supported: {method} is not in the CPE's GetRPCMethods list \
@@ -1235,48 +1236,18 @@ fn session_version(env: &Envelope) -> CwmpVersion {
     }
 }
 
+/// A request of the CPE this engine answers itself (not Kicked, which gets fault 8000).
 fn is_cpe_request(body: &Body) -> bool {
-    matches!(
-        body,
-        Body::GetRpcMethods(_)
-            | Body::TransferComplete(_)
-            | Body::AutonomousTransferComplete(_)
-            | Body::RequestDownload(_)
-            | Body::DuStateChangeComplete(_)
-            | Body::AutonomousDuStateChangeComplete(_)
-    )
-}
-
-fn method_name(body: &Body) -> &'static str {
-    match body {
-        Body::GetRpcMethods(_) => "GetRPCMethods",
-        Body::SetParameterValues(_) => "SetParameterValues",
-        Body::GetParameterValues(_) => "GetParameterValues",
-        Body::GetParameterNames(_) => "GetParameterNames",
-        Body::SetParameterAttributes(_) => "SetParameterAttributes",
-        Body::GetParameterAttributes(_) => "GetParameterAttributes",
-        Body::AddObject(_) => "AddObject",
-        Body::DeleteObject(_) => "DeleteObject",
-        Body::Reboot(_) => "Reboot",
-        Body::Download(_) => "Download",
-        Body::Upload(_) => "Upload",
-        Body::FactoryReset(_) => "FactoryReset",
-        Body::ScheduleInform(_) => "ScheduleInform",
-        Body::ScheduleDownload(_) => "ScheduleDownload",
-        Body::CancelTransfer(_) => "CancelTransfer",
-        Body::GetQueuedTransfers(_) => "GetQueuedTransfers",
-        Body::GetAllQueuedTransfers(_) => "GetAllQueuedTransfers",
-        Body::ChangeDuState(_) => "ChangeDUState",
-        _ => "Other",
-    }
+    body.method()
+        .is_some_and(|m| m.is_cpe_request() && m.is_supported_by_acs())
 }
 
 /// The RPC behind a transfer task's kind (its TransferComplete's method label).
-fn transfer_method(kind: &str) -> &'static str {
+fn transfer_method(kind: &str) -> Method {
     match kind {
-        "schedule_download" => "ScheduleDownload",
-        "upload" => "Upload",
-        _ => "Download",
+        "schedule_download" => Method::ScheduleDownload,
+        "upload" => Method::Upload,
+        _ => Method::Download,
     }
 }
 
@@ -1289,30 +1260,6 @@ fn fault_text(text: &str, code: i64) -> String {
             .unwrap_or("fault")
             .to_owned(),
         text => text.to_owned(),
-    }
-}
-
-fn expected_response(method: &str) -> &'static str {
-    match method {
-        "GetRPCMethods" => "GetRPCMethodsResponse",
-        "SetParameterValues" => "SetParameterValuesResponse",
-        "GetParameterValues" => "GetParameterValuesResponse",
-        "GetParameterNames" => "GetParameterNamesResponse",
-        "SetParameterAttributes" => "SetParameterAttributesResponse",
-        "GetParameterAttributes" => "GetParameterAttributesResponse",
-        "AddObject" => "AddObjectResponse",
-        "DeleteObject" => "DeleteObjectResponse",
-        "Reboot" => "RebootResponse",
-        "Download" => "DownloadResponse",
-        "Upload" => "UploadResponse",
-        "FactoryReset" => "FactoryResetResponse",
-        "ScheduleInform" => "ScheduleInformResponse",
-        "ScheduleDownload" => "ScheduleDownloadResponse",
-        "CancelTransfer" => "CancelTransferResponse",
-        "GetQueuedTransfers" => "GetQueuedTransfersResponse",
-        "GetAllQueuedTransfers" => "GetAllQueuedTransfersResponse",
-        "ChangeDUState" => "ChangeDUStateResponse",
-        _ => "",
     }
 }
 
@@ -1416,17 +1363,17 @@ fn success_outcome(body: &Body, f: &InFlight, now: DateTime<Utc>, ttl: Duration)
 
 /// The CPE methods TR-069 requires of every CPE (Annex A, Table 5): never refused because a
 /// reported method list lacks them.
-const REQUIRED_CPE_METHODS: [&str; 10] = [
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
+const REQUIRED_CPE_METHODS: [Method; 10] = [
+    Method::GetRpcMethods,
+    Method::SetParameterValues,
+    Method::GetParameterValues,
+    Method::GetParameterNames,
+    Method::SetParameterAttributes,
+    Method::GetParameterAttributes,
+    Method::AddObject,
+    Method::DeleteObject,
+    Method::Reboot,
+    Method::Download,
 ];
 
 /// The method list a done `get_rpc_methods` task reported (`{"methods": [...]}`, as

@@ -12,7 +12,7 @@ pub use cpe_transfers::*;
 use crate::error::DecodeError;
 use crate::fault::FaultCode;
 use crate::value::{Typed, Value, XsdType};
-use crate::xml::fields::XmlStruct;
+use crate::xml::fields::{XmlStruct, xml_struct};
 use crate::xml::tree::El;
 use crate::xml::writer::Writer;
 
@@ -68,7 +68,6 @@ impl XmlStruct for ParameterValueStruct {
     }
 
     fn write(&self, w: &mut Writer<'_>) {
-        w.open("ParameterValueStruct");
         w.str("Name", &self.name);
         w.raw("<Value xsi:type=\"xsd:");
         w.attr_text(self.value.xsd_type.name());
@@ -79,52 +78,15 @@ impl XmlStruct for ParameterValueStruct {
             _ => w.text(&self.value.raw),
         }
         w.raw("</Value>");
-        w.close("ParameterValueStruct");
     }
 }
 
-pub(crate) fn write_parameter_list(w: &mut Writer<'_>, list: &[ParameterValueStruct]) {
-    w.array(
-        "ParameterList",
-        "cwmp:ParameterValueStruct",
-        list,
-        |w, p| p.write(w),
-    );
-}
-
-/// The outcome of a transfer in TransferComplete / AutonomousTransferComplete (`FaultStruct`):
-/// code 0 means success.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TransferFault {
-    pub fault_code: FaultCode,
-    pub fault_string: String,
-}
-
-impl XmlStruct for TransferFault {
-    fn read(el: El<'_, '_>) -> Result<Self, DecodeError> {
-        Ok(TransferFault {
-            fault_code: FaultCode(el.number("FaultCode", "unsignedInt")?),
-            fault_string: el.string_or_empty("FaultString"),
-        })
+xml_struct! {
+    /// The outcome of a transfer in TransferComplete / AutonomousTransferComplete
+    /// (`FaultStruct`): code 0 means success.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct TransferFault {
+        pub fault_code: FaultCode => fault_code("FaultCode"),
+        pub fault_string: String => text_or_empty("FaultString"),
     }
-
-    fn write(&self, w: &mut Writer<'_>) {
-        w.num("FaultCode", self.fault_code.0);
-        w.str("FaultString", &self.fault_string);
-    }
-}
-
-/// Reads an optional struct child.
-pub(crate) fn read_struct<T: XmlStruct>(
-    el: El<'_, '_>,
-    child: &'static str,
-) -> Result<T, DecodeError> {
-    T::read(el.req(child)?)
-}
-
-/// Writes `<name>…</name>` around a struct.
-pub(crate) fn write_struct<T: XmlStruct>(w: &mut Writer<'_>, name: &str, value: &T) {
-    w.open(name);
-    value.write(w);
-    w.close(name);
 }
