@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use acs_session::engine::{
-    Engine, EngineConfig, Metrics, Reply, RequestContext, Session, StoreBackend,
-};
+use acs_session::engine::{Engine, EngineConfig, Metrics, Reply, Session, StoreBackend};
 use acs_session::task::TaskSpec;
 use acs_store::{InformWriter, SecretKey, Store, Task, TaskState, WriterConfig, WriterTask};
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
+
+mod support;
+use support::{body_of, decoded, post};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
@@ -112,16 +113,6 @@ fn transfer_response(method: &str) -> String {
     ))
 }
 
-fn body_of(reply: &Reply) -> Body {
-    let Reply::Envelope(bytes) = reply else {
-        panic!("expected an envelope, got {reply:?}")
-    };
-    match cwmp::decode(bytes, Some("text/xml")).unwrap() {
-        Decoded::Envelope(e) => e.body,
-        Decoded::EmptyBody => panic!("empty"),
-    }
-}
-
 fn download(url: &str) -> TaskSpec {
     TaskSpec::Download {
         file_type: "1 Firmware Upgrade Image".into(),
@@ -143,26 +134,12 @@ impl Rig {
     }
 
     async fn send(&mut self, message: &str, at: i64) -> Reply {
-        let decoded = cwmp::decode(message.as_bytes(), Some("text/xml")).expect("decodes");
-        self.engine
-            .handle(
-                &mut self.session,
-                decoded,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        let message = decoded(message.as_bytes());
+        post(&self.engine, &mut self.session, message, t(at)).await
     }
 
     async fn empty(&mut self, at: i64) -> Reply {
-        self.engine
-            .handle(
-                &mut self.session,
-                Decoded::EmptyBody,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        post(&self.engine, &mut self.session, Decoded::EmptyBody, t(at)).await
     }
 
     /// The session dies (idle timeout, dropped connection): the engine ends it.
