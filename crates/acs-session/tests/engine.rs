@@ -441,30 +441,16 @@ fn corpus(name: &str) -> Vec<u8> {
 }
 
 fn envelope(body: &str) -> Vec<u8> {
-    format!(
-        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">7</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
-    )
-    .into_bytes()
+    support::envelope(body).into_bytes()
 }
 
 fn inform(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
-    let ev: String = events
-        .iter()
-        .map(|(c, k)| {
-            format!(
-                "<EventStruct><EventCode>{c}</EventCode><CommandKey>{k}</CommandKey></EventStruct>"
-            )
-        })
-        .collect();
-    envelope(&format!(
-        r#"<cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>SN1</SerialNumber></DeviceId><Event>{ev}</Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ParameterKey</Name><Value xsi:type="xsd:string">{parameter_key}</Value></ParameterValueStruct><ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value xsi:type="xsd:string">1.0</Value></ParameterValueStruct></ParameterList></cwmp:Inform>"#
-    ))
+    support::inform(events, parameter_key).into_bytes()
 }
 
 /// The Inform of a CWMP 1.2 CPE (namespace `cwmp-1-2`).
 fn inform12(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
-    let bytes = String::from_utf8(inform(events, parameter_key)).unwrap();
-    bytes
+    support::inform(events, parameter_key)
         .replace("urn:dslforum-org:cwmp-1-0", "urn:dslforum-org:cwmp-1-2")
         .into_bytes()
 }
@@ -1835,8 +1821,7 @@ async fn read_rpc_answers_become_the_tasks_result() {
 
 /// The Inform of a CPE speaking the namespace `cwmp-1-<minor>`.
 fn inform_in(minor: u8) -> Vec<u8> {
-    let bytes = String::from_utf8(inform(&[("2 PERIODIC", "")], "")).unwrap();
-    bytes
+    support::inform(&[("2 PERIODIC", "")], "")
         .replace(
             "urn:dslforum-org:cwmp-1-0",
             &format!("urn:dslforum-org:cwmp-1-{minor}"),

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
 
 mod support;
-use support::{body_of, decoded, post};
+use support::{body_of, decoded, envelope, inform, post};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
@@ -80,26 +80,6 @@ async fn rig() -> Rig {
     rig
 }
 
-fn envelope(body: &str) -> String {
-    format!(
-        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">7</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
-    )
-}
-
-fn inform_body(events: &[(&str, &str)]) -> String {
-    let ev: String = events
-        .iter()
-        .map(|(c, k)| {
-            format!(
-                "<EventStruct><EventCode>{c}</EventCode><CommandKey>{k}</CommandKey></EventStruct>"
-            )
-        })
-        .collect();
-    envelope(&format!(
-        r#"<cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>SN1</SerialNumber></DeviceId><Event>{ev}</Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ParameterKey</Name><Value xsi:type="xsd:string"></Value></ParameterValueStruct><ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value xsi:type="xsd:string">1.0</Value></ParameterValueStruct></ParameterList></cwmp:Inform>"#
-    ))
-}
-
 fn transfer_complete(key: &str, code: u32) -> String {
     envelope(&format!(
         "<cwmp:TransferComplete><CommandKey>{key}</CommandKey><FaultStruct><FaultCode>{code}</FaultCode><FaultString>{}</FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:01:00Z</CompleteTime></cwmp:TransferComplete>",
@@ -130,7 +110,7 @@ impl Rig {
     async fn inform(&mut self, events: &[(&str, &str)], at: i64) -> Reply {
         self.sessions += 1;
         self.session = Session::new(format!("s{}", self.sessions), "node", t(at));
-        self.send(&inform_body(events), at).await
+        self.send(&inform(events, ""), at).await
     }
 
     async fn send(&mut self, message: &str, at: i64) -> Reply {
