@@ -123,11 +123,7 @@ pub fn new_session_id() -> String {
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("the operating system's random number generator works");
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -19,8 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ring::hmac;
-
-use crate::constant_time;
+use subtle::ConstantTimeEq as _;
 
 /// Where the CPE listener serves firmware images.
 pub const FILES_PATH: &str = "/files/firmware/";
@@ -149,7 +148,7 @@ impl FileUrls {
             .decode(tag)
             .map_err(|_| FileUrlError::Malformed)?;
         let expected = self.tag(device_id, expires, file_name);
-        if !constant_time::eq(&given, &expected.as_ref()[..TAG_LEN]) {
+        if !bool::from(given.as_slice().ct_eq(&expected.as_ref()[..TAG_LEN])) {
             return Err(FileUrlError::BadSignature);
         }
         // Checked after the tag: an expiry nobody signed is not worth naming.

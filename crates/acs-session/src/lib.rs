@@ -12,7 +12,6 @@
 
 pub mod auth;
 pub mod connection_request;
-mod constant_time;
 pub mod cookie;
 pub mod engine;
 pub mod file_url;

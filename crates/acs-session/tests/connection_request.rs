@@ -11,7 +11,7 @@ use acs_session::Credentials;
 use acs_session::auth::client::ChallengeError;
 use acs_session::auth::{AuthMode, CpeAuthConfig, CpeAuthenticator, DigestAlgorithm};
 use acs_session::connection_request::{
-    AddressPolicy, ConnectionRequestConfig, ConnectionRequester, CrAuthFailure, CrOutcome,
+    AddressPolicy, ConnectionRequestConfig, ConnectionRequester, CrAuthFailure, CrOutcome, CrReport,
 };
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONNECTION, WWW_AUTHENTICATE};
@@ -163,6 +163,13 @@ fn requester() -> ConnectionRequester {
     requester_with(|_| {})
 }
 
+/// One connection request from a fresh [`requester`] (the device id does not matter to it).
+async fn send(url: &str, credentials: Option<Credentials>) -> CrReport {
+    requester()
+        .send("dev-1", url, credentials, ON_LOOPBACK)
+        .await
+}
+
 fn requester_with(tune: impl FnOnce(&mut ConnectionRequestConfig)) -> ConnectionRequester {
     let mut config = ConnectionRequestConfig {
         connect_timeout: Duration::from_secs(5),
@@ -179,9 +186,7 @@ async fn digest_accepted_on_200_and_204() {
     for status in [200, 204] {
         let cpe = Cpe::new(AuthMode::Digest, status);
         let url = cpe.start().await;
-        let report = requester()
-            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
-            .await;
+        let report = send(&url, creds(CR_PASS)).await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "status {status}");
         assert!(report.latency > Duration::ZERO);
         // The challenge, then the authenticated request.
@@ -200,9 +205,7 @@ async fn every_digest_flavour_a_cpe_offers() {
     ] {
         let cpe = Cpe::digest_flavour(template);
         let url = cpe.start().await;
-        let report = requester()
-            .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
-            .await;
+        let report = send(&url, creds(CR_PASS)).await;
         assert_eq!(report.outcome, CrOutcome::Accepted, "{template}");
     }
 }
@@ -212,9 +215,7 @@ async fn new_connection_when_the_cpe_closes_after_401() {
     let mut cpe = Cpe::new(AuthMode::Digest, 200);
     cpe.close_after_401 = true;
     let url = cpe.start().await;
-    let report = requester()
-        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
-        .await;
+    let report = send(&url, creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -259,14 +260,7 @@ async fn new_connection_when_the_cpe_drops_the_socket_silently() {
             // Dropping the stream closes it, whatever HTTP/1.1 keep-alive would suggest.
         }
     });
-    let report = requester()
-        .send(
-            "dev-1",
-            &format!("http://{addr}/"),
-            creds(CR_PASS),
-            ON_LOOPBACK,
-        )
-        .await;
+    let report = send(&format!("http://{addr}/"), creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     assert!(connections.load(Ordering::SeqCst) >= 2);
     server.abort();
@@ -276,16 +270,14 @@ async fn new_connection_when_the_cpe_drops_the_socket_silently() {
 async fn wrong_or_missing_credentials_are_auth_failures() {
     let cpe = Cpe::new(AuthMode::Digest, 200);
     let url = cpe.start().await;
-    let report = requester()
-        .send("dev-1", &url, creds("the ACS's own password"), ON_LOOPBACK)
-        .await;
+    let report = send(&url, creds("the ACS's own password")).await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Rejected)
     );
     assert_eq!(cpe.requests(), 2, "one retry with credentials, no more");
 
-    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
+    let report = send(&url, None).await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::NoCredentials)
@@ -294,9 +286,7 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
     // A 401 without any WWW-Authenticate: nothing to answer.
     let mut mute = Cpe::new(AuthMode::Digest, 200);
     mute.challenges = Some(Arc::new(Vec::new));
-    let report = requester()
-        .send("dev-1", &mute.start().await, creds(CR_PASS), ON_LOOPBACK)
-        .await;
+    let report = send(&mute.start().await, creds(CR_PASS)).await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::NoChallenge))
@@ -306,33 +296,20 @@ async fn wrong_or_missing_credentials_are_auth_failures() {
 #[tokio::test]
 async fn busy_and_other_statuses() {
     let busy = Cpe::new(AuthMode::None, 503);
-    let report = requester()
-        .send("dev-1", &busy.start().await, creds(CR_PASS), ON_LOOPBACK)
-        .await;
+    let report = send(&busy.start().await, creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Busy);
 
     let busy_after_auth = Cpe::new(AuthMode::Digest, 503);
-    let report = requester()
-        .send(
-            "dev-1",
-            &busy_after_auth.start().await,
-            creds(CR_PASS),
-            ON_LOOPBACK,
-        )
-        .await;
+    let report = send(&busy_after_auth.start().await, creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Busy);
 
     let odd = Cpe::new(AuthMode::None, 404);
-    let report = requester()
-        .send("dev-1", &odd.start().await, None, ON_LOOPBACK)
-        .await;
+    let report = send(&odd.start().await, None).await;
     assert_eq!(report.outcome, CrOutcome::HttpStatus(404));
 
     // No authentication at all on the CPE: accepted without credentials.
     let open = Cpe::new(AuthMode::None, 200);
-    let report = requester()
-        .send("dev-1", &open.start().await, None, ON_LOOPBACK)
-        .await;
+    let report = send(&open.start().await, None).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -340,9 +317,7 @@ async fn busy_and_other_statuses() {
 async fn basic_only_when_allowed() {
     let cpe = Cpe::new(AuthMode::Basic, 200);
     let url = cpe.start().await;
-    let report = requester()
-        .send("dev-1", &url, creds(CR_PASS), ON_LOOPBACK)
-        .await;
+    let report = send(&url, creds(CR_PASS)).await;
     assert_eq!(
         report.outcome,
         CrOutcome::AuthFailed(CrAuthFailure::Challenge(ChallengeError::BasicNotAllowed))
@@ -368,14 +343,7 @@ async fn closed_port_is_unreachable() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let report = requester()
-        .send(
-            "dev-1",
-            &format!("http://{addr}/"),
-            creds(CR_PASS),
-            ON_LOOPBACK,
-        )
-        .await;
+    let report = send(&format!("http://{addr}/"), creds(CR_PASS)).await;
     assert!(
         matches!(report.outcome, CrOutcome::Unreachable(_)),
         "{:?}",
@@ -415,9 +383,7 @@ async fn invalid_urls_send_nothing() {
         "http://u:p@127.0.0.1/",
         "",
     ] {
-        let report = requester()
-            .send("dev-1", url, creds(CR_PASS), ON_LOOPBACK)
-            .await;
+        let report = send(url, creds(CR_PASS)).await;
         assert!(
             matches!(report.outcome, CrOutcome::InvalidUrl(_)),
             "{url}: {:?}",
@@ -491,9 +457,7 @@ async fn ipv6_literal_url() {
         }
     };
     let url = format!("http://[::1]:{}/cr", addr.port());
-    let report = requester()
-        .send("dev-6", &url, creds(CR_PASS), ON_LOOPBACK)
-        .await;
+    let report = send(&url, creds(CR_PASS)).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
 }
 
@@ -557,7 +521,7 @@ async fn loopback_is_refused_unless_the_device_informs_from_loopback() {
     }
     assert_eq!(cpe.requests(), 0, "a refused request sends nothing");
     // the simulator on the ACS host informs from loopback and is reached there
-    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
+    let report = send(&url, None).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     // IPv4 inside IPv6 is the same loopback peer
     let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
@@ -578,7 +542,7 @@ async fn host_names_are_checked_at_every_address_they_resolve_to() {
     assert!(why.starts_with("localhost resolves to"), "{why}");
     assert_eq!(cpe.requests(), 0);
     // allowed: the connection goes to a resolved (and checked) address
-    let report = requester().send("dev-1", &url, None, ON_LOOPBACK).await;
+    let report = send(&url, None).await;
     assert_eq!(report.outcome, CrOutcome::Accepted);
     assert_eq!(cpe.requests(), 1);
 }

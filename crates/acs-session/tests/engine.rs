@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use acs_session::engine::{
-    BackendResult, Engine, EngineConfig, Metrics, Reply, RequestContext, Session, SessionBackend,
+    BackendResult, Engine, EngineConfig, Metrics, Reply, Session, SessionBackend,
 };
 use acs_session::task::{DuOperation, TaskSpec, TimeWindow};
 use acs_store::{
@@ -16,6 +16,9 @@ use acs_store::{
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
 use sqlx::types::Json;
+
+mod support;
+use support::{body_of, decoded, post};
 
 #[derive(Default)]
 struct Fake {
@@ -438,66 +441,34 @@ fn corpus(name: &str) -> Vec<u8> {
 }
 
 fn envelope(body: &str) -> Vec<u8> {
-    format!(
-        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">7</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
-    )
-    .into_bytes()
+    support::envelope(body).into_bytes()
 }
 
 fn inform(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
-    let ev: String = events
-        .iter()
-        .map(|(c, k)| {
-            format!(
-                "<EventStruct><EventCode>{c}</EventCode><CommandKey>{k}</CommandKey></EventStruct>"
-            )
-        })
-        .collect();
-    envelope(&format!(
-        r#"<cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>SN1</SerialNumber></DeviceId><Event>{ev}</Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ParameterKey</Name><Value xsi:type="xsd:string">{parameter_key}</Value></ParameterValueStruct><ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value xsi:type="xsd:string">1.0</Value></ParameterValueStruct></ParameterList></cwmp:Inform>"#
-    ))
+    support::inform(events, parameter_key).into_bytes()
 }
 
 /// The Inform of a CWMP 1.2 CPE (namespace `cwmp-1-2`).
 fn inform12(events: &[(&str, &str)], parameter_key: &str) -> Vec<u8> {
-    let bytes = String::from_utf8(inform(events, parameter_key)).unwrap();
-    bytes
+    support::inform(events, parameter_key)
         .replace("urn:dslforum-org:cwmp-1-0", "urn:dslforum-org:cwmp-1-2")
         .into_bytes()
 }
 
 impl Check {
     async fn send(&mut self, bytes: &[u8], at: i64) -> Reply {
-        let decoded = cwmp::decode(bytes, Some("text/xml")).expect("decodes");
-        self.engine
-            .handle(
-                &mut self.session,
-                decoded,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        post(&self.engine, &mut self.session, decoded(bytes), t(at)).await
     }
 
     async fn empty(&mut self, at: i64) -> Reply {
-        self.engine
-            .handle(
-                &mut self.session,
-                Decoded::EmptyBody,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        post(&self.engine, &mut self.session, Decoded::EmptyBody, t(at)).await
     }
-}
 
-fn body_of(reply: &Reply) -> Body {
-    let Reply::Envelope(bytes) = reply else {
-        panic!("expected an envelope, got {reply:?}")
-    };
-    match cwmp::decode(bytes, Some("text/xml")).unwrap() {
-        Decoded::Envelope(e) => e.body,
-        Decoded::EmptyBody => panic!("empty"),
+    /// A periodic Inform at `at` and the empty POST a second later: the reply to the empty
+    /// POST, the session's first RPC or its end.
+    async fn periodic_session(&mut self, at: i64) -> Reply {
+        self.send(&inform(&[("2 PERIODIC", "")], ""), at).await;
+        self.empty(at + 1).await
     }
 }
 
@@ -562,8 +533,7 @@ async fn cpe_requests_before_the_empty_post() {
 async fn reboot_is_sent_then_completed_by_boot_events() {
     let mut c = setup();
     let id = c.backend.queue(TaskSpec::Reboot {}, "key-reboot");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    let r = c.empty(1).await;
+    let r = c.periodic_session(0).await;
     let Body::Reboot(rb) = body_of(&r) else {
         panic!("{r:?}")
     };
@@ -592,14 +562,15 @@ async fn reboot_is_sent_then_completed_by_boot_events() {
 async fn a_reboot_whose_completion_is_never_reported_is_not_sent_a_second_time() {
     let mut c = setup();
     let id = c.backend.queue(TaskSpec::Reboot {}, "key-reboot");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::Reboot(_)
+    ));
     c.send(&envelope("<cwmp:RebootResponse/>"), 2).await;
     assert_eq!(c.backend.task(id).accepted_at, Some(t(2)));
     for (n, at) in [3_700, 10_000, 100_000].into_iter().enumerate() {
         c.session = Session::new(format!("later{n}"), "node", t(at));
-        c.send(&inform(&[("2 PERIODIC", "")], ""), at).await;
-        assert_eq!(c.empty(at + 1).await, Reply::NoContent, "at {at} s");
+        assert_eq!(c.periodic_session(at).await, Reply::NoContent, "at {at} s");
     }
     assert_eq!(c.backend.task(id).attempts, 1);
 }
@@ -662,9 +633,8 @@ async fn parameter_key_in_the_next_inform_settles_an_interrupted_spv() {
     let a = c
         .backend
         .queue(TaskSpec::UpdateFrequency { interval: 60 }, "k-a");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(
-        body_of(&c.empty(1).await),
+        body_of(&c.periodic_session(0).await),
         Body::SetParameterValues(_)
     ));
     // the connection dies here; the CPE applied the change and informs again
@@ -678,8 +648,10 @@ async fn parameter_key_in_the_next_inform_settles_an_interrupted_spv() {
 async fn a_retryable_fault_returns_the_task_to_pending_with_the_fault() {
     let mut c = setup();
     let a = c.backend.queue(TaskSpec::FactoryReset {}, "k");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::FactoryReset(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::FactoryReset(_)
+    ));
     let fault = envelope(
         "<soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring><detail>\
          <cwmp:Fault><FaultCode>9002</FaultCode><FaultString>busy</FaultString></cwmp:Fault>\
@@ -702,8 +674,7 @@ async fn bootstrap_completes_a_factory_reset_and_clears_parameters() {
         s.params
             .insert("InternetGatewayDevice.Old".into(), "x".into())
     });
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    c.empty(1).await;
+    c.periodic_session(0).await;
     assert_eq!(
         c.send(&envelope("<cwmp:FactoryResetResponse/>"), 2).await,
         Reply::NoContent
@@ -728,8 +699,7 @@ async fn firmware_download_names_the_file_url_and_transfer_complete_settles_it()
     let a = c
         .backend
         .queue(TaskSpec::Firmware { firmware_image: 3 }, "k-fw");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    let Body::Download(d) = body_of(&c.empty(1).await) else {
+    let Body::Download(d) = body_of(&c.periodic_session(0).await) else {
         panic!()
     };
     assert_eq!(d.url, "http://acs.test:7547/files/firmware/fw-2.0.bin");
@@ -757,8 +727,7 @@ async fn firmware_download_names_the_file_url_and_transfer_complete_settles_it()
 async fn sync_walks_names_then_values_in_batches() {
     let mut c = setup();
     let a = c.backend.queue(TaskSpec::Sync {}, "k-sync");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    let Body::GetParameterNames(g) = body_of(&c.empty(1).await) else {
+    let Body::GetParameterNames(g) = body_of(&c.periodic_session(0).await) else {
         panic!()
     };
     assert_eq!(
@@ -784,11 +753,8 @@ async fn a_second_session_for_the_same_device_is_refused() {
     let mut c = setup();
     c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
     let mut other = Session::new("s9".into(), "node", t(1));
-    let d = cwmp::decode(&inform(&[("2 PERIODIC", "")], ""), None).unwrap();
-    let r = c
-        .engine
-        .handle(&mut other, d, &RequestContext::default(), t(1))
-        .await;
+    let d = decoded(&inform(&[("2 PERIODIC", "")], ""));
+    let r = post(&c.engine, &mut other, d, t(1)).await;
     assert!(matches!(r, Reply::Busy { .. }));
 }
 
@@ -849,8 +815,7 @@ async fn a_debug_devices_session_names_its_trace() {
 async fn ending_a_session_returns_its_in_flight_task() {
     let mut c = setup();
     let a = c.backend.queue(TaskSpec::Reboot {}, "k");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    c.empty(1).await;
+    c.periodic_session(0).await;
     assert_eq!(c.backend.task(a).state, TaskState::InFlight);
     c.engine.end(&mut c.session, t(40)).await;
     assert_eq!(c.backend.task(a).state, TaskState::Pending);
@@ -991,8 +956,10 @@ fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 async fn session_and_rpc_latencies_are_histograms() {
     let mut c = setup();
     c.backend.queue(TaskSpec::Reboot {}, "k-r");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::Reboot(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::Reboot(_)
+    ));
     // the CPE takes 2 s to answer; the session lasted 3 s
     assert_eq!(
         c.send(&envelope("<cwmp:RebootResponse/>"), 3).await,
@@ -1136,8 +1103,7 @@ async fn the_wire_format_of_a_type_is_read_once_per_ttl() {
             ..DeviceTypeProfile::default()
         })
     });
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    c.empty(1).await;
+    c.periodic_session(0).await;
     c.session = Session::new("s2".into(), "node", t(5));
     let r = c.send(&inform(&[("2 PERIODIC", "")], ""), 5).await;
     assert!(!text_of(&r).starts_with("<?xml"));
@@ -1224,8 +1190,10 @@ async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_ta
         .backend
         .queue(TaskSpec::Firmware { firmware_image: 3 }, "k-fw");
     let reboot = c.backend.queue(TaskSpec::Reboot {}, "k-r");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::Download(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::Download(_)
+    ));
     let tc = "<cwmp:TransferComplete><CommandKey>k-fw</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString></FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:00:05Z</CompleteTime></cwmp:TransferComplete>";
     let r = c.send(&envelope(tc), 2).await;
     assert!(matches!(body_of(&r), Body::TransferCompleteResponse(_)));
@@ -1242,8 +1210,7 @@ async fn a_transfer_complete_that_overtakes_its_download_response_settles_the_ta
 async fn after_the_204_a_cpe_request_needs_a_new_session() {
     let mut c = setup();
     c.backend.queue(TaskSpec::Reboot {}, "k-r");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    c.empty(1).await;
+    c.periodic_session(0).await;
     // the CPE answers, the ACS has nothing more: 204 ends the session; a request the CPE
     // still had waits for its next session (TR-069 §3.7.1.4), nothing here is left open
     assert_eq!(
@@ -1424,8 +1391,7 @@ async fn a_delayed_transfer_waits_its_delay_on_top_and_is_never_sent_again() {
     ] {
         let mut c = setup();
         let id = c.backend.queue(spec, "k-delayed");
-        c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-        match body_of(&c.empty(1).await) {
+        match body_of(&c.periodic_session(0).await) {
             Body::Download(d) => assert_eq!(d.delay_seconds, delay),
             Body::Upload(u) => assert_eq!(u.delay_seconds, delay),
             other => panic!("{response}: sent {other:?}"),
@@ -1444,14 +1410,20 @@ async fn a_delayed_transfer_waits_its_delay_on_top_and_is_never_sent_again() {
         // past the usual wait, still within the delay and the wait after it: nothing is sent
         let later = 2 + ttl + 60;
         c.session = Session::new("s2".into(), "node", t(later));
-        c.send(&inform(&[("2 PERIODIC", "")], ""), later).await;
-        assert_eq!(c.empty(later + 1).await, Reply::NoContent, "{response}");
+        assert_eq!(
+            c.periodic_session(later).await,
+            Reply::NoContent,
+            "{response}"
+        );
         assert_eq!(c.backend.task(id).attempts, 1, "{response}: sent once");
         // no TransferComplete by the end of both: still not sent again
         let expired = 2 + i64::from(delay) + ttl;
         c.session = Session::new("s3".into(), "node", t(expired));
-        c.send(&inform(&[("2 PERIODIC", "")], ""), expired).await;
-        assert_eq!(c.empty(expired + 1).await, Reply::NoContent, "{response}");
+        assert_eq!(
+            c.periodic_session(expired).await,
+            Reply::NoContent,
+            "{response}"
+        );
         assert_eq!(c.backend.task(id).attempts, 1, "{response}");
     }
 }
@@ -1809,8 +1781,10 @@ async fn read_rpc_answers_become_the_tasks_result() {
         },
         "k-a",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::GetRpcMethods(_)
+    ));
     let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[3]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>GetParameterNames</string><string>GetParameterAttributes</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
     assert!(matches!(
         body_of(&c.send(&envelope(resp), 2).await),
@@ -1847,8 +1821,7 @@ async fn read_rpc_answers_become_the_tasks_result() {
 
 /// The Inform of a CPE speaking the namespace `cwmp-1-<minor>`.
 fn inform_in(minor: u8) -> Vec<u8> {
-    let bytes = String::from_utf8(inform(&[("2 PERIODIC", "")], "")).unwrap();
-    bytes
+    support::inform(&[("2 PERIODIC", "")], "")
         .replace(
             "urn:dslforum-org:cwmp-1-0",
             &format!("urn:dslforum-org:cwmp-1-{minor}"),
@@ -1959,8 +1932,10 @@ async fn the_cpes_reported_method_list_rules_the_optional_methods() {
         },
         "k-add",
     );
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::AddObject(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::AddObject(_)
+    ));
     assert_eq!(c.backend.task(add).state, TaskState::InFlight);
     let task = c.backend.task(schedule);
     assert_eq!(
@@ -1987,8 +1962,10 @@ async fn the_cpes_reported_method_list_rules_the_optional_methods() {
         .backend
         .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si2");
     let reset = c.backend.queue(TaskSpec::FactoryReset {}, "k-reset");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert!(matches!(body_of(&c.empty(1).await), Body::GetRpcMethods(_)));
+    assert!(matches!(
+        body_of(&c.periodic_session(0).await),
+        Body::GetRpcMethods(_)
+    ));
     assert_eq!(c.backend.task(refused).state, TaskState::Failed);
     let resp = r#"<cwmp:GetRPCMethodsResponse><MethodList soap-enc:arrayType="xsd:string[2]" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/"><string>GetRPCMethods</string><string>ScheduleInform</string></MethodList></cwmp:GetRPCMethodsResponse>"#;
     let next = body_of(&c.send(&envelope(resp), 2).await);
@@ -2008,9 +1985,8 @@ async fn the_cpes_reported_method_list_rules_the_optional_methods() {
     let schedule = c
         .backend
         .queue(TaskSpec::ScheduleInform { delay_seconds: 5 }, "k-si");
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
     assert!(matches!(
-        body_of(&c.empty(1).await),
+        body_of(&c.periodic_session(0).await),
         Body::ScheduleInform(_)
     ));
     assert_eq!(c.backend.task(schedule).state, TaskState::InFlight);
@@ -2080,8 +2056,7 @@ async fn a_device_without_credentials_gets_a_generated_pair_in_its_first_session
         );
         // on record now: the next (non-bootstrap) session queues nothing
         c.session = Session::new("s2".into(), "node", t(10));
-        c.send(&inform(&[("2 PERIODIC", "")], ""), 10).await;
-        assert_eq!(c.empty(11).await, Reply::NoContent);
+        assert_eq!(c.periodic_session(10).await, Reply::NoContent);
     }
 }
 
@@ -2092,8 +2067,11 @@ async fn a_bootstrap_sends_the_pair_on_record_again() {
         s.cr_username = Some("operator-set".into());
         s.cr_password = Some(DevicePassword::new("chosen"));
     });
-    c.send(&inform(&[("2 PERIODIC", "")], ""), 0).await;
-    assert_eq!(c.empty(1).await, Reply::NoContent, "nothing to do");
+    assert_eq!(
+        c.periodic_session(0).await,
+        Reply::NoContent,
+        "nothing to do"
+    );
     // a factory reset wiped it on the CPE
     c.session = Session::new("s2".into(), "node", t(10));
     c.send(&inform(&[("0 BOOTSTRAP", ""), ("1 BOOT", "")], ""), 10)

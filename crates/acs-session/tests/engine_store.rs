@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use acs_session::engine::{
-    Engine, EngineConfig, Metrics, Reply, RequestContext, Session, StoreBackend,
-};
+use acs_session::engine::{Engine, EngineConfig, Metrics, Reply, Session, StoreBackend};
 use acs_session::task::TaskSpec;
 use acs_store::{InformWriter, SecretKey, Store, Task, TaskState, WriterConfig, WriterTask};
 use chrono::{DateTime, TimeZone, Utc};
 use cwmp::{Body, Decoded};
+
+mod support;
+use support::{body_of, decoded, envelope, inform, post};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
@@ -79,26 +80,6 @@ async fn rig() -> Rig {
     rig
 }
 
-fn envelope(body: &str) -> String {
-    format!(
-        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">7</cwmp:ID></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
-    )
-}
-
-fn inform_body(events: &[(&str, &str)]) -> String {
-    let ev: String = events
-        .iter()
-        .map(|(c, k)| {
-            format!(
-                "<EventStruct><EventCode>{c}</EventCode><CommandKey>{k}</CommandKey></EventStruct>"
-            )
-        })
-        .collect();
-    envelope(&format!(
-        r#"<cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>SN1</SerialNumber></DeviceId><Event>{ev}</Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ParameterKey</Name><Value xsi:type="xsd:string"></Value></ParameterValueStruct><ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value xsi:type="xsd:string">1.0</Value></ParameterValueStruct></ParameterList></cwmp:Inform>"#
-    ))
-}
-
 fn transfer_complete(key: &str, code: u32) -> String {
     envelope(&format!(
         "<cwmp:TransferComplete><CommandKey>{key}</CommandKey><FaultStruct><FaultCode>{code}</FaultCode><FaultString>{}</FaultString></FaultStruct><StartTime>2026-01-01T00:00:00Z</StartTime><CompleteTime>2026-01-01T00:01:00Z</CompleteTime></cwmp:TransferComplete>",
@@ -110,16 +91,6 @@ fn transfer_response(method: &str) -> String {
     envelope(&format!(
         "<cwmp:{method}Response><Status>1</Status><StartTime>0001-01-01T00:00:00Z</StartTime><CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:{method}Response>"
     ))
-}
-
-fn body_of(reply: &Reply) -> Body {
-    let Reply::Envelope(bytes) = reply else {
-        panic!("expected an envelope, got {reply:?}")
-    };
-    match cwmp::decode(bytes, Some("text/xml")).unwrap() {
-        Decoded::Envelope(e) => e.body,
-        Decoded::EmptyBody => panic!("empty"),
-    }
 }
 
 fn download(url: &str) -> TaskSpec {
@@ -139,30 +110,16 @@ impl Rig {
     async fn inform(&mut self, events: &[(&str, &str)], at: i64) -> Reply {
         self.sessions += 1;
         self.session = Session::new(format!("s{}", self.sessions), "node", t(at));
-        self.send(&inform_body(events), at).await
+        self.send(&inform(events, ""), at).await
     }
 
     async fn send(&mut self, message: &str, at: i64) -> Reply {
-        let decoded = cwmp::decode(message.as_bytes(), Some("text/xml")).expect("decodes");
-        self.engine
-            .handle(
-                &mut self.session,
-                decoded,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        let message = decoded(message.as_bytes());
+        post(&self.engine, &mut self.session, message, t(at)).await
     }
 
     async fn empty(&mut self, at: i64) -> Reply {
-        self.engine
-            .handle(
-                &mut self.session,
-                Decoded::EmptyBody,
-                &RequestContext::default(),
-                t(at),
-            )
-            .await
+        post(&self.engine, &mut self.session, Decoded::EmptyBody, t(at)).await
     }
 
     /// The session dies (idle timeout, dropped connection): the engine ends it.

@@ -65,55 +65,62 @@ const POSTGRES_CATALOG: [&str; 2] = [
      FROM generate_series(0, $1::bigint - 1) AS i ORDER BY i",
 ];
 
+/// One backend's statements: the catalog, the devices, and the housekeeping after them.
+struct Dialect {
+    catalog: [&'static str; 2],
+    devices: &'static str,
+    after: &'static [&'static str],
+}
+
+const SQLITE: Dialect = Dialect {
+    catalog: SQLITE_CATALOG,
+    devices: SQLITE_DEVICES,
+    // the checkpoint makes a copy of the file complete
+    after: &["ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"],
+};
+
+const POSTGRES: Dialect = Dialect {
+    catalog: POSTGRES_CATALOG,
+    devices: POSTGRES_DEVICES,
+    after: &["VACUUM ANALYZE devices"],
+};
+
 /// The catalog and `devices` devices with serial numbers `<prefix>00000001`…, into the
 /// migrated database at `url` (no organizations or types yet), then the planner's statistics
 /// (and, on SQLite, a checkpoint, so a copy of the file is complete).
 pub async fn seed(url: &str, backend: Backend, devices: i64, prefix: &str) {
     match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(url).await.expect("seed pool");
-            for (sql, n) in SQLITE_CATALOG.into_iter().zip([ORGS, TYPES]) {
-                sqlx::query(sql)
-                    .bind(n)
-                    .execute(&pool)
-                    .await
-                    .expect("catalog");
-            }
-            sqlx::query(SQLITE_DEVICES)
-                .bind(devices)
-                .bind(ORGS)
-                .bind(TYPES)
-                .bind(prefix)
-                .execute(&pool)
-                .await
-                .expect("seed devices");
-            for sql in ["ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"] {
-                sqlx::query(sql).execute(&pool).await.expect(sql);
-            }
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(url).await.expect("seed pool");
-            for (sql, n) in POSTGRES_CATALOG.into_iter().zip([ORGS, TYPES]) {
-                sqlx::query(sql)
-                    .bind(n)
-                    .execute(&pool)
-                    .await
-                    .expect("catalog");
-            }
-            sqlx::query(POSTGRES_DEVICES)
-                .bind(devices)
-                .bind(ORGS)
-                .bind(TYPES)
-                .bind(prefix)
-                .execute(&pool)
-                .await
-                .expect("seed devices");
-            sqlx::query("VACUUM ANALYZE devices")
-                .execute(&pool)
-                .await
-                .expect("VACUUM ANALYZE");
-            pool.close().await;
-        }
+        Backend::Sqlite => seed_on::<sqlx::Sqlite>(url, &SQLITE, devices, prefix).await,
+        Backend::Postgres => seed_on::<sqlx::Postgres>(url, &POSTGRES, devices, prefix).await,
     }
+}
+
+async fn seed_on<DB>(url: &str, dialect: &Dialect, devices: i64, prefix: &str)
+where
+    DB: sqlx::Database,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let pool = sqlx::Pool::<DB>::connect(url).await.expect("seed pool");
+    for (sql, n) in dialect.catalog.into_iter().zip([ORGS, TYPES]) {
+        sqlx::query(sql)
+            .bind(n)
+            .execute(&pool)
+            .await
+            .expect("catalog");
+    }
+    sqlx::query(dialect.devices)
+        .bind(devices)
+        .bind(ORGS)
+        .bind(TYPES)
+        .bind(prefix)
+        .execute(&pool)
+        .await
+        .expect("seed devices");
+    for &sql in dialect.after {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
 }

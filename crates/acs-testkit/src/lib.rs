@@ -1,12 +1,13 @@
-//! The custom test harness the store, API and end-to-end suites share (`harness = false`).
+//! The per-backend test harness the store, API and end-to-end suites share (`harness = false`),
+//! on `libtest-mimic`.
 //!
 //! Every case runs once per store backend: SQLite always; PostgreSQL when
 //! `ACS_TEST_POSTGRES_URL` is set, else each PostgreSQL case is reported *ignored* with the
-//! reason — never a silent pass. A custom harness because libtest cannot decide at run time to
-//! ignore a test. Each case gets a fresh database (a new SQLite file in its own temp dir, or a
-//! uniquely named PostgreSQL database dropped afterwards, also when the case fails) and its own
-//! tokio runtime, shut down before the database goes so nothing the case started still holds
-//! a connection.
+//! reason — never a silent pass (libtest's own harness cannot decide at run time to ignore a
+//! test; libtest-mimic can). Each case gets a fresh database (a new SQLite file in its own temp
+//! dir, or a uniquely named PostgreSQL database dropped afterwards, also when the case fails)
+//! and its own tokio runtime, shut down before the database goes so nothing the case started
+//! still holds a connection.
 //!
 //! A suite keeps its own `Env` (what a case receives) and builds it from [`Fresh`]:
 //!
@@ -22,7 +23,6 @@
 //!
 //! Test-only: a `[dev-dependencies]` entry, never a dependency of anything that ships.
 
-mod args;
 mod database;
 pub mod fleet;
 mod runner;

@@ -1,14 +1,14 @@
-//! The runner: trials per backend, ignore-with-reason, `jobs` cases at a time, libtest-style
-//! lines and summary, the exit code.
+//! The runner: one `libtest-mimic` trial per case and backend, PostgreSQL cases ignored with
+//! the reason when there is no server, the suite's `prepare` once before the first case, and
+//! each case on a fresh database and runtime. The command line, the lines, the failures, the
+//! summary and the exit code are libtest-mimic's.
 
-use std::collections::VecDeque;
-use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::args::Args;
+use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
+
 use crate::{Backend, BoxFuture, Case, Fresh, database};
 
 const NO_POSTGRES: &str = "ACS_TEST_POSTGRES_URL is not set";
@@ -24,9 +24,21 @@ pub struct Runner {
     prepare: Option<fn() -> Result<(), String>>,
 }
 
+/// What every trial of one run shares.
+struct Shared<E> {
+    prefix: &'static str,
+    pg_url: Option<String>,
+    prepare: Option<fn() -> Result<(), String>>,
+    /// `prepare`'s outcome: computed by the first case that runs, read by all the others.
+    ready: OnceLock<Result<(), String>>,
+    env: Box<dyn Fn(Fresh) -> E + Send + Sync>,
+    took: Mutex<Vec<(String, Duration)>>,
+}
+
 impl Runner {
     /// `prefix` names the temp dirs and PostgreSQL databases (`acs_store_test_…`); lower-case,
-    /// a valid identifier. One case at a time unless [`Runner::jobs`] says otherwise.
+    /// a valid identifier. One case at a time unless [`Runner::jobs`] or `--test-threads` says
+    /// otherwise.
     pub fn new(prefix: &'static str) -> Runner {
         Runner {
             prefix,
@@ -36,158 +48,119 @@ impl Runner {
         }
     }
 
-    /// Runs up to `jobs` cases at once, each on its own thread and runtime.
+    /// Runs up to `jobs` cases at once, each on its own thread and runtime (`--test-threads`
+    /// on the command line wins).
     pub fn jobs(mut self, jobs: usize) -> Runner {
         self.jobs = jobs.max(1);
         self
     }
 
-    /// Prints each case's duration on its line.
+    /// Prints each case's duration, slowest first, after the summary.
     pub fn times(mut self, times: bool) -> Runner {
         self.times = times;
         self
     }
 
-    /// Runs once before the first case (not for `--list`); an error fails every case with it.
+    /// Runs once before the first case (not for `--list`, not when every case is ignored or
+    /// filtered out); an error fails every case with it.
     pub fn prepare(mut self, prepare: fn() -> Result<(), String>) -> Runner {
         self.prepare = Some(prepare);
         self
     }
 
-    /// Parses the command line, runs the kept cases on both backends and reports like libtest.
-    pub fn run<E>(self, cases: Vec<Case<E>>, env: impl Fn(Fresh) -> E + Sync) -> ExitCode {
-        let args = Args::parse(std::env::args().skip(1));
+    /// Parses libtest's command line, runs the kept cases on both backends and reports like
+    /// libtest.
+    pub fn run<E: 'static>(
+        self,
+        cases: Vec<Case<E>>,
+        env: impl Fn(Fresh) -> E + Send + Sync + 'static,
+    ) -> ExitCode {
+        let args = Arguments::from_args();
         let pg_url = std::env::var("ACS_TEST_POSTGRES_URL")
             .ok()
             .filter(|u| !u.trim().is_empty());
-
-        let mut trials = Vec::new();
-        for backend in Backend::ALL {
-            for (name, case) in &cases {
-                let full = format!("{}::{name}", backend.name());
-                if args.keeps(&full) {
-                    trials.push((backend, full, *case));
-                }
+        if !args.list {
+            if pg_url.is_none() {
+                println!("note: PostgreSQL backend skipped: {NO_POSTGRES}");
             }
+            // A failure's message is reported with the case; no backtrace noise per panic.
+            std::panic::set_hook(Box::new(|info| {
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                eprintln!("panicked{at}");
+            }));
         }
-        let filtered_out = cases.len() * Backend::ALL.len() - trials.len();
-        if args.list {
-            for (_, name, _) in &trials {
-                println!("{name}: test");
-            }
-            return ExitCode::SUCCESS;
-        }
-        if pg_url.is_none() {
-            println!("note: PostgreSQL backend skipped: {NO_POSTGRES}");
-        }
-        // A failure's message is reported below with the case; no backtrace noise per panic.
-        std::panic::set_hook(Box::new(|info| {
-            let at = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            eprintln!("panicked{at}");
-        }));
-        println!("\nrunning {} tests", trials.len());
-        let started = Instant::now();
+        self.run_with(args, pg_url, cases, env).exit_code()
+    }
 
-        let (runnable, skipped): (Vec<_>, Vec<_>) = trials
+    fn run_with<E: 'static>(
+        &self,
+        mut args: Arguments,
+        pg_url: Option<String>,
+        cases: Vec<Case<E>>,
+        env: impl Fn(Fresh) -> E + Send + Sync + 'static,
+    ) -> Conclusion {
+        args.test_threads = args.test_threads.or(Some(self.jobs));
+        let shared = Arc::new(Shared {
+            prefix: self.prefix,
+            pg_url,
+            prepare: self.prepare,
+            ready: OnceLock::new(),
+            env: Box::new(env),
+            took: Mutex::new(Vec::new()),
+        });
+        let trials = Backend::ALL
             .into_iter()
-            .partition(|(backend, _, _)| *backend == Backend::Sqlite || pg_url.is_some());
-        let not_ready = match (self.prepare, runnable.is_empty()) {
-            (Some(prepare), false) => prepare().err(),
-            _ => None,
-        };
-        let mut failed = Vec::new();
-        let mut passed = 0;
-        if let Some(why) = not_ready {
-            for (_, name, _) in runnable {
-                println!("test {name} ... FAILED");
-                failed.push((name, why.clone()));
-            }
-        } else {
-            let queue = Mutex::new(VecDeque::from(runnable));
-            let (tx, rx) = mpsc::channel();
-            let env = &env;
-            let pg_url = pg_url.as_deref();
-            let this = &self;
-            std::thread::scope(|scope| {
-                for _ in 0..self.jobs {
-                    let tx = tx.clone();
-                    let queue = &queue;
-                    scope.spawn(move || {
-                        loop {
-                            let next = queue.lock().expect("queue").pop_front();
-                            let Some((backend, name, case)) = next else {
-                                break;
-                            };
-                            let _ = tx.send(Event::Started(name.clone()));
-                            let t = Instant::now();
-                            let outcome = this.run_case(backend, pg_url, env, case);
-                            let _ = tx.send(Event::Done(name, outcome, t.elapsed()));
-                        }
-                    });
-                }
-                drop(tx);
-                for event in rx {
-                    match event {
-                        // one case at a time: its name first, as libtest does
-                        Event::Started(name) if self.jobs == 1 => {
-                            print!("test {name} ... ");
-                        }
-                        Event::Started(_) => continue,
-                        Event::Done(name, outcome, took) => {
-                            if self.jobs > 1 {
-                                print!("test {name} ... ");
-                            }
-                            let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
-                            if self.times {
-                                println!("{verdict} ({:.1} s)", took.as_secs_f64());
-                            } else {
-                                println!("{verdict}");
-                            }
-                            match outcome {
-                                Ok(()) => passed += 1,
-                                Err(msg) => failed.push((name, msg)),
-                            }
-                        }
-                    }
-                    let _ = std::io::stdout().flush();
-                }
-            });
-        }
-        for (_, name, _) in &skipped {
-            println!("test {name} ... ignored, {NO_POSTGRES}");
-        }
-        if !failed.is_empty() {
-            println!("\nfailures:");
-            for (name, msg) in &failed {
-                println!("\n---- {name} ----\n{msg}");
+            .flat_map(|backend| cases.iter().map(move |&(name, case)| (backend, name, case)))
+            .map(|(backend, name, case)| {
+                let name = format!("{}::{name}", backend.name());
+                let shared = Arc::clone(&shared);
+                Trial::ignorable_test(name.clone(), move || {
+                    shared.trial(backend, name, case).map_err(Failed::from)
+                })
+            })
+            .collect();
+        let conclusion = libtest_mimic::run(&args, trials);
+        if self.times {
+            let mut took = std::mem::take(&mut *shared.took.lock().expect("durations"));
+            took.sort_by_key(|(_, took)| std::cmp::Reverse(*took));
+            for (name, took) in took {
+                println!("{:>7.1} s  {name}", took.as_secs_f64());
             }
         }
-        println!(
-            "\ntest result: {}. {passed} passed; {} failed; {} ignored; 0 measured; {filtered_out} filtered out; finished in {:.2}s\n",
-            if failed.is_empty() { "ok" } else { "FAILED" },
-            failed.len(),
-            skipped.len(),
-            started.elapsed().as_secs_f64()
-        );
-        if failed.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        conclusion
+    }
+}
+
+impl<E> Shared<E> {
+    /// One trial: ignored without a PostgreSQL server, failed when `prepare` failed, else the
+    /// case on a fresh database.
+    fn trial(
+        &self,
+        backend: Backend,
+        name: String,
+        case: fn(E) -> BoxFuture,
+    ) -> Result<Completion, String> {
+        if backend == Backend::Postgres && self.pg_url.is_none() {
+            return Ok(Completion::ignored_with(NO_POSTGRES));
         }
+        if let Some(prepare) = self.prepare {
+            self.ready.get_or_init(prepare).clone()?;
+        }
+        let started = Instant::now();
+        let outcome = self.run_case(backend, case);
+        self.took
+            .lock()
+            .expect("durations")
+            .push((name, started.elapsed()));
+        outcome.map(|()| Completion::Completed)
     }
 
     /// One case on a fresh database and its own runtime; the database and the temp dir go
     /// whatever the case did.
-    fn run_case<E>(
-        &self,
-        backend: Backend,
-        pg_base: Option<&str>,
-        env: &(impl Fn(Fresh) -> E + Sync),
-        case: fn(E) -> BoxFuture,
-    ) -> Result<(), String> {
+    fn run_case(&self, backend: Backend, case: fn(E) -> BoxFuture) -> Result<(), String> {
         let db = database::unique_name(self.prefix);
         let dir = std::env::temp_dir().join(&db);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -196,21 +169,22 @@ impl Runner {
             url,
             dir: dir.clone(),
         };
-        let outcome = on_database(backend, pg_base, &db, &dir, fresh, env, case);
+        let outcome = on_database(backend, self.pg_url.as_deref(), &db, &dir, fresh, |fresh| {
+            case((self.env)(fresh))
+        });
         let _ = std::fs::remove_dir_all(&dir);
         outcome
     }
 }
 
 /// Creates the case's database, runs the case on its own runtime, drops the database.
-fn on_database<E>(
+fn on_database(
     backend: Backend,
     pg_base: Option<&str>,
     db: &str,
     dir: &std::path::Path,
     fresh: impl FnOnce(String) -> Fresh,
-    env: &(impl Fn(Fresh) -> E + Sync),
-    case: fn(E) -> BoxFuture,
+    case: impl FnOnce(Fresh) -> BoxFuture,
 ) -> Result<(), String> {
     let url = match (backend, pg_base) {
         (Backend::Sqlite, _) => format!("sqlite://{}", dir.join("acs.db").display()),
@@ -225,7 +199,7 @@ fn on_database<E>(
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    let case = case(env(fresh(url)));
+    let case = case(fresh(url));
     let outcome = runtime.block_on(async move { tokio::spawn(case).await });
     // Stops the servers and pools the case left running before their database goes.
     runtime.shutdown_timeout(SHUTDOWN);
@@ -248,15 +222,83 @@ fn on_database<E>(
     }
 }
 
-enum Event {
-    Started(String),
-    Done(String, Result<(), String>, Duration),
-}
-
 /// For the admin statements around a case.
 fn small_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// The case gets the fresh SQLite database and its empty scratch dir.
+    fn lease(fresh: Fresh) -> BoxFuture {
+        Box::pin(async move {
+            assert_eq!(fresh.backend, Backend::Sqlite);
+            assert!(fresh.url.starts_with("sqlite://"), "{}", fresh.url);
+            assert!(fresh.dir.is_dir(), "{}", fresh.dir.display());
+        })
+    }
+
+    fn tokens(_: Fresh) -> BoxFuture {
+        Box::pin(async { panic!("tokens are broken") })
+    }
+
+    const CASES: [Case<Fresh>; 3] = [
+        ("lease", lease),
+        ("lease_expires", lease),
+        ("tokens", tokens),
+    ];
+
+    /// Runs [`CASES`] without PostgreSQL under the command line `line`.
+    fn run(runner: &Runner, line: &str) -> Conclusion {
+        let args = Arguments::from_iter(std::iter::once("suite").chain(line.split_whitespace()));
+        runner.run_with(args, None, CASES.to_vec(), |fresh| fresh)
+    }
+
+    fn counts(c: &Conclusion) -> [u64; 4] {
+        [
+            c.num_passed,
+            c.num_failed,
+            c.num_ignored,
+            c.num_filtered_out,
+        ]
+    }
+
+    #[test]
+    fn every_case_runs_per_backend_and_postgres_is_ignored_without_a_server() {
+        let c = run(&Runner::new("acs_testkit_test"), "");
+        assert_eq!(counts(&c), [2, 1, 3, 0]);
+        assert!(c.has_failed(), "a panicking case fails the run");
+    }
+
+    #[test]
+    fn filters_skip_and_exact_see_the_backend_prefixed_names() {
+        let runner = Runner::new("acs_testkit_test").jobs(2);
+        assert_eq!(counts(&run(&runner, "lease --skip postgres")), [2, 0, 0, 4]);
+        assert_eq!(counts(&run(&runner, "--exact sqlite::lease")), [1, 0, 0, 5]);
+        assert_eq!(
+            counts(&run(&runner, "--test-threads 1 tokens")),
+            [0, 1, 1, 4]
+        );
+        assert_eq!(counts(&run(&runner, "--list --skip=sqlite")), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn prepare_runs_once_and_its_error_fails_every_runnable_case() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        let runner = Runner::new("acs_testkit_test").jobs(2).prepare(|| {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            Err("the binaries are unavailable".into())
+        });
+        assert_eq!(counts(&run(&runner, "--list")), [0, 0, 0, 0]);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 0, "not for --list");
+        assert_eq!(counts(&run(&runner, "")), [0, 3, 3, 0]);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    }
 }

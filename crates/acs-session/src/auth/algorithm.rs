@@ -45,8 +45,8 @@ impl DigestAlgorithm {
     /// Hex-encoded hash of `data`, lower case.
     pub(crate) fn hash_hex(self, data: &[u8]) -> String {
         match self.base() {
-            Self::Md5 => hex(&Md5::digest(data)),
-            _ => hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()),
+            Self::Md5 => hex::encode(Md5::digest(data)),
+            _ => hex::encode(ring::digest::digest(&ring::digest::SHA256, data)),
         }
     }
 }
@@ -154,32 +154,6 @@ impl DigestInput<'_> {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,11 +190,16 @@ mod tests {
         );
     }
 
+    /// Lower-case hex, as RFC 7616 §3.4.1 writes digests: RFC 2617's test vector.
     #[test]
-    fn hex_round_trip() {
-        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
-        assert_eq!(unhex("00ABff"), Some(vec![0x00, 0xab, 0xff]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
+    fn hashes_are_lower_case_hex() {
+        assert_eq!(
+            DigestAlgorithm::Md5.hash_hex(b"Mufasa:testrealm@host.com:Circle Of Life"),
+            "939e7578ed9e3c518a452acee763bce9"
+        );
+        assert_eq!(
+            DigestAlgorithm::Sha256Sess.hash_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

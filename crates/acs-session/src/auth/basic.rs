@@ -9,8 +9,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 
 use super::AuthError;
-use crate::constant_time;
 use crate::secret::Secret;
+use subtle::ConstantTimeEq as _;
 
 /// Standard alphabet, padding optional: some clients drop the `=`.
 const LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -41,7 +41,7 @@ pub(crate) fn decode(token68: &str) -> Result<(String, Secret), AuthError> {
 /// sides are hashed first, so the compared lengths are always 32 bytes.
 pub(crate) fn password_matches(given: &Secret, stored: &Secret) -> bool {
     let h = |s: &Secret| ring::digest::digest(&ring::digest::SHA256, s.expose().as_bytes());
-    constant_time::eq(h(given).as_ref(), h(stored).as_ref())
+    h(given).as_ref().ct_eq(h(stored).as_ref()).into()
 }
 
 /// The `Authorization` value a client sends (used by connection requests).

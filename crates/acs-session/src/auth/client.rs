@@ -34,7 +34,7 @@ const NC: &str = "00000001";
 pub fn new_cnonce() -> String {
     let mut bytes = [0u8; 16];
     nonce::fill_random(&mut bytes);
-    super::algorithm::hex(&bytes)
+    hex::encode(bytes)
 }
 
 /// Computes the `Authorization` value answering the challenges in `www_authenticate` (every

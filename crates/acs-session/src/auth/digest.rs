@@ -7,8 +7,8 @@ use super::AuthError;
 use super::algorithm::{DigestAlgorithm, DigestInput};
 use super::nonce::{NonceCheck, NonceKey};
 use super::params::{AuthItem, quote};
-use crate::constant_time;
 use crate::secret::Secret;
+use subtle::ConstantTimeEq as _;
 
 /// The digest parameters a CPE sent, checked for presence and form but not yet verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl DigestAttempt {
         .response(None);
         // Some clients send the hex in upper case.
         let given = self.response.trim().to_ascii_lowercase();
-        constant_time::eq(expected.as_bytes(), given.as_bytes())
+        expected.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 
