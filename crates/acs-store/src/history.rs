@@ -135,14 +135,9 @@ impl Store {
                      OVER (PARTITION BY device_id ORDER BY id DESC) AS newer FROM events \
                      WHERE device_id IN (",
                 );
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    dialect.placeholder(&mut sql, i + 1);
-                }
+                let n = dialect.list(&mut sql, chunk.len());
                 sql.push_str(")) ranked WHERE newer > ");
-                dialect.placeholder(&mut sql, chunk.len() + 1);
+                dialect.placeholder(&mut sql, n + 1);
                 sql.push(')');
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (device_id, _) in chunk {

@@ -15,6 +15,7 @@ mod history;
 mod inform;
 mod lease;
 mod param_limits;
+mod pg_session;
 mod secret;
 mod serial;
 mod session;
