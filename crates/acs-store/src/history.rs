@@ -228,15 +228,7 @@ impl Store {
     /// Deletes every device's traces recorded before `before` (the age bound); returns how
     /// many.
     pub async fn prune_traces(&self, before: DateTime<Utc>) -> Result<u64> {
-        let before = ts(before);
-        on_pool!(&self.backend, |pool, dialect| {
-            Ok(
-                sqlx::query("DELETE FROM session_traces WHERE recorded < $1")
-                    .bind(before)
-                    .execute(pool)
-                    .await?
-                    .rows_affected(),
-            )
-        })
+        self.delete_by_time("DELETE FROM session_traces WHERE recorded < $1", before)
+            .await
     }
 }

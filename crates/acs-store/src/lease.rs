@@ -128,16 +128,8 @@ impl Store {
 
     /// Drops leases that expired before `now` (housekeeping; expired leases are harmless).
     pub async fn purge_expired_leases(&self, now: DateTime<Utc>) -> Result<u64> {
-        let now = ts(now);
-        on_pool!(&self.backend, |pool, dialect| {
-            Ok(
-                sqlx::query("DELETE FROM session_leases WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(pool)
-                    .await?
-                    .rows_affected(),
-            )
-        })
+        self.delete_by_time("DELETE FROM session_leases WHERE expires_at <= $1", now)
+            .await
     }
 
     /// Whether someone holds an unexpired session lease on `serial` at `now` (the API refuses

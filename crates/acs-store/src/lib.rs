@@ -174,6 +174,19 @@ impl Store {
         }
     }
 
+    /// A housekeeping `DELETE` whose one bind, `$1`, is a time (an age or expiry bound);
+    /// how many rows it removed.
+    pub(crate) async fn delete_by_time(&self, sql: &'static str, t: DateTime<Utc>) -> Result<u64> {
+        let t = ts(t);
+        backend::on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query(sql)
+                .bind(t)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
     /// Closes every pooled connection.
     pub async fn close(&self) {
         match &self.backend {
