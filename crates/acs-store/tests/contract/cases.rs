@@ -105,6 +105,29 @@ fn inform(serial: &str, now: DateTime<Utc>) -> Inform {
     hgw_inform(serial.into(), now, "pk1", events, parameters)
 }
 
+/// What the upsert answers for a device without a type, debug mode or connection-request
+/// username (every device these cases register by Inform).
+fn accepted(device_id: i64, created: bool, came_up: bool) -> InformOutcome {
+    InformOutcome::Accepted {
+        device_id,
+        created,
+        came_up,
+        type_id: None,
+        debug: false,
+        has_cr_username: false,
+    }
+}
+
+/// A TR-181 device type (data model root `Device.`).
+fn tr181_type(short_name: &str, name: &str, profile: DeviceTypeProfile) -> NewDeviceType {
+    NewDeviceType {
+        short_name: short_name.into(),
+        name: name.into(),
+        data_model_root: "Device.".into(),
+        profile,
+    }
+}
+
 fn new_device(serial: &str) -> NewDevice {
     NewDevice {
         serial_number: serial.into(),
@@ -248,32 +271,12 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
     let created = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     assert_eq!(created.status, DeviceStatus::Down);
     let out = store.upsert_inform(&inform("SN1", t(100))).await.unwrap();
-    assert_eq!(
-        out,
-        InformOutcome::Accepted {
-            device_id: created.id,
-            created: false,
-            came_up: true,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }
-    );
+    assert_eq!(out, accepted(created.id, false, true));
     let mut later = inform("SN1", t(400));
     later.software_version = Some("2.0".into());
     later.address = None;
     let out = store.upsert_inform(&later).await.unwrap();
-    assert_eq!(
-        out,
-        InformOutcome::Accepted {
-            device_id: created.id,
-            created: false,
-            came_up: false,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }
-    );
+    assert_eq!(out, accepted(created.id, false, false));
     let d = stored(&store, "SN1").await;
     assert_eq!(
         d.status_change,
@@ -513,39 +516,11 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
     assert_eq!(
         out,
         vec![
-            InformOutcome::Accepted {
-                device_id: new_id,
-                created: true,
-                came_up: true,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
-            InformOutcome::Accepted {
-                device_id: old_id,
-                created: false,
-                came_up: true,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
+            accepted(new_id, true, true),
+            accepted(old_id, false, true),
             InformOutcome::Unknown,
-            InformOutcome::Accepted {
-                device_id: new_id,
-                created: false,
-                came_up: false,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
-            InformOutcome::Accepted {
-                device_id: old_id,
-                created: false,
-                came_up: false,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
+            accepted(new_id, false, false),
+            accepted(old_id, false, false),
         ]
     );
     let new = stored(&store, "NEW").await;
@@ -631,12 +606,11 @@ async fn list_filters_count_order_and_pages(env: Env) {
     let org2 = store.create_organization("two", t(0)).await.unwrap().id;
     let ty = store
         .create_device_type(
-            &NewDeviceType {
-                short_name: "enterprise_router".into(),
-                name: "Enterprise router".into(),
-                data_model_root: "Device.".into(),
-                profile: DeviceTypeProfile::default(),
-            },
+            &tr181_type(
+                "enterprise_router",
+                "Enterprise router",
+                DeviceTypeProfile::default(),
+            ),
             t(0),
         )
         .await
@@ -812,15 +786,7 @@ async fn list_pages_since_are_the_same_under_either_plan(env: Env) {
     let mut types = Vec::new();
     for name in ["walk_a", "walk_b"] {
         let ty = store
-            .create_device_type(
-                &NewDeviceType {
-                    short_name: name.into(),
-                    name: name.into(),
-                    data_model_root: "Device.".into(),
-                    profile: DeviceTypeProfile::default(),
-                },
-                t(0),
-            )
+            .create_device_type(&tr181_type(name, name, DeviceTypeProfile::default()), t(0))
             .await
             .unwrap();
         types.push(ty.id);
@@ -1098,61 +1064,39 @@ async fn concurrent_claimers_never_share_a_task(env: Env) {
 async fn session_lease_is_exclusive_and_expires(env: Env) {
     let store = env.store().await;
     let ttl = Duration::from_secs(30);
-    assert!(
-        store
-            .acquire_session_lease("SN1", "a", t(0), ttl)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "b", t(10), ttl)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN1", "a", t(20), ttl)
-            .await
-            .unwrap(),
-        "renewal"
-    );
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "b", t(49), ttl)
-            .await
-            .unwrap(),
-        "renewed to t(50)"
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN2", "b", t(10), ttl)
-            .await
-            .unwrap(),
-        "per device"
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN1", "b", t(50), ttl)
-            .await
-            .unwrap(),
-        "expired"
-    );
-    store.release_session_lease("SN1", "a").await.unwrap();
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "c", t(60), ttl)
-            .await
-            .unwrap(),
-        "a cannot release b's lease"
-    );
-    store.release_session_lease("SN1", "b").await.unwrap();
-    assert!(
-        store
-            .acquire_session_lease("SN1", "c", t(61), ttl)
-            .await
-            .unwrap()
-    );
+    enum Step {
+        /// (serial, holder, at): whether the lease is taken, and why
+        Take(&'static str, &'static str, i64, bool, &'static str),
+        /// (serial, holder): gives the lease up if that holder has it
+        Release(&'static str, &'static str),
+    }
+    use Step::{Release, Take};
+    for step in [
+        Take("SN1", "a", 0, true, "free"),
+        Take("SN1", "b", 10, false, "a holds it"),
+        Take("SN1", "a", 20, true, "renewal"),
+        Take("SN1", "b", 49, false, "renewed to t(50)"),
+        Take("SN2", "b", 10, true, "per device"),
+        Take("SN1", "b", 50, true, "expired"),
+        Release("SN1", "a"),
+        Take("SN1", "c", 60, false, "a cannot release b's lease"),
+        Release("SN1", "b"),
+        Take("SN1", "c", 61, true, "given up by b"),
+    ] {
+        match step {
+            Take(serial, holder, at, want, why) => {
+                let taken = store
+                    .acquire_session_lease(serial, holder, t(at), ttl)
+                    .await;
+                assert_eq!(
+                    taken.unwrap(),
+                    want,
+                    "{serial} by {holder} at t({at}): {why}"
+                );
+            }
+            Release(serial, holder) => store.release_session_lease(serial, holder).await.unwrap(),
+        }
+    }
     // racing nodes: exactly one wins
     let mut handles = Vec::new();
     for n in 0..8 {
@@ -1196,17 +1140,7 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
     let store = env.store().await;
     let out = store.start_session(&start("SN1", "a", t(0))).await.unwrap();
     let id = device_id(&store, "SN1").await;
-    assert_eq!(
-        out,
-        SessionStartOutcome::Started(InformOutcome::Accepted {
-            device_id: id,
-            created: true,
-            came_up: true,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        })
-    );
+    assert_eq!(out, SessionStartOutcome::Started(accepted(id, true, true)));
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
     assert!(!store.session_lease_active("SN1", t(60)).await.unwrap());
     // a second session of the device while the first holds the lease: nothing written
@@ -1366,14 +1300,7 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
     assert_eq!(out[0], SessionOpOutcome::Released);
     assert_eq!(
         out[1],
-        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
-            device_id: id,
-            created: false,
-            came_up: false,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }))
+        SessionOpOutcome::Start(SessionStartOutcome::Started(accepted(id, false, false)))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
     assert!(matches!(
@@ -2907,12 +2834,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
     };
     let ty = store
         .create_device_type(
-            &NewDeviceType {
-                short_name: "enterprise_router".into(),
-                name: "Enterprise router".into(),
-                data_model_root: "Device.".into(),
-                profile: profile.clone(),
-            },
+            &tr181_type("enterprise_router", "Enterprise router", profile.clone()),
             t(0),
         )
         .await
@@ -2922,15 +2844,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
         profile
     );
     let renamed = store
-        .update_device_type(
-            ty.id,
-            &NewDeviceType {
-                short_name: "er".into(),
-                name: "ER".into(),
-                data_model_root: "Device.".into(),
-                profile: DeviceTypeProfile::default(),
-            },
-        )
+        .update_device_type(ty.id, &tr181_type("er", "ER", DeviceTypeProfile::default()))
         .await
         .unwrap();
     assert_eq!(renamed.short_name, "er");
@@ -3064,13 +2978,26 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
+    let accept = |key: &'static str, at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .accept_cr_credentials(device.id, key, t(at))
+                .await
+                .unwrap()
+        }
+    };
+    // the pair a connection request would use
+    let on_wake = || {
+        let store = store.clone();
+        async move { store.wake_target(device.id).await.unwrap().credentials }
+    };
     let usable = |user: &str, pw: Option<&str>| CrCredentials {
         username: user.into(),
         password: pw.map(DevicePassword::new),
     };
-    let target = store.wake_target(device.id).await.unwrap();
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("reg-user", Some("reg-secret")))
     );
     // a new pair on record is not what the CPE checks yet
@@ -3096,48 +3023,25 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
-    let target = store.wake_target(device.id).await.unwrap();
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("reg-user", Some("reg-secret")))
     );
-    assert!(
-        !store
-            .accept_cr_credentials(device.id, "key-0", t(2))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-1", t(2))
-            .await
-            .unwrap()
-    );
-    let target = store.wake_target(device.id).await.unwrap();
+    assert!(!accept("key-0", 2).await);
+    assert!(accept("key-1", 2).await);
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("new-user", Some("new-secret")))
     );
     // accepted once: the offer is gone
-    assert!(
-        !store
-            .accept_cr_credentials(device.id, "key-1", t(3))
-            .await
-            .unwrap()
-    );
+    assert!(!accept("key-1", 3).await);
     // a username alone, and no password, is kept as such
     store
         .offer_cr_credentials(device.id, "key-2", "only-user", None)
         .await
         .unwrap();
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-2", t(4))
-            .await
-            .unwrap()
-    );
-    let target = store.wake_target(device.id).await.unwrap();
-    assert_eq!(target.credentials, Some(usable("only-user", None)));
+    assert!(accept("key-2", 4).await);
+    assert_eq!(on_wake().await, Some(usable("only-user", None)));
     // sealed at rest
     store
         .offer_cr_credentials(
@@ -3148,12 +3052,7 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-3", t(5))
-            .await
-            .unwrap()
-    );
+    assert!(accept("key-3", 5).await);
     let plain = raw_count(
         &env,
         "SELECT COUNT(*) FROM cr_credentials WHERE password_enc IS NOT NULL",
