@@ -17,31 +17,12 @@ pub struct EventRecord {
     pub received: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TraceDirection {
-    /// CPE -> ACS
-    In,
-    /// ACS -> CPE
-    Out,
-}
-
-impl TraceDirection {
-    fn as_str(self) -> &'static str {
-        match self {
-            TraceDirection::In => "in",
-            TraceDirection::Out => "out",
-        }
-    }
-}
-
-impl TryFrom<String> for TraceDirection {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "in" => Ok(TraceDirection::In),
-            "out" => Ok(TraceDirection::Out),
-            other => Err(format!("unknown trace direction {other:?}")),
-        }
+text_enum! {
+    pub enum TraceDirection("trace direction") {
+        /// CPE -> ACS
+        In = "in",
+        /// ACS -> CPE
+        Out = "out",
     }
 }
 

@@ -6,6 +6,44 @@
 //!
 //! Time is an input: every call that stamps or compares a time takes `now`.
 
+/// A closed set stored as text: `text_enum!(/** docs */ pub enum Name("what") { /** docs */
+/// Variant = "text", ... })` declares the enum, `as_str` and `TryFrom<String>` (an unknown
+/// text is an error naming `what`) from one table, so each variant's stored name is written
+/// once.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> std::result::Result<Self, String> {
+                match s.as_str() {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(format!(concat!("unknown ", $what, " {:?}"), other)),
+                }
+            }
+        }
+    };
+}
+
 mod backend;
 mod catalog;
 mod cr;
