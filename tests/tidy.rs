@@ -60,10 +60,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the task queue: claim, settle and retry on both backends",
     ),
     (
-        "crates/acs-store/src/inform.rs",
-        "the Inform upsert: planning and the batched statements shared by both backends",
-    ),
-    (
         "crates/cwmp/tests/schema.rs",
         "every ACS-side message validated against the official XSDs, one case per message",
     ),

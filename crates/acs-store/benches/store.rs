@@ -1,6 +1,6 @@
-//! Store benchmark (not a test): Inform upserts/s through the batched writer (device + 20
-//! parameters), and a filtered page of 100 over 1,000,000 devices, per backend. Prints
-//! medians. `cargo bench -p acs-store --bench store`.
+//! Store benchmark (not a test): Inform upserts/s and whole sessions' writes/s (start +
+//! idle turn) through the batched writer (device + 20 parameters), and a filtered page of 100
+//! over 1,000,000 devices, per backend. Prints medians. `cargo bench -p acs-store --bench store`.
 //!
 //! ACS_BENCH_DEVICES (default 1000000), ACS_BENCH_INFORMS (default 20000),
 //! ACS_TEST_POSTGRES_URL (PostgreSQL half; skipped with a note when unset). The seeded SQLite
@@ -12,12 +12,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use acs_store::{
-    DeviceFilter, DeviceStatus, Inform, InformEvent, InformWriter, ParameterValue, SecretKey,
-    Store, WriterConfig,
+    DeviceFilter, DeviceStatus, Inform, InformEvent, InformOutcome, InformWriter, ParameterValue,
+    SecretKey, SessionStart, SessionStartOutcome, SessionTurn, Store, WriterConfig,
 };
+#[path = "../tests/contract/informs.rs"]
+mod informs;
+
 use acs_testkit::fleet::{ORGS, TYPES, base_time, seed};
 use acs_testkit::{Backend, create_database, drop_database, unique_name, with_database};
 use chrono::{DateTime, Utc};
+use informs::hgw_inform;
 
 const CONCURRENT_SESSIONS: usize = 256;
 
@@ -37,30 +41,62 @@ fn inform(serial: String, now: DateTime<Utc>) -> Inform {
             writable: None,
         })
         .collect();
-    Inform {
-        serial_number: serial,
-        oui: "00D09E".into(),
-        product_class: Some("HGW".into()),
-        manufacturer: Some("Acme".into()),
-        software_version: Some("1.2.3".into()),
-        hardware_version: Some("v2".into()),
-        connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
-        address: Some("10.0.0.1".into()),
-        peer_address: Some("10.0.0.1".into()),
-        parameter_key: Some(String::new()),
-        events: vec![InformEvent {
-            code: "2 PERIODIC".into(),
-            command_key: String::new(),
-        }],
-        parameters,
-        auto_register: true,
-        now,
+    let events = vec![InformEvent {
+        code: "2 PERIODIC".into(),
+        command_key: String::new(),
+    }];
+    hgw_inform(serial, now, "", events, parameters)
+}
+
+/// What one simulated session writes through the writer, for serial number `serial` at `at`.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// A bare Inform upsert.
+    Inform,
+    /// A whole session's writes: the start (lease, then the Inform) and the turn that finds
+    /// nothing due and gives the lease back.
+    Session,
+}
+
+impl Step {
+    async fn run(self, writer: &InformWriter, serial: String, at: DateTime<Utc>) {
+        match self {
+            Step::Inform => {
+                writer.submit(inform(serial, at)).await.expect("inform");
+            }
+            Step::Session => {
+                let holder = format!("bench/{serial}");
+                let start = SessionStart {
+                    inform: inform(serial.clone(), at),
+                    holder: holder.clone(),
+                    lease_ttl: Duration::from_secs(60),
+                    replace_parameters: false,
+                };
+                let device_id = match writer.start_session(start).await.expect("start") {
+                    SessionStartOutcome::Started(InformOutcome::Accepted { device_id, .. }) => {
+                        device_id
+                    }
+                    other => panic!("{serial}: session start {other:?}"),
+                };
+                let turn = SessionTurn {
+                    device_id,
+                    serial_number: serial,
+                    holder,
+                    now: at,
+                    claim_ttl: Duration::from_secs(60),
+                    lease_ttl: Duration::from_secs(60),
+                };
+                let task = writer.session_turn(turn).await.expect("turn");
+                assert!(task.is_none(), "nothing is queued");
+            }
+        }
     }
 }
 
-/// Informs/s for `count` Informs from CONCURRENT_SESSIONS concurrent sessions.
-async fn informs_per_sec(
+/// `step`s per second for `count` serials from CONCURRENT_SESSIONS concurrent sessions.
+async fn per_sec(
     store: &Store,
+    step: Step,
     count: usize,
     serial_prefix: &str,
     at: DateTime<Utc>,
@@ -80,10 +116,7 @@ async fn informs_per_sec(
                 if n >= count {
                     break;
                 }
-                writer
-                    .submit(inform(format!("{prefix}{n:08}"), at))
-                    .await
-                    .expect("inform");
+                step.run(&writer, format!("{prefix}{n:08}"), at).await;
             }
         }));
     }
@@ -107,27 +140,29 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
 }
 
 async fn bench_informs(name: &str, store: &Store, count: usize) {
-    let mut first = Vec::new();
-    let mut again = Vec::new();
-    for round in 0..3 {
-        let prefix = format!("I{round}-");
-        first.push(informs_per_sec(store, count, &prefix, base_time()).await);
-        again.push(
-            informs_per_sec(
-                store,
-                count,
-                &prefix,
-                base_time() + chrono::Duration::seconds(300),
-            )
-            .await,
+    for (step, what, tag) in [
+        (Step::Inform, "inform upsert (device + 20 parameters", "I"),
+        (
+            Step::Session,
+            "session writes (start + idle turn, device + 20 parameters",
+            "S",
+        ),
+    ] {
+        let mut first = Vec::new();
+        let mut again = Vec::new();
+        for round in 0..3 {
+            let prefix = format!("{tag}{round}-");
+            first.push(per_sec(store, step, count, &prefix, base_time()).await);
+            let later = base_time() + chrono::Duration::seconds(300);
+            again.push(per_sec(store, step, count, &prefix, later).await);
+        }
+        println!(
+            "{name}: {what}, {CONCURRENT_SESSIONS} sessions, {count} per run, median of 3): \
+             first contact {:.0}/s, periodic re-inform {:.0}/s",
+            median(&mut first),
+            median(&mut again)
         );
     }
-    println!(
-        "{name}: inform upsert (device + 20 parameters, {CONCURRENT_SESSIONS} sessions, {count} per run, median of 3): \
-         first contact {:.0}/s, periodic re-inform {:.0}/s",
-        median(&mut first),
-        median(&mut again)
-    );
 }
 
 async fn bench_page(name: &str, store: &Store, devices: i64) {

@@ -146,6 +146,18 @@ impl Dialect {
         n
     }
 
+    /// Appends `n` placeholders separated by commas, numbered from 1 (the list of an
+    /// `IN (...)` that opens its statement's binds); evaluates to `n`.
+    pub(crate) fn list(self, sql: &mut String, n: usize) -> usize {
+        for i in 1..=n {
+            if i > 1 {
+                sql.push_str(", ");
+            }
+            self.placeholder(sql, i);
+        }
+        n
+    }
+
     /// Appends the placeholder for the `n`th (1-based) bind of a statement whose binds are
     /// all used once, in order. SQLite gets anonymous `?`: it looks a named parameter up by
     /// a linear scan, which makes binding a 3,000-value multi-row INSERT quadratic.

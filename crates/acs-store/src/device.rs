@@ -297,7 +297,6 @@ macro_rules! bind_args {
         q
     }};
 }
-pub(crate) use bind_args;
 
 /// Checks that each named reference exists, in the caller's transaction, so the error can
 /// name the field (SQLite's own foreign-key error does not say which one).

@@ -17,31 +17,12 @@ pub struct EventRecord {
     pub received: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TraceDirection {
-    /// CPE -> ACS
-    In,
-    /// ACS -> CPE
-    Out,
-}
-
-impl TraceDirection {
-    fn as_str(self) -> &'static str {
-        match self {
-            TraceDirection::In => "in",
-            TraceDirection::Out => "out",
-        }
-    }
-}
-
-impl TryFrom<String> for TraceDirection {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "in" => Ok(TraceDirection::In),
-            "out" => Ok(TraceDirection::Out),
-            other => Err(format!("unknown trace direction {other:?}")),
-        }
+text_enum! {
+    pub enum TraceDirection("trace direction") {
+        /// CPE -> ACS
+        In = "in",
+        /// ACS -> CPE
+        Out = "out",
     }
 }
 
@@ -135,14 +116,9 @@ impl Store {
                      OVER (PARTITION BY device_id ORDER BY id DESC) AS newer FROM events \
                      WHERE device_id IN (",
                 );
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    dialect.placeholder(&mut sql, i + 1);
-                }
+                let n = dialect.list(&mut sql, chunk.len());
                 sql.push_str(")) ranked WHERE newer > ");
-                dialect.placeholder(&mut sql, chunk.len() + 1);
+                dialect.placeholder(&mut sql, n + 1);
                 sql.push(')');
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (device_id, _) in chunk {
@@ -233,15 +209,7 @@ impl Store {
     /// Deletes every device's traces recorded before `before` (the age bound); returns how
     /// many.
     pub async fn prune_traces(&self, before: DateTime<Utc>) -> Result<u64> {
-        let before = ts(before);
-        on_pool!(&self.backend, |pool, dialect| {
-            Ok(
-                sqlx::query("DELETE FROM session_traces WHERE recorded < $1")
-                    .bind(before)
-                    .execute(pool)
-                    .await?
-                    .rows_affected(),
-            )
-        })
+        self.delete_by_time("DELETE FROM session_traces WHERE recorded < $1", before)
+            .await
     }
 }

@@ -2,16 +2,14 @@
 //! written in one transaction; and the parameter table.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
 
-use crate::Dialect;
-use crate::backend::on_pool;
-use crate::error::Result;
-use crate::session::{SessionOp, SessionOpOutcome};
+use crate::backend::{Backend, Dialect, on_pool};
+use crate::error::{Result, StoreError};
+use crate::param_limits::{ParameterGuard, cap_parameter_rows};
+use crate::session::{SessionOp, SessionOpOutcome, SessionTx};
+use crate::sqlite_sync::run_sync;
 use crate::{Store, ts};
 
 /// One parameter value as a CPE reported it: text plus its xsd type name (`xsd:string`,
@@ -97,10 +95,6 @@ pub enum InformOutcome {
     Unknown,
 }
 
-/// Rows per multi-row parameter INSERT: 6 binds each stays far below SQLite's 32,766 and
-/// PostgreSQL's 65,535 bind limits.
-pub(crate) const PARAMETER_CHUNK: usize = 500;
-
 /// A parameter row to write: whose, what, when.
 pub(crate) struct ParamRow<'a> {
     pub device_id: i64,
@@ -127,104 +121,6 @@ pub(crate) fn dedup_rows(rows: Vec<ParamRow<'_>>) -> Vec<ParamRow<'_>> {
         .map(|(r, _)| r)
         .collect()
 }
-
-/// Writes parameter rows (already deduplicated) on a connection of either backend. A trait
-/// so the per-backend expansions of `on_pool!` each reach their own bulk method.
-pub(crate) trait BulkParameters {
-    fn write_parameters<'a>(
-        &'a mut self,
-        rows: &'a [ParamRow<'a>],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-}
-
-pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
-     xsd_type = excluded.xsd_type, writable = COALESCE(excluded.writable, parameters.writable), \
-     updated = excluded.updated \
-     WHERE parameters.value IS NOT excluded.value \
-     OR parameters.xsd_type IS NOT excluded.xsd_type \
-     OR (excluded.writable IS NOT NULL AND parameters.writable IS NOT excluded.writable)";
-
-impl BulkParameters for SqliteConnection {
-    /// Multi-row VALUES with anonymous placeholders, 500 rows per statement.
-    fn write_parameters<'a>(
-        &'a mut self,
-        rows: &'a [ParamRow<'a>],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
-        Box::pin(async move {
-            for chunk in rows.chunks(PARAMETER_CHUNK) {
-                let mut sql = String::from(INSERT_PARAMETERS);
-                Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 6, &[]);
-                sql.push_str(UPSERT_TAIL);
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for r in chunk {
-                    q = q
-                        .bind(r.device_id)
-                        .bind(&r.param.path)
-                        .bind(&r.param.value)
-                        .bind(&r.param.xsd_type)
-                        .bind(r.param.writable)
-                        .bind(r.now);
-                }
-                q.execute(&mut *self).await?;
-            }
-            Ok(())
-        })
-    }
-}
-
-impl BulkParameters for PgConnection {
-    /// One statement of one shape for any number of rows: six arrays, unnested. (A
-    /// multi-row VALUES has a new shape per row count, and PostgreSQL plans each anew.)
-    fn write_parameters<'a>(
-        &'a mut self,
-        rows: &'a [ParamRow<'a>],
-    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
-        Box::pin(async move {
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let ids: Vec<i64> = rows.iter().map(|r| r.device_id).collect();
-            let paths: Vec<&str> = rows.iter().map(|r| r.param.path.as_str()).collect();
-            let values: Vec<&str> = rows.iter().map(|r| r.param.value.as_str()).collect();
-            let types: Vec<&str> = rows.iter().map(|r| r.param.xsd_type.as_str()).collect();
-            let writable: Vec<Option<bool>> = rows.iter().map(|r| r.param.writable).collect();
-            let updated: Vec<DateTime<Utc>> = rows.iter().map(|r| r.now).collect();
-            sqlx::query(
-                "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-                 $5::boolean[], $6::timestamptz[]) \
-                 ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
-                 xsd_type = excluded.xsd_type, \
-                 writable = COALESCE(excluded.writable, parameters.writable), \
-                 updated = excluded.updated \
-                 WHERE parameters.value IS DISTINCT FROM excluded.value \
-                 OR parameters.xsd_type IS DISTINCT FROM excluded.xsd_type \
-                 OR (excluded.writable IS NOT NULL \
-                 AND parameters.writable IS DISTINCT FROM excluded.writable)",
-            )
-            .bind(ids)
-            .bind(paths)
-            .bind(values)
-            .bind(types)
-            .bind(writable)
-            .bind(updated)
-            .execute(&mut *self)
-            .await?;
-            Ok(())
-        })
-    }
-}
-
-/// Upserts parameter rows inside the caller's transaction, within the parameter limits
-/// (`param_limits.rs`).
-macro_rules! write_parameter_rows {
-    ($conn:expr, $dialect:expr, $guard:expr, $rows:expr) => {{
-        let rows: Vec<$crate::inform::ParamRow<'_>> = $crate::inform::dedup_rows($rows);
-        let rows = $crate::param_limits::cap_parameter_rows!($conn, $dialect, $guard, rows);
-        $crate::inform::BulkParameters::write_parameters(&mut *$conn, &rows).await?;
-    }};
-}
-pub(crate) use write_parameter_rows;
 
 /// Serial numbers per lookup statement.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
@@ -428,13 +324,16 @@ pub(crate) fn settle_plans<'a>(
     (outcomes, updates)
 }
 
+/// An event row to write: the device, the event, when it was received.
+pub(crate) type EventRow<'a> = (i64, &'a InformEvent, DateTime<Utc>);
+
 /// What the accepted Informs of a batch write besides their device rows: the devices whose
 /// stored parameters go first (a BOOTSTRAP of a known device), the parameter rows (not yet
 /// deduplicated) and the event rows.
 pub(crate) struct InformRows<'a> {
     pub replaced: Vec<i64>,
     pub params: Vec<ParamRow<'a>>,
-    pub events: Vec<(i64, &'a InformEvent, DateTime<Utc>)>,
+    pub events: Vec<EventRow<'a>>,
 }
 
 pub(crate) fn inform_rows<'a>(
@@ -534,168 +433,152 @@ pub(crate) const MARK_UP: &str = "WITH v (id, up_since) AS (VALUES ";
 pub(crate) const MARK_UP_END: &str = ") UPDATE devices SET status = 'Up', \
      status_change = v.up_since FROM v WHERE devices.id = v.id AND devices.status <> 'Up'";
 pub(crate) const DELETE_PARAMETERS: &str = "DELETE FROM parameters WHERE device_id = $1";
-pub(crate) const INSERT_PARAMETERS: &str =
-    "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ";
-pub(crate) const INSERT_EVENTS: &str =
-    "INSERT INTO events (device_id, code, command_key, received) VALUES ";
 
-/// Upserts a batch of Informs inside the caller's transaction (`$conn`) and evaluates to
-/// their outcomes, in order. `$replace[i]`: the i-th Inform's parameters replace every stored
-/// one of its device (a BOOTSTRAP: the CPE forgot the old ones). Statements per batch: one
-/// device lookup per 500 serials, one multi-row INSERT per 200 new devices, one multi-row
-/// UPDATE per 300 known ones, one parameter DELETE per replacing Inform, one multi-row upsert
-/// per 500 parameters, one multi-row insert per 1,000 events.
-macro_rules! apply_informs {
-    ($conn:expr, $dialect:expr, $guard:expr, $informs:expr, $replace:expr) => {{
-        use $crate::device::Arg;
-        let dialect: $crate::backend::Dialect = $dialect;
-        let informs: &[&$crate::inform::Inform] = $informs;
-        let replace: &[bool] = $replace;
-        let mut known = $crate::inform::Known::with_capacity(informs.len());
-        for chunk in informs.chunks($crate::inform::LOOKUP_CHUNK) {
-            let mut sql = String::from($crate::inform::LOOKUP_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len());
-            for (i, inform) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                args.push(Arg::Text(inform.serial_number.clone()));
-                dialect.placeholder(&mut sql, i + 1);
-            }
-            sql.push(')');
-            type Row = (
-                i64,
-                bool,
-                String,
-                String,
-                Option<i64>,
-                Option<String>,
-                Option<String>,
-                bool,
-                bool,
-            );
-            let rows: Vec<Row> =
-                $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *$conn)
-                    .await?;
-            for (id, active, status, serial, type_id, oui, product_class, debug, has_cr_username) in
-                rows
-            {
-                known.insert(
-                    serial,
-                    $crate::inform::KnownDevice {
-                        id,
-                        active,
-                        up: status == "Up",
-                        type_id,
-                        oui,
-                        product_class,
-                        debug,
-                        has_cr_username,
-                    },
-                );
-            }
-        }
-        let plans = $crate::inform::plan_informs(informs, &mut known);
-        // first contact: one multi-row INSERT per chunk
-        let inserts = $crate::inform::inserts(informs, &plans);
-        let mut inserted: ::std::collections::HashMap<String, i64> =
-            ::std::collections::HashMap::with_capacity(inserts.len());
-        for chunk in inserts.chunks($crate::inform::INSERT_CHUNK) {
-            let mut sql = String::from($crate::inform::INSERT_DEVICES);
-            const BINDS: usize = $crate::inform::INSERT_BINDS;
-            let mut args = Vec::with_capacity(chunk.len() * BINDS);
-            for (i, inform) in chunk.iter().enumerate() {
-                let now = $crate::ts(inform.now);
-                args.push(Arg::Text($crate::secret::new_uuid()));
-                args.push(Arg::Text(inform.serial_number.clone()));
-                args.push(Arg::Text(inform.oui.clone()));
-                args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
-                args.push(Arg::Text($crate::inform::unique_identifier(inform)));
-                for _ in 0..4 {
-                    args.push(Arg::Time(now));
-                }
-                sql.push_str(if i > 0 { ", (" } else { "(" });
-                for k in 0..BINDS {
-                    dialect.placeholder(&mut sql, args.len() - (BINDS - 1) + k);
-                    sql.push_str(", ");
-                }
-                sql.push_str($crate::inform::INSERT_DEVICE_ROW_END);
-            }
-            sql.push_str($crate::inform::INSERT_DEVICES_END);
-            let rows: Vec<(i64, String)> =
-                $crate::device::bind_args!(sqlx::query_as(::sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *$conn)
-                    .await?;
-            inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
-        }
-        // everyone else: one multi-row UPDATE per chunk
-        let (outcomes, updates) = $crate::inform::settle_plans(informs, plans, &inserted);
-        const UPDATE_TYPES: [&str; $crate::inform::UPDATE_BINDS] = [
-            "bigint",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "timestamptz",
-        ];
-        for chunk in updates.chunks($crate::inform::UPDATE_CHUNK) {
-            let mut sql = String::from($crate::inform::UPDATE_DEVICES);
-            let mut args = Vec::with_capacity(chunk.len() * UPDATE_TYPES.len());
-            for (device_id, inform, _) in chunk {
-                args.push(Arg::I64(*device_id));
-                args.push(Arg::Text(inform.oui.clone()));
-                args.extend($crate::inform::reported(inform).map(|v| Arg::OptText(v.clone())));
-                args.push(Arg::Time($crate::ts(inform.now)));
-            }
-            dialect.value_rows(&mut sql, chunk.len(), UPDATE_TYPES.len(), &UPDATE_TYPES);
-            sql.push_str($crate::inform::UPDATE_DEVICES_END);
-            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *$conn)
-                .await?;
-            let mut sql = String::from($crate::inform::MARK_UP);
-            let mut args = Vec::with_capacity(chunk.len() * 2);
-            for (device_id, _, up_since) in chunk {
-                args.push(Arg::I64(*device_id));
-                args.push(Arg::Time(*up_since));
-            }
-            dialect.value_rows(&mut sql, chunk.len(), 2, &["bigint", "timestamptz"]);
-            sql.push_str($crate::inform::MARK_UP_END);
-            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *$conn)
-                .await?;
-        }
-        let rows = $crate::inform::inform_rows(informs, &outcomes, replace);
-        for device_id in &rows.replaced {
-            sqlx::query($crate::inform::DELETE_PARAMETERS)
-                .bind(*device_id)
-                .execute(&mut *$conn)
-                .await?;
-        }
-        $crate::inform::write_parameter_rows!($conn, dialect, $guard, rows.params);
-        for chunk in rows.events.chunks($crate::inform::EVENT_CHUNK) {
-            let mut sql = String::from($crate::inform::INSERT_EVENTS);
-            let mut args = Vec::with_capacity(chunk.len() * 4);
-            for (device_id, e, now) in chunk {
-                args.push(Arg::I64(*device_id));
-                args.push(Arg::Text(e.code.clone()));
-                args.push(Arg::Text(e.command_key.clone()));
-                args.push(Arg::Time(*now));
-            }
-            dialect.value_rows(&mut sql, chunk.len(), 4, &[]);
-            $crate::device::bind_args!(sqlx::query(::sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *$conn)
-                .await?;
-        }
-        outcomes
-    }};
+/// [`LOOKUP_DEVICES`] for `serials` serial numbers.
+pub(crate) fn lookup_devices_sql(dialect: Dialect, serials: usize) -> String {
+    let mut sql = String::from(LOOKUP_DEVICES);
+    dialect.list(&mut sql, serials);
+    sql.push(')');
+    sql
 }
-pub(crate) use apply_informs;
+
+/// [`INSERT_DEVICES`] of `rows` new devices, [`INSERT_BINDS`] binds each (uuid, serial,
+/// OUI, [`reported`], [`unique_identifier`], the Inform's time four times).
+pub(crate) fn insert_devices_sql(dialect: Dialect, rows: usize) -> String {
+    let mut sql = String::from(INSERT_DEVICES);
+    let mut n = 0;
+    for i in 0..rows {
+        sql.push_str(if i > 0 { ", (" } else { "(" });
+        for _ in 0..INSERT_BINDS {
+            n += 1;
+            dialect.placeholder(&mut sql, n);
+            sql.push_str(", ");
+        }
+        sql.push_str(INSERT_DEVICE_ROW_END);
+    }
+    sql.push_str(INSERT_DEVICES_END);
+    sql
+}
+
+/// [`UPDATE_DEVICES`] of `rows` devices, [`UPDATE_BINDS`] binds each (id, OUI, [`reported`],
+/// the Inform's time).
+pub(crate) fn update_devices_sql(dialect: Dialect, rows: usize) -> String {
+    // PostgreSQL types a VALUES list from its parameters
+    const TYPES: [&str; UPDATE_BINDS] = [
+        "bigint",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "timestamptz",
+    ];
+    let mut sql = String::from(UPDATE_DEVICES);
+    dialect.value_rows(&mut sql, rows, UPDATE_BINDS, &TYPES);
+    sql.push_str(UPDATE_DEVICES_END);
+    sql
+}
+
+/// [`MARK_UP`] of `rows` (device id, up since) pairs.
+pub(crate) fn mark_up_sql(dialect: Dialect, rows: usize) -> String {
+    let mut sql = String::from(MARK_UP);
+    dialect.value_rows(&mut sql, rows, 2, &["bigint", "timestamptz"]);
+    sql.push_str(MARK_UP_END);
+    sql
+}
+
+/// Inserts `rows` [`EventRow`]s (device id, code, CommandKey, received).
+pub(crate) fn insert_events_sql(dialect: Dialect, rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO events (device_id, code, command_key, received) VALUES ");
+    dialect.value_rows(&mut sql, rows, 4, &[]);
+    sql
+}
+
+/// Upserts a batch of Informs inside `tx`'s transaction; their outcomes, in order.
+/// `replace[i]`: the i-th Inform's parameters replace every stored one of its device (a
+/// BOOTSTRAP: the CPE forgot the old ones). Statements per batch: one device lookup per 500
+/// serials, one multi-row INSERT per 200 new devices, one multi-row UPDATE (and one status
+/// flip) per 300 known ones, one parameter DELETE per replacing Inform, the parameter upsert
+/// ([`write_parameter_rows`]), one multi-row insert per 1,000 events.
+pub(crate) async fn apply_informs<T: SessionTx>(
+    tx: &mut T,
+    guard: &ParameterGuard,
+    informs: &[&Inform],
+    replace: &[bool],
+) -> Result<Vec<InformOutcome>> {
+    let mut known = Known::with_capacity(informs.len());
+    for chunk in informs.chunks(LOOKUP_CHUNK) {
+        known.extend(tx.lookup_devices(chunk).await?);
+    }
+    let plans = plan_informs(informs, &mut known);
+    // first contact: one multi-row INSERT per chunk
+    let new = inserts(informs, &plans);
+    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(new.len());
+    for chunk in new.chunks(INSERT_CHUNK) {
+        let rows = tx.insert_devices(chunk).await?;
+        inserted.extend(rows.into_iter().map(|(id, serial)| (serial, id)));
+    }
+    // everyone else: one multi-row UPDATE per chunk
+    let (outcomes, updates) = settle_plans(informs, plans, &inserted);
+    for chunk in updates.chunks(UPDATE_CHUNK) {
+        tx.update_devices(chunk).await?;
+    }
+    let rows = inform_rows(informs, &outcomes, replace);
+    for &device_id in &rows.replaced {
+        tx.delete_parameters(device_id).await?;
+    }
+    write_parameter_rows(tx, guard, rows.params).await?;
+    for chunk in rows.events.chunks(EVENT_CHUNK) {
+        tx.insert_events(chunk).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Upserts parameter rows (not yet deduplicated) within the parameter limits
+/// (`param_limits.rs`).
+pub(crate) async fn write_parameter_rows<T: SessionTx>(
+    tx: &mut T,
+    guard: &ParameterGuard,
+    rows: Vec<ParamRow<'_>>,
+) -> Result<()> {
+    let rows = cap_parameter_rows(tx, guard, dedup_rows(rows)).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    tx.upsert_parameters(&rows).await
+}
+
+/// Upserts parameters of a device (a GetParameterValues/Names response): `ForeignKey`, and
+/// nothing written, when the device does not exist.
+pub(crate) async fn upsert_parameters<T: SessionTx>(
+    tx: &mut T,
+    guard: &ParameterGuard,
+    device_id: i64,
+    params: &[ParameterValue],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !tx.device_exists(device_id).await? {
+        return Err(StoreError::ForeignKey {
+            field: "device",
+            value: device_id,
+        });
+    }
+    let now = ts(now);
+    let rows = params
+        .iter()
+        .map(|param| ParamRow {
+            device_id,
+            param,
+            now,
+        })
+        .collect();
+    write_parameter_rows(tx, guard, rows).await
+}
 
 impl Store {
     /// Upserts one Inform in its own transaction. Under load, prefer the batched
@@ -727,22 +610,21 @@ impl Store {
         params: &[ParameterValue],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let now = ts(now);
-        on_pool!(&self.backend, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            crate::device::check_refs!(tx, [("device", "devices", Some(device_id))])?;
-            let rows = params
-                .iter()
-                .map(|param| ParamRow {
-                    device_id,
-                    param,
-                    now,
+        match &self.backend {
+            Backend::Sqlite(_, sync) => {
+                let params = params.to_vec();
+                sync.write_blocking(move |tx, guard| {
+                    run_sync(upsert_parameters(tx, guard, device_id, &params, now))
                 })
-                .collect();
-            write_parameter_rows!(tx, dialect, &self.params, rows);
-            tx.commit().await?;
-            Ok(())
-        })
+                .await
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                upsert_parameters(&mut *tx, &self.params, device_id, params, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     }
 
     /// The device's parameters whose path starts with `prefix` (`""` for all), by path.

@@ -6,6 +6,44 @@
 //!
 //! Time is an input: every call that stamps or compares a time takes `now`.
 
+/// A closed set stored as text: `text_enum!(/** docs */ pub enum Name("what") { /** docs */
+/// Variant = "text", ... })` declares the enum, `as_str` and `TryFrom<String>` (an unknown
+/// text is an error naming `what`) from one table, so each variant's stored name is written
+/// once.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> std::result::Result<Self, String> {
+                match s.as_str() {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(format!(concat!("unknown ", $what, " {:?}"), other)),
+                }
+            }
+        }
+    };
+}
+
 mod backend;
 mod catalog;
 mod cr;
@@ -15,6 +53,7 @@ mod history;
 mod inform;
 mod lease;
 mod param_limits;
+mod pg_session;
 mod secret;
 mod serial;
 mod session;
@@ -171,6 +210,19 @@ impl Store {
             Backend::Sqlite(..) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
+    }
+
+    /// A housekeeping `DELETE` whose one bind, `$1`, is a time (an age or expiry bound);
+    /// how many rows it removed.
+    pub(crate) async fn delete_by_time(&self, sql: &'static str, t: DateTime<Utc>) -> Result<u64> {
+        let t = ts(t);
+        backend::on_pool!(&self.backend, |pool, dialect| {
+            Ok(sqlx::query(sql)
+                .bind(t)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
     }
 
     /// Closes every pooled connection.

@@ -1,7 +1,8 @@
 //! What a CPE can make the store keep (issue 12): every parameter it reports becomes a row,
 //! so a CPE reporting a new 1 MB parameter per Inform grew its device by 1 MB each time.
-//! Two caps, applied on every path that writes parameter rows (the Inform upsert on both
-//! backends, SQLite's session writer included, and GetParameterValues/Names results):
+//! Two caps, applied wherever parameter rows are written (the Inform upsert and
+//! GetParameterValues/Names results, by each backend's session writer: `pg_session.rs`,
+//! `sqlite_sync.rs`):
 //!
 //! - a value longer than `max_value_bytes` is not stored (the path keeps what it had);
 //! - a device holds at most `max_per_device` rows: past it, new paths are not stored,
@@ -15,7 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::backend::Dialect;
+use crate::error::Result;
 use crate::inform::ParamRow;
+use crate::session::SessionTx;
 
 /// The two caps. Worst case per device: their product (20,000 x 32 KiB = 640 MiB with the
 /// defaults; a real CPE stays far below, lower them for a tighter bound).
@@ -89,12 +92,7 @@ pub(crate) fn existing_sql(dialect: Dialect, pairs: usize) -> String {
 /// How many rows each of `devices` devices holds.
 pub(crate) fn count_sql(dialect: Dialect, devices: usize) -> String {
     let mut sql = String::from("SELECT device_id, COUNT(*) FROM parameters WHERE device_id IN (");
-    for i in 0..devices {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        dialect.placeholder(&mut sql, i + 1);
-    }
+    dialect.list(&mut sql, devices);
     sql.push_str(") GROUP BY device_id");
     sql
 }
@@ -212,36 +210,22 @@ impl ParameterGuard {
     }
 }
 
-/// Applies both caps to deduplicated rows inside the caller's transaction (`$conn`, either
-/// backend through sqlx): evaluates to the rows to write. Runs after a BOOTSTRAP's DELETE,
-/// so a replaced tree counts from zero.
-macro_rules! cap_parameter_rows {
-    ($conn:expr, $dialect:expr, $guard:expr, $rows:expr) => {{
-        let guard: &$crate::param_limits::ParameterGuard = $guard;
-        let dialect: $crate::backend::Dialect = $dialect;
-        let rows = guard.drop_long($rows);
-        let mut existing: ::std::collections::HashSet<(i64, String)> =
-            ::std::collections::HashSet::new();
-        for chunk in rows.chunks($crate::param_limits::EXISTING_CHUNK) {
-            let sql = $crate::param_limits::existing_sql(dialect, chunk.len());
-            let mut q = sqlx::query_as::<_, (i64, String)>(::sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                q = q.bind(r.device_id).bind(r.param.path.as_str());
-            }
-            existing.extend(q.fetch_all(&mut *$conn).await?);
-        }
-        let devices =
-            $crate::param_limits::ParameterGuard::devices_with_new_paths(&rows, &existing);
-        let mut counts: ::std::collections::HashMap<i64, i64> = ::std::collections::HashMap::new();
-        for chunk in devices.chunks($crate::param_limits::COUNT_CHUNK) {
-            let sql = $crate::param_limits::count_sql(dialect, chunk.len());
-            let mut q = sqlx::query_as::<_, (i64, i64)>(::sqlx::AssertSqlSafe(sql));
-            for d in chunk {
-                q = q.bind(*d);
-            }
-            counts.extend(q.fetch_all(&mut *$conn).await?);
-        }
-        guard.cap_new_paths(rows, &existing, &counts)
-    }};
+/// Applies both caps to deduplicated rows inside `tx`'s transaction: the rows to write. Runs
+/// after a BOOTSTRAP's DELETE, so a replaced tree counts from zero.
+pub(crate) async fn cap_parameter_rows<'a, T: SessionTx>(
+    tx: &mut T,
+    guard: &ParameterGuard,
+    rows: Vec<ParamRow<'a>>,
+) -> Result<Vec<ParamRow<'a>>> {
+    let rows = guard.drop_long(rows);
+    let mut existing: HashSet<(i64, String)> = HashSet::new();
+    for chunk in rows.chunks(EXISTING_CHUNK) {
+        existing.extend(tx.existing_parameters(chunk).await?);
+    }
+    let devices = ParameterGuard::devices_with_new_paths(&rows, &existing);
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for chunk in devices.chunks(COUNT_CHUNK) {
+        counts.extend(tx.count_parameters(chunk).await?);
+    }
+    Ok(guard.cap_new_paths(rows, &existing, &counts))
 }
-pub(crate) use cap_parameter_rows;

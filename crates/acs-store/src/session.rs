@@ -11,18 +11,22 @@
 //! Lease operations run in submission order, so a release queued before a new session's start
 //! of the same device frees the lease for it. The Informs of a batch are upserted after all
 //! its lease operations; an Inform whose start lost the lease writes nothing.
+//!
+//! This module plans a batch and holds the statements' text; each backend runs them once:
+//! `pg_session.rs` through sqlx on PostgreSQL, `sqlite_sync.rs` through rusqlite on SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::Store;
-use crate::backend::Backend;
+use crate::backend::{Backend, Dialect};
 use crate::error::Result;
-use crate::inform::{Inform, InformOutcome};
-use crate::lease::{release_lease, take_lease};
-use crate::task::{CLAIM_UNDER_LEASE, Task};
+use crate::inform::{DeviceUpdate, EventRow, Inform, InformOutcome, KnownDevice, ParamRow};
+use crate::lease::{EndIdleTurns, TakeLeases};
+use crate::param_limits::ParameterGuard;
+use crate::task::Task;
 
 /// A session's start: the lease of the Inform's serial number for `holder`, then the Inform.
 #[derive(Clone, Debug, PartialEq)]
@@ -190,11 +194,7 @@ pub(crate) enum OneByOne {
 
 /// Whether op `i` runs its lease operation on its own, in order: it is not `alone`, or it is
 /// a turn that `ended` (the multi-row end of idle turns) did not end.
-pub(crate) fn runs_alone(
-    op: &SessionOp,
-    alone: bool,
-    ended: &std::collections::HashSet<String>,
-) -> bool {
+pub(crate) fn runs_alone(op: &SessionOp, alone: bool, ended: &HashSet<String>) -> bool {
     match op {
         SessionOp::Inform(_) => false,
         SessionOp::Turn(t) => !alone || !ended.contains(&t.serial_number),
@@ -218,7 +218,7 @@ pub(crate) struct Assembled<'a> {
 pub(crate) fn assemble<'a>(
     ops: &[&'a SessionOp],
     alone: &[bool],
-    won: &std::collections::HashSet<String>,
+    won: &HashSet<String>,
     one_by_one: Vec<Option<OneByOne>>,
 ) -> Assembled<'a> {
     let mut a = Assembled {
@@ -269,192 +269,175 @@ pub(crate) fn assemble<'a>(
     a
 }
 
-/// The batch lease statements' fixed text; placeholders go between the pieces.
-pub(crate) const TAKE_LEASES: &str =
-    "INSERT INTO session_leases (serial_number, holder, expires_at) VALUES ";
-pub(crate) const TAKE_LEASES_IF_EXPIRED: &str = " ON CONFLICT (serial_number) DO UPDATE SET \
-     holder = excluded.holder, expires_at = excluded.expires_at \
-     WHERE session_leases.expires_at <= ";
-pub(crate) const TAKE_LEASES_END: &str =
-    " OR session_leases.holder = excluded.holder RETURNING serial_number";
-pub(crate) const RELEASE_LEASES: &str =
-    "DELETE FROM session_leases WHERE (serial_number, holder) IN (VALUES ";
-pub(crate) const END_IDLE_TURNS: &str = "DELETE FROM session_leases WHERE (serial_number, holder) \
-     IN (SELECT v.column1, v.column2 FROM (VALUES ";
-pub(crate) const END_IDLE_TURNS_DUE: &str = ") AS v WHERE NOT EXISTS (SELECT 1 FROM tasks \
-     WHERE tasks.device_id = v.column3 \
-     AND ((tasks.state = 'pending' AND tasks.next_attempt_at <= ";
-pub(crate) const END_IDLE_TURNS_EXPIRED: &str = ") OR (tasks.state = 'in_flight' \
-     AND tasks.accepted_at IS NULL AND tasks.claim_expires_at <= ";
-pub(crate) const END_IDLE_TURNS_END: &str = ")))) RETURNING serial_number";
-
-/// Takes the leases of `$takes` (`&[(serial, holder, expires)]`, distinct serials) where they
-/// are free, expired at `$now`, or already ours; evaluates to the serials won.
-macro_rules! take_leases {
-    ($conn:expr, $dialect:expr, $takes:expr, $now:expr) => {{
-        let takes: &[(&str, &str, ::chrono::DateTime<::chrono::Utc>)] = $takes;
-        let mut won: ::std::collections::HashSet<String> =
-            ::std::collections::HashSet::with_capacity(takes.len());
-        for chunk in takes.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from($crate::session::TAKE_LEASES);
-            let n = $dialect.value_rows(&mut sql, chunk.len(), 3, &[]);
-            sql.push_str($crate::session::TAKE_LEASES_IF_EXPIRED);
-            $dialect.placeholder(&mut sql, n + 1);
-            sql.push_str($crate::session::TAKE_LEASES_END);
-            let mut q = sqlx::query_scalar(::sqlx::AssertSqlSafe(sql));
-            for (serial, holder, expires) in chunk {
-                q = q.bind(*serial).bind(*holder).bind(*expires);
-            }
-            let rows: Vec<String> = q.bind($now).fetch_all(&mut *$conn).await?;
-            won.extend(rows);
-        }
-        won
-    }};
+/// A turn's claim: the device's next due task, claimed by the turn's holder from `now` until
+/// `until`, while the holder has the device's lease.
+pub(crate) struct Claim<'a> {
+    pub turn: &'a SessionTurn,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }
 
-/// Gives up the leases of `$releases` (`&[(serial, holder)]`) still held by those holders.
-macro_rules! release_leases {
-    ($conn:expr, $dialect:expr, $releases:expr) => {{
-        let releases: &[(&str, &str)] = $releases;
-        for chunk in releases.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from($crate::session::RELEASE_LEASES);
-            $dialect.value_rows(&mut sql, chunk.len(), 2, &[]);
-            sql.push(')');
-            let mut q = sqlx::query(::sqlx::AssertSqlSafe(sql));
-            for (serial, holder) in chunk {
-                q = q.bind(*serial).bind(*holder);
-            }
-            q.execute(&mut *$conn).await?;
-        }
-    }};
+/// The statements of the session writes on one backend's open transaction, bound and run:
+/// through sqlx on PostgreSQL (`pg_session.rs`), through rusqlite on SQLite
+/// (`sqlite_sync.rs`). Which statements run, in which order and in which chunks is decided
+/// once, for both, by the drivers that take any `SessionTx`: [`apply_session_ops`],
+/// `inform::apply_informs`, `inform::upsert_parameters`, `param_limits::cap_parameter_rows`.
+/// The statements' text comes from the builders beside the drivers, for `DIALECT`.
+///
+/// SQLite's implementation never suspends: its writer thread runs a driver to completion in
+/// one poll (`sqlite_sync::run_sync`).
+pub(crate) trait SessionTx {
+    const DIALECT: Dialect;
+
+    /// [`TakeLeases::sql`]: the serials won.
+    async fn take_leases(&mut self, takes: TakeLeases<'_>) -> Result<Vec<String>>;
+    /// `lease::release_leases_sql`.
+    async fn release_leases(&mut self, releases: &[(&str, &str)]) -> Result<()>;
+    /// [`EndIdleTurns::sql`]: the serials whose sessions ended.
+    async fn end_idle_turns(&mut self, turns: EndIdleTurns<'_>) -> Result<Vec<String>>;
+    /// [`crate::task::CLAIM_UNDER_LEASE`] for a [`Claim`].
+    async fn claim_under_lease(&mut self, claim: Claim<'_>) -> Result<Option<Task>>;
+
+    /// Takes or renews one lease until `expires`: whether it is ours.
+    async fn take_lease(
+        &mut self,
+        serial: &str,
+        holder: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let rows = &[(serial, holder, expires)];
+        let won = self.take_leases(TakeLeases { rows, now }).await?;
+        Ok(!won.is_empty())
+    }
+
+    /// Gives one lease up if `holder` still has it.
+    async fn release_lease(&mut self, serial: &str, holder: &str) -> Result<()> {
+        self.release_leases(&[(serial, holder)]).await
+    }
+
+    /// `inform::lookup_devices_sql`: the devices on record among the Informs' serials.
+    async fn lookup_devices(&mut self, informs: &[&Inform]) -> Result<Vec<(String, KnownDevice)>>;
+    /// `inform::insert_devices_sql`: (id, serial) of each new device.
+    async fn insert_devices(&mut self, informs: &[&Inform]) -> Result<Vec<(i64, String)>>;
+    /// `inform::update_devices_sql`, then `inform::mark_up_sql`.
+    async fn update_devices(&mut self, updates: &[DeviceUpdate<'_>]) -> Result<()>;
+    /// `inform::insert_events_sql`.
+    async fn insert_events(&mut self, events: &[EventRow<'_>]) -> Result<()>;
+    /// Whether the device exists (a parameter write names it).
+    async fn device_exists(&mut self, device_id: i64) -> Result<bool>;
+    /// [`crate::inform::DELETE_PARAMETERS`]: a BOOTSTRAP's device forgets its parameters.
+    async fn delete_parameters(&mut self, device_id: i64) -> Result<()>;
+
+    /// `param_limits::existing_sql`: which of the rows' (device, path) pairs are stored.
+    async fn existing_parameters(&mut self, rows: &[ParamRow<'_>]) -> Result<Vec<(i64, String)>>;
+    /// `param_limits::count_sql`: (device, rows held) of each device.
+    async fn count_parameters(&mut self, devices: &[i64]) -> Result<Vec<(i64, i64)>>;
+    /// Upserts parameter rows (deduplicated, within the limits); an unchanged row is left
+    /// alone.
+    async fn upsert_parameters(&mut self, rows: &[ParamRow<'_>]) -> Result<()>;
 }
 
-/// Ends the turns of `$turns` (`&[(serial, holder, device_id)]`) whose device has no task due
-/// at `$now`: their leases, where still held by those holders, are deleted in one statement
-/// that also makes the look for due tasks. Evaluates to the serials whose sessions ended; the
-/// other turns have work (or no lease) and go one by one.
-macro_rules! end_idle_turns {
-    ($conn:expr, $dialect:expr, $turns:expr, $now:expr) => {{
-        let turns: &[(&str, &str, i64)] = $turns;
-        let mut ended: ::std::collections::HashSet<String> =
-            ::std::collections::HashSet::with_capacity(turns.len());
-        for chunk in turns.chunks($crate::session::LEASE_CHUNK) {
-            let mut sql = String::from($crate::session::END_IDLE_TURNS);
-            let n = $dialect.value_rows(&mut sql, chunk.len(), 3, &["text", "text", "bigint"]);
-            sql.push_str($crate::session::END_IDLE_TURNS_DUE);
-            $dialect.placeholder(&mut sql, n + 1);
-            sql.push_str($crate::session::END_IDLE_TURNS_EXPIRED);
-            $dialect.placeholder(&mut sql, n + 2);
-            sql.push_str($crate::session::END_IDLE_TURNS_END);
-            let mut q = sqlx::query_scalar(::sqlx::AssertSqlSafe(sql));
-            for (serial, holder, device_id) in chunk {
-                q = q.bind(*serial).bind(*holder).bind(*device_id);
-            }
-            let rows: Vec<String> = q.bind($now).bind($now).fetch_all(&mut *$conn).await?;
-            ended.extend(rows);
-        }
-        ended
-    }};
-}
-
-/// One turn on its own: claim under the lease and renew it, or give the lease back.
-macro_rules! turn_one {
-    ($conn:expr, $dialect:expr, $turn:expr) => {{
-        let t: &$crate::session::SessionTurn = $turn;
-        let now = $crate::ts(t.now);
-        let claim_until =
-            $crate::ts(now + chrono::Duration::from_std(t.claim_ttl).unwrap_or_default());
-        let task: Option<$crate::task::Task> =
-            sqlx::query_as($dialect.pick(CLAIM_UNDER_LEASE.0, CLAIM_UNDER_LEASE.1))
-                .bind(t.device_id)
-                .bind(&t.holder)
-                .bind(now)
-                .bind(claim_until)
-                .bind(&t.serial_number)
-                .fetch_optional(&mut *$conn)
-                .await?;
-        if task.is_some() {
-            // the claim proved the lease ours a moment ago: this renews it
-            let _renewed = take_lease!($conn, &t.serial_number, &t.holder, now, t.lease_ttl);
-        } else {
-            release_lease!($conn, &t.serial_number, &t.holder);
-        }
-        task
-    }};
-}
-
-/// Applies `$ops` (`&[&SessionOp]`) inside the caller's transaction; evaluates to their
-/// outcomes, in order.
+/// Applies session steps inside `tx`'s transaction; their outcomes, in order.
 ///
 /// Lease operations on a serial number that occurs once in the batch (the usual case: many
 /// devices, one step each) are independent of each other and run as a few multi-row
 /// statements: one upsert for all starts, one delete that ends every turn with nothing due
-/// (its look for due tasks included), one delete for all releases.
-/// Operations on a serial number that occurs more than once run one by one, in order.
-macro_rules! apply_session_ops {
-    ($conn:expr, $dialect:expr, $guard:expr, $ops:expr) => {{
-        use $crate::session::{OneByOne, SessionOp, SessionOpOutcome};
-        let dialect: $crate::backend::Dialect = $dialect;
-        let ops: &[&SessionOp] = $ops;
-        let plan = $crate::session::plan_leases(ops);
-        let won = match plan.take_now {
-            Some(now) => take_leases!($conn, dialect, &plan.takes, now),
-            None => ::std::collections::HashSet::new(),
+/// (its look for due tasks included), one delete for all releases. Operations on a serial
+/// number that occurs more than once run one by one, in order. Then the Informs, as a few
+/// multi-row statements.
+pub(crate) async fn apply_session_ops<T: SessionTx>(
+    tx: &mut T,
+    guard: &ParameterGuard,
+    ops: &[&SessionOp],
+) -> Result<Vec<SessionOpOutcome>> {
+    let plan = plan_leases(ops);
+    let mut won = HashSet::with_capacity(plan.takes.len());
+    if let Some(now) = plan.take_now {
+        for chunk in plan.takes.chunks(LEASE_CHUNK) {
+            won.extend(tx.take_leases(TakeLeases { rows: chunk, now }).await?);
+        }
+    }
+    let mut ended = HashSet::with_capacity(plan.turns.len());
+    if let Some(now) = plan.turn_now {
+        for chunk in plan.turns.chunks(LEASE_CHUNK) {
+            ended.extend(tx.end_idle_turns(EndIdleTurns { rows: chunk, now }).await?);
+        }
+    }
+    // the lease operations that run on their own, in order
+    let mut one_by_one = Vec::with_capacity(ops.len());
+    for (op, &alone) in ops.iter().zip(&plan.alone) {
+        let ran = if !runs_alone(op, alone, &ended) {
+            None
+        } else {
+            Some(match op {
+                SessionOp::Start(s) => {
+                    let now = crate::ts(s.inform.now);
+                    let expires = lease_expiry(now, s.lease_ttl);
+                    let ours = tx
+                        .take_lease(&s.inform.serial_number, &s.holder, expires, now)
+                        .await?;
+                    OneByOne::Take(ours)
+                }
+                SessionOp::Turn(t) => OneByOne::Turn(turn_one(tx, t).await?),
+                SessionOp::Release {
+                    serial_number,
+                    holder,
+                } => {
+                    tx.release_lease(serial_number, holder).await?;
+                    OneByOne::Released
+                }
+                SessionOp::Inform(_) => unreachable!("an Inform takes no lease"),
+            })
         };
-        let ended = match plan.turn_now {
-            Some(now) => end_idle_turns!($conn, dialect, &plan.turns, now),
-            None => ::std::collections::HashSet::new(),
-        };
-        // the lease operations that run on their own, in order
-        let mut one_by_one = Vec::with_capacity(ops.len());
-        for (op, &alone) in ops.iter().zip(&plan.alone) {
-            let ran = if !$crate::session::runs_alone(op, alone, &ended) {
-                None
-            } else {
-                Some(match op {
-                    SessionOp::Start(s) => OneByOne::Take(take_lease!(
-                        $conn,
-                        &s.inform.serial_number,
-                        &s.holder,
-                        s.inform.now,
-                        s.lease_ttl
-                    )),
-                    SessionOp::Turn(t) => OneByOne::Turn(turn_one!($conn, dialect, t)),
-                    SessionOp::Release {
-                        serial_number,
-                        holder,
-                    } => {
-                        release_lease!($conn, serial_number, holder);
-                        OneByOne::Released
-                    }
-                    SessionOp::Inform(_) => unreachable!("an Inform takes no lease"),
-                })
-            };
-            one_by_one.push(ran);
-        }
-        let $crate::session::Assembled {
-            mut done,
-            releases,
-            informs,
-            replace,
-            inform_op,
-        } = $crate::session::assemble(ops, &plan.alone, &won, one_by_one);
-        if !releases.is_empty() {
-            release_leases!($conn, dialect, &releases);
-        }
-        if !informs.is_empty() {
-            let outcomes =
-                $crate::inform::apply_informs!($conn, dialect, $guard, &informs, &replace);
-            let refused =
-                $crate::session::place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
-            if !refused.is_empty() {
-                release_leases!($conn, dialect, &refused);
-            }
-        }
-        done.into_iter()
-            .map(|d| d.expect("every session op has an outcome"))
-            .collect::<Vec<SessionOpOutcome>>()
-    }};
+        one_by_one.push(ran);
+    }
+    let Assembled {
+        mut done,
+        releases,
+        informs,
+        replace,
+        inform_op,
+    } = assemble(ops, &plan.alone, &won, one_by_one);
+    release_leases(tx, &releases).await?;
+    if !informs.is_empty() {
+        let outcomes = crate::inform::apply_informs(tx, guard, &informs, &replace).await?;
+        let refused = place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
+        release_leases(tx, &refused).await?;
+    }
+    Ok(done
+        .into_iter()
+        .map(|d| d.expect("every session op has an outcome"))
+        .collect())
+}
+
+async fn release_leases<T: SessionTx>(tx: &mut T, releases: &[(&str, &str)]) -> Result<()> {
+    for chunk in releases.chunks(LEASE_CHUNK) {
+        tx.release_leases(chunk).await?;
+    }
+    Ok(())
+}
+
+/// One turn on its own: claim under the lease and renew it, or give the lease back.
+async fn turn_one<T: SessionTx>(tx: &mut T, t: &SessionTurn) -> Result<Option<Task>> {
+    let now = crate::ts(t.now);
+    let until = lease_expiry(now, t.claim_ttl);
+    let task = tx
+        .claim_under_lease(Claim {
+            turn: t,
+            now,
+            until,
+        })
+        .await?;
+    if task.is_some() {
+        // the claim proved the lease ours a moment ago: this renews it
+        let expires = lease_expiry(now, t.lease_ttl);
+        tx.take_lease(&t.serial_number, &t.holder, expires, now)
+            .await?;
+    } else {
+        tx.release_lease(&t.serial_number, &t.holder).await?;
+    }
+    Ok(task)
 }
 
 /// A pooled PostgreSQL connection a writer flusher keeps between batches.
@@ -470,9 +453,8 @@ impl HeldConnection {
         ops: &[&SessionOp],
     ) -> Result<Vec<SessionOpOutcome>> {
         use sqlx::Connection as _;
-        let dialect = crate::Dialect::Postgres;
-        let mut tx = (*self.0).begin_with(dialect.begin_write()).await?;
-        let outcomes = apply_session_ops!(tx, dialect, &self.1, ops);
+        let mut tx = (*self.0).begin().await?;
+        let outcomes = apply_session_ops(&mut *tx, &self.1, ops).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -507,19 +489,16 @@ impl Store {
     pub async fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
         match &self.backend {
             Backend::Sqlite(_, sync) => {
-                let sync = sync.clone();
                 let owned: Vec<SessionOp> = ops.iter().map(|op| (*op).clone()).collect();
-                tokio::task::spawn_blocking(move || {
+                sync.write_blocking(move |tx, guard| {
                     let ops: Vec<&SessionOp> = owned.iter().collect();
-                    sync.session_ops(&ops)
+                    crate::sqlite_sync::run_sync(apply_session_ops(tx, guard, &ops))
                 })
                 .await
-                .map_err(|_| crate::error::StoreError::WriterStopped)?
             }
             Backend::Postgres(pool) => {
-                let dialect = crate::Dialect::Postgres;
-                let mut tx = pool.begin_with(dialect.begin_write()).await?;
-                let outcomes = apply_session_ops!(tx, dialect, &self.params, ops);
+                let mut tx = pool.begin().await?;
+                let outcomes = apply_session_ops(&mut *tx, &self.params, ops).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }

@@ -1,21 +1,25 @@
-//! SQLite session writes, synchronously on the calling thread.
+//! SQLite session writes, synchronously on the calling thread: the twin of `pg_session.rs`.
 //!
 //! sqlx runs every SQLite statement on a worker thread of its own and hands each result row
 //! back through a channel; a batch of session steps is a dozen such round trips, and on a
 //! busy 2-core node each hand-off waits for the scheduler, so the single writer spent most
-//! of a batch waiting rather than writing. Here the session steps of [`SessionOp`] run
-//! through rusqlite on one connection owned by the caller (the writer thread, or a blocking
-//! task for a one-off step): the whole batch is one uninterrupted run of SQLite calls.
+//! of a batch waiting rather than writing. Here every session write on SQLite — the steps of
+//! [`SessionOp`], a lease taken or given back on its own, parameters reported in a session —
+//! runs through rusqlite on one connection owned by the caller (the writer thread, or a
+//! blocking task for a one-off step, [`SyncSqlite::write_blocking`]): a whole batch is one
+//! uninterrupted run of SQLite calls. There is no second SQLite implementation of them.
 //!
-//! It writes the same rows in the same order as the backend-generic batch in `session.rs`
-//! and `inform.rs` (PostgreSQL still uses that one): leases first (one upsert for the
-//! starts, one delete that ends every idle turn, one for releases), claims one by one, then
-//! the Informs as a few multi-row statements. Times are bound as the same RFC 3339 text sqlx
-//! writes, so the two paths compare and sort stored times alike.
+//! [`SessionTx`] for a rusqlite transaction binds and runs the same statements, built by
+//! the same code, as `pg_session.rs` does on PostgreSQL; the drivers that decide what runs
+//! (`session.rs`, `inform.rs`, `param_limits.rs`) are shared, and here run to completion in
+//! one poll ([`run_sync`]). Times are bound as the RFC 3339 text sqlx writes, so rows written
+//! here and by the store's other (sqlx) calls compare and sort alike.
 
-use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -25,20 +29,13 @@ use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior, par
 use crate::Dialect;
 use crate::error::Result;
 use crate::inform::{
-    DELETE_PARAMETERS, EVENT_CHUNK, INSERT_BINDS, INSERT_CHUNK, INSERT_DEVICE_ROW_END,
-    INSERT_DEVICES, INSERT_DEVICES_END, INSERT_EVENTS, INSERT_PARAMETERS, Inform, InformOutcome,
-    Known, KnownDevice, LOOKUP_CHUNK, LOOKUP_DEVICES, MARK_UP, MARK_UP_END, PARAMETER_CHUNK,
-    ParamRow, UPDATE_BINDS, UPDATE_CHUNK, UPDATE_DEVICES, UPDATE_DEVICES_END, UPSERT_TAIL,
-    dedup_rows, inform_rows, inserts, plan_informs, reported, settle_plans, unique_identifier,
+    DELETE_PARAMETERS, DeviceUpdate, EventRow, Inform, KnownDevice, ParamRow, insert_devices_sql,
+    insert_events_sql, lookup_devices_sql, mark_up_sql, reported, unique_identifier,
+    update_devices_sql,
 };
-use crate::lease::{RELEASE_LEASE, TAKE_LEASE};
-use crate::param_limits::{COUNT_CHUNK, EXISTING_CHUNK, ParameterGuard, count_sql, existing_sql};
-use crate::session::{
-    Assembled, END_IDLE_TURNS, END_IDLE_TURNS_DUE, END_IDLE_TURNS_END, END_IDLE_TURNS_EXPIRED,
-    LEASE_CHUNK, OneByOne, RELEASE_LEASES, SessionOp, SessionOpOutcome, SessionTurn, TAKE_LEASES,
-    TAKE_LEASES_END, TAKE_LEASES_IF_EXPIRED, assemble, lease_expiry, place_inform_outcomes,
-    plan_leases, runs_alone,
-};
+use crate::lease::{EndIdleTurns, TakeLeases, release_leases_sql};
+use crate::param_limits::{ParameterGuard, count_sql, existing_sql};
+use crate::session::{Claim, SessionOp, SessionOpOutcome, SessionTx, apply_session_ops};
 use crate::task::{CLAIM_UNDER_LEASE, Task, TaskState};
 use crate::ts;
 
@@ -60,19 +57,41 @@ impl SyncSqlite {
         }
     }
 
-    /// Applies session steps in order, in one transaction: all are written or none.
-    /// Blocks the calling thread for the whole batch.
-    pub(crate) fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
+    /// Runs `f` in one transaction (taking the write lock up front) on this connection,
+    /// with the store's parameter limits: all it writes is committed, or (on an error)
+    /// nothing. Blocks the calling thread for the whole transaction.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>, &ParameterGuard) -> Result<T>,
+    ) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
             *guard = Some(open(&self.path)?);
         }
         let conn = guard.as_mut().expect("opened above");
-        // a failed batch rolls back when the transaction drops
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcomes = apply_session_ops(&tx, &self.params, ops)?;
+        // a failed transaction rolls back when it drops
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let written = f(&mut tx, &self.params)?;
         tx.commit()?;
-        Ok(outcomes)
+        Ok(written)
+    }
+
+    /// [`SyncSqlite::write`] on a blocking thread, for a caller on the async runtime (a
+    /// one-off step; the writer thread calls `write` itself).
+    pub(crate) async fn write_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Transaction<'_>, &ParameterGuard) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let sync = self.clone();
+        tokio::task::spawn_blocking(move || sync.write(f))
+            .await
+            .map_err(|_| crate::error::StoreError::WriterStopped)?
+    }
+
+    /// Applies session steps in order, in one transaction: all are written or none.
+    /// Blocks the calling thread for the whole batch.
+    pub(crate) fn session_ops(&self, ops: &[&SessionOp]) -> Result<Vec<SessionOpOutcome>> {
+        self.write(|tx, params| run_sync(apply_session_ops(tx, params, ops)))
     }
 
     /// Closes the connection (the store is closing); a later call opens a new one.
@@ -81,6 +100,16 @@ impl SyncSqlite {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+}
+
+/// Runs a shared session-write driver over [`SessionTx`] for a rusqlite transaction to its
+/// end. Every call of that implementation does its work before it returns, so the driver
+/// never waits on anything and completes in its first poll.
+pub(crate) fn run_sync<T>(driver: impl Future<Output = T>) -> T {
+    match pin!(driver).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(done) => done,
+        Poll::Pending => unreachable!("a SQLite session write never waits"),
     }
 }
 
@@ -115,195 +144,204 @@ fn opt_text(s: &Option<String>) -> Value {
     s.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
 }
 
-/// Runs a statement whose RETURNING yields one text column; collects it.
-fn returning_texts(
+/// Rows per multi-row parameter upsert: 6 binds each stays far below SQLite's 32,766.
+const PARAMETER_CHUNK: usize = 500;
+
+/// Upserts `rows` parameter rows (device id, path, value, type, writable, updated); an
+/// unchanged row is left alone.
+fn upsert_parameters_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO parameters (device_id, path, value, xsd_type, writable, updated) VALUES ",
+    );
+    Dialect::Sqlite.value_rows(&mut sql, rows, 6, &[]);
+    sql.push_str(
+        " ON CONFLICT (device_id, path) DO UPDATE SET value = excluded.value, \
+         xsd_type = excluded.xsd_type, \
+         writable = COALESCE(excluded.writable, parameters.writable), \
+         updated = excluded.updated \
+         WHERE parameters.value IS NOT excluded.value \
+         OR parameters.xsd_type IS NOT excluded.xsd_type \
+         OR (excluded.writable IS NOT NULL AND parameters.writable IS NOT excluded.writable)",
+    );
+    sql
+}
+
+/// Runs `sql` with `args`; each row through `read`.
+fn query<T>(
     tx: &Transaction<'_>,
     sql: &str,
     args: &[Value],
-) -> rusqlite::Result<Vec<String>> {
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     let mut stmt = tx.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |row| row.get::<_, String>(0))?;
-    rows.collect()
+    let rows = stmt.query_map(params_from_iter(args), read)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The session steps of a batch inside `tx`; their outcomes, in order. The same plan as
-/// `apply_session_ops!` in `session.rs`: lease operations on a serial number that occurs
-/// once in the batch run as multi-row statements, the others one by one, in order.
-fn apply_session_ops(
-    tx: &Transaction<'_>,
-    params: &ParameterGuard,
-    ops: &[&SessionOp],
-) -> Result<Vec<SessionOpOutcome>> {
-    let plan = plan_leases(ops);
-    let won = match plan.take_now {
-        Some(now) => take_leases(tx, &plan.takes, now)?,
-        None => HashSet::new(),
-    };
-    let ended = match plan.turn_now {
-        Some(now) => end_idle_turns(tx, &plan.turns, now)?,
-        None => HashSet::new(),
-    };
-    let mut one_by_one = Vec::with_capacity(ops.len());
-    for (op, &alone) in ops.iter().zip(&plan.alone) {
-        let ran = if !runs_alone(op, alone, &ended) {
-            None
-        } else {
-            Some(match op {
-                SessionOp::Start(s) => {
-                    let now = ts(s.inform.now);
-                    let expires = lease_expiry(now, s.lease_ttl);
-                    OneByOne::Take(take_lease(
-                        tx,
-                        &s.inform.serial_number,
-                        &s.holder,
-                        expires,
-                        now,
-                    )?)
-                }
-                SessionOp::Turn(t) => OneByOne::Turn(turn_one(tx, t)?),
-                SessionOp::Release {
-                    serial_number,
-                    holder,
-                } => {
-                    release_lease(tx, serial_number, holder)?;
-                    OneByOne::Released
-                }
-                SessionOp::Inform(_) => unreachable!("an Inform takes no lease"),
-            })
-        };
-        one_by_one.push(ran);
-    }
-    let Assembled {
-        mut done,
-        releases,
-        informs,
-        replace,
-        inform_op,
-    } = assemble(ops, &plan.alone, &won, one_by_one);
-    release_leases(tx, &releases)?;
-    if !informs.is_empty() {
-        let outcomes = apply_informs(tx, params, &informs, &replace)?;
-        let refused = place_inform_outcomes(ops, &inform_op, outcomes, &mut done);
-        release_leases(tx, &refused)?;
-    }
-    Ok(done
-        .into_iter()
-        .map(|d| d.expect("every session op has an outcome"))
-        .collect())
-}
-
-/// Takes or renews one lease until `expires`; whether it is ours.
-fn take_lease(
-    tx: &Transaction<'_>,
-    serial: &str,
-    holder: &str,
-    expires: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let mut stmt = tx.prepare_cached(TAKE_LEASE)?;
-    let won = stmt
-        .query(rusqlite::named_params! {
-            "$1": serial, "$2": holder, "$3": time(expires), "$4": time(now),
-        })?
-        .next()?
-        .is_some();
-    Ok(won)
-}
-
-fn release_lease(tx: &Transaction<'_>, serial: &str, holder: &str) -> Result<()> {
-    tx.prepare_cached(RELEASE_LEASE)?
-        .execute(rusqlite::named_params! { "$1": serial, "$2": holder })?;
+/// Runs `sql` with `args`, which returns nothing.
+fn execute(tx: &Transaction<'_>, sql: &str, args: &[Value]) -> Result<()> {
+    tx.prepare_cached(sql)?.execute(params_from_iter(args))?;
     Ok(())
 }
 
-/// Takes the leases of `takes` (distinct serials) where free, expired at `now`, or ours;
-/// the serials won.
-fn take_leases(
-    tx: &Transaction<'_>,
-    takes: &[(&str, &str, DateTime<Utc>)],
-    now: DateTime<Utc>,
-) -> Result<HashSet<String>> {
-    let mut won = HashSet::with_capacity(takes.len());
-    for chunk in takes.chunks(LEASE_CHUNK) {
-        let mut sql = String::from(TAKE_LEASES);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 3, &[]);
-        sql.push_str(TAKE_LEASES_IF_EXPIRED);
-        sql.push('?');
-        sql.push_str(TAKE_LEASES_END);
-        let mut args = Vec::with_capacity(chunk.len() * 3 + 1);
-        for (serial, holder, expires) in chunk {
+impl SessionTx for Transaction<'_> {
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    async fn take_leases(&mut self, takes: TakeLeases<'_>) -> Result<Vec<String>> {
+        let mut args = Vec::with_capacity(takes.rows.len() * 3 + 1);
+        for (serial, holder, expires) in takes.rows {
             args.extend([text(serial), text(holder), time(*expires)]);
         }
-        args.push(time(now));
-        won.extend(returning_texts(tx, &sql, &args)?);
+        args.push(time(takes.now));
+        query(self, &takes.sql(Self::DIALECT), &args, |row| row.get(0))
     }
-    Ok(won)
-}
 
-/// Gives up the leases of `releases` still held by those holders.
-fn release_leases(tx: &Transaction<'_>, releases: &[(&str, &str)]) -> Result<()> {
-    for chunk in releases.chunks(LEASE_CHUNK) {
-        let mut sql = String::from(RELEASE_LEASES);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 2, &[]);
-        sql.push(')');
-        let args: Vec<Value> = chunk
+    async fn release_leases(&mut self, releases: &[(&str, &str)]) -> Result<()> {
+        let args: Vec<Value> = releases
             .iter()
             .flat_map(|(serial, holder)| [text(serial), text(holder)])
             .collect();
-        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
+        execute(
+            self,
+            &release_leases_sql(Self::DIALECT, releases.len()),
+            &args,
+        )
     }
-    Ok(())
-}
 
-/// Ends the turns of `turns` (serial, holder, device id) whose device has nothing due at
-/// `now`, deleting their leases in one statement per chunk; the serials whose sessions ended.
-fn end_idle_turns(
-    tx: &Transaction<'_>,
-    turns: &[(&str, &str, i64)],
-    now: DateTime<Utc>,
-) -> Result<HashSet<String>> {
-    let mut ended = HashSet::with_capacity(turns.len());
-    for chunk in turns.chunks(LEASE_CHUNK) {
-        let mut sql = String::from(END_IDLE_TURNS);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 3, &[]);
-        sql.push_str(END_IDLE_TURNS_DUE);
-        sql.push('?');
-        sql.push_str(END_IDLE_TURNS_EXPIRED);
-        sql.push('?');
-        sql.push_str(END_IDLE_TURNS_END);
-        let mut args = Vec::with_capacity(chunk.len() * 3 + 2);
-        for (serial, holder, device_id) in chunk {
+    async fn end_idle_turns(&mut self, turns: EndIdleTurns<'_>) -> Result<Vec<String>> {
+        let mut args = Vec::with_capacity(turns.rows.len() * 3 + 2);
+        for (serial, holder, device_id) in turns.rows {
             args.extend([text(serial), text(holder), Value::Integer(*device_id)]);
         }
-        args.extend([time(now), time(now)]);
-        ended.extend(returning_texts(tx, &sql, &args)?);
+        args.extend([time(turns.now), time(turns.now)]);
+        query(self, &turns.sql(Self::DIALECT), &args, |row| row.get(0))
     }
-    Ok(ended)
-}
 
-/// One turn on its own: claim under the lease and renew it, or give the lease back.
-fn turn_one(tx: &Transaction<'_>, t: &SessionTurn) -> Result<Option<Task>> {
-    let now = ts(t.now);
-    let claim_until = lease_expiry(now, t.claim_ttl);
-    let task = {
-        let mut stmt = tx.prepare_cached(CLAIM_UNDER_LEASE.0)?;
+    async fn claim_under_lease(&mut self, claim: Claim<'_>) -> Result<Option<Task>> {
+        let mut stmt = self.prepare_cached(CLAIM_UNDER_LEASE.0)?;
         let mut rows = stmt.query(rusqlite::named_params! {
-            "$1": t.device_id, "$2": t.holder, "$3": time(now), "$4": time(claim_until),
-            "$5": t.serial_number,
+            "$1": claim.turn.device_id, "$2": claim.turn.holder, "$3": time(claim.now),
+            "$4": time(claim.until), "$5": claim.turn.serial_number,
         })?;
-        match rows.next()? {
+        Ok(match rows.next()? {
             Some(row) => Some(task_from_row(row)?),
             None => None,
-        }
-    };
-    if task.is_some() {
-        // the claim proved the lease ours a moment ago: this renews it
-        let expires = lease_expiry(now, t.lease_ttl);
-        take_lease(tx, &t.serial_number, &t.holder, expires, now)?;
-    } else {
-        release_lease(tx, &t.serial_number, &t.holder)?;
+        })
     }
-    Ok(task)
+
+    async fn lookup_devices(&mut self, informs: &[&Inform]) -> Result<Vec<(String, KnownDevice)>> {
+        let args: Vec<Value> = informs.iter().map(|i| text(&i.serial_number)).collect();
+        let sql = lookup_devices_sql(Self::DIALECT, informs.len());
+        query(self, &sql, &args, |row| {
+            let device = KnownDevice {
+                id: row.get(0)?,
+                active: row.get(1)?,
+                up: row.get::<_, String>(2)? == "Up",
+                type_id: row.get(4)?,
+                oui: row.get(5)?,
+                product_class: row.get(6)?,
+                debug: row.get(7)?,
+                has_cr_username: row.get(8)?,
+            };
+            Ok((row.get(3)?, device))
+        })
+    }
+
+    async fn insert_devices(&mut self, informs: &[&Inform]) -> Result<Vec<(i64, String)>> {
+        let mut args = Vec::with_capacity(informs.len() * crate::inform::INSERT_BINDS);
+        for inform in informs {
+            args.extend([
+                Value::Text(crate::secret::new_uuid()),
+                text(&inform.serial_number),
+                text(&inform.oui),
+            ]);
+            args.extend(reported(inform).map(opt_text));
+            args.push(Value::Text(unique_identifier(inform)));
+            args.extend(std::iter::repeat_n(time(inform.now), 4));
+        }
+        let sql = insert_devices_sql(Self::DIALECT, informs.len());
+        query(self, &sql, &args, |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    async fn update_devices(&mut self, updates: &[DeviceUpdate<'_>]) -> Result<()> {
+        let mut args = Vec::with_capacity(updates.len() * crate::inform::UPDATE_BINDS);
+        for (device_id, inform, _) in updates {
+            args.extend([Value::Integer(*device_id), text(&inform.oui)]);
+            args.extend(reported(inform).map(opt_text));
+            args.push(time(inform.now));
+        }
+        execute(
+            self,
+            &update_devices_sql(Self::DIALECT, updates.len()),
+            &args,
+        )?;
+        let args: Vec<Value> = updates
+            .iter()
+            .flat_map(|(device_id, _, up_since)| [Value::Integer(*device_id), time(*up_since)])
+            .collect();
+        execute(self, &mark_up_sql(Self::DIALECT, updates.len()), &args)
+    }
+
+    async fn insert_events(&mut self, events: &[EventRow<'_>]) -> Result<()> {
+        let mut args = Vec::with_capacity(events.len() * 4);
+        for (device_id, event, received) in events {
+            args.extend([
+                Value::Integer(*device_id),
+                text(&event.code),
+                text(&event.command_key),
+                time(*received),
+            ]);
+        }
+        execute(self, &insert_events_sql(Self::DIALECT, events.len()), &args)
+    }
+
+    async fn device_exists(&mut self, device_id: i64) -> Result<bool> {
+        Ok(self
+            .prepare_cached("SELECT 1 FROM devices WHERE id = $1")?
+            .exists([device_id])?)
+    }
+
+    async fn delete_parameters(&mut self, device_id: i64) -> Result<()> {
+        self.prepare_cached(DELETE_PARAMETERS)?
+            .execute([device_id])?;
+        Ok(())
+    }
+
+    async fn existing_parameters(&mut self, rows: &[ParamRow<'_>]) -> Result<Vec<(i64, String)>> {
+        let args: Vec<Value> = rows
+            .iter()
+            .flat_map(|r| [Value::Integer(r.device_id), text(&r.param.path)])
+            .collect();
+        let sql = existing_sql(Self::DIALECT, rows.len());
+        query(self, &sql, &args, |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    async fn count_parameters(&mut self, devices: &[i64]) -> Result<Vec<(i64, i64)>> {
+        let args: Vec<Value> = devices.iter().map(|d| Value::Integer(*d)).collect();
+        let sql = count_sql(Self::DIALECT, devices.len());
+        query(self, &sql, &args, |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    /// Multi-row VALUES with anonymous placeholders, [`PARAMETER_CHUNK`] rows per statement.
+    async fn upsert_parameters(&mut self, rows: &[ParamRow<'_>]) -> Result<()> {
+        for chunk in rows.chunks(PARAMETER_CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() * 6);
+            for r in chunk {
+                args.extend([
+                    Value::Integer(r.device_id),
+                    text(&r.param.path),
+                    text(&r.param.value),
+                    text(&r.param.xsd_type),
+                    r.param
+                        .writable
+                        .map_or(Value::Null, |w| Value::Integer(w.into())),
+                    time(r.now),
+                ]);
+            }
+            execute(self, &upsert_parameters_sql(chunk.len()), &args)?;
+        }
+        Ok(())
+    }
 }
 
 /// A stored time: RFC 3339 as written by either path, or SQLite's own `YYYY-MM-DD HH:MM:SS`.
@@ -372,174 +410,6 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         unanswered: row.get("unanswered")?,
         accepted_at: opt_time_at(row, "accepted_at")?,
     })
-}
-
-/// Upserts a batch of Informs inside `tx`: the same statements as `apply_informs!` in
-/// `inform.rs`. `replace[i]`: the i-th Inform's parameters replace every stored one.
-fn apply_informs(
-    tx: &Transaction<'_>,
-    params: &ParameterGuard,
-    informs: &[&Inform],
-    replace: &[bool],
-) -> Result<Vec<InformOutcome>> {
-    let mut known = Known::with_capacity(informs.len());
-    for chunk in informs.chunks(LOOKUP_CHUNK) {
-        let mut sql = String::from(LOOKUP_DEVICES);
-        for i in 0..chunk.len() {
-            sql.push_str(if i > 0 { ", ?" } else { "?" });
-        }
-        sql.push(')');
-        let args: Vec<Value> = chunk.iter().map(|i| text(&i.serial_number)).collect();
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(&args), |row| {
-            Ok((
-                row.get::<_, String>(3)?,
-                KnownDevice {
-                    id: row.get(0)?,
-                    active: row.get(1)?,
-                    up: row.get::<_, String>(2)? == "Up",
-                    type_id: row.get(4)?,
-                    oui: row.get(5)?,
-                    product_class: row.get(6)?,
-                    debug: row.get(7)?,
-                    has_cr_username: row.get(8)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (serial, device) = row?;
-            known.insert(serial, device);
-        }
-    }
-    let plans = plan_informs(informs, &mut known);
-    let new = inserts(informs, &plans);
-    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(new.len());
-    for chunk in new.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(INSERT_DEVICES);
-        let mut args = Vec::with_capacity(chunk.len() * INSERT_BINDS);
-        for (i, inform) in chunk.iter().enumerate() {
-            args.extend([
-                Value::Text(crate::secret::new_uuid()),
-                text(&inform.serial_number),
-                text(&inform.oui),
-            ]);
-            args.extend(reported(inform).map(opt_text));
-            args.push(Value::Text(unique_identifier(inform)));
-            let now = time(inform.now);
-            args.extend(std::iter::repeat_n(now, 4));
-            sql.push_str(if i > 0 { ", (" } else { "(" });
-            sql.push_str(&"?, ".repeat(INSERT_BINDS));
-            sql.push_str(INSERT_DEVICE_ROW_END);
-        }
-        sql.push_str(INSERT_DEVICES_END);
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(&args), |row| {
-            Ok((row.get::<_, String>(1)?, row.get::<_, i64>(0)?))
-        })?;
-        for row in rows {
-            let (serial, id) = row?;
-            inserted.insert(serial, id);
-        }
-    }
-    let (outcomes, updates) = settle_plans(informs, plans, &inserted);
-    for chunk in updates.chunks(UPDATE_CHUNK) {
-        let mut sql = String::from(UPDATE_DEVICES);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), UPDATE_BINDS, &[]);
-        sql.push_str(UPDATE_DEVICES_END);
-        let mut args = Vec::with_capacity(chunk.len() * UPDATE_BINDS);
-        for (device_id, inform, _) in chunk {
-            args.extend([Value::Integer(*device_id), text(&inform.oui)]);
-            args.extend(reported(inform).map(opt_text));
-            args.push(time(inform.now));
-        }
-        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
-        let mut sql = String::from(MARK_UP);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 2, &[]);
-        sql.push_str(MARK_UP_END);
-        let args: Vec<Value> = chunk
-            .iter()
-            .flat_map(|(device_id, _, up_since)| [Value::Integer(*device_id), time(*up_since)])
-            .collect();
-        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
-    }
-    let rows = inform_rows(informs, &outcomes, replace);
-    for device_id in &rows.replaced {
-        tx.prepare_cached(DELETE_PARAMETERS)?.execute([device_id])?;
-    }
-    let params = cap_parameter_rows(tx, params, dedup_rows(rows.params))?;
-    for chunk in params.chunks(PARAMETER_CHUNK) {
-        let mut sql = String::from(INSERT_PARAMETERS);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 6, &[]);
-        sql.push_str(UPSERT_TAIL);
-        let mut args = Vec::with_capacity(chunk.len() * 6);
-        for r in chunk {
-            args.extend([
-                Value::Integer(r.device_id),
-                text(&r.param.path),
-                text(&r.param.value),
-                text(&r.param.xsd_type),
-                r.param
-                    .writable
-                    .map_or(Value::Null, |w| Value::Integer(w.into())),
-                time(r.now),
-            ]);
-        }
-        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
-    }
-    for chunk in rows.events.chunks(EVENT_CHUNK) {
-        let mut sql = String::from(INSERT_EVENTS);
-        Dialect::Sqlite.value_rows(&mut sql, chunk.len(), 4, &[]);
-        let mut args = Vec::with_capacity(chunk.len() * 4);
-        for (device_id, event, now) in chunk {
-            args.extend([
-                Value::Integer(*device_id),
-                text(&event.code),
-                text(&event.command_key),
-                time(*now),
-            ]);
-        }
-        tx.prepare_cached(&sql)?.execute(params_from_iter(&args))?;
-    }
-    Ok(outcomes)
-}
-
-/// `cap_parameter_rows!` of `param_limits.rs` on this connection: the rows within the limits.
-fn cap_parameter_rows<'a>(
-    tx: &Transaction<'_>,
-    guard: &ParameterGuard,
-    rows: Vec<ParamRow<'a>>,
-) -> Result<Vec<ParamRow<'a>>> {
-    let rows = guard.drop_long(rows);
-    let mut existing: HashSet<(i64, String)> = HashSet::new();
-    for chunk in rows.chunks(EXISTING_CHUNK) {
-        let sql = existing_sql(Dialect::Sqlite, chunk.len());
-        let args: Vec<Value> = chunk
-            .iter()
-            .flat_map(|r| [Value::Integer(r.device_id), text(&r.param.path)])
-            .collect();
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let found = stmt.query_map(params_from_iter(&args), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })?;
-        for pair in found {
-            existing.insert(pair?);
-        }
-    }
-    let devices = ParameterGuard::devices_with_new_paths(&rows, &existing);
-    let mut counts: HashMap<i64, i64> = HashMap::new();
-    for chunk in devices.chunks(COUNT_CHUNK) {
-        let sql = count_sql(Dialect::Sqlite, chunk.len());
-        let args: Vec<Value> = chunk.iter().map(|d| Value::Integer(*d)).collect();
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let found = stmt.query_map(params_from_iter(&args), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for pair in found {
-            let (device, n) = pair?;
-            counts.insert(device, n);
-        }
-    }
-    Ok(guard.cap_new_paths(rows, &existing, &counts))
 }
 
 #[cfg(test)]

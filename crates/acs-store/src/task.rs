@@ -14,51 +14,26 @@ use crate::backend::on_pool;
 use crate::error::{Result, StoreError};
 use crate::{Store, ts};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskState {
-    Pending,
-    /// Claimed: its RPC is out, or the CPE accepted it and the task waits for the event that
-    /// completes it (`accepted_at` set).
-    InFlight,
-    Done,
-    Failed,
-    /// The CPE accepted the RPC and never reported it done within the wait: not sent again.
-    Unconfirmed,
-    /// Withdrawn after its RPC went out (by the operator, or by a CancelTransfer); the
-    /// fault string says what the CPE may already have received.
-    Cancelled,
+text_enum! {
+    pub enum TaskState("task state") {
+        Pending = "pending",
+        /// Claimed: its RPC is out, or the CPE accepted it and the task waits for the event that
+        /// completes it (`accepted_at` set).
+        InFlight = "in_flight",
+        Done = "done",
+        Failed = "failed",
+        /// The CPE accepted the RPC and never reported it done within the wait: not sent again.
+        Unconfirmed = "unconfirmed",
+        /// Withdrawn after its RPC went out (by the operator, or by a CancelTransfer); the
+        /// fault string says what the CPE may already have received.
+        Cancelled = "cancelled",
+    }
 }
 
 impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Pending => "pending",
-            TaskState::InFlight => "in_flight",
-            TaskState::Done => "done",
-            TaskState::Failed => "failed",
-            TaskState::Unconfirmed => "unconfirmed",
-            TaskState::Cancelled => "cancelled",
-        }
-    }
-
     /// Pending or in flight: what `pending_settings` shows.
     pub fn is_open(self) -> bool {
         matches!(self, TaskState::Pending | TaskState::InFlight)
-    }
-}
-
-impl TryFrom<String> for TaskState {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "pending" => Ok(TaskState::Pending),
-            "in_flight" => Ok(TaskState::InFlight),
-            "done" => Ok(TaskState::Done),
-            "failed" => Ok(TaskState::Failed),
-            "unconfirmed" => Ok(TaskState::Unconfirmed),
-            "cancelled" => Ok(TaskState::Cancelled),
-            other => Err(format!("unknown task state {other:?}")),
-        }
     }
 }
 

@@ -6,9 +6,39 @@
 //! test. Each case gets a fresh database: a new SQLite file, or a uniquely named PostgreSQL
 //! database that is dropped afterwards, also when the case fails.
 
+/// `cases!(a, b, ...)` defines `all()`: the named case functions, by name.
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        pub fn all() -> Vec<super::harness::Case> {
+            use super::harness::{BoxFuture, Env};
+            vec![$((stringify!($name), |env: Env| -> BoxFuture { Box::pin($name(env)) })),*]
+        }
+    };
+}
+
+/// `with_raw_pool!(env, |pool| body)`: `body` with `pool`, a fresh pool of the case's
+/// backend on its database (for raw SQL that the store's API does not offer), closed after.
+macro_rules! with_raw_pool {
+    ($env:expr, |$pool:ident| $body:expr) => {{
+        if $env.is_postgres() {
+            let $pool = sqlx::PgPool::connect(&$env.url).await.unwrap();
+            let out = $body;
+            $pool.close().await;
+            out
+        } else {
+            let $pool = sqlx::SqlitePool::connect(&$env.url).await.unwrap();
+            let out = $body;
+            $pool.close().await;
+            out
+        }
+    }};
+}
+
 mod contract {
     pub mod cases;
+    pub mod fixtures;
     pub mod harness;
+    pub mod informs;
     pub mod task_cases;
 }
 

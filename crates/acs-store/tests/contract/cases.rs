@@ -10,20 +10,14 @@ use acs_store::{
     InformWriter, Merge, NewDevice, NewDeviceType, NewFirmwareImage, NewLocation, NewTask,
     NewTrace, ParameterValue, ProfileDefault, RetryPolicy, SecretKey, SessionOp, SessionOpOutcome,
     SessionStart, SessionStartOutcome, SessionTurn, StatusPolicy, Store, StoreError, TaskOutcome,
-    TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig,
+    TaskState, TokenHash, TokenScope, TraceDirection, WriterConfig, WriterTask,
 };
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::harness::{BoxFuture, Case, Env};
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        pub fn all() -> Vec<Case> {
-            vec![$((stringify!($name), |env: Env| -> BoxFuture { Box::pin($name(env)) })),*]
-        }
-    };
-}
+use super::fixtures::{claim, enqueue, stored, t};
+use super::harness::Env;
+use super::informs::hgw_inform;
 
 cases!(
     migrations_are_idempotent,
@@ -83,10 +77,6 @@ cases!(
     connection_request_log_keeps_the_newest,
 );
 
-fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
-}
-
 fn param(path: &str, value: &str) -> ParameterValue {
     ParameterValue {
         path: path.into(),
@@ -102,30 +92,39 @@ fn inform(serial: &str, now: DateTime<Utc>) -> Inform {
         .collect();
     parameters.push(param("Device.DeviceInfo.SoftwareVersion", "1.2.3"));
     parameters.push(param("Device.ManagementServer.ParameterKey", "pk1"));
-    Inform {
-        serial_number: serial.into(),
-        oui: "00D09E".into(),
-        product_class: Some("HGW".into()),
-        manufacturer: Some("Acme".into()),
-        software_version: Some("1.2.3".into()),
-        hardware_version: Some("v2".into()),
-        connection_request_url: Some("http://10.0.0.1:7547/cr".into()),
-        address: Some("10.0.0.1".into()),
-        peer_address: Some("10.0.0.1".into()),
-        parameter_key: Some("pk1".into()),
-        events: vec![
-            InformEvent {
-                code: "1 BOOT".into(),
-                command_key: String::new(),
-            },
-            InformEvent {
-                code: "M Reboot".into(),
-                command_key: "acs-1".into(),
-            },
-        ],
-        parameters,
-        auto_register: true,
-        now,
+    let events = vec![
+        InformEvent {
+            code: "1 BOOT".into(),
+            command_key: String::new(),
+        },
+        InformEvent {
+            code: "M Reboot".into(),
+            command_key: "acs-1".into(),
+        },
+    ];
+    hgw_inform(serial.into(), now, "pk1", events, parameters)
+}
+
+/// What the upsert answers for a device without a type, debug mode or connection-request
+/// username (every device these cases register by Inform).
+fn accepted(device_id: i64, created: bool, came_up: bool) -> InformOutcome {
+    InformOutcome::Accepted {
+        device_id,
+        created,
+        came_up,
+        type_id: None,
+        debug: false,
+        has_cr_username: false,
+    }
+}
+
+/// A TR-181 device type (data model root `Device.`).
+fn tr181_type(short_name: &str, name: &str, profile: DeviceTypeProfile) -> NewDeviceType {
+    NewDeviceType {
+        short_name: short_name.into(),
+        name: name.into(),
+        data_model_root: "Device.".into(),
+        profile,
     }
 }
 
@@ -146,26 +145,34 @@ fn task(group: &str) -> NewTask {
 }
 
 async fn device_id(store: &Store, serial: &str) -> i64 {
-    store
-        .device_by_serial(serial)
-        .await
-        .unwrap()
-        .expect("device exists")
-        .id
+    stored(store, serial).await.id
+}
+
+/// A writer whose batches hold up to 64 steps, gathered for up to 5 ms: concurrent
+/// submissions share batches.
+fn batching_writer(store: &Store) -> (InformWriter, WriterTask) {
+    let config = WriterConfig {
+        max_batch: 64,
+        max_delay: Duration::from_millis(5),
+        queue: 1024,
+        ..WriterConfig::for_dialect(store.dialect())
+    };
+    InformWriter::spawn(store.clone(), config)
+}
+
+/// `err` refuses a reference, `field`, to a row that does not exist: `value`.
+fn assert_foreign_key(err: &StoreError, field: &str, value: i64) {
+    assert!(
+        matches!(err, StoreError::ForeignKey { field: f, value: v } if *f == field && *v == value),
+        "{err:?}"
+    );
 }
 
 async fn raw_count(env: &Env, sql: &'static str) -> i64 {
-    if env.is_postgres() {
-        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
-        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
-    } else {
-        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
-        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
-    }
+    with_raw_pool!(env, |pool| sqlx::query_scalar(sql)
+        .fetch_one(&pool)
+        .await
+        .unwrap())
 }
 
 async fn migrations_are_idempotent(env: Env) {
@@ -192,23 +199,10 @@ async fn migrations_refuse_a_newer_schema(env: Env) {
     store.close().await;
     let insert = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                   VALUES (9999, 'from the future', TRUE, $1, 0)";
-    if env.is_postgres() {
-        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
-        sqlx::query(insert)
-            .bind(vec![0u8])
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
-        sqlx::query(insert)
-            .bind(vec![0u8])
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
+    with_raw_pool!(env, |pool| {
+        let inserted = sqlx::query(insert).bind(vec![0u8]).execute(&pool).await;
+        assert_eq!(inserted.unwrap().rows_affected(), 1);
+    });
     let store = Store::connect(&env.url, env.key()).await.unwrap();
     let err = store.migrate().await.unwrap_err();
     assert!(
@@ -233,7 +227,7 @@ async fn inform_registers_unknown_device_with_parameters_and_events(env: Env) {
     else {
         panic!("unexpected {out:?}")
     };
-    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let d = stored(&store, "SN1").await;
     assert_eq!(d.id, device_id);
     assert_eq!(d.status, DeviceStatus::Up);
     assert_eq!(d.status_change, Some(t(10)));
@@ -277,33 +271,13 @@ async fn inform_updates_known_device_and_flips_status_once(env: Env) {
     let created = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     assert_eq!(created.status, DeviceStatus::Down);
     let out = store.upsert_inform(&inform("SN1", t(100))).await.unwrap();
-    assert_eq!(
-        out,
-        InformOutcome::Accepted {
-            device_id: created.id,
-            created: false,
-            came_up: true,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }
-    );
+    assert_eq!(out, accepted(created.id, false, true));
     let mut later = inform("SN1", t(400));
     later.software_version = Some("2.0".into());
     later.address = None;
     let out = store.upsert_inform(&later).await.unwrap();
-    assert_eq!(
-        out,
-        InformOutcome::Accepted {
-            device_id: created.id,
-            created: false,
-            came_up: false,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }
-    );
-    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    assert_eq!(out, accepted(created.id, false, false));
+    let d = stored(&store, "SN1").await;
     assert_eq!(
         d.status_change,
         Some(t(100)),
@@ -341,7 +315,7 @@ async fn inform_for_inactive_device_writes_nothing(env: Env) {
     let d = store.create_device(&nd, t(0)).await.unwrap();
     let out = store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
     assert_eq!(out, InformOutcome::Inactive { device_id: d.id });
-    let after = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let after = stored(&store, "SN1").await;
     assert_eq!(after.last_connection, None);
     assert_eq!(after.status, DeviceStatus::Down);
     assert!(store.list_parameters(d.id, "").await.unwrap().is_empty());
@@ -369,15 +343,7 @@ async fn inform_with_duplicate_paths_keeps_the_last(env: Env) {
 
 async fn writer_batches_concurrent_informs(env: Env) {
     let store = env.store().await;
-    let (writer, task) = InformWriter::spawn(
-        store.clone(),
-        WriterConfig {
-            max_batch: 64,
-            max_delay: Duration::from_millis(5),
-            queue: 1024,
-            ..WriterConfig::for_dialect(store.dialect())
-        },
-    );
+    let (writer, task) = batching_writer(&store);
     let mut handles = Vec::new();
     for n in 0..200 {
         let w = writer.clone();
@@ -424,7 +390,7 @@ async fn inform_under_another_identity_is_refused_and_writes_nothing(env: Env) {
     let InformOutcome::Accepted { device_id, .. } = first else {
         panic!("{first:?}")
     };
-    let before = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let before = stored(&store, "SN1").await;
     let conflict = InformOutcome::IdentityConflict {
         device_id,
         oui: Some("00D09E".into()),
@@ -438,10 +404,7 @@ async fn inform_under_another_identity_is_refused_and_writes_nothing(env: Env) {
     for refused in [&other_vendor, &other_class] {
         assert_eq!(store.upsert_inform(refused).await.unwrap(), conflict);
     }
-    assert_eq!(
-        store.device_by_serial("SN1").await.unwrap().unwrap(),
-        before
-    );
+    assert_eq!(stored(&store, "SN1").await, before);
     assert_eq!(store.list_events(device_id, 10).await.unwrap().len(), 2);
     // through a session start: refused, and the lease given back
     let mut start_other = start("SN1", "a", t(30));
@@ -470,7 +433,7 @@ async fn inform_under_another_identity_is_refused_and_writes_nothing(env: Env) {
     adopted.product_class = Some("SG".into());
     let out = store.upsert_inform(&adopted).await.unwrap();
     assert!(matches!(out, InformOutcome::Accepted { .. }), "{out:?}");
-    let pre = store.device_by_serial("PRE").await.unwrap().unwrap();
+    let pre = stored(&store, "PRE").await;
     assert_eq!(
         (pre.oui.as_deref(), pre.product_class.as_deref()),
         (Some("A1B2C3"), Some("SG"))
@@ -499,7 +462,7 @@ async fn inform_under_another_identity_is_refused_and_writes_nothing(env: Env) {
         ),
         "{out:?}"
     );
-    let new = store.device_by_serial("NEW").await.unwrap().unwrap();
+    let new = stored(&store, "NEW").await;
     assert_eq!(new.oui.as_deref(), Some("00D09E"));
     store.close().await;
 }
@@ -553,48 +516,20 @@ async fn batch_with_a_repeated_serial_inserts_once_and_keeps_the_last(env: Env) 
     assert_eq!(
         out,
         vec![
-            InformOutcome::Accepted {
-                device_id: new_id,
-                created: true,
-                came_up: true,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
-            InformOutcome::Accepted {
-                device_id: old_id,
-                created: false,
-                came_up: true,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
+            accepted(new_id, true, true),
+            accepted(old_id, false, true),
             InformOutcome::Unknown,
-            InformOutcome::Accepted {
-                device_id: new_id,
-                created: false,
-                came_up: false,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
-            InformOutcome::Accepted {
-                device_id: old_id,
-                created: false,
-                came_up: false,
-                type_id: None,
-                debug: false,
-                has_cr_username: false,
-            },
+            accepted(new_id, false, false),
+            accepted(old_id, false, false),
         ]
     );
-    let new = store.device_by_serial("NEW").await.unwrap().unwrap();
+    let new = stored(&store, "NEW").await;
     assert_eq!(
         (new.software_version.as_deref(), new.last_connection),
         (Some("2.0"), Some(t(20)))
     );
     assert_eq!(new.status_change, Some(t(10)));
-    let old = store.device_by_serial("OLD").await.unwrap().unwrap();
+    let old = stored(&store, "OLD").await;
     assert_eq!(
         (old.last_connection, old.status_change),
         (Some(t(30)), Some(t(10))),
@@ -634,30 +569,12 @@ async fn unknown_foreign_key_writes_nothing(env: Env) {
     let mut nd = new_device("SN1");
     nd.organization_id = Some(999);
     let err = store.create_device(&nd, t(0)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "organization_id",
-                value: 999
-            }
-        ),
-        "{err:?}"
-    );
+    assert_foreign_key(&err, "organization_id", 999);
     assert!(err.to_string().contains("organization_id"), "{err}");
     let mut nd = new_device("SN1");
     nd.type_id = Some(7);
     let err = store.create_device(&nd, t(0)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "type",
-                value: 7
-            }
-        ),
-        "{err:?}"
-    );
+    assert_foreign_key(&err, "type", 7);
     assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM devices").await, 0);
 
     let d = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
@@ -670,33 +587,15 @@ async fn unknown_foreign_key_writes_nothing(env: Env) {
         .update_device("SN2", &patch, &[task("location_update")], t(1))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "location",
-                value: 55
-            }
-        ),
-        "{err:?}"
-    );
-    let after = store.device_by_serial("SN2").await.unwrap().unwrap();
+    assert_foreign_key(&err, "location", 55);
+    let after = stored(&store, "SN2").await;
     assert_eq!(after.name, None);
     assert!(store.list_tasks(d.id, false).await.unwrap().is_empty());
     let err = store
         .enqueue_tasks(12345, &[task("reboot")], t(1))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "device",
-                value: 12345
-            }
-        ),
-        "{err:?}"
-    );
+    assert_foreign_key(&err, "device", 12345);
     assert_eq!(raw_count(&env, "SELECT COUNT(*) FROM tasks").await, 0);
     store.close().await;
 }
@@ -707,12 +606,11 @@ async fn list_filters_count_order_and_pages(env: Env) {
     let org2 = store.create_organization("two", t(0)).await.unwrap().id;
     let ty = store
         .create_device_type(
-            &NewDeviceType {
-                short_name: "enterprise_router".into(),
-                name: "Enterprise router".into(),
-                data_model_root: "Device.".into(),
-                profile: DeviceTypeProfile::default(),
-            },
+            &tr181_type(
+                "enterprise_router",
+                "Enterprise router",
+                DeviceTypeProfile::default(),
+            ),
             t(0),
         )
         .await
@@ -867,31 +765,15 @@ async fn organization_scope_limits_the_list(env: Env) {
 /// out of id order, equal ones and devices that never changed.
 async fn set_status_changes(env: &Env, rows: &[(i64, &str, Option<DateTime<Utc>>)]) {
     const SQL: &str = "UPDATE devices SET status = $1, status_change = $2 WHERE id = $3";
-    if env.is_postgres() {
-        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
-        for (id, status, at) in rows {
-            sqlx::query(SQL)
-                .bind(status)
-                .bind(at)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
-        for (id, status, at) in rows {
-            sqlx::query(SQL)
-                .bind(status)
-                .bind(at)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    }
+    with_raw_pool!(env, |pool| for (id, status, at) in rows {
+        sqlx::query(SQL)
+            .bind(status)
+            .bind(at)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    })
 }
 
 /// A `type` + `last_status_change_from` page is found either by walking the type in id
@@ -904,15 +786,7 @@ async fn list_pages_since_are_the_same_under_either_plan(env: Env) {
     let mut types = Vec::new();
     for name in ["walk_a", "walk_b"] {
         let ty = store
-            .create_device_type(
-                &NewDeviceType {
-                    short_name: name.into(),
-                    name: name.into(),
-                    data_model_root: "Device.".into(),
-                    profile: DeviceTypeProfile::default(),
-                },
-                t(0),
-            )
+            .create_device_type(&tr181_type(name, name, DeviceTypeProfile::default()), t(0))
             .await
             .unwrap();
         types.push(ty.id);
@@ -1035,33 +909,22 @@ async fn pending_settings_joins_open_groups(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     let other = store.create_device(&new_device("SN2"), t(0)).await.unwrap();
-    store
-        .enqueue_tasks(
-            d.id,
-            &[
-                task("firmware_upgrade"),
-                task("location_update"),
-                task("firmware_upgrade"),
-            ],
-            t(1),
-        )
-        .await
-        .unwrap();
-    let done = store
-        .enqueue_tasks(d.id, &[task("reboot")], t(2))
-        .await
-        .unwrap();
-    store
-        .enqueue_tasks(other.id, &[task("sync")], t(2))
-        .await
-        .unwrap();
+    enqueue(
+        &store,
+        d.id,
+        &[
+            task("firmware_upgrade"),
+            task("location_update"),
+            task("firmware_upgrade"),
+        ],
+        t(1),
+    )
+    .await;
+    let done = enqueue(&store, d.id, &[task("reboot")], t(2)).await;
+    enqueue(&store, other.id, &[task("sync")], t(2)).await;
     // settle the reboot: claim everything up to it, release the rest
     let mut claimed = Vec::new();
-    while let Some(c) = store
-        .claim_next_task(d.id, "n1", t(3), Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
+    while let Some(c) = claim(&store, d.id, "n1", t(3), Duration::from_secs(60)).await {
         claimed.push(c);
     }
     for c in &claimed {
@@ -1072,7 +935,7 @@ async fn pending_settings_joins_open_groups(env: Env) {
         };
         store.settle_task(c.id, "n1", &outcome, t(4)).await.unwrap();
     }
-    let got = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let got = stored(&store, "SN1").await;
     assert_eq!(
         got.pending_settings.as_deref(),
         Some("firmware_upgrade,location_update")
@@ -1137,26 +1000,17 @@ async fn update_device_applies_patch_and_tasks_atomically(env: Env) {
 async fn claim_takes_due_tasks_in_creation_order(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
-    let queued = store
-        .enqueue_tasks(d.id, &[task("a"), task("b"), task("c")], t(10))
-        .await
-        .unwrap();
+    let queued = enqueue(&store, d.id, &[task("a"), task("b"), task("c")], t(10)).await;
     assert_eq!(queued.len(), 3);
     assert_ne!(queued[0].command_key, queued[1].command_key);
     assert!(
-        store
-            .claim_next_task(d.id, "n1", t(9), Duration::from_secs(60))
+        claim(&store, d.id, "n1", t(9), Duration::from_secs(60))
             .await
-            .unwrap()
             .is_none(),
         "not due yet"
     );
     let mut order = Vec::new();
-    while let Some(c) = store
-        .claim_next_task(d.id, "n1", t(10), Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
+    while let Some(c) = claim(&store, d.id, "n1", t(10), Duration::from_secs(60)).await {
         assert_eq!(c.state, TaskState::InFlight);
         assert_eq!(c.attempts, 1);
         assert_eq!(c.claimed_by.as_deref(), Some("n1"));
@@ -1171,7 +1025,7 @@ async fn claim_takes_due_tasks_in_creation_order(env: Env) {
         );
     }
     assert_eq!(order, ["a", "b", "c"]);
-    let dev = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let dev = stored(&store, "SN1").await;
     assert_eq!(dev.last_configuration, Some(t(11)));
     assert_eq!(dev.pending_settings, None);
     store.close().await;
@@ -1181,18 +1035,14 @@ async fn concurrent_claimers_never_share_a_task(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
     let tasks: Vec<NewTask> = (0..40).map(|i| task(&format!("g{i}"))).collect();
-    store.enqueue_tasks(d.id, &tasks, t(0)).await.unwrap();
+    enqueue(&store, d.id, &tasks, t(0)).await;
     let mut handles = Vec::new();
     for node in 0..4 {
         let store = store.clone();
         handles.push(tokio::spawn(async move {
             let holder = format!("node{node}");
             let mut mine = Vec::new();
-            while let Some(c) = store
-                .claim_next_task(d.id, &holder, t(1), Duration::from_secs(60))
-                .await
-                .unwrap()
-            {
+            while let Some(c) = claim(&store, d.id, &holder, t(1), Duration::from_secs(60)).await {
                 mine.push(c.id);
                 tokio::task::yield_now().await;
             }
@@ -1214,61 +1064,39 @@ async fn concurrent_claimers_never_share_a_task(env: Env) {
 async fn session_lease_is_exclusive_and_expires(env: Env) {
     let store = env.store().await;
     let ttl = Duration::from_secs(30);
-    assert!(
-        store
-            .acquire_session_lease("SN1", "a", t(0), ttl)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "b", t(10), ttl)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN1", "a", t(20), ttl)
-            .await
-            .unwrap(),
-        "renewal"
-    );
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "b", t(49), ttl)
-            .await
-            .unwrap(),
-        "renewed to t(50)"
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN2", "b", t(10), ttl)
-            .await
-            .unwrap(),
-        "per device"
-    );
-    assert!(
-        store
-            .acquire_session_lease("SN1", "b", t(50), ttl)
-            .await
-            .unwrap(),
-        "expired"
-    );
-    store.release_session_lease("SN1", "a").await.unwrap();
-    assert!(
-        !store
-            .acquire_session_lease("SN1", "c", t(60), ttl)
-            .await
-            .unwrap(),
-        "a cannot release b's lease"
-    );
-    store.release_session_lease("SN1", "b").await.unwrap();
-    assert!(
-        store
-            .acquire_session_lease("SN1", "c", t(61), ttl)
-            .await
-            .unwrap()
-    );
+    enum Step {
+        /// (serial, holder, at): whether the lease is taken, and why
+        Take(&'static str, &'static str, i64, bool, &'static str),
+        /// (serial, holder): gives the lease up if that holder has it
+        Release(&'static str, &'static str),
+    }
+    use Step::{Release, Take};
+    for step in [
+        Take("SN1", "a", 0, true, "free"),
+        Take("SN1", "b", 10, false, "a holds it"),
+        Take("SN1", "a", 20, true, "renewal"),
+        Take("SN1", "b", 49, false, "renewed to t(50)"),
+        Take("SN2", "b", 10, true, "per device"),
+        Take("SN1", "b", 50, true, "expired"),
+        Release("SN1", "a"),
+        Take("SN1", "c", 60, false, "a cannot release b's lease"),
+        Release("SN1", "b"),
+        Take("SN1", "c", 61, true, "given up by b"),
+    ] {
+        match step {
+            Take(serial, holder, at, want, why) => {
+                let taken = store
+                    .acquire_session_lease(serial, holder, t(at), ttl)
+                    .await;
+                assert_eq!(
+                    taken.unwrap(),
+                    want,
+                    "{serial} by {holder} at t({at}): {why}"
+                );
+            }
+            Release(serial, holder) => store.release_session_lease(serial, holder).await.unwrap(),
+        }
+    }
     // racing nodes: exactly one wins
     let mut handles = Vec::new();
     for n in 0..8 {
@@ -1312,17 +1140,7 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
     let store = env.store().await;
     let out = store.start_session(&start("SN1", "a", t(0))).await.unwrap();
     let id = device_id(&store, "SN1").await;
-    assert_eq!(
-        out,
-        SessionStartOutcome::Started(InformOutcome::Accepted {
-            device_id: id,
-            created: true,
-            came_up: true,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        })
-    );
+    assert_eq!(out, SessionStartOutcome::Started(accepted(id, true, true)));
     assert!(store.session_lease_active("SN1", t(59)).await.unwrap());
     assert!(!store.session_lease_active("SN1", t(60)).await.unwrap());
     // a second session of the device while the first holds the lease: nothing written
@@ -1332,7 +1150,7 @@ async fn session_start_takes_the_lease_then_stores_the_inform(env: Env) {
         store.start_session(&other).await.unwrap(),
         SessionStartOutcome::Busy
     );
-    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let d = stored(&store, "SN1").await;
     assert_eq!(
         (d.software_version.as_deref(), d.last_connection),
         (Some("1.2.3"), Some(t(0)))
@@ -1382,10 +1200,7 @@ async fn session_turn_claims_under_the_lease_or_ends_the_session(env: Env) {
     let store = env.store().await;
     store.start_session(&start("SN1", "a", t(0))).await.unwrap();
     let id = device_id(&store, "SN1").await;
-    let queued = store
-        .enqueue_tasks(id, &[task("reboot"), task("sync")], t(1))
-        .await
-        .unwrap();
+    let queued = enqueue(&store, id, &[task("reboot"), task("sync")], t(1)).await;
     // a task is due: claimed, and the lease renewed to t(50) + 60 s
     let first = store
         .session_turn(&turn(id, "SN1", "a", t(50)))
@@ -1443,10 +1258,7 @@ async fn session_turn_claims_under_the_lease_or_ends_the_session(env: Env) {
             .unwrap()
     );
     // a task queued after the end waits for the next session, untouched
-    let later = store
-        .enqueue_tasks(id, &[task("late")], t(57))
-        .await
-        .unwrap();
+    let later = enqueue(&store, id, &[task("late")], t(57)).await;
     assert!(
         store
             .session_turn(&turn(id, "SN1", "a", t(58)))
@@ -1488,14 +1300,7 @@ async fn session_ops_apply_in_order_in_one_batch(env: Env) {
     assert_eq!(out[0], SessionOpOutcome::Released);
     assert_eq!(
         out[1],
-        SessionOpOutcome::Start(SessionStartOutcome::Started(InformOutcome::Accepted {
-            device_id: id,
-            created: false,
-            came_up: false,
-            type_id: None,
-            debug: false,
-            has_cr_username: false,
-        }))
+        SessionOpOutcome::Start(SessionStartOutcome::Started(accepted(id, false, false)))
     );
     assert_eq!(out[2], SessionOpOutcome::Start(SessionStartOutcome::Busy));
     assert!(matches!(
@@ -1536,14 +1341,8 @@ async fn session_ops_for_many_devices_in_one_batch(env: Env) {
             .unwrap();
         ids.push(device_id(&store, &serial).await);
     }
-    let queued = store
-        .enqueue_tasks(ids[1], &[task("reboot")], t(1))
-        .await
-        .unwrap();
-    let later = store
-        .enqueue_tasks(ids[4], &[task("sync")], t(1000))
-        .await
-        .unwrap();
+    let queued = enqueue(&store, ids[1], &[task("reboot")], t(1)).await;
+    let later = enqueue(&store, ids[4], &[task("sync")], t(1000)).await;
     assert!(
         store
             .acquire_session_lease("X", "other", t(30), Duration::from_secs(60))
@@ -1634,15 +1433,7 @@ async fn session_ops_for_many_devices_in_one_batch(env: Env) {
 
 async fn writer_batches_session_starts_one_winner_per_device(env: Env) {
     let store = env.store().await;
-    let (writer, task) = InformWriter::spawn(
-        store.clone(),
-        WriterConfig {
-            max_batch: 64,
-            max_delay: Duration::from_millis(5),
-            queue: 1024,
-            ..WriterConfig::for_dialect(store.dialect())
-        },
-    );
+    let (writer, task) = batching_writer(&store);
     // 50 devices, each started by three sessions at once
     let mut handles = Vec::new();
     for n in 0..150 {
@@ -1740,39 +1531,16 @@ async fn bootstrap_start_replaces_stored_parameters(env: Env) {
 async fn crash_between_claim_and_settle_is_claimable_after_expiry(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
-    store
-        .enqueue_tasks(d.id, &[task("reboot")], t(0))
-        .await
-        .unwrap();
+    enqueue(&store, d.id, &[task("reboot")], t(0)).await;
     let ttl = Duration::from_secs(120);
-    let first = store
-        .claim_next_task(d.id, "crashed", t(1), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = claim(&store, d.id, "crashed", t(1), ttl).await.unwrap();
     // the node dies here, never settling
-    assert!(
-        store
-            .claim_next_task(d.id, "n2", t(100), ttl)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&store, d.id, "n2", t(100), ttl).await.is_none());
     assert_eq!(
-        store
-            .device_by_serial("SN1")
-            .await
-            .unwrap()
-            .unwrap()
-            .pending_settings
-            .as_deref(),
+        stored(&store, "SN1").await.pending_settings.as_deref(),
         Some("reboot")
     );
-    let again = store
-        .claim_next_task(d.id, "n2", t(121), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = claim(&store, d.id, "n2", t(121), ttl).await.unwrap();
     assert_eq!((again.id, again.attempts), (first.id, 2));
     let err = store
         .settle_task(first.id, "crashed", &TaskOutcome::Done, t(122))
@@ -1803,21 +1571,14 @@ async fn faults_retry_with_backoff_then_fail(env: Env) {
         ..RetryPolicy::default()
     });
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
-    store
-        .enqueue_tasks(d.id, &[task("credentials")], t(0))
-        .await
-        .unwrap();
+    enqueue(&store, d.id, &[task("credentials")], t(0)).await;
     let ttl = Duration::from_secs(30);
     let fault = TaskOutcome::Fault {
         code: 9002,
         string: "Internal error".into(),
         retryable: true,
     };
-    let c = store
-        .claim_next_task(d.id, "n", t(0), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = claim(&store, d.id, "n", t(0), ttl).await.unwrap();
     assert_eq!(
         store.settle_task(c.id, "n", &fault, t(1)).await.unwrap(),
         TaskState::Pending
@@ -1829,18 +1590,10 @@ async fn faults_retry_with_backoff_then_fail(env: Env) {
         (Some(9002), Some("Internal error"))
     );
     assert!(
-        store
-            .claim_next_task(d.id, "n", t(60), ttl)
-            .await
-            .unwrap()
-            .is_none(),
+        claim(&store, d.id, "n", t(60), ttl).await.is_none(),
         "backing off"
     );
-    let c = store
-        .claim_next_task(d.id, "n", t(61), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = claim(&store, d.id, "n", t(61), ttl).await.unwrap();
     assert_eq!(
         store.settle_task(c.id, "n", &fault, t(62)).await.unwrap(),
         TaskState::Pending
@@ -1850,40 +1603,18 @@ async fn faults_retry_with_backoff_then_fail(env: Env) {
         t(182),
         "doubled"
     );
-    let c = store
-        .claim_next_task(d.id, "n", t(182), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = claim(&store, d.id, "n", t(182), ttl).await.unwrap();
     assert_eq!(c.attempts, 3);
     assert_eq!(
         store.settle_task(c.id, "n", &fault, t(183)).await.unwrap(),
         TaskState::Failed
     );
-    assert!(
-        store
-            .claim_next_task(d.id, "n", t(10_000), ttl)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        store
-            .device_by_serial("SN1")
-            .await
-            .unwrap()
-            .unwrap()
-            .pending_settings,
-        None
-    );
+    assert!(claim(&store, d.id, "n", t(10_000), ttl).await.is_none());
+    assert_eq!(stored(&store, "SN1").await.pending_settings, None);
 
     // a fault that retrying cannot fix fails at once
-    store.enqueue_tasks(d.id, &[task("x")], t(0)).await.unwrap();
-    let c = store
-        .claim_next_task(d.id, "n", t(200), ttl)
-        .await
-        .unwrap()
-        .unwrap();
+    enqueue(&store, d.id, &[task("x")], t(0)).await;
+    let c = claim(&store, d.id, "n", t(200), ttl).await.unwrap();
     let permanent = TaskOutcome::Fault {
         code: 9005,
         string: "Invalid parameter name".into(),
@@ -1904,33 +1635,28 @@ async fn faults_retry_with_backoff_then_fail(env: Env) {
 async fn await_event_task_settles_by_command_key(env: Env) {
     let store = env.store().await;
     let d = store.create_device(&new_device("SN1"), t(0)).await.unwrap();
-    let q = store
-        .enqueue_tasks(
-            d.id,
-            &[NewTask {
-                kind: "reboot".into(),
-                setting_group: "reboot".into(),
-                payload: json!({}),
-                merge: Merge::Never,
-            }],
-            t(0),
-        )
+    let q = enqueue(
+        &store,
+        d.id,
+        &[NewTask {
+            kind: "reboot".into(),
+            setting_group: "reboot".into(),
+            payload: json!({}),
+            merge: Merge::Never,
+        }],
+        t(0),
+    )
+    .await;
+    let c = claim(&store, d.id, "n", t(1), Duration::from_secs(30))
         .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d.id, "n", t(1), Duration::from_secs(30))
-        .await
-        .unwrap()
         .unwrap();
     store
         .settle_task(c.id, "n", &TaskOutcome::AwaitEvent { until: t(3600) }, t(2))
         .await
         .unwrap();
     assert!(
-        store
-            .claim_next_task(d.id, "m", t(100), Duration::from_secs(30))
+        claim(&store, d.id, "m", t(100), Duration::from_secs(30))
             .await
-            .unwrap()
             .is_none()
     );
     // the device re-informs with M Reboot + the CommandKey
@@ -1967,25 +1693,22 @@ async fn reported_results_and_cancellations_are_kept(env: Env) {
         payload: json!({}),
         merge: Merge::Never,
     };
-    let q = store
-        .enqueue_tasks(
-            d.id,
-            &[
-                task("get_queued_transfers"),
-                task("change_du_state"),
-                task("schedule_download"),
-            ],
-            t(0),
-        )
-        .await
-        .unwrap();
+    let q = enqueue(
+        &store,
+        d.id,
+        &[
+            task("get_queued_transfers"),
+            task("change_du_state"),
+            task("schedule_download"),
+        ],
+        t(0),
+    )
+    .await;
     let claim = |at: i64| {
         let store = store.clone();
         async move {
-            store
-                .claim_next_task(d.id, "n", t(at), Duration::from_secs(30))
+            claim(&store, d.id, "n", t(at), Duration::from_secs(30))
                 .await
-                .unwrap()
                 .unwrap()
         }
     };
@@ -2123,7 +1846,7 @@ async fn choose_firmware(store: &Store, serial: &str, image: i64, now: DateTime<
 }
 
 async fn pending(store: &Store, serial: &str) -> (bool, Option<DateTime<Utc>>) {
-    let d = store.device_by_serial(serial).await.unwrap().unwrap();
+    let d = stored(store, serial).await;
     (d.firmware_image_is_pending, d.last_change)
 }
 
@@ -2186,10 +1909,8 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
     let claim = |at: i64| {
         let store = store.clone();
         async move {
-            store
-                .claim_next_task(d.id, "n", t(at), ttl)
+            claim(&store, d.id, "n", t(at), ttl)
                 .await
-                .unwrap()
                 .expect("a due task")
         }
     };
@@ -2302,16 +2023,11 @@ async fn firmware_pending_follows_the_open_firmware_tasks(env: Env) {
     assert_eq!(pending(&store, "SN1").await, (false, Some(t(701))));
 
     // a firmware download queued through the tasks API is pending too
-    store
-        .enqueue_tasks(d.id, &[firmware_task(image)], t(800))
-        .await
-        .unwrap();
+    enqueue(&store, d.id, &[firmware_task(image)], t(800)).await;
     assert_eq!(pending(&store, "SN1").await, (true, Some(t(800))));
     // other tasks, whatever becomes of them, leave the flag (and last_change) alone
-    let other = store
-        .enqueue_tasks(d.id, &[task("reboot")], t(801))
+    let other = enqueue(&store, d.id, &[task("reboot")], t(801))
         .await
-        .unwrap()
         .remove(0);
     assert_eq!(
         store.cancel_task(d.id, other.id, t(802)).await.unwrap(),
@@ -2356,10 +2072,8 @@ async fn a_new_firmware_choice_withdraws_the_pending_download(env: Env) {
     );
 
     // B in flight (the CPE has it), then C chosen: B stays, C queued
-    let sent = store
-        .claim_next_task(d.id, "n", t(3), Duration::from_secs(30))
+    let sent = claim(&store, d.id, "n", t(3), Duration::from_secs(30))
         .await
-        .unwrap()
         .unwrap();
     store
         .settle_task(
@@ -2428,12 +2142,8 @@ async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
     let run = |outcome: TaskOutcome, at: i64| {
         let (store, ask) = (store.clone(), ask.clone());
         async move {
-            store.enqueue_tasks(d.id, &[ask], t(at)).await.unwrap();
-            let c = store
-                .claim_next_task(d.id, "n", t(at), ttl)
-                .await
-                .unwrap()
-                .unwrap();
+            enqueue(&store, d.id, &[ask], t(at)).await;
+            let c = claim(&store, d.id, "n", t(at), ttl).await.unwrap();
             store.settle_task(c.id, "n", &outcome, t(at)).await.unwrap();
             c.id
         }
@@ -2460,10 +2170,7 @@ async fn last_done_task_is_the_newest_done_of_its_kind(env: Env) {
         json!({"methods": ["GetRPCMethods"]})
     );
     // queued but not yet answered: the last answer still stands
-    store
-        .enqueue_tasks(d.id, std::slice::from_ref(&ask), t(4))
-        .await
-        .unwrap();
+    enqueue(&store, d.id, std::slice::from_ref(&ask), t(4)).await;
     assert_eq!(
         store.last_done_task(d.id, kind).await.unwrap().unwrap().id,
         newest
@@ -2478,10 +2185,7 @@ async fn delete_device_removes_parameters_tasks_and_history(env: Env) {
     store.upsert_inform(&inform("SN1", t(0))).await.unwrap();
     store.upsert_inform(&inform("KEEP", t(0))).await.unwrap();
     let id = device_id(&store, "SN1").await;
-    store
-        .enqueue_tasks(id, &[task("sync")], t(0))
-        .await
-        .unwrap();
+    enqueue(&store, id, &[task("sync")], t(0)).await;
     store
         .record_trace(&trace(id, "<Inform/>", 0), 10)
         .await
@@ -2515,23 +2219,12 @@ async fn password_is_encrypted_at_rest_and_redacted(env: Env) {
     let d = store.create_device(&nd, t(0)).await.unwrap();
     assert!(d.has_password);
     assert!(!format!("{d:?}").contains(secret));
-    let raw: Vec<u8> = if env.is_postgres() {
-        let pool = sqlx::PgPool::connect(&env.url).await.unwrap();
-        let v = sqlx::query_scalar("SELECT password_enc FROM devices")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        v
-    } else {
-        let pool = sqlx::SqlitePool::connect(&env.url).await.unwrap();
-        let v = sqlx::query_scalar("SELECT password_enc FROM devices")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        v
-    };
+    let raw: Vec<u8> = with_raw_pool!(env, |pool| sqlx::query_scalar(
+        "SELECT password_enc FROM devices"
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap());
     assert!(
         !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "plaintext at rest"
@@ -2652,16 +2345,7 @@ async fn token_is_stored_as_hash_and_looked_up(env: Env) {
         .create_token("x", TokenScope::organization(4242), t(0))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "organization_id",
-                value: 4242
-            }
-        ),
-        "{err:?}"
-    );
+    assert_foreign_key(&err, "organization_id", 4242);
     store.close().await;
 }
 
@@ -2954,7 +2638,7 @@ async fn status_sweep_marks_overdue_devices_down(env: Env) {
     assert_eq!(store.sweep_status(t(681), policy).await.unwrap(), 2);
     let status = |s: &'static str| {
         let store = store.clone();
-        async move { store.device_by_serial(s).await.unwrap().unwrap() }
+        async move { stored(&store, s).await }
     };
     let old = status("SN_OLD").await;
     assert_eq!(
@@ -3111,16 +2795,7 @@ async fn parameters_by_prefix_bulk_upsert_and_delete(env: Env) {
         .upsert_parameters(777, &many[..1], t(1))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ForeignKey {
-                field: "device",
-                value: 777
-            }
-        ),
-        "{err:?}"
-    );
+    assert_foreign_key(&err, "device", 777);
     store.close().await;
 }
 
@@ -3159,12 +2834,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
     };
     let ty = store
         .create_device_type(
-            &NewDeviceType {
-                short_name: "enterprise_router".into(),
-                name: "Enterprise router".into(),
-                data_model_root: "Device.".into(),
-                profile: profile.clone(),
-            },
+            &tr181_type("enterprise_router", "Enterprise router", profile.clone()),
             t(0),
         )
         .await
@@ -3174,15 +2844,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
         profile
     );
     let renamed = store
-        .update_device_type(
-            ty.id,
-            &NewDeviceType {
-                short_name: "er".into(),
-                name: "ER".into(),
-                data_model_root: "Device.".into(),
-                profile: DeviceTypeProfile::default(),
-            },
-        )
+        .update_device_type(ty.id, &tr181_type("er", "ER", DeviceTypeProfile::default()))
         .await
         .unwrap();
     assert_eq!(renamed.short_name, "er");
@@ -3221,7 +2883,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
         assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     }
     store.delete_location(loc.id).await.unwrap();
-    let d = store.device_by_serial("SN1").await.unwrap().unwrap();
+    let d = stored(&store, "SN1").await;
     assert_eq!(d.location_id, None);
     store.delete_device("SN1").await.unwrap();
     store.delete_firmware_image(fw.id).await.unwrap();
@@ -3238,7 +2900,7 @@ async fn catalog_round_trips_and_refuses_deleting_used_rows(env: Env) {
 async fn parameter_updated_moves_only_when_the_value_changes(env: Env) {
     let store = env.store().await;
     store.upsert_inform(&inform("SN1", t(10))).await.unwrap();
-    let id = store.device_by_serial("SN1").await.unwrap().unwrap().id;
+    let id = stored(&store, "SN1").await.id;
     // the same values again, through the single and the batched path
     store.upsert_inform(&inform("SN1", t(20))).await.unwrap();
     let (writer, task) =
@@ -3249,15 +2911,7 @@ async fn parameter_updated_moves_only_when_the_value_changes(env: Env) {
     let params = store.list_parameters(id, "").await.unwrap();
     assert_eq!(params.len(), 20);
     assert!(params.iter().all(|p| p.updated == t(10)), "{params:?}");
-    assert_eq!(
-        store
-            .device_by_serial("SN1")
-            .await
-            .unwrap()
-            .unwrap()
-            .last_connection,
-        Some(t(25))
-    );
+    assert_eq!(stored(&store, "SN1").await.last_connection, Some(t(25)));
     // a changed value moves its own row only
     let mut changed = inform("SN1", t(30));
     changed.parameters[3].value = "other".into();
@@ -3324,13 +2978,26 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
+    let accept = |key: &'static str, at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .accept_cr_credentials(device.id, key, t(at))
+                .await
+                .unwrap()
+        }
+    };
+    // the pair a connection request would use
+    let on_wake = || {
+        let store = store.clone();
+        async move { store.wake_target(device.id).await.unwrap().credentials }
+    };
     let usable = |user: &str, pw: Option<&str>| CrCredentials {
         username: user.into(),
         password: pw.map(DevicePassword::new),
     };
-    let target = store.wake_target(device.id).await.unwrap();
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("reg-user", Some("reg-secret")))
     );
     // a new pair on record is not what the CPE checks yet
@@ -3356,48 +3023,25 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
-    let target = store.wake_target(device.id).await.unwrap();
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("reg-user", Some("reg-secret")))
     );
-    assert!(
-        !store
-            .accept_cr_credentials(device.id, "key-0", t(2))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-1", t(2))
-            .await
-            .unwrap()
-    );
-    let target = store.wake_target(device.id).await.unwrap();
+    assert!(!accept("key-0", 2).await);
+    assert!(accept("key-1", 2).await);
     assert_eq!(
-        target.credentials,
+        on_wake().await,
         Some(usable("new-user", Some("new-secret")))
     );
     // accepted once: the offer is gone
-    assert!(
-        !store
-            .accept_cr_credentials(device.id, "key-1", t(3))
-            .await
-            .unwrap()
-    );
+    assert!(!accept("key-1", 3).await);
     // a username alone, and no password, is kept as such
     store
         .offer_cr_credentials(device.id, "key-2", "only-user", None)
         .await
         .unwrap();
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-2", t(4))
-            .await
-            .unwrap()
-    );
-    let target = store.wake_target(device.id).await.unwrap();
-    assert_eq!(target.credentials, Some(usable("only-user", None)));
+    assert!(accept("key-2", 4).await);
+    assert_eq!(on_wake().await, Some(usable("only-user", None)));
     // sealed at rest
     store
         .offer_cr_credentials(
@@ -3408,12 +3052,7 @@ async fn cr_credentials_become_usable_only_when_accepted(env: Env) {
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .accept_cr_credentials(device.id, "key-3", t(5))
-            .await
-            .unwrap()
-    );
+    assert!(accept("key-3", 5).await);
     let plain = raw_count(
         &env,
         "SELECT COUNT(*) FROM cr_credentials WHERE password_enc IS NOT NULL",
@@ -3500,10 +3139,8 @@ async fn cr_provisioning_generates_once_and_queues_one_task(env: Env) {
     let open = store.list_tasks(device_id, true).await.unwrap();
     assert_eq!(open.len(), 1);
     // once sent, a later bootstrap queues the pair on record again
-    let claimed = store
-        .claim_next_task(device_id, "h", t(4), Duration::from_secs(60))
+    let claimed = claim(&store, device_id, "h", t(4), Duration::from_secs(60))
         .await
-        .unwrap()
         .unwrap();
     store
         .settle_task(claimed.id, "h", &TaskOutcome::Done, t(5))

@@ -6,18 +6,10 @@ use std::time::Duration;
 use acs_store::{
     Cancellation, Merge, NewDevice, NewTask, RetryPolicy, Store, TaskOutcome, TaskState,
 };
-use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
-use super::harness::{BoxFuture, Case, Env};
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        pub fn all() -> Vec<Case> {
-            vec![$((stringify!($name), |env: Env| -> BoxFuture { Box::pin($name(env)) })),*]
-        }
-    };
-}
+use super::fixtures::{claim, enqueue, stored, t};
+use super::harness::Env;
 
 cases!(
     an_accepted_task_whose_wait_runs_out_is_unconfirmed_not_queued_again,
@@ -28,10 +20,6 @@ cases!(
     each_merge_policy_keeps_one_wish,
     migration_0006_keeps_tasks_and_marks_those_awaiting_an_event,
 );
-
-fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
-}
 
 const CLAIM: Duration = Duration::from_secs(60);
 
@@ -66,12 +54,7 @@ fn intent(kind: &str, payload: serde_json::Value) -> NewTask {
 }
 
 async fn pending_settings(store: &Store, serial: &str) -> Option<String> {
-    store
-        .device_by_serial(serial)
-        .await
-        .unwrap()
-        .unwrap()
-        .pending_settings
+    stored(store, serial).await.pending_settings
 }
 
 /// Issue 14: the expiry sweep turned an accepted Reboot back to pending, and the next
@@ -79,15 +62,8 @@ async fn pending_settings(store: &Store, serial: &str) -> Option<String> {
 async fn an_accepted_task_whose_wait_runs_out_is_unconfirmed_not_queued_again(env: Env) {
     let store = env.store().await;
     let d = device(&store, "SN1").await;
-    let q = store
-        .enqueue_tasks(d, &[intent("reboot", json!({}))], t(0))
-        .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d, "n/s1", t(1), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let q = enqueue(&store, d, &[intent("reboot", json!({}))], t(0)).await;
+    let c = claim(&store, d, "n/s1", t(1), CLAIM).await.unwrap();
     // the RebootResponse came: it waits for its boot until t(3600)
     store
         .settle_task(
@@ -117,30 +93,15 @@ async fn an_accepted_task_whose_wait_runs_out_is_unconfirmed_not_queued_again(en
     assert_eq!(pending_settings(&store, "SN1").await, None);
     for at in [3601, 7200, 100_000] {
         assert!(
-            store
-                .claim_next_task(d, "n/s2", t(at), CLAIM)
-                .await
-                .unwrap()
-                .is_none(),
+            claim(&store, d, "n/s2", t(at), CLAIM).await.is_none(),
             "claimed again at {at}"
         );
     }
     // a claim that ran out before any response (the node died) is claimable again, as before
-    let q = store
-        .enqueue_tasks(d, &[intent("get_rpc_methods", json!({}))], t(4000))
-        .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d, "dead", t(4000), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let q = enqueue(&store, d, &[intent("get_rpc_methods", json!({}))], t(4000)).await;
+    let c = claim(&store, d, "dead", t(4000), CLAIM).await.unwrap();
     assert_eq!(c.id, q[0].id);
-    let again = store
-        .claim_next_task(d, "n/s3", t(4061), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = claim(&store, d, "n/s3", t(4061), CLAIM).await.unwrap();
     assert_eq!((again.id, again.attempts), (c.id, 2));
     store.close().await;
 }
@@ -159,9 +120,7 @@ async fn identical_intents_merge_in_the_queuing_transaction(env: Env) {
             other.clone()
         };
         racing.push(tokio::spawn(async move {
-            s.enqueue_tasks(d, &[intent("reboot", json!({}))], t(i))
-                .await
-                .unwrap()
+            enqueue(&s, d, &[intent("reboot", json!({}))], t(i)).await
         }));
     }
     let mut ids = Vec::new();
@@ -184,15 +143,14 @@ async fn identical_intents_merge_in_the_queuing_transaction(env: Env) {
 async fn a_task_after_which_sessions_keep_ending_fails_with_the_reason(env: Env) {
     let store = env.store().await;
     let d = device(&store, "SN1").await;
-    let q = store
-        .enqueue_tasks(d, &[intent("get_parameter_values", json!({}))], t(0))
-        .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d, "n/s0", t(1), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let q = enqueue(
+        &store,
+        d,
+        &[intent("get_parameter_values", json!({}))],
+        t(0),
+    )
+    .await;
+    let c = claim(&store, d, "n/s0", t(1), CLAIM).await.unwrap();
     assert_eq!(
         store
             .settle_task(c.id, "n/s0", &TaskOutcome::Release, t(2))
@@ -203,11 +161,7 @@ async fn a_task_after_which_sessions_keep_ending_fails_with_the_reason(env: Env)
     for n in 1..=3 {
         let at = 10 * n;
         let holder = format!("n/s{n}");
-        let c = store
-            .claim_next_task(d, &holder, t(at), CLAIM)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = claim(&store, d, &holder, t(at), CLAIM).await.unwrap();
         let state = store
             .settle_task(c.id, &holder, &TaskOutcome::Unanswered, t(at + 1))
             .await
@@ -228,13 +182,7 @@ async fn a_task_after_which_sessions_keep_ending_fails_with_the_reason(env: Env)
             );
         }
     }
-    assert!(
-        store
-            .claim_next_task(d, "n/s9", t(100), CLAIM)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&store, d, "n/s9", t(100), CLAIM).await.is_none());
     assert_eq!(pending_settings(&store, "SN1").await, None);
 
     // the limit is the policy's
@@ -242,15 +190,8 @@ async fn a_task_after_which_sessions_keep_ending_fails_with_the_reason(env: Env)
         max_unanswered: 1,
         ..RetryPolicy::default()
     });
-    store
-        .enqueue_tasks(d, &[intent("get_rpc_methods", json!({}))], t(200))
-        .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d, "n/s", t(201), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    enqueue(&store, d, &[intent("get_rpc_methods", json!({}))], t(200)).await;
+    let c = claim(&store, d, "n/s", t(201), CLAIM).await.unwrap();
     assert_eq!(
         store
             .settle_task(c.id, "n/s", &TaskOutcome::Unanswered, t(202))
@@ -266,22 +207,17 @@ async fn a_task_after_which_sessions_keep_ending_fails_with_the_reason(env: Env)
 async fn a_report_settles_a_task_whose_session_ended_before_the_answer(env: Env) {
     let store = env.store().await;
     let d = device(&store, "SN1").await;
-    let q = store
-        .enqueue_tasks(
-            d,
-            &[
-                intent("set_parameter_values", json!({})),
-                intent("reboot", json!({})),
-            ],
-            t(0),
-        )
-        .await
-        .unwrap();
-    let c = store
-        .claim_next_task(d, "n/s1", t(1), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let q = enqueue(
+        &store,
+        d,
+        &[
+            intent("set_parameter_values", json!({})),
+            intent("reboot", json!({})),
+        ],
+        t(0),
+    )
+    .await;
+    let c = claim(&store, d, "n/s1", t(1), CLAIM).await.unwrap();
     store
         .settle_task(c.id, "n/s1", &TaskOutcome::Unanswered, t(2))
         .await
@@ -309,38 +245,31 @@ async fn cancellation_keeps_what_the_cpe_may_have_received(env: Env) {
     let store = env.store().await;
     let d = device(&store, "SN1").await;
     let other = device(&store, "SN2").await;
-    let q = store
-        .enqueue_tasks(
-            d,
-            &[
-                intent("get_rpc_methods", json!({})),
-                intent("reboot", json!({})),
-                intent("set_parameter_values", json!({})),
-                intent("firmware", json!({"firmware_image": 1})),
-                intent("sync", json!({})),
-            ],
-            t(0),
-        )
-        .await
-        .unwrap();
+    let q = enqueue(
+        &store,
+        d,
+        &[
+            intent("get_rpc_methods", json!({})),
+            intent("reboot", json!({})),
+            intent("set_parameter_values", json!({})),
+            intent("firmware", json!({"firmware_image": 1})),
+            intent("sync", json!({})),
+        ],
+        t(0),
+    )
+    .await;
     // get_rpc_methods: done; reboot: accepted, awaiting its boot; SPV: sent, no answer yet;
     // firmware: sent once, refused with a retryable fault, pending again; sync: never sent
-    let claim = |at: i64| {
+    let claim_at = |at: i64| {
         let store = store.clone();
-        async move {
-            store
-                .claim_next_task(d, "n/s1", t(at), CLAIM)
-                .await
-                .unwrap()
-                .unwrap()
-        }
+        async move { claim(&store, d, "n/s1", t(at), CLAIM).await.unwrap() }
     };
-    let c = claim(1).await;
+    let c = claim_at(1).await;
     store
         .settle_task(c.id, "n/s1", &TaskOutcome::Done, t(1))
         .await
         .unwrap();
-    let c = claim(2).await;
+    let c = claim_at(2).await;
     store
         .settle_task(
             c.id,
@@ -350,7 +279,7 @@ async fn cancellation_keeps_what_the_cpe_may_have_received(env: Env) {
         )
         .await
         .unwrap();
-    let spv = claim(3).await;
+    let spv = claim_at(3).await;
     assert_eq!(spv.id, q[2].id);
     store.release_expired_tasks(t(3)).await.unwrap();
     let mut outcomes = Vec::new();
@@ -396,7 +325,7 @@ async fn cancellation_keeps_what_the_cpe_may_have_received(env: Env) {
     }
     // the firmware task: sent, faulted, pending again; cancelled, the device is no longer
     // waiting for an image
-    let fw = claim(20).await;
+    let fw = claim_at(20).await;
     assert_eq!(fw.id, q[3].id);
     let fault = TaskOutcome::Fault {
         code: 9002,
@@ -407,14 +336,7 @@ async fn cancellation_keeps_what_the_cpe_may_have_received(env: Env) {
         .settle_task(fw.id, "n/s1", &fault, t(21))
         .await
         .unwrap();
-    assert!(
-        store
-            .device_by_serial("SN1")
-            .await
-            .unwrap()
-            .unwrap()
-            .firmware_image_is_pending
-    );
+    assert!(stored(&store, "SN1").await.firmware_image_is_pending);
     let Cancellation::Cancelled(fw) = store.cancel_task(d, fw.id, t(22)).await.unwrap() else {
         panic!("the firmware task went out once")
     };
@@ -423,22 +345,9 @@ async fn cancellation_keeps_what_the_cpe_may_have_received(env: Env) {
         fw.fault_string.as_deref().unwrap().contains("1 time"),
         "{fw:?}"
     );
-    assert!(
-        !store
-            .device_by_serial("SN1")
-            .await
-            .unwrap()
-            .unwrap()
-            .firmware_image_is_pending
-    );
+    assert!(!stored(&store, "SN1").await.firmware_image_is_pending);
     // nothing is sent again, ever; nothing shows as pending
-    assert!(
-        store
-            .claim_next_task(d, "n/s2", t(100_000), CLAIM)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&store, d, "n/s2", t(100_000), CLAIM).await.is_none());
     assert_eq!(store.release_expired_tasks(t(100_000)).await.unwrap(), 0);
     assert_eq!(pending_settings(&store, "SN1").await, None);
     // cancelled twice: it has ended; another device's task: not found
@@ -476,11 +385,7 @@ async fn each_merge_policy_keeps_one_wish(env: Env) {
     assert!(q[0].created && !q[1].created);
     assert_eq!(q[0].task.id, q[1].task.id);
     // in flight still covers it; once it has ended, a new one is queued
-    let c = store
-        .claim_next_task(d, "n", t(1), CLAIM)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = claim(&store, d, "n", t(1), CLAIM).await.unwrap();
     let again = queue(vec![intent("reboot", json!({}))], 2).await;
     assert_eq!((again[0].task.id, again[0].created), (c.id, false));
     store
