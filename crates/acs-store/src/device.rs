@@ -533,23 +533,19 @@ impl Store {
 
     /// The device with this serial number, with `pending_settings` filled in.
     pub async fn device_by_serial(&self, serial: &str) -> Result<Option<Device>> {
-        let sql = format!("{} WHERE d.serial_number = $1", *DEVICE_SELECT);
-        let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(serial)
-                .fetch_optional(pool)
-                .await?
-        });
-        self.with_pending_settings(device.into_iter().collect())
+        self.device_where("d.serial_number", Arg::Text(serial.to_owned()))
             .await
-            .map(|mut v| v.pop())
     }
 
     pub async fn device_by_id(&self, id: i64) -> Result<Option<Device>> {
-        let sql = format!("{} WHERE d.id = $1", *DEVICE_SELECT);
+        self.device_where("d.id", Arg::I64(id)).await
+    }
+
+    /// The device whose unique `column` is `value`, with `pending_settings` filled in.
+    async fn device_where(&self, column: &str, value: Arg) -> Result<Option<Device>> {
+        let sql = format!("{} WHERE {column} = $1", *DEVICE_SELECT);
         let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(id)
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), [value])
                 .fetch_optional(pool)
                 .await?
         });
