@@ -194,7 +194,10 @@ pub fn default_cwmp_username(oui: Option<&str>, serial: &str) -> String {
 /// [`DevicePatch::into_new_device`]. Each is a field of [`Device`] by the same name. The
 /// fields with a rule (a default, a secret, a derived username) are written out below.
 macro_rules! settings {
-    ($( $(#[$doc:meta])* $field:ident: $ty:ty, )*) => {
+    (
+        reported: $( $reported:ident ),* ;
+        $( $(#[$doc:meta])* $field:ident: $ty:ty, )*
+    ) => {
         /// A device registered through the API (POST). Everything but the serial number is
         /// optional.
         #[derive(Clone, Debug, Default)]
@@ -204,12 +207,6 @@ macro_rules! settings {
             pub is_active: Option<bool>,
             /// Defaults to false.
             pub debug: Option<bool>,
-            pub software_version: Option<String>,
-            pub hardware_version: Option<String>,
-            pub manufacturer: Option<String>,
-            pub unique_identifier: Option<String>,
-            pub product_class: Option<String>,
-            pub oui: Option<String>,
             pub password: Option<DevicePassword>,
             /// The pair the CPE authenticates to the ACS with. A password without a username
             /// gets the TR-069 `OUI-SerialNumber` username (the serial number alone without
@@ -217,6 +214,10 @@ macro_rules! settings {
             pub cwmp_username: Option<String>,
             pub cwmp_password: Option<DevicePassword>,
             $( $(#[$doc])* pub $field: Option<$ty>, )*
+            $(
+                /// What the device reports in its Informs; registering may name it first.
+                pub $reported: Option<String>,
+            )*
         }
 
         /// A partial update (PATCH; PUT is a patch that names every field). `None` leaves a
@@ -236,9 +237,12 @@ macro_rules! settings {
         }
 
         impl NewDevice {
-            /// The settings' columns and values, for the INSERT.
+            /// The settings' and reported fields' columns and values, for the INSERT.
             fn settings(&self) -> Vec<(&'static str, Arg)> {
-                vec![$( (stringify!($field), Arg::from(self.$field.clone())), )*]
+                vec![
+                    $( (stringify!($field), Arg::from(self.$field.clone())), )*
+                    $( (stringify!($reported), Arg::from(self.$reported.clone())), )*
+                ]
             }
         }
 
@@ -309,6 +313,7 @@ macro_rules! settings {
 }
 
 settings! {
+    reported: software_version, hardware_version, manufacturer, unique_identifier, product_class, oui;
     name: String,
     customer_id: String,
     /// The device type id (`type` in the API).
@@ -461,15 +466,6 @@ impl Store {
             ("is_active", Arg::Bool(new.is_active.unwrap_or(true))),
             ("status", Arg::Text(DeviceStatus::Down.as_str().to_owned())),
             ("debug", Arg::Bool(new.debug.unwrap_or(false))),
-            ("software_version", Arg::from(new.software_version.clone())),
-            ("hardware_version", Arg::from(new.hardware_version.clone())),
-            ("manufacturer", Arg::from(new.manufacturer.clone())),
-            (
-                "unique_identifier",
-                Arg::from(new.unique_identifier.clone()),
-            ),
-            ("product_class", Arg::from(new.product_class.clone())),
-            ("oui", Arg::from(new.oui.clone())),
             // no firmware task exists yet: nothing is pending (see `Device`)
             ("firmware_image_is_pending", Arg::Bool(false)),
             ("password_enc", Arg::OptBytes(password_enc.clone())),
