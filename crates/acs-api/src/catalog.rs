@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use acs_store::{
-    DeviceType, DeviceTypeProfile, Location, NewDeviceType, NewLocation, Organization,
-};
+use acs_store::{DeviceType, DeviceTypeProfile, Location, NewDeviceType, NewLocation};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -91,22 +89,8 @@ fn check_name(field: &str, name: &str, errors: &mut FieldErrors) {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganizationOut {
-    pub id: i64,
-    pub name: String,
-    pub created: DateTime<Utc>,
-}
-
-impl From<Organization> for OrganizationOut {
-    fn from(o: Organization) -> Self {
-        OrganizationOut {
-            id: o.id,
-            name: o.name,
-            created: o.created,
-        }
-    }
-}
+/// What the API shows of an organization: the store's row.
+pub use acs_store::Organization as OrganizationOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -125,7 +109,6 @@ pub async fn list_organizations(
     Ok(Json(
         all.into_iter()
             .filter(|o| caller.check_org(Some(o.id)).is_ok())
-            .map(OrganizationOut::from)
             .collect(),
     ))
 }
@@ -148,7 +131,7 @@ pub async fn create_organization(
         .store
         .create_organization(&input.name, Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, Json(org.into())))
+    Ok((StatusCode::CREATED, Json(org)))
 }
 
 /// Get an organization
@@ -167,7 +150,7 @@ pub async fn get_organization(
         .organization(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {id}")))?;
-    Ok(Json(org.into()))
+    Ok(Json(org))
 }
 
 /// Replace an organization's fields (a scoped token: its own)
@@ -223,7 +206,7 @@ async fn write_organization(
     check_name("name", &input.name, &mut errors);
     errors.into_result()?;
     let org = state.store.update_organization(id, &input.name).await?;
-    Ok(Json(org.into()))
+    Ok(Json(org))
 }
 
 /// Delete an organization (admin; 409 while referenced)
@@ -241,30 +224,8 @@ pub async fn delete_organization(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LocationOut {
-    pub id: i64,
-    pub name: String,
-    pub short_name: Option<String>,
-    pub organization_id: Option<i64>,
-    pub latitude: Option<String>,
-    pub longitude: Option<String>,
-    pub created: DateTime<Utc>,
-}
-
-impl From<Location> for LocationOut {
-    fn from(l: Location) -> Self {
-        LocationOut {
-            id: l.id,
-            name: l.name,
-            short_name: l.short_name,
-            organization_id: l.organization_id,
-            latitude: l.latitude,
-            longitude: l.longitude,
-            created: l.created,
-        }
-    }
-}
+/// What the API shows of a location: the store's row.
+pub use acs_store::Location as LocationOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -326,7 +287,6 @@ pub async fn list_locations(
     Ok(Json(
         all.into_iter()
             .filter(|l| caller.check_org(l.organization_id).is_ok())
-            .map(LocationOut::from)
             .collect(),
     ))
 }
@@ -352,7 +312,7 @@ pub async fn create_location(
         .store
         .create_location(&input.into(), Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, Json(location.into())))
+    Ok((StatusCode::CREATED, Json(location)))
 }
 
 async fn load_location(state: &ApiState, caller: &Caller, path: &PathIds) -> ApiResult<Location> {
@@ -375,7 +335,7 @@ pub async fn get_location(
     Extension(caller): Extension<Caller>,
     path: PathIds,
 ) -> ApiResult<Json<LocationOut>> {
-    Ok(Json(load_location(&state, &caller, &path).await?.into()))
+    Ok(Json(load_location(&state, &caller, &path).await?))
 }
 
 /// Replace a location's fields (a scoped token: within its organizations)
@@ -440,7 +400,7 @@ async fn write_location(
         .store
         .update_location(current.id, &input.into())
         .await?;
-    Ok(Json(location.into()))
+    Ok(Json(location))
 }
 
 /// Delete a location (409 while devices use it)

@@ -3,7 +3,7 @@
 //! and the tasks the device must learn (DESIGN §4). Pure: nothing here touches the store.
 //!
 //! The rules of a write, so that what GET shows can be sent back as it is:
-//! - read-only fields ([`READ_ONLY`]) are always ignored, whatever their value: they change
+//! - read-only fields ([`read_only`]) are always ignored, whatever their value: they change
 //!   under the client's feet (`status`, `last_connection`), so comparing them would make a
 //!   GET -> edit -> PUT fail at random;
 //! - `null` is accepted wherever GET can show `null`, and clears the field;
@@ -11,6 +11,8 @@
 //!   changed setting becomes a task (re-sending one the device has is a task of its own,
 //!   `POST /{serial}/tasks/`, or `sync: true`);
 //! - PUT must carry every field of [`PUT_REQUIRED`]; the others it may leave out are kept.
+
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
@@ -30,28 +32,17 @@ pub enum Mode {
     Patch,
 }
 
-/// Fields a client may write.
-pub const WRITABLE: &[&str] = &[
-    "serial_number",
-    "name",
-    "customer_id",
-    "is_active",
-    "type",
-    "serial_number_alt",
-    "description",
-    "organization_id",
-    "firmware_image",
-    "location",
-    "location_name",
-    "latitude",
-    "longitude",
-    "username",
-    "password",
-    "cwmp_username",
-    "cwmp_password",
-    "update_frequency",
-    "debug",
-];
+/// Fields a client may write: those [`parse`] reads (the remote operations but), so the
+/// reading code is the one list.
+pub fn writable() -> &'static [&'static str] {
+    static WRITABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        let empty = Map::new();
+        let mut r = Reader::new(&empty);
+        read_fields(&mut r, Mode::Replace);
+        r.read
+    });
+    &WRITABLE
+}
 
 /// What a PUT must carry: the fields of the seed's PUT example ("requiring all fields to be
 /// specified"), but the write-only `password`, which GET never shows. Every one is replaced
@@ -76,52 +67,31 @@ pub const PUT_REQUIRED: &[&str] = &[
 /// Remote operations, PATCH only.
 pub const OPERATIONS: &[&str] = &["reboot", "factory_reset", "sync"];
 
-/// Fields the API shows but never writes. A client that sends back what it read (GET, edit,
-/// PUT) gets them ignored, whatever their value, rather than a 400, as with the seed's API.
-pub const READ_ONLY: &[&str] = &[
-    "id",
-    "uuid",
-    "status",
-    "status_change",
-    "type_short_name",
-    "software_version",
-    "hardware_version",
-    "manufacturer",
-    "unique_identifier",
-    "product_class",
-    "firmware_image_is_pending",
-    "location_short_name",
-    "address",
-    "last_connection",
-    "last_configuration",
-    "last_change",
-    "created",
-    "pending_settings",
-    "pending",
-];
+/// Fields the API shows but never writes: every field of a serialized [`Device`] that is
+/// not [`writable`], and `pending`. A client that sends back what it read (GET, edit, PUT)
+/// gets them ignored, whatever their value, rather than a 400, as with the seed's API.
+pub fn read_only() -> &'static [String] {
+    static READ_ONLY: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let Ok(Value::Object(shown)) = serde_json::to_value(Device::default()) else {
+            unreachable!("a device serializes to a JSON object")
+        };
+        shown
+            .into_iter()
+            .map(|(field, _)| field)
+            .filter(|field| !writable().contains(&field.as_str()))
+            .chain(["pending".to_owned()])
+            .collect()
+    });
+    &READ_ONLY
+}
 
-/// A checked request body. `None`: absent; `Some(None)`: explicitly null.
+/// A checked request body.
 #[derive(Debug, Default, Clone)]
 pub struct DeviceInput {
     pub serial_number: Option<String>,
-    pub name: Option<Option<String>>,
-    pub customer_id: Option<Option<String>>,
-    pub serial_number_alt: Option<Option<String>>,
-    pub description: Option<Option<String>>,
-    pub location_name: Option<Option<String>>,
-    pub latitude: Option<Option<String>>,
-    pub longitude: Option<Option<String>>,
-    pub username: Option<Option<String>>,
-    pub password: Option<Option<String>>,
-    pub cwmp_username: Option<Option<String>>,
-    pub cwmp_password: Option<Option<String>>,
-    pub is_active: Option<bool>,
-    pub debug: Option<bool>,
-    pub type_id: Option<Option<i64>>,
-    pub organization_id: Option<Option<i64>>,
-    pub firmware_image: Option<Option<i64>>,
-    pub location: Option<Option<i64>>,
-    pub update_frequency: Option<Option<u32>>,
+    /// The fields given, as a patch would write them (`None`: absent; `Some(None)`:
+    /// explicitly null).
+    pub fields: DevicePatch,
     pub reboot: bool,
     pub factory_reset: bool,
     pub sync: bool,
@@ -130,11 +100,26 @@ pub struct DeviceInput {
 struct Reader<'a> {
     map: &'a Map<String, Value>,
     errors: FieldErrors,
+    /// Every field looked for, found or not.
+    read: Vec<&'static str>,
 }
 
-impl Reader<'_> {
-    fn text(&mut self, field: &str, max: usize, nullable: bool) -> Option<Option<String>> {
-        match self.map.get(field)? {
+impl<'a> Reader<'a> {
+    fn new(map: &'a Map<String, Value>) -> Reader<'a> {
+        Reader {
+            map,
+            errors: FieldErrors::default(),
+            read: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, field: &'static str) -> Option<&'a Value> {
+        self.read.push(field);
+        self.map.get(field)
+    }
+
+    fn text(&mut self, field: &'static str, max: usize, nullable: bool) -> Option<Option<String>> {
+        match self.get(field)? {
             Value::Null if nullable => Some(None),
             Value::Null => {
                 self.errors.add(field, "this field may not be null");
@@ -161,8 +146,8 @@ impl Reader<'_> {
         }
     }
 
-    fn int(&mut self, field: &str) -> Option<Option<i64>> {
-        match self.map.get(field)? {
+    fn int(&mut self, field: &'static str) -> Option<Option<i64>> {
+        match self.get(field)? {
             Value::Null => Some(None),
             Value::Number(n) => match n.as_i64() {
                 Some(v) => Some(Some(v)),
@@ -178,8 +163,8 @@ impl Reader<'_> {
         }
     }
 
-    fn bool(&mut self, field: &str) -> Option<bool> {
-        match self.map.get(field)? {
+    fn bool(&mut self, field: &'static str) -> Option<bool> {
+        match self.get(field)? {
             Value::Bool(b) => Some(*b),
             _ => {
                 self.errors.add(field, "must be a boolean");
@@ -189,8 +174,8 @@ impl Reader<'_> {
     }
 
     /// Decimal degrees, as a string (the seed's form) or a number; kept as the text given.
-    fn coordinate(&mut self, field: &str, bound: f64) -> Option<Option<String>> {
-        let text = match self.map.get(field)? {
+    fn coordinate(&mut self, field: &'static str, bound: f64) -> Option<Option<String>> {
+        let text = match self.get(field)? {
             Value::Null => return Some(None),
             Value::String(s) => s.trim().to_owned(),
             Value::Number(n) => n.to_string(),
@@ -213,67 +198,81 @@ impl Reader<'_> {
     }
 }
 
-/// Checks `map` for `mode`: every problem is reported at once, per field.
-pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
-    let mut r = Reader {
-        map,
-        errors: FieldErrors::default(),
-    };
-    for key in map.keys() {
-        let k = key.as_str();
-        let known = WRITABLE.contains(&k)
-            || READ_ONLY.contains(&k)
-            || (mode == Mode::Patch && OPERATIONS.contains(&k));
-        if !known {
-            r.errors.add(key.clone(), "unknown field");
+impl Reader<'_> {
+    /// Seconds, at least 1, as an `u32`; `null` is an interval acs does not manage (the
+    /// status sweep assumes the default one).
+    fn interval(&mut self, field: &'static str) -> Option<Option<i64>> {
+        match self.get(field)? {
+            Value::Null => Some(None),
+            Value::Number(n) if matches!(n.as_u64(), Some(1..=4_294_967_295)) => Some(n.as_i64()),
+            _ => {
+                self.errors
+                    .add(field, "must be a whole number of seconds, at least 1");
+                None
+            }
         }
     }
+
+    /// A write-only password: a non-blank string, or `null`.
+    fn password(&mut self, field: &'static str) -> Option<Option<DevicePassword>> {
+        let password = self.text(field, 256, true)?;
+        if matches!(&password, Some(p) if p.is_empty()) {
+            self.errors.add(field, "this field may not be blank");
+            return None;
+        }
+        Some(password.map(DevicePassword::new))
+    }
+}
+
+/// Reads every field a client may write from `r` (the one list of them: [`writable`] is
+/// what this looks for), checking each on its own.
+fn read_fields(r: &mut Reader<'_>, mode: Mode) -> DeviceInput {
     let mut input = DeviceInput {
         serial_number: r.text("serial_number", MAX_SERIAL_LEN, false).flatten(),
-        // registered by its own Inform, a device has no name: GET shows null, so PUT and
-        // PATCH take it; a POST must name the device
-        name: r.text("name", MAX_TEXT_LEN, mode != Mode::Create),
-        customer_id: r.text("customer_id", MAX_TEXT_LEN, true),
-        serial_number_alt: r.text("serial_number_alt", MAX_TEXT_LEN, true),
-        description: r.text("description", MAX_TEXT_LEN * 4, true),
-        location_name: r.text("location_name", MAX_TEXT_LEN, true),
-        latitude: r.coordinate("latitude", 90.0),
-        longitude: r.coordinate("longitude", 180.0),
-        username: r.text("username", 256, true),
-        password: r.text("password", 256, true),
-        cwmp_username: r.text("cwmp_username", 256, true),
-        cwmp_password: r.text("cwmp_password", 256, true),
-        is_active: r.bool("is_active"),
-        debug: r.bool("debug"),
-        type_id: r.int("type"),
-        organization_id: r.int("organization_id"),
-        firmware_image: r.int("firmware_image"),
-        location: r.int("location"),
-        update_frequency: None,
-        reboot: false,
-        factory_reset: false,
-        sync: false,
-    };
-    match map.get("update_frequency") {
-        None => {}
-        // not managed by acs: the status sweep assumes the default interval
-        Some(Value::Null) => input.update_frequency = Some(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v @ 1..=4_294_967_295) => input.update_frequency = Some(u32::try_from(v).ok()),
-            _ => r.errors.add(
-                "update_frequency",
-                "must be a whole number of seconds, at least 1",
-            ),
+        fields: DevicePatch {
+            // registered by its own Inform, a device has no name: GET shows null, so PUT and
+            // PATCH take it; a POST must name the device
+            name: r.text("name", MAX_TEXT_LEN, mode != Mode::Create),
+            customer_id: r.text("customer_id", MAX_TEXT_LEN, true),
+            serial_number_alt: r.text("serial_number_alt", MAX_TEXT_LEN, true),
+            description: r.text("description", MAX_TEXT_LEN * 4, true),
+            location_name: r.text("location_name", MAX_TEXT_LEN, true),
+            latitude: r.coordinate("latitude", 90.0),
+            longitude: r.coordinate("longitude", 180.0),
+            username: r.text("username", 256, true),
+            password: r.password("password"),
+            cwmp_username: r.text("cwmp_username", 256, true),
+            cwmp_password: r.password("cwmp_password"),
+            is_active: r.bool("is_active"),
+            debug: r.bool("debug"),
+            type_id: r.int("type"),
+            organization_id: r.int("organization_id"),
+            firmware_image_id: r.int("firmware_image"),
+            location_id: r.int("location"),
+            update_frequency: r.interval("update_frequency"),
+            // what the device reports or the session records, never a client
+            address: None,
+            last_configuration: None,
         },
-        Some(_) => r.errors.add(
-            "update_frequency",
-            "must be a whole number of seconds, at least 1",
-        ),
-    }
+        ..DeviceInput::default()
+    };
     if mode == Mode::Patch {
         input.reboot = r.bool("reboot").unwrap_or(false);
         input.factory_reset = r.bool("factory_reset").unwrap_or(false);
         input.sync = r.bool("sync").unwrap_or(false);
+    }
+    input
+}
+
+/// Checks `map` for `mode`: every problem is reported at once, per field.
+pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
+    let mut r = Reader::new(map);
+    let input = read_fields(&mut r, mode);
+    for key in map.keys() {
+        let known = r.read.contains(&key.as_str()) || read_only().contains(key);
+        if !known {
+            r.errors.add(key.clone(), "unknown field");
+        }
     }
     // the one rule of every path in (an Inform's too); the reader above already refused
     // an overlong one
@@ -301,17 +300,11 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
         }
         Mode::Patch => {}
     }
-    if matches!(input.name, Some(Some(ref n)) if n.trim().is_empty()) {
+    if matches!(input.fields.name, Some(Some(ref n)) if n.trim().is_empty()) {
         r.errors.add("name", "this field may not be blank");
     }
-    if matches!(input.password, Some(Some(ref p)) if p.is_empty()) {
-        r.errors.add("password", "this field may not be blank");
-    }
-    if matches!(input.cwmp_password, Some(Some(ref p)) if p.is_empty()) {
-        r.errors.add("cwmp_password", "this field may not be blank");
-    }
     // a username is a digest `username="..."` and a log field: printable, at least one char
-    if matches!(&input.cwmp_username, Some(Some(u))
+    if matches!(&input.fields.cwmp_username, Some(Some(u))
         if u.is_empty() || u.chars().any(|c| c.is_control() || c == '"'))
     {
         r.errors.add(
@@ -325,33 +318,9 @@ pub fn parse(map: &Map<String, Value>, mode: Mode) -> ApiResult<DeviceInput> {
 
 /// The device to create from a checked POST body.
 pub fn new_device(input: DeviceInput) -> NewDevice {
-    NewDevice {
-        serial_number: input.serial_number.unwrap_or_default(),
-        name: input.name.flatten(),
-        customer_id: input.customer_id.flatten(),
-        is_active: input.is_active,
-        type_id: input.type_id.flatten(),
-        serial_number_alt: input.serial_number_alt.flatten(),
-        description: input.description.flatten(),
-        organization_id: input.organization_id.flatten(),
-        firmware_image_id: input.firmware_image.flatten(),
-        location_id: input.location.flatten(),
-        location_name: input.location_name.flatten(),
-        latitude: input.latitude.flatten(),
-        longitude: input.longitude.flatten(),
-        username: input.username.flatten(),
-        password: input.password.flatten().map(DevicePassword::new),
-        cwmp_username: input.cwmp_username.flatten(),
-        cwmp_password: input.cwmp_password.flatten().map(DevicePassword::new),
-        update_frequency: input.update_frequency.flatten().map(i64::from),
-        debug: input.debug,
-        ..NewDevice::default()
-    }
-}
-
-/// `input` when it differs from `current`: what a write changes.
-fn changed<T: PartialEq + Clone>(input: &Option<T>, current: &T) -> Option<T> {
-    input.as_ref().filter(|v| *v != current).cloned()
+    input
+        .fields
+        .into_new_device(input.serial_number.unwrap_or_default())
 }
 
 /// The field update and the tasks for a checked PUT/PATCH body against the stored device:
@@ -372,42 +341,21 @@ pub fn update(
             "the serial number of a device cannot be changed",
         );
     }
-    let password = match &input.password {
+    let mut patch = input.fields.clone();
+    // A new firmware choice (or none) withdraws the firmware tasks still pending for an
+    // older one; the store keeps `firmware_image_is_pending` true while one is open.
+    patch.keep_changes(device);
+    patch.password = match &input.fields.password {
         Some(None) if device.has_password => Some(None),
-        Some(Some(p)) if current_password != Some(p.as_str()) => Some(Some(p.clone())),
+        Some(Some(p)) if current_password != Some(p.expose()) => Some(Some(p.clone())),
         _ => None,
     };
-    let patch = DevicePatch {
-        name: changed(&input.name, &device.name),
-        customer_id: changed(&input.customer_id, &device.customer_id),
-        is_active: changed(&input.is_active, &device.is_active),
-        type_id: changed(&input.type_id, &device.type_id),
-        serial_number_alt: changed(&input.serial_number_alt, &device.serial_number_alt),
-        description: changed(&input.description, &device.description),
-        organization_id: changed(&input.organization_id, &device.organization_id),
-        location_id: changed(&input.location, &device.location_id),
-        location_name: changed(&input.location_name, &device.location_name),
-        latitude: changed(&input.latitude, &device.latitude),
-        longitude: changed(&input.longitude, &device.longitude),
-        username: changed(&input.username, &device.username),
-        password: password.map(|p| p.map(DevicePassword::new)),
-        cwmp_username: changed(&input.cwmp_username, &device.cwmp_username),
-        // write-only: a password given is written (the same one again changes nothing the
-        // CPE sees); `null` removes one that is set
-        cwmp_password: match &input.cwmp_password {
-            Some(None) if device.has_cwmp_password => Some(None),
-            Some(Some(p)) => Some(Some(DevicePassword::new(p.clone()))),
-            _ => None,
-        },
-        debug: changed(&input.debug, &device.debug),
-        update_frequency: changed(
-            &input.update_frequency.map(|f| f.map(i64::from)),
-            &device.update_frequency,
-        ),
-        // A new choice (or none) withdraws the firmware tasks still pending for an older
-        // one; the store keeps `firmware_image_is_pending` true while one is open.
-        firmware_image_id: changed(&input.firmware_image, &device.firmware_image_id),
-        ..DevicePatch::default()
+    // write-only: a password given is written (the same one again changes nothing the
+    // CPE sees); `null` removes one that is set
+    patch.cwmp_password = match &input.fields.cwmp_password {
+        Some(None) if device.has_cwmp_password => Some(None),
+        Some(Some(p)) => Some(Some(p.clone())),
+        _ => None,
     };
     let mut specs: Vec<TaskSpec> = Vec::new();
 

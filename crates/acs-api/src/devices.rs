@@ -190,9 +190,9 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<DeviceOut>)> {
     let mut input = device_write::parse(&body, Mode::Create)?;
     if !caller.is_admin() {
-        match input.organization_id {
+        match input.fields.organization_id {
             None | Some(None) => {
-                input.organization_id = Some(caller.default_organization("organization_id")?)
+                input.fields.organization_id = Some(caller.default_organization("organization_id")?)
             }
             Some(org) => caller.check_org(org)?,
         }
@@ -202,7 +202,7 @@ pub async fn create(
     // except a firmware image: asking for one means asking for its Download, queued in the
     // same transaction as the device (checked first for a clear error; the store's own check
     // keeps a race from writing anything).
-    let firmware = input.firmware_image.flatten();
+    let firmware = input.fields.firmware_image_id.flatten();
     if let Some(id) = firmware
         && state.store.firmware_image(id).await?.is_none()
     {
@@ -336,11 +336,12 @@ async fn write(
 ) -> ApiResult<Json<DeviceOut>> {
     let input = device_write::parse(&body, mode)?;
     let device = load_device(&state, &caller, &serial).await?;
-    if let Some(org) = input.organization_id {
+    if let Some(org) = input.fields.organization_id {
         caller.check_org(org)?;
     }
     references::check_device_references(&state, &caller, Some(&device), &input).await?;
-    let current_password = if matches!(input.password, Some(Some(_))) && device.has_password {
+    let current_password = if matches!(input.fields.password, Some(Some(_))) && device.has_password
+    {
         state
             .store
             .device_password(device.id)

@@ -1,5 +1,6 @@
-//! What the API shows: the seed's device representation, the pending task list, the
-//! pagination envelope. Built from store rows; the password never has a field here.
+//! What the API shows: the seed's device representation (declared with the store's
+//! `Device`), the pending task list, the pagination envelope. Built from store rows; the
+//! password never has a field here.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,58 +10,16 @@ use utoipa::ToSchema;
 use acs_session::task::TaskSpec;
 use acs_store::{Device, Task};
 
-/// A device as in the seed's detail example. Lists show the same fields.
+/// A device as in the seed's detail example (lists show the same fields): the store's
+/// [`Device`], which declares what GET shows, and what some answers add.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    description = "A device as in the seed's detail example. Lists show the same fields; \
+                   `pending` and `connection_request` only where asked for."
+)]
 pub struct DeviceOut {
-    pub id: i64,
-    pub uuid: String,
-    pub name: Option<String>,
-    pub customer_id: Option<String>,
-    pub is_active: bool,
-    /// `Up` or `Down`.
-    #[schema(example = "Up")]
-    pub status: &'static str,
-    pub status_change: Option<DateTime<Utc>>,
-    /// The device type id.
-    #[serde(rename = "type")]
-    pub type_id: Option<i64>,
-    pub type_short_name: Option<String>,
-    pub software_version: Option<String>,
-    pub hardware_version: Option<String>,
-    pub manufacturer: Option<String>,
-    pub unique_identifier: Option<String>,
-    pub product_class: Option<String>,
-    pub serial_number: String,
-    pub serial_number_alt: Option<String>,
-    pub description: Option<String>,
-    pub organization_id: Option<i64>,
-    /// The firmware image id.
-    pub firmware_image: Option<i64>,
-    /// True while a firmware download for the device is queued or in flight; false once it
-    /// was applied, failed for good or was cancelled.
-    pub firmware_image_is_pending: bool,
-    pub location_name: Option<String>,
-    /// The location id.
-    pub location: Option<i64>,
-    pub location_short_name: Option<String>,
-    /// Decimal degrees as a string, e.g. `"37.7749"`.
-    pub latitude: Option<String>,
-    pub longitude: Option<String>,
-    /// The connection-request username (ACS -> CPE; its password is write-only).
-    pub username: Option<String>,
-    /// The username the CPE authenticates to the ACS with (CPE -> ACS,
-    /// ManagementServer.Username; its password `cwmp_password` is write-only).
-    pub cwmp_username: Option<String>,
-    /// Periodic inform interval in seconds.
-    pub update_frequency: Option<i64>,
-    pub address: Option<String>,
-    pub last_connection: Option<DateTime<Utc>>,
-    pub last_configuration: Option<DateTime<Utc>>,
-    pub last_change: Option<DateTime<Utc>>,
-    pub created: DateTime<Utc>,
-    pub debug: bool,
-    /// Comma-joined setting groups still pending (`firmware_upgrade,location_update`), or null.
-    pub pending_settings: Option<String>,
+    #[serde(flatten)]
+    pub device: Device,
     /// With `?pending=true` only: the open tasks behind `pending_settings`, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<Vec<TaskOut>>,
@@ -71,43 +30,9 @@ pub struct DeviceOut {
 }
 
 impl DeviceOut {
-    pub fn new(d: Device) -> DeviceOut {
+    pub fn new(device: Device) -> DeviceOut {
         DeviceOut {
-            id: d.id,
-            uuid: d.uuid,
-            name: d.name,
-            customer_id: d.customer_id,
-            is_active: d.is_active,
-            status: d.status.as_str(),
-            status_change: d.status_change,
-            type_id: d.type_id,
-            type_short_name: d.type_short_name,
-            software_version: d.software_version,
-            hardware_version: d.hardware_version,
-            manufacturer: d.manufacturer,
-            unique_identifier: d.unique_identifier,
-            product_class: d.product_class,
-            serial_number: d.serial_number,
-            serial_number_alt: d.serial_number_alt,
-            description: d.description,
-            organization_id: d.organization_id,
-            firmware_image: d.firmware_image_id,
-            firmware_image_is_pending: d.firmware_image_is_pending,
-            location_name: d.location_name,
-            location: d.location_id,
-            location_short_name: d.location_short_name,
-            latitude: d.latitude,
-            longitude: d.longitude,
-            username: d.username,
-            cwmp_username: d.cwmp_username,
-            update_frequency: d.update_frequency,
-            address: d.address,
-            last_connection: d.last_connection,
-            last_configuration: d.last_configuration,
-            last_change: d.last_change,
-            created: d.created,
-            debug: d.debug,
-            pending_settings: d.pending_settings,
+            device,
             pending: None,
             connection_request: None,
         }

@@ -30,7 +30,7 @@ impl Modify for BearerAuth {
 }
 
 /// The request bodies of a device's PUT and PATCH, derived from the device as GET shows it
-/// (`DeviceOut`) and the write rules of `device_write`, so the document cannot say other
+/// (the store's `Device`) and the write rules of `device_write`, so the document cannot say other
 /// than what the handlers do: `DeviceReplace` (PUT: `PUT_REQUIRED` required, `null` where
 /// GET shows `null`, `password` write-only) and `DeviceUpdate` (PATCH: any of them, plus the
 /// remote operations).
@@ -42,7 +42,7 @@ impl Modify for DeviceWriteBodies {
         use utoipa::openapi::{Ref, RefOr};
 
         let components = openapi.components.get_or_insert_with(Default::default);
-        let Some(RefOr::T(Schema::Object(shown))) = components.schemas.get("DeviceOut") else {
+        let Some(RefOr::T(Schema::Object(shown))) = components.schemas.get("Device") else {
             return;
         };
         let mut replace = ObjectBuilder::new()
@@ -58,7 +58,7 @@ impl Modify for DeviceWriteBodies {
             ))
             .build();
         for (name, schema) in &shown.properties {
-            if device_write::WRITABLE.contains(&name.as_str()) {
+            if device_write::writable().contains(&name.as_str()) {
                 replace.properties.insert(name.clone(), schema.clone());
             }
         }
@@ -201,4 +201,74 @@ pub fn routes() -> Router {
     SwaggerUi::new("/api/v1/docs/")
         .url("/api/v1/openapi.json", ApiDoc::openapi())
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The device's field lists agree: what GET shows (a serialized `Device`), the OpenAPI
+    //! document's schemas, the fields a write reads and the ones it ignores.
+
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use crate::device_write::{self, PUT_REQUIRED};
+
+    fn properties(doc: &Value, schema: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("schema {schema} has no properties"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn set<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn device_field_lists_agree() {
+        let doc: Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        let Value::Object(shown) = serde_json::to_value(acs_store::Device::default()).unwrap()
+        else {
+            panic!("a device serializes to an object")
+        };
+        let shown: BTreeSet<String> = shown.keys().cloned().collect();
+        assert_eq!(
+            properties(&doc, "Device"),
+            shown,
+            "the schema is what GET shows"
+        );
+
+        let writable = set(device_write::writable().iter().copied());
+        let write_only = set(["password", "cwmp_password"]);
+        assert_eq!(properties(&doc, "DeviceReplace"), writable, "the PUT body");
+        let mut patch = writable.clone();
+        patch.extend(set(device_write::OPERATIONS.iter().copied()));
+        assert_eq!(properties(&doc, "DeviceUpdate"), patch, "the PATCH body");
+        assert!(
+            writable.difference(&write_only).all(|f| shown.contains(f)),
+            "GET shows every writable field but the passwords: {:?}",
+            writable.difference(&shown).collect::<Vec<_>>()
+        );
+        assert!(set(PUT_REQUIRED.iter().copied()).is_subset(&writable));
+
+        let read_only = set(device_write::read_only().iter().map(String::as_str));
+        assert!(read_only.is_disjoint(&writable));
+        let known: BTreeSet<String> = read_only.union(&writable).cloned().collect();
+        assert!(
+            shown.is_subset(&known),
+            "what GET shows is accepted back by a PUT"
+        );
+        assert_eq!(
+            known,
+            shown
+                .union(&write_only)
+                .cloned()
+                .chain(["pending".to_owned()])
+                .collect(),
+            "a write knows only what GET shows, the passwords and `pending`"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use crate::device_write::DeviceInput;
 use crate::error::{ApiError, ApiResult};
 
 /// Checks the references of a checked device body for a scoped `caller`: `current` is the
-/// stored device (None for a POST), `input.organization_id` already resolved for a POST.
+/// stored device (None for a POST), its `organization_id` already resolved for a POST.
 pub async fn check_device_references(
     state: &ApiState,
     caller: &Caller,
@@ -32,15 +32,16 @@ pub async fn check_device_references(
     if caller.is_admin() {
         return Ok(());
     }
+    let input = &input.fields;
     let organization = match input.organization_id {
         Some(org) => org,
         None => current.and_then(|d| d.organization_id),
     };
-    let location = match input.location {
+    let location = match input.location_id {
         Some(location) => location,
         None => current.and_then(|d| d.location_id),
     };
-    let location_written = input.location.is_some();
+    let location_written = input.location_id.is_some();
     let organization_written = input.organization_id.is_some()
         && input.organization_id != current.map(|d| d.organization_id);
     let Some(location) = location else {

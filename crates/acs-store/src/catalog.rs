@@ -12,14 +12,16 @@ use crate::device::check_refs;
 use crate::error::{Result, StoreError, conflict_or};
 use crate::{Store, ts};
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationOut)]
 pub struct Organization {
     pub id: i64,
     pub name: String,
     pub created: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = LocationOut)]
 pub struct Location {
     pub id: i64,
     pub name: String,

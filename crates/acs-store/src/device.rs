@@ -1,4 +1,11 @@
 //! Devices: create, read, update, delete by serial number; the filtered, paginated list.
+//!
+//! Each device field is declared once: [`Device`] (and the SELECT that fills it) in
+//! `device_row!`, the columns an API write stores as given in `settings!` (and from there
+//! [`NewDevice`], [`DevicePatch`], the INSERT and the UPDATE). ARCHITECTURE.md walks through
+//! adding one.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -10,9 +17,25 @@ use crate::task::{FIRMWARE_TASK_KIND, NewTask, insert_tasks, sync_firmware_pendi
 use crate::{Store, ts};
 
 /// `Up` while the device keeps its Inform schedule, `Down` after the grace (DESIGN §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[schema(
+    description = "`Up` while the device keeps its Inform schedule, `Down` after it missed it."
+)]
 pub enum DeviceStatus {
     Up,
+    /// Also a device that never informed.
+    #[default]
     Down,
 }
 
@@ -36,81 +59,116 @@ impl TryFrom<String> for DeviceStatus {
     }
 }
 
-/// A device row with the names the API shows beside the ids. The password is never part of
-/// it: [`Store::device_password`] opens it on purpose.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
-pub struct Device {
-    pub id: i64,
-    pub uuid: String,
-    pub name: Option<String>,
-    pub customer_id: Option<String>,
-    pub is_active: bool,
-    #[sqlx(try_from = "String")]
-    pub status: DeviceStatus,
-    pub status_change: Option<DateTime<Utc>>,
-    /// The device type id (`type` in the API).
-    pub type_id: Option<i64>,
-    pub type_short_name: Option<String>,
-    pub software_version: Option<String>,
-    pub hardware_version: Option<String>,
-    pub manufacturer: Option<String>,
-    pub unique_identifier: Option<String>,
-    pub product_class: Option<String>,
-    pub oui: Option<String>,
-    pub serial_number: String,
-    pub serial_number_alt: Option<String>,
-    pub description: Option<String>,
-    pub organization_id: Option<i64>,
-    /// The firmware image id (`firmware_image` in the API).
-    pub firmware_image_id: Option<i64>,
-    /// True exactly while a firmware task of the device is open (pending or in flight): the
-    /// store keeps it so in every transaction that queues, settles, cancels or withdraws one
-    /// (see [`crate::FIRMWARE_TASK_KIND`]).
-    pub firmware_image_is_pending: bool,
-    /// The location id (`location` in the API).
-    pub location_id: Option<i64>,
-    pub location_name: Option<String>,
-    pub location_short_name: Option<String>,
-    /// Decimal degrees as text, exactly as given ("37.7749").
-    pub latitude: Option<String>,
-    pub longitude: Option<String>,
-    /// The connection-request pair (ACS -> CPE): username, and whether a password is set.
-    pub username: Option<String>,
-    pub has_password: bool,
-    /// The username the CPE authenticates to the ACS with (CPE -> ACS,
-    /// ManagementServer.Username); its password is never read back ([`Store::cwmp_login`]).
-    pub cwmp_username: Option<String>,
-    pub has_cwmp_password: bool,
-    /// Periodic inform interval in seconds.
-    pub update_frequency: Option<i64>,
-    /// The WAN address the device informed from or reported.
-    pub address: Option<String>,
-    pub connection_request_url: Option<String>,
-    /// The ParameterKey the device reported in its last Inform.
-    pub parameter_key: Option<String>,
-    pub last_connection: Option<DateTime<Utc>>,
-    pub last_configuration: Option<DateTime<Utc>>,
-    pub last_change: Option<DateTime<Utc>>,
-    pub created: DateTime<Utc>,
-    pub debug: bool,
-    /// Comma-joined setting groups of tasks still pending or in flight, in the order they
-    /// were first queued; `None` when there are none.
-    #[sqlx(skip)]
-    pub pending_settings: Option<String>,
+/// Declares [`Device`] and the column list of its SELECT from one list of fields, so the
+/// struct and the query that fills it cannot disagree: a field is read from the `devices`
+/// column of its name unless an SQL expression (`= "..."`) follows it.
+macro_rules! device_row {
+    (
+        $(#[$attr:meta])*
+        pub struct Device {
+            $( $(#[$field_attr:meta])* $field:ident: $ty:ty $(= $sql:literal)?, )*
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct Device {
+            $( $(#[$field_attr])* pub $field: $ty, )*
+            /// Comma-joined setting groups still pending (`firmware_upgrade,location_update`), or null.
+            // tasks pending or in flight, in the order first queued; filled by a second query
+            #[sqlx(skip)]
+            pub pending_settings: Option<String>,
+        }
+
+        /// The SELECT's column list, one entry per field of [`Device`] that is read.
+        const DEVICE_COLUMNS: &[&str] = &[$( device_row!(@column $field $($sql)?) ),*];
+    };
+    (@column $field:ident) => { concat!("d.", stringify!($field)) };
+    (@column $field:ident $sql:literal) => { concat!($sql, " AS ", stringify!($field)) };
 }
 
-pub(crate) const DEVICE_SELECT: &str = "SELECT d.id, d.uuid, d.name, d.customer_id, \
-    d.is_active, d.status, d.status_change, d.type_id, t.short_name AS type_short_name, \
-    d.software_version, d.hardware_version, d.manufacturer, d.unique_identifier, \
-    d.product_class, d.oui, d.serial_number, d.serial_number_alt, d.description, \
-    d.organization_id, d.firmware_image_id, d.firmware_image_is_pending, d.location_id, \
-    d.location_name, l.short_name AS location_short_name, d.latitude, d.longitude, \
-    d.username, (d.password_enc IS NOT NULL) AS has_password, d.cwmp_username, \
-    (d.cwmp_password_enc IS NOT NULL) AS has_cwmp_password, d.update_frequency, d.address, \
-    d.connection_request_url, d.parameter_key, d.last_connection, d.last_configuration, \
-    d.last_change, d.created, d.debug \
-    FROM devices d LEFT JOIN device_types t ON t.id = d.type_id \
-    LEFT JOIN locations l ON l.id = d.location_id";
+device_row! {
+    /// A device row with the names the API shows beside the ids: serialized, it is the seed's
+    /// device representation (what GET shows; its field order), and its schema is the OpenAPI
+    /// document's. `#[serde(skip)]` marks what the API never shows. The password is never
+    /// part of it: [`Store::device_password`] opens it on purpose.
+    #[derive(Clone, Debug, Default, PartialEq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+    #[schema(description = "A device as in the seed's detail example. Lists show the same fields.")]
+    pub struct Device {
+        id: i64,
+        uuid: String,
+        name: Option<String>,
+        customer_id: Option<String>,
+        is_active: bool,
+        #[sqlx(try_from = "String")]
+        status: DeviceStatus,
+        status_change: Option<DateTime<Utc>>,
+        /// The device type id.
+        #[serde(rename = "type")]
+        type_id: Option<i64>,
+        type_short_name: Option<String> = "t.short_name",
+        software_version: Option<String>,
+        hardware_version: Option<String>,
+        manufacturer: Option<String>,
+        unique_identifier: Option<String>,
+        product_class: Option<String>,
+        #[serde(skip)]
+        oui: Option<String>,
+        serial_number: String,
+        serial_number_alt: Option<String>,
+        description: Option<String>,
+        organization_id: Option<i64>,
+        /// The firmware image id.
+        #[serde(rename = "firmware_image")]
+        firmware_image_id: Option<i64>,
+        /// True while a firmware download for the device is queued or in flight; false once it
+        /// was applied, failed for good or was cancelled.
+        // The store keeps it so in every transaction that queues, settles, cancels or
+        // withdraws a firmware task (see `FIRMWARE_TASK_KIND`).
+        firmware_image_is_pending: bool,
+        location_name: Option<String>,
+        /// The location id.
+        #[serde(rename = "location")]
+        location_id: Option<i64>,
+        location_short_name: Option<String> = "l.short_name",
+        /// Decimal degrees as a string, e.g. `"37.7749"`.
+        // kept exactly as given
+        latitude: Option<String>,
+        longitude: Option<String>,
+        /// The connection-request username (ACS -> CPE; its password is write-only).
+        username: Option<String>,
+        #[serde(skip)]
+        has_password: bool = "(d.password_enc IS NOT NULL)",
+        /// The username the CPE authenticates to the ACS with (CPE -> ACS,
+        /// ManagementServer.Username; its password `cwmp_password` is write-only).
+        // the password is read back only by `Store::cwmp_login`
+        cwmp_username: Option<String>,
+        #[serde(skip)]
+        has_cwmp_password: bool = "(d.cwmp_password_enc IS NOT NULL)",
+        /// Periodic inform interval in seconds.
+        update_frequency: Option<i64>,
+        /// The WAN address the device informed from or reported.
+        address: Option<String>,
+        #[serde(skip)]
+        connection_request_url: Option<String>,
+        /// The ParameterKey the device reported in its last Inform.
+        #[serde(skip)]
+        parameter_key: Option<String>,
+        last_connection: Option<DateTime<Utc>>,
+        last_configuration: Option<DateTime<Utc>>,
+        last_change: Option<DateTime<Utc>>,
+        created: DateTime<Utc>,
+        debug: bool,
+    }
+}
+
+/// The device SELECT, its columns from [`Device`]'s declaration; `WHERE` and `ORDER BY`
+/// follow.
+static DEVICE_SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM devices d LEFT JOIN device_types t ON t.id = d.type_id \
+         LEFT JOIN locations l ON l.id = d.location_id",
+        DEVICE_COLUMNS.join(", ")
+    )
+});
 
 /// The CPE -> ACS credentials of one device, as [`Store::cwmp_login`] finds them.
 #[derive(Clone, Debug)]
@@ -129,123 +187,152 @@ pub fn default_cwmp_username(oui: Option<&str>, serial: &str) -> String {
     }
 }
 
-/// A device registered through the API (POST). Everything but the serial number is optional.
-#[derive(Clone, Debug, Default)]
-pub struct NewDevice {
-    pub serial_number: String,
-    pub name: Option<String>,
-    pub customer_id: Option<String>,
-    /// Defaults to true.
-    pub is_active: Option<bool>,
-    pub type_id: Option<i64>,
-    pub software_version: Option<String>,
-    pub hardware_version: Option<String>,
-    pub manufacturer: Option<String>,
-    pub unique_identifier: Option<String>,
-    pub product_class: Option<String>,
-    pub oui: Option<String>,
-    pub serial_number_alt: Option<String>,
-    pub description: Option<String>,
-    pub organization_id: Option<i64>,
-    /// The image the device is recorded with; registering queues no download, so it is not
-    /// pending (the API queues the download with an update right after).
-    pub firmware_image_id: Option<i64>,
-    pub location_id: Option<i64>,
-    pub location_name: Option<String>,
-    pub latitude: Option<String>,
-    pub longitude: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<DevicePassword>,
-    /// The pair the CPE authenticates to the ACS with. A password without a username gets
-    /// the TR-069 `OUI-SerialNumber` username (the serial number alone without an OUI).
-    pub cwmp_username: Option<String>,
-    pub cwmp_password: Option<DevicePassword>,
-    pub update_frequency: Option<i64>,
-    pub address: Option<String>,
-    pub debug: Option<bool>,
+/// Declares the settings — the nullable columns an API write stores as given, with no rule
+/// of their own in the store — once, for [`NewDevice`] (`Option<T>`) and [`DevicePatch`]
+/// (`Option<Option<T>>`: `Some(None)` clears), and from there the INSERT's and the UPDATE's
+/// columns, [`DevicePatch::is_empty`], [`DevicePatch::keep_changes`] and
+/// [`DevicePatch::into_new_device`]. Each is a field of [`Device`] by the same name. The
+/// fields with a rule (a default, a secret, a derived username) are written out below.
+macro_rules! settings {
+    (
+        reported: $( $reported:ident ),* ;
+        $( $(#[$doc:meta])* $field:ident: $ty:ty, )*
+    ) => {
+        /// A device registered through the API (POST). Everything but the serial number is
+        /// optional.
+        #[derive(Clone, Debug, Default)]
+        pub struct NewDevice {
+            pub serial_number: String,
+            /// Defaults to true.
+            pub is_active: Option<bool>,
+            /// Defaults to false.
+            pub debug: Option<bool>,
+            pub password: Option<DevicePassword>,
+            /// The pair the CPE authenticates to the ACS with. A password without a username
+            /// gets the TR-069 `OUI-SerialNumber` username (the serial number alone without
+            /// an OUI).
+            pub cwmp_username: Option<String>,
+            pub cwmp_password: Option<DevicePassword>,
+            $( $(#[$doc])* pub $field: Option<$ty>, )*
+            $(
+                /// What the device reports in its Informs; registering may name it first.
+                pub $reported: Option<String>,
+            )*
+        }
+
+        /// A partial update (PATCH; PUT is a patch that names every field). `None` leaves a
+        /// field alone; `Some(None)` clears a nullable one.
+        #[derive(Clone, Debug, Default)]
+        pub struct DevicePatch {
+            pub is_active: Option<bool>,
+            pub debug: Option<bool>,
+            pub password: Option<Option<DevicePassword>>,
+            /// Setting a password while the device has no CWMP username (and the patch names
+            /// none) gives it the default `OUI-SerialNumber` one, as
+            /// [`NewDevice::cwmp_username`].
+            pub cwmp_username: Option<Option<String>>,
+            pub cwmp_password: Option<Option<DevicePassword>>,
+            pub last_configuration: Option<DateTime<Utc>>,
+            $( $(#[$doc])* pub $field: Option<Option<$ty>>, )*
+        }
+
+        impl NewDevice {
+            /// The settings' and reported fields' columns and values, for the INSERT.
+            fn settings(&self) -> Vec<(&'static str, Arg)> {
+                vec![
+                    $( (stringify!($field), Arg::from(self.$field.clone())), )*
+                    $( (stringify!($reported), Arg::from(self.$reported.clone())), )*
+                ]
+            }
+        }
+
+        impl DevicePatch {
+            /// The settings the patch writes, for the UPDATE.
+            fn settings(&self) -> Vec<(&'static str, Arg)> {
+                let mut columns = Vec::new();
+                $(
+                    if let Some(value) = &self.$field {
+                        columns.push((stringify!($field), Arg::from(value.clone())));
+                    }
+                )*
+                columns
+            }
+
+            /// True when the patch writes no field.
+            pub fn is_empty(&self) -> bool {
+                // destructured so that a new field cannot be forgotten here
+                let DevicePatch {
+                    is_active,
+                    debug,
+                    password,
+                    cwmp_username,
+                    cwmp_password,
+                    last_configuration,
+                    $( $field, )*
+                } = self;
+                is_active.is_none()
+                    && debug.is_none()
+                    && password.is_none()
+                    && cwmp_username.is_none()
+                    && cwmp_password.is_none()
+                    && last_configuration.is_none()
+                    $( && $field.is_none() )*
+            }
+
+            /// Forgets every setting, `is_active`, `debug` and `cwmp_username` that equals
+            /// `device`'s: what is left is what the write changes. Passwords stay (the store
+            /// cannot compare a sealed one).
+            pub fn keep_changes(&mut self, device: &Device) {
+                fn keep<T: PartialEq>(value: &mut Option<T>, current: &T) {
+                    if value.as_ref() == Some(current) {
+                        *value = None;
+                    }
+                }
+                keep(&mut self.is_active, &device.is_active);
+                keep(&mut self.debug, &device.debug);
+                keep(&mut self.cwmp_username, &device.cwmp_username);
+                $( keep(&mut self.$field, &device.$field); )*
+            }
+
+            /// The device a POST of these fields registers (`null` and absent alike: not
+            /// set).
+            pub fn into_new_device(self, serial_number: String) -> NewDevice {
+                NewDevice {
+                    serial_number,
+                    is_active: self.is_active,
+                    debug: self.debug,
+                    password: self.password.flatten(),
+                    cwmp_username: self.cwmp_username.flatten(),
+                    cwmp_password: self.cwmp_password.flatten(),
+                    $( $field: self.$field.flatten(), )*
+                    ..NewDevice::default()
+                }
+            }
+        }
+    };
 }
 
-/// A partial update (PATCH; PUT is a patch that names every field). `None` leaves a field
-/// alone; `Some(None)` clears a nullable one.
-#[derive(Clone, Debug, Default)]
-pub struct DevicePatch {
-    pub name: Option<Option<String>>,
-    pub customer_id: Option<Option<String>>,
-    pub is_active: Option<bool>,
-    pub type_id: Option<Option<i64>>,
-    pub serial_number_alt: Option<Option<String>>,
-    pub description: Option<Option<String>>,
-    pub organization_id: Option<Option<i64>>,
-    /// Setting or clearing it withdraws the device's still-pending firmware tasks: the newest
-    /// choice of image wins (one already in flight stays, since the CPE may be installing it).
-    pub firmware_image_id: Option<Option<i64>>,
-    pub location_id: Option<Option<i64>>,
-    pub location_name: Option<Option<String>>,
-    pub latitude: Option<Option<String>>,
-    pub longitude: Option<Option<String>>,
-    pub username: Option<Option<String>>,
-    pub password: Option<Option<DevicePassword>>,
-    /// Setting a password while the device has no CWMP username (and the patch names none)
-    /// gives it the default `OUI-SerialNumber` one, as [`NewDevice::cwmp_username`].
-    pub cwmp_username: Option<Option<String>>,
-    pub cwmp_password: Option<Option<DevicePassword>>,
-    pub update_frequency: Option<Option<i64>>,
-    pub address: Option<Option<String>>,
-    pub debug: Option<bool>,
-    pub last_configuration: Option<DateTime<Utc>>,
-}
-
-impl DevicePatch {
-    /// True when the patch writes no field.
-    pub fn is_empty(&self) -> bool {
-        // destructured so that a new field cannot be forgotten here
-        let DevicePatch {
-            name,
-            customer_id,
-            is_active,
-            type_id,
-            serial_number_alt,
-            description,
-            organization_id,
-            firmware_image_id,
-            location_id,
-            location_name,
-            latitude,
-            longitude,
-            username,
-            password,
-            cwmp_username,
-            cwmp_password,
-            update_frequency,
-            address,
-            debug,
-            last_configuration,
-        } = self;
-        [
-            name.is_none(),
-            customer_id.is_none(),
-            is_active.is_none(),
-            type_id.is_none(),
-            serial_number_alt.is_none(),
-            description.is_none(),
-            organization_id.is_none(),
-            firmware_image_id.is_none(),
-            location_id.is_none(),
-            location_name.is_none(),
-            latitude.is_none(),
-            longitude.is_none(),
-            username.is_none(),
-            password.is_none(),
-            cwmp_username.is_none(),
-            cwmp_password.is_none(),
-            update_frequency.is_none(),
-            address.is_none(),
-            debug.is_none(),
-            last_configuration.is_none(),
-        ]
-        .iter()
-        .all(|none| *none)
-    }
+settings! {
+    reported: software_version, hardware_version, manufacturer, unique_identifier, product_class, oui;
+    name: String,
+    customer_id: String,
+    /// The device type id (`type` in the API).
+    type_id: i64,
+    serial_number_alt: String,
+    description: String,
+    organization_id: i64,
+    /// Registering a device with an image queues no download, so it is not pending (the
+    /// API queues the download with an update right after). Setting or clearing it withdraws
+    /// the device's still-pending firmware tasks: the newest choice of image wins (one
+    /// already in flight stays, since the CPE may be installing it).
+    firmware_image_id: i64,
+    location_id: i64,
+    location_name: String,
+    latitude: String,
+    longitude: String,
+    username: String,
+    update_frequency: i64,
+    address: String,
 }
 
 /// The list filters of `GET /inventory_device_serial/`. All conditions are ANDed. `Hash` so
@@ -278,6 +365,19 @@ pub(crate) enum Arg {
     Text(String),
     OptText(Option<String>),
     Time(DateTime<Utc>),
+    OptBytes(Option<Vec<u8>>),
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Arg {
+        Arg::OptText(v)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        Arg::OptI64(v)
+    }
 }
 
 /// Binds `args` in order onto a query of either backend.
@@ -292,6 +392,7 @@ macro_rules! bind_args {
                 $crate::device::Arg::Text(v) => q.bind(v),
                 $crate::device::Arg::OptText(v) => q.bind(v),
                 $crate::device::Arg::Time(v) => q.bind(v),
+                $crate::device::Arg::OptBytes(v) => q.bind(v),
             };
         }
         q
@@ -358,6 +459,28 @@ impl Store {
                 .map(|_| default_cwmp_username(new.oui.as_deref(), &new.serial_number))
         });
         let serial = new.serial_number.clone();
+        let mut columns: Vec<(&str, Arg)> = vec![
+            ("uuid", Arg::Text(uuid)),
+            ("serial_number", Arg::Text(new.serial_number.clone())),
+            ("is_active", Arg::Bool(new.is_active.unwrap_or(true))),
+            ("status", Arg::Text(DeviceStatus::Down.as_str().to_owned())),
+            ("debug", Arg::Bool(new.debug.unwrap_or(false))),
+            // no firmware task exists yet: nothing is pending (see `Device`)
+            ("firmware_image_is_pending", Arg::Bool(false)),
+            ("password_enc", Arg::OptBytes(password_enc.clone())),
+            ("cwmp_username", Arg::from(cwmp_username)),
+            ("cwmp_password_enc", Arg::OptBytes(cwmp_password_enc)),
+            ("created", Arg::Time(now)),
+            ("last_change", Arg::Time(now)),
+        ];
+        columns.extend(new.settings());
+        let (names, args): (Vec<&str>, Vec<Arg>) = columns.into_iter().unzip();
+        let placeholders: Vec<String> = (1..=args.len()).map(|n| format!("${n}")).collect();
+        let insert_sql = format!(
+            "INSERT INTO devices ({}) VALUES ({}) RETURNING id",
+            names.join(", "),
+            placeholders.join(", ")
+        );
         let id: i64 = on_pool!(&self.backend, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
             check_refs!(
@@ -369,55 +492,14 @@ impl Store {
                     ("firmware_image", "firmware_images", new.firmware_image_id),
                 ]
             )?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO devices (uuid, serial_number, name, customer_id, is_active, status, \
-                 type_id, software_version, hardware_version, manufacturer, unique_identifier, \
-                 product_class, oui, serial_number_alt, description, organization_id, \
-                 firmware_image_id, firmware_image_is_pending, location_id, location_name, \
-                 latitude, longitude, username, password_enc, update_frequency, address, \
-                 debug, created, last_change, cwmp_username, cwmp_password_enc) \
-                 VALUES ($1, $2, $3, $4, $5, 'Down', $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27, $28, \
-                 $29) \
-                 RETURNING id",
-            )
-            .bind(&uuid)
-            .bind(&new.serial_number)
-            .bind(&new.name)
-            .bind(&new.customer_id)
-            .bind(new.is_active.unwrap_or(true))
-            .bind(new.type_id)
-            .bind(&new.software_version)
-            .bind(&new.hardware_version)
-            .bind(&new.manufacturer)
-            .bind(&new.unique_identifier)
-            .bind(&new.product_class)
-            .bind(&new.oui)
-            .bind(&new.serial_number_alt)
-            .bind(&new.description)
-            .bind(new.organization_id)
-            .bind(new.firmware_image_id)
-            // no firmware task exists yet: nothing is pending (see `Device`)
-            .bind(false)
-            .bind(new.location_id)
-            .bind(&new.location_name)
-            .bind(&new.latitude)
-            .bind(&new.longitude)
-            .bind(&new.username)
-            .bind(&password_enc)
-            .bind(new.update_frequency)
-            .bind(&new.address)
-            .bind(new.debug.unwrap_or(false))
-            .bind(now)
-            .bind(&cwmp_username)
-            .bind(&cwmp_password_enc)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| {
-                conflict_or(e, || {
-                    format!("device with serial number {serial} or this CWMP username")
-                })
-            })?;
+            let id: i64 = bind_args!(sqlx::query_scalar(AssertSqlSafe(insert_sql)), args)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict_or(e, || {
+                        format!("device with serial number {serial} or this CWMP username")
+                    })
+                })?;
             // Registering names the connection-request pair the CPE already has (nothing is
             // sent to it): connection requests may use it at once.
             if let Some(username) = &new.username {
@@ -446,23 +528,19 @@ impl Store {
 
     /// The device with this serial number, with `pending_settings` filled in.
     pub async fn device_by_serial(&self, serial: &str) -> Result<Option<Device>> {
-        let sql = format!("{DEVICE_SELECT} WHERE d.serial_number = $1");
-        let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(serial)
-                .fetch_optional(pool)
-                .await?
-        });
-        self.with_pending_settings(device.into_iter().collect())
+        self.device_where("d.serial_number", Arg::Text(serial.to_owned()))
             .await
-            .map(|mut v| v.pop())
     }
 
     pub async fn device_by_id(&self, id: i64) -> Result<Option<Device>> {
-        let sql = format!("{DEVICE_SELECT} WHERE d.id = $1");
+        self.device_where("d.id", Arg::I64(id)).await
+    }
+
+    /// The device whose unique `column` is `value`, with `pending_settings` filled in.
+    async fn device_where(&self, column: &str, value: Arg) -> Result<Option<Device>> {
+        let sql = format!("{} WHERE {column} = $1", *DEVICE_SELECT);
         let device: Option<Device> = on_pool!(&self.backend, |pool, dialect| {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(id)
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), [value])
                 .fetch_optional(pool)
                 .await?
         });
@@ -536,35 +614,12 @@ impl Store {
             args.push(arg);
             sets.push(format!("{col} = ${}", args.len()));
         };
-        macro_rules! text {
-            ($field:ident) => {
-                if let Some(v) = &patch.$field {
-                    set(stringify!($field), Arg::OptText(v.clone()));
-                }
-            };
+        for (column, arg) in patch.settings() {
+            set(column, arg);
         }
-        macro_rules! int {
-            ($field:ident) => {
-                if let Some(v) = patch.$field {
-                    set(stringify!($field), Arg::OptI64(v));
-                }
-            };
+        if let Some(v) = &patch.cwmp_username {
+            set("cwmp_username", Arg::from(v.clone()));
         }
-        text!(name);
-        text!(customer_id);
-        text!(serial_number_alt);
-        text!(description);
-        text!(location_name);
-        text!(latitude);
-        text!(longitude);
-        text!(username);
-        text!(cwmp_username);
-        text!(address);
-        int!(type_id);
-        int!(organization_id);
-        int!(firmware_image_id);
-        int!(location_id);
-        int!(update_frequency);
         if let Some(v) = patch.is_active {
             set("is_active", Arg::Bool(v));
         }
@@ -719,8 +774,9 @@ impl Store {
         // The ids of the page first, from the filter's index alone, then the 100 rows:
         // fetching and sorting whole rows for every match would cost far more.
         let page_sql = format!(
-            "{DEVICE_SELECT} WHERE d.id IN (SELECT d.id FROM devices d{where_sql} \
+            "{} WHERE d.id IN (SELECT d.id FROM devices d{where_sql} \
              ORDER BY {order} LIMIT ${} OFFSET ${}) ORDER BY d.id",
+            *DEVICE_SELECT,
             n + 1,
             n + 2
         );
