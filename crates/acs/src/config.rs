@@ -91,7 +91,8 @@ pub enum LogFormat {
 }
 
 /// Declares the `serve` settings, each once:
-/// `/// help` `#[arg(...)]` `name: Type [= default [, at least min]];`
+/// `/// help` `[#[arg(...)]]` `name (ACS_VARIABLE): Type [= default [, at least min]];`
+/// (the flag is `--name` with `-` for `_`, the file key `name`)
 ///
 /// Generates `ServeArgs` (clap `Args` and serde `Deserialize`, every field an `Option`: the
 /// flags with their variables, or the file), `Values` (each setting after merging: the type
@@ -105,7 +106,7 @@ macro_rules! settings {
     (@value $v:expr, $default:expr, $min:expr) => { $v.unwrap_or_else(|| $default).max($min) };
     ($(
         $(#[$meta:meta])*
-        $name:ident: $ty:ty $(= $default:expr $(, at least $min:expr)?)?;
+        $name:ident ($env:ident): $ty:ty $(= $default:expr $(, at least $min:expr)?)?;
     )*) => {
         /// `serve`'s settings as one source gives them: the flags (and their `ACS_*`
         /// variables), or the `--config` file, whose keys are the field names.
@@ -115,7 +116,11 @@ macro_rules! settings {
             #[command(flatten)]
             #[serde(flatten)]
             pub db: DbArgs,
-            $( $(#[$meta])* pub $name: Option<$ty>, )*
+            $(
+                $(#[$meta])*
+                #[arg(long, env = stringify!($env))]
+                pub $name: Option<$ty>,
+            )*
         }
 
         /// Each `serve` setting from the first source that gives it, else its default.
@@ -145,140 +150,107 @@ macro_rules! settings {
 
 settings! {
     /// CPE listener address
-    #[arg(long, env = "ACS_CWMP_LISTEN")]
-    cwmp_listen: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 7547));
+    cwmp_listen (ACS_CWMP_LISTEN): SocketAddr = SocketAddr::from(([0, 0, 0, 0], 7547));
     /// API listener address
-    #[arg(long, env = "ACS_API_LISTEN")]
-    api_listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 7557));
+    api_listen (ACS_API_LISTEN): SocketAddr = SocketAddr::from(([127, 0, 0, 1], 7557));
     /// How CPEs reach this server, e.g. `http://acs.example.net:7547` (Download URLs);
     /// default: the Host the CPE used.
-    #[arg(long, env = "ACS_PUBLIC_CWMP_URL")]
-    public_cwmp_url: String;
+    public_cwmp_url (ACS_PUBLIC_CWMP_URL): String;
     /// CPE authentication: none, basic or digest
     // `AuthMode`'s own parser (case-insensitive) for the flag and the file alike
-    #[arg(long, env = "ACS_CWMP_AUTH", value_parser = AuthMode::from_str)]
+    #[arg(value_parser = AuthMode::from_str)]
     #[serde(default, deserialize_with = "parsed")]
-    cwmp_auth: AuthMode = AuthMode::None;
+    cwmp_auth (ACS_CWMP_AUTH): AuthMode = AuthMode::None;
     /// Shared CPE username (with --cwmp-password), tried after per-device credentials; any
     /// holder of the shared pair can pose as any device.
-    #[arg(long, env = "ACS_CWMP_USERNAME")]
-    cwmp_username: String;
-    #[arg(long, env = "ACS_CWMP_PASSWORD", hide_env_values = true)]
-    cwmp_password: String;
+    cwmp_username (ACS_CWMP_USERNAME): String;
+    #[arg(hide_env_values = true)]
+    cwmp_password (ACS_CWMP_PASSWORD): String;
     /// Hex key signing digest nonces; give every node the same one [default: random per process]
-    #[arg(long, env = "ACS_CWMP_NONCE_KEY", hide_env_values = true)]
-    cwmp_nonce_key: String;
+    #[arg(hide_env_values = true)]
+    cwmp_nonce_key (ACS_CWMP_NONCE_KEY): String;
     /// Digest challenges offered to CPEs, one WWW-Authenticate each, in this order
     /// (comma-separated: md5, sha-256). Many CPEs read only the first and know only MD5
-    #[arg(long, env = "ACS_CWMP_DIGEST_ALGORITHMS", value_delimiter = ',')]
-    cwmp_digest_algorithms: Vec<String> = vec!["md5".to_owned()];
+    #[arg(value_delimiter = ',')]
+    cwmp_digest_algorithms (ACS_CWMP_DIGEST_ALGORITHMS): Vec<String> = vec!["md5".to_owned()];
     /// Create devices on their first Inform
-    #[arg(long, env = "ACS_AUTO_REGISTER")]
-    auto_register: bool = true;
+    auto_register (ACS_AUTO_REGISTER): bool = true;
     /// Idle seconds after which a CWMP session is dropped
-    #[arg(long, env = "ACS_SESSION_TIMEOUT")]
-    session_timeout: u64 = 30, at least 1;
+    session_timeout (ACS_SESSION_TIMEOUT): u64 = 30, at least 1;
     /// Most CWMP sessions open at once on this node; more get 503
-    #[arg(long, env = "ACS_MAX_SESSIONS")]
-    max_sessions: usize = 10_000, at least 1;
+    max_sessions (ACS_MAX_SESSIONS): usize = 10_000, at least 1;
     /// Largest CPE message body in bytes
-    #[arg(long, env = "ACS_MAX_BODY")]
-    max_body: usize = 1 << 20;
+    max_body (ACS_MAX_BODY): usize = 1 << 20;
     /// Authenticated CPE requests handled at once per CPE listener; more wait (bodies unread)
     /// up to --header-timeout, then get 503
-    #[arg(long, env = "ACS_CWMP_REQUESTS_AT_ONCE")]
-    cwmp_requests_at_once: usize = crate::cpe::REQUESTS_AT_ONCE, at least 1;
+    cwmp_requests_at_once (ACS_CWMP_REQUESTS_AT_ONCE): usize = crate::cpe::REQUESTS_AT_ONCE, at least 1;
     /// Seconds to receive a request head, on both listeners (also: a TLS handshake, a CPE
     /// request's wait at the gate, an idle API connection)
-    #[arg(long, env = "ACS_HEADER_TIMEOUT")]
-    header_timeout: u64 = 10, at least 1;
+    header_timeout (ACS_HEADER_TIMEOUT): u64 = 10, at least 1;
     /// Seconds to receive a request body, on both listeners (API: per MiB begun)
-    #[arg(long, env = "ACS_READ_TIMEOUT")]
-    read_timeout: u64 = 30, at least 1;
+    read_timeout (ACS_READ_TIMEOUT): u64 = 30, at least 1;
     /// Log format
-    #[arg(long, env = "ACS_LOG_FORMAT")]
-    log_format: LogFormat = LogFormat::Text;
+    log_format (ACS_LOG_FORMAT): LogFormat = LogFormat::Text;
     /// HTTPS CPE listener address, beside the HTTP one [default: none]
-    #[arg(long, env = "ACS_CWMP_TLS_LISTEN")]
-    cwmp_tls_listen: SocketAddr;
+    cwmp_tls_listen (ACS_CWMP_TLS_LISTEN): SocketAddr;
     /// PEM certificate chain of the HTTPS CPE listener
-    #[arg(long, env = "ACS_CWMP_TLS_CERT")]
-    cwmp_tls_cert: PathBuf;
+    cwmp_tls_cert (ACS_CWMP_TLS_CERT): PathBuf;
     /// PEM private key of the HTTPS CPE listener
-    #[arg(long, env = "ACS_CWMP_TLS_KEY")]
-    cwmp_tls_key: PathBuf;
+    cwmp_tls_key (ACS_CWMP_TLS_KEY): PathBuf;
     /// PEM CA bundle: when set, CPEs must present a client certificate issued by it
-    #[arg(long, env = "ACS_CWMP_TLS_CLIENT_CA")]
-    cwmp_tls_client_ca: PathBuf;
+    cwmp_tls_client_ca (ACS_CWMP_TLS_CLIENT_CA): PathBuf;
     /// HTTPS API listener address, beside the HTTP one [default: none]
-    #[arg(long, env = "ACS_API_TLS_LISTEN")]
-    api_tls_listen: SocketAddr;
+    api_tls_listen (ACS_API_TLS_LISTEN): SocketAddr;
     /// PEM certificate chain of the HTTPS API listener
-    #[arg(long, env = "ACS_API_TLS_CERT")]
-    api_tls_cert: PathBuf;
+    api_tls_cert (ACS_API_TLS_CERT): PathBuf;
     /// PEM private key of the HTTPS API listener
-    #[arg(long, env = "ACS_API_TLS_KEY")]
-    api_tls_key: PathBuf;
+    api_tls_key (ACS_API_TLS_KEY): PathBuf;
     /// A device is Down once silent for factor x its inform interval + grace seconds
-    #[arg(long, env = "ACS_STATUS_GRACE_FACTOR")]
-    status_grace_factor: u32 = 2;
+    status_grace_factor (ACS_STATUS_GRACE_FACTOR): u32 = 2;
     /// Seconds added to factor x interval before a silent device is Down
-    #[arg(long, env = "ACS_STATUS_GRACE_SECONDS")]
-    status_grace_seconds: u32 = 60;
+    status_grace_seconds (ACS_STATUS_GRACE_SECONDS): u32 = 60;
     /// Inform interval assumed for devices whose interval is unknown, in seconds
-    #[arg(long, env = "ACS_STATUS_DEFAULT_INTERVAL")]
-    status_default_interval: u32 = 300;
+    status_default_interval (ACS_STATUS_DEFAULT_INTERVAL): u32 = 300;
     /// Seconds between two Up/Down sweeps
-    #[arg(long, env = "ACS_STATUS_SWEEP_INTERVAL")]
-    status_sweep_interval: u64 = 30, at least 1;
+    status_sweep_interval (ACS_STATUS_SWEEP_INTERVAL): u64 = 30, at least 1;
     /// With CPE authentication on: seconds a signed firmware URL stays valid after the
     /// transfer may start (after DelaySeconds or the last ScheduleDownload window)
-    #[arg(long, env = "ACS_FILE_URL_TTL")]
-    file_url_ttl: u64 = 86_400, at least 1;
+    file_url_ttl (ACS_FILE_URL_TTL): u64 = 86_400, at least 1;
     /// Most bytes all firmware images may take together; an upload beyond is 507
-    #[arg(long, env = "ACS_MAX_FIRMWARE_STORAGE")]
-    max_firmware_storage: u64 = 8 << 30;
+    max_firmware_storage (ACS_MAX_FIRMWARE_STORAGE): u64 = 8 << 30;
     /// Most parameters stored per device; new paths beyond are not stored
-    #[arg(long, env = "ACS_MAX_PARAMETERS_PER_DEVICE")]
-    max_parameters_per_device: usize = ParameterLimits::default().max_per_device;
+    max_parameters_per_device (ACS_MAX_PARAMETERS_PER_DEVICE): usize = ParameterLimits::default().max_per_device;
     /// Longest parameter value stored, in bytes; longer ones are not stored
-    #[arg(long, env = "ACS_MAX_PARAMETER_VALUE")]
-    max_parameter_value: usize = ParameterLimits::default().max_value_bytes;
+    max_parameter_value (ACS_MAX_PARAMETER_VALUE): usize = ParameterLimits::default().max_value_bytes;
     /// Days an Inform event is kept
-    #[arg(long, env = "ACS_EVENT_MAX_AGE_DAYS")]
-    event_max_age_days: u32 = 30, at least 1;
+    event_max_age_days (ACS_EVENT_MAX_AGE_DAYS): u32 = 30, at least 1;
     /// Most Inform events kept per device, the newest
-    #[arg(long, env = "ACS_EVENTS_PER_DEVICE")]
-    events_per_device: u32 = 100, at least 1;
+    events_per_device (ACS_EVENTS_PER_DEVICE): u32 = 100, at least 1;
     /// Messages of debug sessions kept per device
-    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGES")]
-    debug_trace_messages: u32 = 500, at least 1;
+    debug_trace_messages (ACS_DEBUG_TRACE_MESSAGES): u32 = 500, at least 1;
     /// Longest message kept in a debug trace, in bytes; longer ones are cut
-    #[arg(long, env = "ACS_DEBUG_TRACE_MESSAGE_BYTES")]
-    debug_trace_message_bytes: usize = 128 * 1024, at least 1024;
+    debug_trace_message_bytes (ACS_DEBUG_TRACE_MESSAGE_BYTES): usize = 128 * 1024, at least 1024;
     /// Seconds a debug trace is kept (7 days)
-    #[arg(long, env = "ACS_DEBUG_TRACE_MAX_AGE")]
-    debug_trace_max_age: u64 = 7 * 24 * 3600, at least 1;
+    debug_trace_max_age (ACS_DEBUG_TRACE_MAX_AGE): u64 = 7 * 24 * 3600, at least 1;
     /// Generate connection-request credentials for devices without any, and send the pair on
     /// record again when a device bootstraps
-    #[arg(long, env = "ACS_CR_PROVISION", num_args = 0..=1, default_missing_value = "true")]
-    cr_provision: bool = true;
+    #[arg(num_args = 0..=1, default_missing_value = "true")]
+    cr_provision (ACS_CR_PROVISION): bool = true;
     /// Connection requests only to these address ranges (comma-separated CIDRs); a range
     /// inside a refused special range (loopback, link-local, ...) allows it [default: any]
-    #[arg(long, env = "ACS_CR_ALLOW", value_delimiter = ',')]
-    cr_allow: Vec<String>;
+    #[arg(value_delimiter = ',')]
+    cr_allow (ACS_CR_ALLOW): Vec<String>;
     /// Never send connection requests to these address ranges (comma-separated CIDRs; wins
     /// over everything) [default: none]
-    #[arg(long, env = "ACS_CR_DENY", value_delimiter = ',')]
-    cr_deny: Vec<String>;
+    #[arg(value_delimiter = ',')]
+    cr_deny (ACS_CR_DENY): Vec<String>;
     /// Answer a CPE's Basic challenge in connection requests (the password crosses the
     /// network in the clear)
-    #[arg(long, env = "ACS_CR_ALLOW_BASIC", num_args = 0..=1, default_missing_value = "true")]
-    cr_allow_basic: bool = false;
+    #[arg(num_args = 0..=1, default_missing_value = "true")]
+    cr_allow_basic (ACS_CR_ALLOW_BASIC): bool = false;
     /// Seconds a PUT/PATCH that queued tasks waits for its connection request's outcome
     /// (`connection_request` in the answer); 0 answers at once with `pending`
-    #[arg(long, env = "ACS_CR_ANSWER_WAIT")]
-    cr_answer_wait: u64 = 3;
+    cr_answer_wait (ACS_CR_ANSWER_WAIT): u64 = 3;
 }
 
 /// A file value read through the type's own parser (`FromStr`), as its flag is.
