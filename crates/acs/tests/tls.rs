@@ -86,7 +86,7 @@ impl Server {
 }
 
 fn command(dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_acs"));
+    let mut c = support::server::command(dir);
     c.arg("serve")
         .args([
             "--cwmp-listen",
@@ -97,14 +97,6 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
             "--cr-provision=false",
         ])
         .args(extra)
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", dir)
-        .env("ACS_LOG_FORMAT", "text")
-        .env("NO_COLOR", "1")
-        .env_remove("ACS_CONFIG")
         .stderr(Stdio::piped());
     c
 }

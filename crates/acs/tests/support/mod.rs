@@ -24,6 +24,22 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
+/// Waits until `condition` holds, checking every 50 ms; fails naming `what` after `limit`.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    limit: std::time::Duration,
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,

@@ -1,9 +1,9 @@
 //! The real `acs serve` on port 0 of 127.0.0.1 with a fresh SQLite database in a scratch
 //! directory, the listener addresses read from its log: for test files that need no more than
-//! that (http.rs keeps its own, with a wrapper command).
+//! that, or run under a wrapper command (`prlimit`).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +27,16 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Everything the server logged so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether a line the server logged contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
     pub fn database_url(&self) -> String {
         format!("sqlite://{}/acs.db", self.dir.display())
     }
@@ -42,10 +52,50 @@ impl Server {
     }
 }
 
+/// `acs` with the database and data directory `dir`, text logs without colour, and none of the
+/// settings' variables inherited from the test's caller.
+pub fn command(dir: &Path) -> Command {
+    acs_in(dir, Command::new(env!("CARGO_BIN_EXE_acs")))
+}
+
+/// `command` with the settings of `dir`, whatever program `command` runs acs through.
+fn acs_in(dir: &Path, mut command: Command) -> Command {
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("ACS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("ACS_DATA_DIR", dir)
+        .env("ACS_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// `acs serve` with `extra` flags and `env` variables.
 pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    start_under(&[], extra, env)
+}
+
+/// `acs serve` run by `wrapper` (e.g. `prlimit --nofile=...`) when it is not empty.
+pub fn start_under(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Server {
     let dir = temp_dir("acs-serve");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_acs"));
+    let exe = env!("CARGO_BIN_EXE_acs");
+    let mut command = acs_in(
+        &dir,
+        match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        },
+    );
     command
         .arg("serve")
         .args([
@@ -55,19 +105,8 @@ pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
             "127.0.0.1:0",
         ])
         .args(extra)
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", &dir)
-        .env("ACS_LOG_FORMAT", "text")
-        .env("NO_COLOR", "1")
-        .env_remove("ACS_CONFIG")
-        .env_remove("ACS_SECRET_KEY")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
     let mut child = command.spawn().expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut cwmp, mut api) = (None, None);
@@ -126,15 +165,9 @@ impl Server {
 }
 
 /// An API token with admin rights, made by `acs token create` on the database in `dir`.
-pub fn admin_token(dir: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+pub fn admin_token(dir: &Path) -> String {
+    let out = command(dir)
         .args(["token", "create", "--name", "edge", "--admin"])
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", dir)
-        .env_remove("ACS_CONFIG")
         .output()
         .expect("acs token create runs");
     assert!(out.status.success(), "{out:?}");
