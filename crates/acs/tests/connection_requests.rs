@@ -8,29 +8,10 @@ use tokio::net::TcpStream;
 
 mod support;
 use support::server::{Server, command};
-use support::{Resp, inform, post, temp_dir};
+use support::{inform, post, temp_dir};
 
 fn start(extra: &[&str]) -> Server {
     support::server::start(extra, &[])
-}
-
-/// What these tests ask of the server beside the shared ones.
-trait Api {
-    async fn api(&self, token: &str, method: &str, path: &str, body: &str) -> Resp;
-}
-
-impl Api for Server {
-    async fn api(&self, token: &str, method: &str, path: &str, body: &str) -> Resp {
-        let mut stream = TcpStream::connect(&self.api).await.unwrap();
-        let raw = format!(
-            "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        support::exchange(&mut stream, raw.as_bytes())
-            .await
-            .unwrap()
-    }
 }
 
 /// The text of the element `name` (without prefix) in `xml`, after `from`.

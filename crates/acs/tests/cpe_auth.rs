@@ -4,22 +4,11 @@
 
 use std::time::Duration;
 
-use acs_session::Credentials;
-use acs_session::auth::client::answer_challenges;
 use tokio::net::TcpStream;
 
 mod support;
 use support::server::{Server, start};
-use support::{Resp, inform, post, temp_dir};
-
-const DIGEST: [&str; 6] = [
-    "--cwmp-auth",
-    "digest",
-    "--cwmp-username",
-    "cpe",
-    "--cwmp-password",
-    "s3cret",
-];
+use support::{DIGEST, Resp, digest_answer, inform, inform_with, post, temp_dir};
 
 async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
     support::exchange(stream, raw).await.expect("a response")
@@ -63,21 +52,9 @@ async fn by_default_one_md5_challenge_with_a_nonce_of_at_most_32_characters() {
     let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut a, &post(&inform("SN-MD5"), "")).await;
     let first = r.headers_named("www-authenticate")[0];
-    let auth = answer_challenges(
-        &[first],
-        "POST",
-        "/",
-        &Credentials::new("cpe", "s3cret"),
-        false,
-        "0a4f113b",
-    )
-    .unwrap();
+    let auth = digest_answer(&[first], "cpe", "s3cret", "0a4f113b");
     assert!(auth.contains("algorithm=MD5"), "{auth}");
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-MD5"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let r = exchange(&mut a, &inform_with("SN-MD5", &auth)).await;
     assert_eq!(r.status, 200);
 }
 
@@ -110,20 +87,11 @@ async fn configured_algorithms_are_challenged_in_the_order_given() {
     let r = exchange(&mut a, &post(&inform("SN-SHA"), "")).await;
     let sha = r.headers_named("www-authenticate")[0];
     let md5 = sha.replace("algorithm=SHA-256", "algorithm=MD5");
-    let good = Credentials::new("cpe", "s3cret");
-    let auth = answer_challenges(&[md5.as_str()], "POST", "/", &good, false, "c1").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&[md5.as_str()], "cpe", "s3cret", "c1");
+    let r = exchange(&mut a, &inform_with("SN-SHA", &auth)).await;
     assert_eq!(r.status, 401);
-    let auth = answer_challenges(&[sha], "POST", "/", &good, false, "c2").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&[sha], "cpe", "s3cret", "c2");
+    let r = exchange(&mut a, &inform_with("SN-SHA", &auth)).await;
     assert_eq!(r.status, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -158,13 +126,8 @@ async fn lines_with(s: &Server, needle: &str) -> Vec<String> {
     let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut c, &post(&inform("SN-MARK"), "")).await;
     let challenge = r.headers_named("www-authenticate")[0].to_owned();
-    let who = Credentials::new(mark.as_str(), "marker");
-    let auth = answer_challenges(&[challenge.as_str()], "POST", "/", &who, false, "m1").unwrap();
-    let r = exchange(
-        &mut c,
-        &post(&inform("SN-MARK"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&[challenge.as_str()], &mark, "marker", "m1");
+    let r = exchange(&mut c, &inform_with("SN-MARK", &auth)).await;
     assert_eq!(r.status, 401);
     let marked = format!(r#"username="{mark}""#);
     support::eventually(Duration::from_secs(10), "the marker line", || {
@@ -191,24 +154,12 @@ async fn a_wrong_password_is_one_rate_limited_warn_line_naming_username_and_peer
     let challenge = r.headers_named("www-authenticate")[0].to_owned();
     assert!(lines_with(&s, "WARN").await.is_empty());
 
-    let wrong = Credentials::new("cpe", "not-the-s3cret-9f1c");
     let mut responses = Vec::new();
     for i in 0..5 {
-        let auth = answer_challenges(
-            &[challenge.as_str()],
-            "POST",
-            "/",
-            &wrong,
-            false,
-            &format!("c{i}"),
-        )
-        .unwrap();
+        let cnonce = format!("c{i}");
+        let auth = digest_answer(&[challenge.as_str()], "cpe", "not-the-s3cret-9f1c", &cnonce);
         responses.push(param(&auth, "response").unwrap().to_owned());
-        let r = exchange(
-            &mut a,
-            &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
-        )
-        .await;
+        let r = exchange(&mut a, &inform_with("SN-W", &auth)).await;
         assert_eq!(r.status, 401);
     }
     let warned = lines_with(&s, "CPE authentication failed").await;
@@ -220,13 +171,9 @@ async fn a_wrong_password_is_one_rate_limited_warn_line_naming_username_and_peer
     assert!(line.contains("wrong_password"), "{line}");
 
     // another username is another key; what it sent is Debug-escaped, so it cannot forge fields
-    let forged = Credentials::new(r#"x" peer=10.0.0.1"#, "whatever");
-    let auth = answer_challenges(&[challenge.as_str()], "POST", "/", &forged, false, "d1").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let forged = r#"x" peer=10.0.0.1"#;
+    let auth = digest_answer(&[challenge.as_str()], forged, "whatever", "d1");
+    let r = exchange(&mut a, &inform_with("SN-W", &auth)).await;
     assert_eq!(r.status, 401);
     let warned = lines_with(&s, "CPE authentication failed").await;
     assert_eq!(warned.len(), 2, "{warned:#?}");

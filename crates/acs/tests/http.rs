@@ -4,13 +4,14 @@
 use std::io::Write;
 use std::process::Command;
 
-use acs_session::Credentials;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod support;
-use support::server::{Server, command};
-use support::{Resp, inform, post, temp_dir};
+use support::server::{Server, command, run_big};
+use support::{
+    DIGEST, Resp, api_request, digest_answer, inform, inform_with, page_count, post, temp_dir,
+};
 
 /// Sends raw bytes, reads one response.
 async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
@@ -183,46 +184,19 @@ async fn the_huge_corpus_response_fits_the_default_limit() {
 
 #[tokio::test]
 async fn digest_authentication_once_per_session() {
-    let s = start(&[
-        "--cwmp-auth",
-        "digest",
-        "--cwmp-username",
-        "cpe",
-        "--cwmp-password",
-        "s3cret",
-    ]);
+    let s = start(&DIGEST);
     let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut a, &post(&inform("SN-I"), "")).await;
     assert_eq!(r.status, 401);
     let challenges = r.headers_named("www-authenticate");
     assert!(!challenges.is_empty());
-    let wrong = Credentials::new("cpe", "nope");
-    let auth = acs_session::auth::client::answer_challenges(
-        &challenges,
-        "POST",
-        "/",
-        &wrong,
-        false,
-        "abc",
-    )
-    .unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-I"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&challenges, "cpe", "nope", "abc");
+    let r = exchange(&mut a, &inform_with("SN-I", &auth)).await;
     assert_eq!(r.status, 401);
-    let good = Credentials::new("cpe", "s3cret");
-    let auth =
-        acs_session::auth::client::answer_challenges(&challenges, "POST", "/", &good, false, "abd")
-            .unwrap();
+    let auth = digest_answer(&challenges, "cpe", "s3cret", "abd");
     // a new TCP connection, as AVM does after a 401
     let mut b = TcpStream::connect(&s.cwmp).await.unwrap();
-    let r = exchange(
-        &mut b,
-        &post(&inform("SN-I"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let r = exchange(&mut b, &inform_with("SN-I", &auth)).await;
     assert_eq!(r.status, 200);
     // no Authorization on the rest of the session
     assert_eq!(exchange(&mut b, &post(b"", "")).await.status, 204);
@@ -586,14 +560,6 @@ fn admin_token(s: &Server) -> String {
     s.admin_token()
 }
 
-fn api_request(token: &str, method: &str, path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
 #[tokio::test]
 async fn a_silent_device_turns_down_after_the_configured_grace() {
     // Down once silent for 0 x interval + 2 s, swept every second (DESIGN §5); the default
@@ -606,14 +572,7 @@ async fn a_silent_device_turns_down_after_the_configured_grace() {
         "--status-sweep-interval",
         "1",
     ]);
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-DOWN"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-DOWN").await;
     let silent_since = std::time::Instant::now();
     let token = admin_token(&s);
     let mut api = TcpStream::connect(&s.api).await.unwrap();
@@ -866,25 +825,6 @@ async fn cpe_fault_codes_do_not_grow_the_metrics() {
     );
 }
 
-/// Runs a long test on its own runtime on a thread with an 8 MiB stack: in a debug build,
-/// the poll frame of an async fn with this many awaits (and a panic's unwinding through it)
-/// overflows the test thread's 2 MiB.
-fn on_a_large_stack<F: Future<Output = ()> + 'static>(test: fn() -> F) {
-    let thread = std::thread::Builder::new()
-        .stack_size(8 << 20)
-        .spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(test())
-        })
-        .unwrap();
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
 /// The `cwmp:ID` of an envelope the ACS sent.
 fn cwmp_id(text: &str) -> String {
     text.split("<cwmp:ID")
@@ -913,19 +853,12 @@ fn cpe_response(request: &str, body: &str) -> Vec<u8> {
 /// the API without an identity adopts its first Inform's.
 #[test]
 fn an_inform_under_another_identity_is_refused() {
-    on_a_large_stack(another_identity_refused)
+    run_big(another_identity_refused())
 }
 
 async fn another_identity_refused() {
     let s = start(&[]);
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-TWIN"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-TWIN").await;
     let other_vendor = |serial: &str| {
         String::from_utf8(inform(serial))
             .unwrap()
@@ -1007,30 +940,19 @@ async fn another_identity_refused() {
 /// `debug: false` stops the recording; old traces are pruned by age.
 #[test]
 fn debug_records_each_session_with_secrets_redacted() {
-    on_a_large_stack(debug_records)
+    run_big(debug_records())
 }
 
 async fn debug_records() {
     let s = start(&[]);
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-DBG").await;
     let token = admin_token(&s);
     let mut api = TcpStream::connect(&s.api).await.unwrap();
     let one = "/api/v1/inventory_device_serial/SN-DBG/";
     let traces = "/api/v1/inventory_device_serial/SN-DBG/traces/";
-    let count = |text: String| -> i64 {
-        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON page");
-        v["count"].as_i64().expect("a count")
-    };
     let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(count(r.text()), 0, "not in debug: nothing recorded");
+    assert_eq!(page_count(&r.text()), 0, "not in debug: nothing recorded");
 
     let r = exchange(
         &mut api,
@@ -1095,7 +1017,7 @@ async fn debug_records() {
     let r = loop {
         let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        if count(r.text()) >= 10 || std::time::Instant::now() > deadline {
+        if page_count(&r.text()) >= 10 || std::time::Instant::now() > deadline {
             break r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -1172,14 +1094,7 @@ async fn debug_records() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-DBG").await;
     // debug on again for one more session: once its 4 messages are in (the writer keeps
     // order), the session in between is known to have left nothing
     let r = exchange(
@@ -1188,18 +1103,11 @@ async fn debug_records() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-DBG"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-DBG").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let r = exchange(&mut api, &api_request(&token, "GET", traces, "")).await;
-        let n = count(r.text());
+        let n = page_count(&r.text());
         assert!(
             n <= 14,
             "the session without debug was recorded: {}",
@@ -1222,14 +1130,7 @@ async fn old_debug_traces_are_pruned() {
         "--status-sweep-interval",
         "1",
     ]);
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-OLD"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-OLD").await;
     let token = admin_token(&s);
     let mut api = TcpStream::connect(&s.api).await.unwrap();
     let one = "/api/v1/inventory_device_serial/SN-OLD/";
@@ -1239,24 +1140,13 @@ async fn old_debug_traces_are_pruned() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
-    assert_eq!(
-        exchange(&mut cpe, &post(&inform("SN-OLD"), ""))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
+    s.inform_session("SN-OLD").await;
     let traces = format!("{one}traces/");
-    let count = |text: String| -> i64 {
-        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON page");
-        v["count"].as_i64().expect("a count")
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut seen = false;
     loop {
         let r = exchange(&mut api, &api_request(&token, "GET", &traces, "")).await;
-        match count(r.text()) {
+        match page_count(&r.text()) {
             4 => seen = true,
             0 if seen => break,
             _ => {}

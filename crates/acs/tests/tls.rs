@@ -85,7 +85,24 @@ impl Server {
     }
 }
 
-fn command(dir: &Path, extra: &[&str]) -> Command {
+/// The flags of an HTTPS listener (`cwmp` or `api`) on port 0 with `cert` and `key`.
+fn tls_listener(listener: &str, cert: &str, key: &str) -> Vec<String> {
+    vec![
+        format!("--{listener}-tls-listen"),
+        "127.0.0.1:0".to_owned(),
+        format!("--{listener}-tls-cert"),
+        cert.to_owned(),
+        format!("--{listener}-tls-key"),
+        key.to_owned(),
+    ]
+}
+
+/// Flags as owned strings, to put beside `tls_listener`'s.
+fn flags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|f| f.to_string()).collect()
+}
+
+fn command<S: AsRef<std::ffi::OsStr>>(dir: &Path, extra: &[S]) -> Command {
     let mut c = support::server::command(dir);
     c.arg("serve")
         .args([
@@ -102,7 +119,7 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
 }
 
 /// Starts `acs serve` and waits for `expect` listener lines.
-fn start(dir: PathBuf, extra: &[&str], expect: usize) -> Server {
+fn start<S: AsRef<std::ffi::OsStr>>(dir: PathBuf, extra: &[S], expect: usize) -> Server {
     let cmd = command(&dir, extra);
     spawn(cmd, dir, expect)
 }
@@ -199,19 +216,10 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
     let s = start(
         dir,
         &[
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-            "--api-tls-listen",
-            "127.0.0.1:0",
-            "--api-tls-cert",
-            &cert,
-            "--api-tls-key",
-            &key,
-        ],
+            tls_listener("cwmp", &cert, &key),
+            tls_listener("api", &cert, &key),
+        ]
+        .concat(),
         4,
     );
     let config = client_config(&ca, None);
@@ -282,15 +290,10 @@ async fn client_certificates_are_required_when_a_client_ca_is_configured() {
     let s = start(
         dir.clone(),
         &[
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-            "--cwmp-tls-client-ca",
-            &client_ca.display().to_string(),
-        ],
+            tls_listener("cwmp", &cert, &key),
+            flags(&["--cwmp-tls-client-ca", &client_ca.display().to_string()]),
+        ]
+        .concat(),
         3,
     );
     let addr = s.addr("CPE TLS listener").to_owned();
@@ -330,15 +333,10 @@ async fn a_stalled_or_garbage_handshake_does_not_wedge_the_listener() {
     let s = start(
         dir,
         &[
-            "--header-timeout",
-            "1",
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-        ],
+            flags(&["--header-timeout", "1"]),
+            tls_listener("cwmp", &cert, &key),
+        ]
+        .concat(),
         3,
     );
     let addr = s.addr("CPE TLS listener").to_owned();
@@ -379,17 +377,10 @@ async fn the_api_timeouts_apply_over_tls() {
     let s = start(
         dir,
         &[
-            "--api-tls-listen",
-            "127.0.0.1:0",
-            "--api-tls-cert",
-            &cert,
-            "--api-tls-key",
-            &key,
-            "--header-timeout",
-            "2",
-            "--read-timeout",
-            "2",
-        ],
+            tls_listener("api", &cert, &key),
+            flags(&["--header-timeout", "2", "--read-timeout", "2"]),
+        ]
+        .concat(),
         3,
     );
     let token = support::server::admin_token(&s.dir);
@@ -458,17 +449,7 @@ async fn bad_tls_files_fail_the_start_and_name_the_file() {
         (&cert, other_key.to_str().unwrap(), "other.key"),
     ];
     for (cert, key, named) in cases {
-        let out = command(
-            &dir,
-            &[
-                "--cwmp-tls-listen",
-                "127.0.0.1:0",
-                "--cwmp-tls-cert",
-                cert,
-                "--cwmp-tls-key",
-                key,
-            ],
-        );
+        let out = command(&dir, &tls_listener("cwmp", cert, key));
         let out = exits_within(out, 30);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{named}: {err}");

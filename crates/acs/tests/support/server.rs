@@ -37,6 +37,24 @@ impl Server {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
 
+    /// One API request on a connection of its own.
+    pub async fn api(&self, token: &str, method: &str, path: &str, body: &str) -> super::Resp {
+        let mut stream = tokio::net::TcpStream::connect(&self.api).await.unwrap();
+        super::exchange(&mut stream, &super::api_request(token, method, path, body))
+            .await
+            .expect("an API response")
+    }
+
+    /// A whole session of the device `serial` with nothing queued for it: its Inform (200),
+    /// then the empty POST that ends the session (204).
+    pub async fn inform_session(&self, serial: &str) {
+        let mut cpe = tokio::net::TcpStream::connect(&self.cwmp).await.unwrap();
+        let r = super::exchange(&mut cpe, &super::post(&super::inform(serial), "")).await;
+        assert_eq!(r.expect("an InformResponse").status, 200, "{serial}");
+        let r = super::exchange(&mut cpe, &super::post(b"", "")).await;
+        assert_eq!(r.expect("the end of the session").status, 204, "{serial}");
+    }
+
     pub fn database_url(&self) -> String {
         format!("sqlite://{}/acs.db", self.dir.display())
     }
