@@ -264,15 +264,8 @@ pub async fn serve(
     });
     let gate = Arc::new(Semaphore::new(requests_at_once));
     let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { crate::listen::after_accept_error(e).await; continue; }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = crate::listen::next_connection(&listener, &mut shutdown).await
+    {
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         let (limits, gate) = (limits.clone(), gate.clone());

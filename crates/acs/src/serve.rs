@@ -53,6 +53,16 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The listener `what` bound to `addr`, its address logged after `log` (`... on http`): the
+/// tests and operators read the port chosen for `:0` there.
+async fn bind(addr: std::net::SocketAddr, what: &str, log: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} to {addr}"))?;
+    tracing::info!("{log}://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
     init_tracing(s.values.log_format)?;
     // every open CPE session is a socket: the default soft limit (often 1,024) is too low
@@ -152,33 +162,31 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         tracer,
     ));
 
-    let cwmp_listener = TcpListener::bind(s.values.cwmp_listen)
-        .await
-        .with_context(|| format!("binding the CPE listener to {}", s.values.cwmp_listen))?;
-    let api_tcp = TcpListener::bind(s.values.api_listen)
-        .await
-        .with_context(|| format!("binding the API listener to {}", s.values.api_listen))?;
+    let cwmp_listener = bind(
+        s.values.cwmp_listen,
+        "CPE listener",
+        "CPE listener (CWMP) on http",
+    )
+    .await?;
+    let api_tcp = bind(s.values.api_listen, "API listener", "API listener on http").await?;
     let cwmp_addr = cwmp_listener.local_addr()?;
-    tracing::info!("CPE listener (CWMP) on http://{cwmp_addr}");
-    tracing::info!("API listener on http://{}", api_tcp.local_addr()?);
     let cwmp_tls = match cwmp_tls {
-        Some((addr, acceptor)) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS CPE listener to {addr}"))?;
-            tracing::info!("CPE TLS listener (CWMP) on https://{}", l.local_addr()?);
-            Some((l, acceptor))
-        }
+        Some((addr, acceptor)) => Some((
+            bind(
+                addr,
+                "HTTPS CPE listener",
+                "CPE TLS listener (CWMP) on https",
+            )
+            .await?,
+            acceptor,
+        )),
         None => None,
     };
     let api_tls = match api_tls {
-        Some((addr, acceptor)) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS API listener to {addr}"))?;
-            tracing::info!("API TLS listener on https://{}", l.local_addr()?);
-            Some((l, acceptor))
-        }
+        Some((addr, acceptor)) => Some((
+            bind(addr, "HTTPS API listener", "API TLS listener on https").await?,
+            acceptor,
+        )),
         None => None,
     };
 
