@@ -72,15 +72,7 @@ async fn a_device_without_credentials_gets_a_pair_in_its_first_session() {
     assert!(!d.contains("\"password\""), "{d}");
     // a PATCH wakes it with that pair; its URL (the discard port) does not answer, and the
     // answer says so
-    let r = s
-        .api(
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-CR/",
-            r#"{"reboot": true}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.patch_device(&token, "SN-CR", r#"{"reboot": true}"#).await;
     let r = r.text();
     assert!(
         r.contains("\"connection_request\":{\"outcome\":\"unreachable\""),

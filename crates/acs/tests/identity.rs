@@ -4,7 +4,6 @@
 //! the API; a reconnecting device takes its own session over at once, while another node's
 //! lease answers 503 with the time it has left.
 
-use acs_session::Credentials;
 use tokio::net::TcpStream;
 
 mod support;
@@ -21,16 +20,7 @@ async fn authorization(s: &Server, user: &str, password: &str, cnonce: &str) -> 
     let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut c, &post(&inform("SN-CHALLENGE"), "")).await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let challenges = r.headers_named("www-authenticate");
-    let auth = acs_session::auth::client::answer_challenges(
-        &challenges,
-        "POST",
-        "/",
-        &Credentials::new(user, password),
-        false,
-        cnonce,
-    )
-    .unwrap();
+    let auth = support::digest_answer(&r.headers_named("www-authenticate"), user, password, cnonce);
     format!("Authorization: {auth}\r\n")
 }
 
@@ -121,22 +111,10 @@ fn an_inform_as_another_device_is_refused() {
         );
 
         // the username follows the TR-069 `OUI-SerialNumber` form once the OUI is known
-        let r = s
-            .api(
-                &token,
-                "PATCH",
-                "/api/v1/inventory_device_serial/SN-B/",
-                r#"{"cwmp_username": null}"#,
-            )
+        s.patch_device(&token, "SN-B", r#"{"cwmp_username": null}"#)
             .await;
-        assert_eq!(r.status, 200, "{}", r.text());
         let r = s
-            .api(
-                &token,
-                "PATCH",
-                "/api/v1/inventory_device_serial/SN-B/",
-                r#"{"cwmp_password": "pass-b2"}"#,
-            )
+            .patch_device(&token, "SN-B", r#"{"cwmp_password": "pass-b2"}"#)
             .await;
         assert!(
             r.text().contains(r#""cwmp_username":"A1B2C3-SN-B""#),
@@ -172,15 +150,7 @@ fn a_session_cannot_be_borrowed_or_guessed() {
             )
             .await;
         }
-        let r = s
-            .api(
-                &token,
-                "PATCH",
-                "/api/v1/inventory_device_serial/SN-CA/",
-                r#"{"reboot": true}"#,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        s.patch_device(&token, "SN-CA", r#"{"reboot": true}"#).await;
 
         let auth = authorization(&s, "SN-CA", "pa", "d1").await;
         let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
@@ -281,15 +251,7 @@ fn a_reconnecting_device_takes_its_session_over() {
             200
         );
         assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
-        let r = s
-            .api(
-                &token,
-                "PATCH",
-                "/api/v1/inventory_device_serial/SN-R/",
-                r#"{"reboot": true}"#,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        s.patch_device(&token, "SN-R", r#"{"reboot": true}"#).await;
 
         let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
         assert_eq!(

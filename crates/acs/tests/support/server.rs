@@ -45,6 +45,14 @@ impl Server {
             .expect("an API response")
     }
 
+    /// `PATCH` of the device `serial` with the JSON `body`, answered 200.
+    pub async fn patch_device(&self, token: &str, serial: &str, body: &str) -> super::Resp {
+        let path = format!("/api/v1/inventory_device_serial/{serial}/");
+        let r = self.api(token, "PATCH", &path, body).await;
+        assert_eq!(r.status, 200, "PATCH {serial}: {}", r.text());
+        r
+    }
+
     /// A whole session of the device `serial` with nothing queued for it: its Inform (200),
     /// then the empty POST that ends the session (204).
     pub async fn inform_session(&self, serial: &str) {
