@@ -145,7 +145,7 @@ impl Te {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Size {
     Lower,
     Upper,
@@ -158,8 +158,9 @@ enum Size {
     Garbage,
     Minus,
 }
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Ext {
     None,
     Token,
@@ -169,12 +170,14 @@ enum Ext {
     SpaceInValue,
     BareLf,
 }
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Eol {
     Crlf,
     Lf,
     Cr,
+}
 }
 
 impl Eol {
@@ -248,12 +251,13 @@ impl Chunk {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Trailer {
     None,
     Valid,
     Folded,
     BareLf,
+}
 }
 
 #[derive(Debug, Clone)]
@@ -468,36 +472,9 @@ fn body() -> BoxedStrategy<Vec<u8>> {
 }
 
 fn chunk() -> impl Strategy<Value = Chunk> {
-    use Eol::*;
-    let size = select(
-        &[
-            Size::Lower,
-            Size::Lower,
-            Size::Lower,
-            Size::Upper,
-            Size::Zeros,
-            Size::Space,
-            Size::Plus,
-            Size::LeadingSpace,
-            Size::Hex0x,
-            Size::Garbage,
-            Size::Minus,
-        ][..],
-    );
-    let ext = select(
-        &[
-            Ext::None,
-            Ext::None,
-            Ext::None,
-            Ext::Token,
-            Ext::Quoted,
-            Ext::NameOnly,
-            Ext::Empty,
-            Ext::SpaceInValue,
-            Ext::BareLf,
-        ][..],
-    );
-    let eol = select(&[Crlf, Crlf, Crlf, Crlf, Lf, Cr][..]);
+    let size = usual_first(Size::ALL, 3);
+    let ext = usual_first(Ext::ALL, 3);
+    let eol = usual_first(Eol::ALL, 4);
     let delta = select(&[0i8, 0, 0, 0, 0, -1, 1][..]);
     // at least 2 data bytes: a size one short is still not the last chunk's 0
     let data = prop_oneof![
@@ -516,28 +493,26 @@ fn chunk() -> impl Strategy<Value = Chunk> {
     )
 }
 
+/// One of `all`, its first (the usual form) `times` times as likely as each other one.
+fn usual_first<T: Copy + std::fmt::Debug + 'static>(
+    all: &'static [T],
+    times: u32,
+) -> impl Strategy<Value = T> + Clone {
+    // (times - 1) for the first alone, then every case once: times : 1
+    prop_oneof![times - 1 => Just(all[0]), all.len() as u32 => select(all)]
+}
+
 fn cl() -> impl Strategy<Value = Cl> {
-    // plain four times as often as each odd form: 3 + 16 x 1/16 of 19
-    prop_oneof![3 => Just(Cl::Plain), Cl::ALL.len() as u32 => select(Cl::ALL)]
+    usual_first(Cl::ALL, 4)
 }
 
 fn te() -> impl Strategy<Value = Te> {
-    // chunked three times as often as each odd form: 2 + 13 x 1/13 of 15
-    prop_oneof![2 => Just(Te::Chunked), Te::ALL.len() as u32 => select(Te::ALL)]
+    usual_first(Te::ALL, 3)
 }
 
 fn framing() -> impl Strategy<Value = Framing> {
-    let trailer = select(
-        &[
-            Trailer::None,
-            Trailer::None,
-            Trailer::None,
-            Trailer::Valid,
-            Trailer::Folded,
-            Trailer::BareLf,
-        ][..],
-    );
-    let end = select(&[Eol::Crlf, Eol::Crlf, Eol::Crlf, Eol::Crlf, Eol::Lf, Eol::Cr][..]);
+    let trailer = usual_first(Trailer::ALL, 3);
+    let end = usual_first(Eol::ALL, 4);
     let chunked = (
         te(),
         prop::collection::vec(chunk(), 0..3),
