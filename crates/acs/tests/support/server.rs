@@ -32,6 +32,27 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The address of the listener whose start line contains `what` (`CPE TLS listener`),
+    /// waited for: the HTTPS listeners are named after the plain ones.
+    pub fn listener(&self, what: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|l| {
+                let (_, addr) = l.rsplit_once("://")?;
+                (l.contains(what) && l.contains("listener")).then(|| addr.trim().to_owned())
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{what}` line in {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Whether a line the server logged contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
@@ -133,6 +154,12 @@ pub fn start_under(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Se
         .args(extra)
         .envs(env.iter().copied())
         .stderr(Stdio::piped());
+    spawn(dir, command)
+}
+
+/// `command` (an `acs serve` with stderr piped) started, with `dir` its scratch directory
+/// (removed with the server), once it has named its plain listeners.
+pub fn spawn(dir: PathBuf, mut command: Command) -> Server {
     let mut child = command.spawn().expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut cwmp, mut api) = (None, None);
