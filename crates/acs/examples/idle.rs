@@ -8,57 +8,18 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-fn inform(serial: &str) -> Vec<u8> {
-    let body = format!(
-        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#
-    );
-    let mut v = format!(
-        "POST / HTTP/1.1\r\nHost: acs\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    v.extend_from_slice(body.as_bytes());
-    v
-}
-
-const EMPTY: &[u8] = b"POST / HTTP/1.1\r\nHost: acs\r\nContent-Length: 0\r\n\r\n";
-
-/// Reads one Content-Length framed response; its status.
-async fn status(s: &mut TcpStream) -> std::io::Result<u16> {
-    let mut buf = Vec::new();
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let mut chunk = [0u8; 4096];
-                match s.read(&mut chunk).await? {
-                    0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                    n => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            return Ok(head.get(9..12).and_then(|x| x.parse().ok()).unwrap_or(0));
-        }
-        let mut chunk = [0u8; 4096];
-        match s.read(&mut chunk).await? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
+mod cpe;
+use cpe::{EMPTY, inform, response};
 
 async fn session(s: &mut TcpStream, serial: &str) -> std::io::Result<()> {
-    s.write_all(&inform(serial)).await?;
-    let a = status(s).await?;
+    let mut buf = Vec::new();
+    s.write_all(&inform(serial, "")).await?;
+    let a = response(s, &mut buf).await?;
     s.write_all(EMPTY).await?;
-    let b = status(s).await?;
+    let b = response(s, &mut buf).await?;
     if (a, b) != (200, 204) {
         return Err(std::io::Error::other(format!("{serial}: {a}, {b}")));
     }

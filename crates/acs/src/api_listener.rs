@@ -48,15 +48,8 @@ pub async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { crate::listen::after_accept_error(e).await; continue; }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = crate::listen::next_connection(&listener, &mut shutdown).await
+    {
         let service = BodyDeadline {
             app: TowerToHyperService::new(app.clone()),
             timeout: timeouts.body,

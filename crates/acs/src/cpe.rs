@@ -264,15 +264,8 @@ pub async fn serve(
     });
     let gate = Arc::new(Semaphore::new(requests_at_once));
     let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { crate::listen::after_accept_error(e).await; continue; }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = crate::listen::next_connection(&listener, &mut shutdown).await
+    {
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         let (limits, gate) = (limits.clone(), gate.clone());
@@ -351,19 +344,14 @@ impl http1::Handler for CpeConnection {
         admitted
     }
 
-    fn call(
-        &self,
-        request: Request<Bytes>,
-        admitted: Admitted,
-    ) -> impl Future<Output = Response<Body>> + Send {
-        handle(
-            &self.state,
-            &self.conn,
-            self.scheme,
-            self.peer,
-            request,
-            admitted,
-        )
+    async fn call(&self, request: Request<Bytes>, admitted: Admitted) -> Response<Body> {
+        let started = Instant::now();
+        let metrics = self.state.engine.metrics();
+        acs_session::engine::Metrics::inc(&metrics.http_requests);
+        let (state, conn) = (&self.state, &self.conn);
+        let resp = handle(state, conn, self.scheme, self.peer, request, admitted).await;
+        metrics.observe_latency(started.elapsed().as_micros() as u64);
+        resp
     }
 
     fn refused(&self, why: Refusal) {
@@ -400,11 +388,11 @@ fn claimed_username(state: &CpeState, authorization: Option<&str>) -> Option<Str
 /// A request's authentication, decided from its head before it waits at the gate and before
 /// its body is read: a client without credentials never holds one of the gate's permits nor
 /// gets its body buffered. A request of an open session (its cookie, or its connection's)
-/// without credentials goes on unchecked here (`handle_inner` lets such requests through
+/// without credentials goes on unchecked here (`handle` lets such requests through
 /// unless they are an Inform, which it authenticates then). One that does carry credentials
 /// is verified, unless it names the username its session was opened with; one that proves
 /// another identity than its session's is refused (403). Firmware downloads are left to
-/// `handle_inner` (they carry no body); other methods are refused here.
+/// `handle` (they carry no body); other methods are refused here.
 async fn admit(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
@@ -499,22 +487,6 @@ fn post_only() -> Response<Body> {
     r
 }
 
-async fn handle(
-    state: &CpeState,
-    conn: &AsyncMutex<ConnState>,
-    scheme: &'static str,
-    peer: SocketAddr,
-    req: Request<Bytes>,
-    admitted: Admitted,
-) -> Response<Body> {
-    let started = Instant::now();
-    let metrics = state.engine.metrics().clone();
-    acs_session::engine::Metrics::inc(&metrics.http_requests);
-    let resp = handle_inner(state, conn, scheme, peer, req, admitted).await;
-    metrics.observe_latency(started.elapsed().as_micros() as u64);
-    resp
-}
-
 /// The body without its content coding (gzip, as `Content-Encoding` or a transfer coding
 /// before `chunked`), within the size limit; else the status and why.
 fn decoded_body(
@@ -547,7 +519,7 @@ fn decoded_body(
     }
 }
 
-async fn handle_inner(
+async fn handle(
     state: &CpeState,
     conn: &AsyncMutex<ConnState>,
     scheme: &'static str,

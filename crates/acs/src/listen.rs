@@ -2,7 +2,10 @@
 //! connections (checked at start), and an accept loop that survives running out of them.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long an accept loop pauses after an error that is not about one connection (out of
 /// file descriptors, out of memory): retrying at once would spin a core and flood the log
@@ -19,6 +22,27 @@ pub async fn after_accept_error(e: io::Error) {
         _ => {
             tracing::warn!(error = %e, "accept failed; pausing the listener for 100 ms");
             tokio::time::sleep(ACCEPT_PAUSE).await;
+        }
+    }
+}
+
+/// The next connection of `listener` (`TCP_NODELAY` set: CWMP and API exchanges are small
+/// request/response pairs), or `None` once `shutdown` changes. An accept error waits as
+/// `after_accept_error` says, then the wait goes on.
+pub async fn next_connection(
+    listener: &TcpListener,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
+                Err(e) => after_accept_error(e).await,
+            },
+            _ = shutdown.changed() => return None,
         }
     }
 }

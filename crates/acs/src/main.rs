@@ -17,12 +17,11 @@ use std::process::ExitCode;
 use acs_store::{SecretKey, Store, StoreError, TokenScope};
 use anyhow::{Context, bail};
 use chrono::Utc;
-use clap::Parser;
 
 use config::{Cli, Command, DbArgs, TokenCommand, db_settings};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = config::parse_command_line();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
 use crate::api_listener;
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::cpe::{self, CpeState};
 use crate::tls;
 use crate::trace::Tracer;
 
-fn init_tracing(format: &str) -> anyhow::Result<()> {
+fn init_tracing(format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -36,9 +36,8 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
-        "json" => builder.json().try_init(),
-        "text" => builder.try_init(),
-        other => bail!("unknown log format `{other}`, expected text or json"),
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
     result.map_err(|e| anyhow::anyhow!("logging: {e}"))
 }
@@ -54,17 +53,27 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The listener `what` bound to `addr`, its address logged after `log` (`... on http`): the
+/// tests and operators read the port chosen for `:0` there.
+async fn bind(addr: std::net::SocketAddr, what: &str, log: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} to {addr}"))?;
+    tracing::info!("{log}://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
-    init_tracing(&s.log_format)?;
+    init_tracing(s.values.log_format)?;
     // every open CPE session is a socket: the default soft limit (often 1,024) is too low
     if let Some(limit) = crate::listen::open_files_limit()
-        && limit < s.max_sessions as u64 + 256
+        && limit < s.values.max_sessions as u64 + 256
     {
         tracing::warn!(
             "open files limit {limit} is below --max-sessions {} plus room for the store and \
              the API: CPE connections beyond it wait in the kernel's backlog; raise it \
              (ulimit -n, or LimitNOFILE= in a systemd unit)",
-            s.max_sessions
+            s.values.max_sessions
         );
     }
     // TLS files are read before the store opens or a socket is bound: a bad path fails the start, naming it
@@ -77,7 +86,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mode: AuthMode = s.cwmp_auth.parse()?;
+    let mode = s.values.cwmp_auth;
     let store = crate::connect(&s.database_url, &s.data_dir).await?;
     store.migrate().await.context("migrating the database")?;
     store.set_parameter_limits(s.parameter_limits);
@@ -94,7 +103,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
              authenticate"
         );
     }
-    match &s.cwmp_nonce_key {
+    match &s.values.cwmp_nonce_key {
         Some(k) => {
             let bytes =
                 hex_decode(k).context("--cwmp-nonce-key must be at least 16 bytes of hex")?;
@@ -108,7 +117,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     if let Some(w) = auth_config.startup_warning(false) {
         tracing::warn!("{w}");
     }
-    let shared = match (&s.cwmp_username, &s.cwmp_password) {
+    let shared = match (&s.values.cwmp_username, &s.values.cwmp_password) {
         (Some(u), Some(p)) => Some(Credentials::new(u.clone(), Secret::new(p.clone()))),
         (None, None) => None,
         _ => bail!("--cwmp-username and --cwmp-password go together"),
@@ -117,23 +126,23 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (writer, writer_task) =
         InformWriter::spawn(store.clone(), WriterConfig::for_dialect(store.dialect()));
-    let session_timeout = Duration::from_secs(s.session_timeout);
+    let session_timeout = Duration::from_secs(s.values.session_timeout);
     let node_id = format!("{}-{}", hostname(), std::process::id());
     // With CPE authentication on, firmware files go only to signed URLs or the device's
     // credentials; every node derives the same signing key from the shared secret key.
     let file_urls = (mode != AuthMode::None).then(|| {
         FileUrls::new(
             &store.derive_key("firmware-file-urls"),
-            Duration::from_secs(s.file_url_ttl),
+            Duration::from_secs(s.values.file_url_ttl),
         )
     });
     let engine = Engine::new(
         StoreBackend::new(store.clone(), writer, Duration::from_secs(5)),
         EngineConfig {
-            auto_register: s.auto_register,
+            auto_register: s.values.auto_register,
             session_timeout,
-            public_cwmp_url: s.public_cwmp_url.clone(),
-            provision_cr_credentials: s.cr_provision,
+            public_cwmp_url: s.values.public_cwmp_url.clone(),
+            provision_cr_credentials: s.values.cr_provision,
             node_id,
             file_urls,
             ..EngineConfig::default()
@@ -146,52 +155,50 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         store.clone(),
         CpeAuthenticator::new(auth_config),
         shared,
-        s.max_sessions,
-        s.max_body,
-        Duration::from_secs(s.read_timeout),
+        s.values.max_sessions,
+        s.values.max_body,
+        Duration::from_secs(s.values.read_timeout),
         s.data_dir.clone(),
         tracer,
     ));
 
-    let cwmp_listener = TcpListener::bind(s.cwmp_listen)
-        .await
-        .with_context(|| format!("binding the CPE listener to {}", s.cwmp_listen))?;
-    let api_tcp = TcpListener::bind(s.api_listen)
-        .await
-        .with_context(|| format!("binding the API listener to {}", s.api_listen))?;
+    let cwmp_listener = bind(
+        s.values.cwmp_listen,
+        "CPE listener",
+        "CPE listener (CWMP) on http",
+    )
+    .await?;
+    let api_tcp = bind(s.values.api_listen, "API listener", "API listener on http").await?;
     let cwmp_addr = cwmp_listener.local_addr()?;
-    tracing::info!("CPE listener (CWMP) on http://{cwmp_addr}");
-    tracing::info!("API listener on http://{}", api_tcp.local_addr()?);
     let cwmp_tls = match cwmp_tls {
-        Some((addr, acceptor)) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS CPE listener to {addr}"))?;
-            tracing::info!("CPE TLS listener (CWMP) on https://{}", l.local_addr()?);
-            Some((l, acceptor))
-        }
+        Some((addr, acceptor)) => Some((
+            bind(
+                addr,
+                "HTTPS CPE listener",
+                "CPE TLS listener (CWMP) on https",
+            )
+            .await?,
+            acceptor,
+        )),
         None => None,
     };
     let api_tls = match api_tls {
-        Some((addr, acceptor)) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS API listener to {addr}"))?;
-            tracing::info!("API TLS listener on https://{}", l.local_addr()?);
-            Some((l, acceptor))
-        }
+        Some((addr, acceptor)) => Some((
+            bind(addr, "HTTPS API listener", "API TLS listener on https").await?,
+            acceptor,
+        )),
         None => None,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let header_timeout = Duration::from_secs(s.header_timeout);
+    let header_timeout = Duration::from_secs(s.values.header_timeout);
     let cpe_tls_task = cwmp_tls.map(|(l, acceptor)| {
         tokio::spawn(cpe::serve(
             l,
             Some(acceptor),
             state.clone(),
             header_timeout,
-            s.cwmp_requests_at_once,
+            s.values.cwmp_requests_at_once,
             stop_rx.clone(),
         ))
     });
@@ -200,17 +207,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         None,
         state.clone(),
         header_timeout,
-        s.cwmp_requests_at_once,
+        s.values.cwmp_requests_at_once,
         stop_rx.clone(),
     ));
     // The REST API wakes CPEs after a PATCH and for `update_status=true` (DESIGN §3 step 5, §5).
-    if s.cr_allow_basic {
+    if s.values.cr_allow_basic {
         tracing::warn!(
             "--cr-allow-basic: connection requests answer Basic challenges, which send the \
              device's connection-request password in the clear over plain HTTP"
         );
     }
-    if !s.cr_provision {
+    if !s.values.cr_provision {
         tracing::info!(
             "--cr-provision false: devices without connection-request credentials get none; \
              their connection requests fail with auth_failed until an operator sets a pair"
@@ -218,7 +225,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let requester = ConnectionRequester::with_metrics(
         ConnectionRequestConfig {
-            allow_basic: s.cr_allow_basic,
+            allow_basic: s.values.cr_allow_basic,
             policy: AddressPolicy {
                 allow: s.cr_allow.clone(),
                 deny: s.cr_deny.clone(),
@@ -232,11 +239,11 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         requester,
         metrics.clone(),
         acs_api::ApiConfig {
-            public_cwmp_url: s.public_cwmp_url.clone(),
+            public_cwmp_url: s.values.public_cwmp_url.clone(),
             cpe_port: cwmp_addr.port(),
             data_dir: s.data_dir.clone(),
-            max_firmware_storage_bytes: s.max_firmware_storage,
-            wake_answer_wait: Duration::from_secs(s.cr_answer_wait),
+            max_firmware_storage_bytes: s.values.max_firmware_storage,
+            wake_answer_wait: Duration::from_secs(s.values.cr_answer_wait),
             ..acs_api::ApiConfig::default()
         },
     );
@@ -247,7 +254,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     .merge(acs_api::router(rest));
     let api_timeouts = api_listener::Timeouts {
         header: header_timeout,
-        body: Duration::from_secs(s.read_timeout),
+        body: Duration::from_secs(s.values.read_timeout),
     };
     let api_tls_task = api_tls.map(|(l, acceptor)| {
         tokio::spawn(api_listener::serve(
@@ -271,9 +278,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let sweep_store = store.clone();
     let mut sweep_stop = stop_rx.clone();
     let status_policy = s.status_policy;
-    let status_every = Duration::from_secs(s.status_sweep_interval);
-    let event_max_age = chrono::Duration::days(i64::from(s.event_max_age_days));
-    let events_per_device = i64::from(s.events_per_device);
+    let status_every = Duration::from_secs(s.values.status_sweep_interval);
+    let event_max_age = chrono::Duration::days(i64::from(s.values.event_max_age_days));
+    let events_per_device = i64::from(s.values.events_per_device);
     let trace_age =
         chrono::Duration::from_std(s.debug_traces.max_age).unwrap_or(chrono::Duration::MAX);
     let sweep_task = tokio::spawn(async move {

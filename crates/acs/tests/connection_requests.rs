@@ -2,117 +2,16 @@
 //! gives a device in its first session, the connection-request flags at start, and secrets
 //! kept out of answers and logs. Raw TCP on loopback only.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
 mod support;
-use support::{Resp, inform, post, temp_dir};
-
-struct Server {
-    child: Child,
-    cwmp: String,
-    api: String,
-    dir: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn command(dir: &PathBuf) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_acs"));
-    c.env(
-        "ACS_DATABASE_URL",
-        format!("sqlite://{}/acs.db", dir.display()),
-    )
-    .env("ACS_DATA_DIR", dir)
-    .env("ACS_LOG_FORMAT", "text")
-    .env("NO_COLOR", "1")
-    .env_remove("ACS_CONFIG");
-    c
-}
+use support::server::{Server, command};
+use support::{inform, post, temp_dir};
 
 fn start(extra: &[&str]) -> Server {
-    let dir = temp_dir("acs-cr");
-    let mut child = command(&dir)
-        .args([
-            "serve",
-            "--cwmp-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("acs starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut cwmp, mut api) = (None, None);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    while cwmp.is_none() || api.is_none() {
-        let line = lines.next().expect("acs printed its listeners").unwrap();
-        log.lock().unwrap().push(line.clone());
-        let addr = || line.rsplit("http://").next().unwrap().trim().to_owned();
-        if line.contains("CPE listener") {
-            cwmp = Some(addr());
-        } else if line.contains("API listener") {
-            api = Some(addr());
-        }
-    }
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Server {
-        child,
-        cwmp: cwmp.unwrap(),
-        api: api.unwrap(),
-        dir,
-        log,
-    }
-}
-
-impl Server {
-    fn token(&self) -> String {
-        let out = command(&self.dir)
-            .args(["token", "create", "--name", "it", "--admin"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    async fn api(&self, token: &str, method: &str, path: &str, body: &str) -> Resp {
-        let mut stream = TcpStream::connect(&self.api).await.unwrap();
-        let raw = format!(
-            "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        support::exchange(&mut stream, raw.as_bytes())
-            .await
-            .unwrap()
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
+    support::server::start(extra, &[])
 }
 
 /// The text of the element `name` (without prefix) in `xml`, after `from`.
@@ -162,7 +61,7 @@ async fn a_device_without_credentials_gets_a_pair_in_its_first_session() {
         .unwrap();
     assert_eq!(end.status, 204);
 
-    let token = s.token();
+    let token = s.admin_token();
     let d = s
         .api(&token, "GET", "/api/v1/inventory_device_serial/SN-CR/", "")
         .await;
@@ -173,15 +72,7 @@ async fn a_device_without_credentials_gets_a_pair_in_its_first_session() {
     assert!(!d.contains("\"password\""), "{d}");
     // a PATCH wakes it with that pair; its URL (the discard port) does not answer, and the
     // answer says so
-    let r = s
-        .api(
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-CR/",
-            r#"{"reboot": true}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.patch_device(&token, "SN-CR", r#"{"reboot": true}"#).await;
     let r = r.text();
     assert!(
         r.contains("\"connection_request\":{\"outcome\":\"unreachable\""),

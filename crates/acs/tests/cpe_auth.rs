@@ -2,25 +2,13 @@
 //! the challenges of its 401 (one MD5 challenge with a short nonce unless configured
 //! otherwise), and the WARN line of a failure in its log.
 
-use std::process::Command;
 use std::time::Duration;
 
-use acs_session::Credentials;
-use acs_session::auth::client::answer_challenges;
 use tokio::net::TcpStream;
 
 mod support;
 use support::server::{Server, start};
-use support::{Resp, inform, post, temp_dir};
-
-const DIGEST: [&str; 6] = [
-    "--cwmp-auth",
-    "digest",
-    "--cwmp-username",
-    "cpe",
-    "--cwmp-password",
-    "s3cret",
-];
+use support::{DIGEST, Resp, digest_answer, inform, inform_with, post, temp_dir};
 
 async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
     support::exchange(stream, raw).await.expect("a response")
@@ -64,21 +52,9 @@ async fn by_default_one_md5_challenge_with_a_nonce_of_at_most_32_characters() {
     let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut a, &post(&inform("SN-MD5"), "")).await;
     let first = r.headers_named("www-authenticate")[0];
-    let auth = answer_challenges(
-        &[first],
-        "POST",
-        "/",
-        &Credentials::new("cpe", "s3cret"),
-        false,
-        "0a4f113b",
-    )
-    .unwrap();
+    let auth = digest_answer(&[first], "cpe", "s3cret", "0a4f113b");
     assert!(auth.contains("algorithm=MD5"), "{auth}");
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-MD5"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let r = exchange(&mut a, &inform_with("SN-MD5", &auth)).await;
     assert_eq!(r.status, 200);
 }
 
@@ -111,20 +87,11 @@ async fn configured_algorithms_are_challenged_in_the_order_given() {
     let r = exchange(&mut a, &post(&inform("SN-SHA"), "")).await;
     let sha = r.headers_named("www-authenticate")[0];
     let md5 = sha.replace("algorithm=SHA-256", "algorithm=MD5");
-    let good = Credentials::new("cpe", "s3cret");
-    let auth = answer_challenges(&[md5.as_str()], "POST", "/", &good, false, "c1").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&[md5.as_str()], "cpe", "s3cret", "c1");
+    let r = exchange(&mut a, &inform_with("SN-SHA", &auth)).await;
     assert_eq!(r.status, 401);
-    let auth = answer_challenges(&[sha], "POST", "/", &good, false, "c2").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-SHA"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let auth = digest_answer(&[sha], "cpe", "s3cret", "c2");
+    let r = exchange(&mut a, &inform_with("SN-SHA", &auth)).await;
     assert_eq!(r.status, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -132,18 +99,11 @@ async fn configured_algorithms_are_challenged_in_the_order_given() {
 #[test]
 fn unknown_digest_algorithms_refuse_the_start_naming_them() {
     let dir = temp_dir("acs-digest-bad");
-    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+    let out = support::server::command(&dir)
         .args(["serve", "--cwmp-listen", "127.0.0.1:0", "--api-listen"])
         .arg("127.0.0.1:0")
         .args(["--cwmp-auth", "digest"])
         .args(["--cwmp-digest-algorithms", "md5,SHA-512,sha1"])
-        .env("ACS_DATA_DIR", &dir)
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("NO_COLOR", "1")
-        .env_remove("ACS_CONFIG")
         .output()
         .expect("acs runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -154,26 +114,33 @@ fn unknown_digest_algorithms_refuse_the_start_naming_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The server's log lines that contain `needle`, once they stop growing.
-async fn lines_with(s: &Server, needle: &str, at_least: usize) -> Vec<String> {
-    let found = || -> Vec<String> {
-        s.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .cloned()
-            .collect()
-    };
-    for _ in 0..100 {
-        if found().len() >= at_least {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // time for any line that should not be there to show up
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    found()
+/// The server's log lines that contain `needle`, once every line logged before the call has
+/// arrived: a failed login under a fresh username is logged after them, and its line marks
+/// the end (it is left out of the answer).
+async fn lines_with(s: &Server, needle: &str) -> Vec<String> {
+    static MARKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mark = format!(
+        "mark-{}",
+        MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
+    let r = exchange(&mut c, &post(&inform("SN-MARK"), "")).await;
+    let challenge = r.headers_named("www-authenticate")[0].to_owned();
+    let auth = digest_answer(&[challenge.as_str()], &mark, "marker", "m1");
+    let r = exchange(&mut c, &inform_with("SN-MARK", &auth)).await;
+    assert_eq!(r.status, 401);
+    let marked = format!(r#"username="{mark}""#);
+    support::eventually(Duration::from_secs(10), "the marker line", || {
+        std::future::ready(s.logged(&marked))
+    })
+    .await;
+    s.log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle) && !l.contains(r#"username="mark-"#))
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -185,29 +152,17 @@ async fn a_wrong_password_is_one_rate_limited_warn_line_naming_username_and_peer
     let r = exchange(&mut a, &post(&inform("SN-W"), "")).await;
     assert_eq!(r.status, 401);
     let challenge = r.headers_named("www-authenticate")[0].to_owned();
-    assert!(lines_with(&s, "WARN", 0).await.is_empty());
+    assert!(lines_with(&s, "WARN").await.is_empty());
 
-    let wrong = Credentials::new("cpe", "not-the-s3cret-9f1c");
     let mut responses = Vec::new();
     for i in 0..5 {
-        let auth = answer_challenges(
-            &[challenge.as_str()],
-            "POST",
-            "/",
-            &wrong,
-            false,
-            &format!("c{i}"),
-        )
-        .unwrap();
+        let cnonce = format!("c{i}");
+        let auth = digest_answer(&[challenge.as_str()], "cpe", "not-the-s3cret-9f1c", &cnonce);
         responses.push(param(&auth, "response").unwrap().to_owned());
-        let r = exchange(
-            &mut a,
-            &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
-        )
-        .await;
+        let r = exchange(&mut a, &inform_with("SN-W", &auth)).await;
         assert_eq!(r.status, 401);
     }
-    let warned = lines_with(&s, "CPE authentication failed", 1).await;
+    let warned = lines_with(&s, "CPE authentication failed").await;
     assert_eq!(warned.len(), 1, "{warned:#?}");
     let line = &warned[0];
     assert!(line.contains("WARN"), "{line}");
@@ -216,15 +171,11 @@ async fn a_wrong_password_is_one_rate_limited_warn_line_naming_username_and_peer
     assert!(line.contains("wrong_password"), "{line}");
 
     // another username is another key; what it sent is Debug-escaped, so it cannot forge fields
-    let forged = Credentials::new(r#"x" peer=10.0.0.1"#, "whatever");
-    let auth = answer_challenges(&[challenge.as_str()], "POST", "/", &forged, false, "d1").unwrap();
-    let r = exchange(
-        &mut a,
-        &post(&inform("SN-W"), &format!("Authorization: {auth}\r\n")),
-    )
-    .await;
+    let forged = r#"x" peer=10.0.0.1"#;
+    let auth = digest_answer(&[challenge.as_str()], forged, "whatever", "d1");
+    let r = exchange(&mut a, &inform_with("SN-W", &auth)).await;
     assert_eq!(r.status, 401);
-    let warned = lines_with(&s, "CPE authentication failed", 2).await;
+    let warned = lines_with(&s, "CPE authentication failed").await;
     assert_eq!(warned.len(), 2, "{warned:#?}");
     assert!(
         warned[1].contains(r#"username="x\" peer=10.0.0.1""#),

@@ -9,14 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use acs_session::Credentials;
-use acs_session::auth::client::answer_challenges;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 mod support;
 use support::server::start;
-use support::{Resp, exchange, inform, post};
+use support::{DIGEST, Resp, digest_answer, exchange, inform, inform_with, post};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -60,26 +58,18 @@ async fn within<T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T
 async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
     let stalled = knob("ACS_GATE_TEST_STALLED", 40);
     let gate = knob("ACS_GATE_TEST_GATE", 8).to_string();
-    let s = start(
-        &[
-            "--cwmp-auth",
-            "digest",
-            "--cwmp-username",
-            "cpe",
-            "--cwmp-password",
-            "s3cret",
-            "--cwmp-requests-at-once",
-            &gate,
-            // the session is an Inform and an empty POST: no credentials task in between
-            "--cr-provision=false",
-            // the stalled uploads would hold a permit for two minutes each
-            "--read-timeout",
-            "120",
-            "--header-timeout",
-            "120",
-        ],
-        &[],
-    );
+    let flags = [
+        "--cwmp-requests-at-once",
+        &gate,
+        // the session is an Inform and an empty POST: no credentials task in between
+        "--cr-provision=false",
+        // the stalled uploads would hold a permit for two minutes each
+        "--read-timeout",
+        "120",
+        "--header-timeout",
+        "120",
+    ];
+    let s = start(&[&DIGEST[..], &flags].concat(), &[]);
     let tasks = stall(&s.cwmp, stalled).await;
 
     let started = Instant::now();
@@ -93,22 +83,11 @@ async fn stalled_unauthenticated_uploads_do_not_hold_up_an_authenticated_cpe() {
     .await;
     assert_eq!(r.status, 401);
     let challenges = r.headers_named("www-authenticate");
-    let auth = answer_challenges(
-        &challenges,
-        "POST",
-        "/",
-        &Credentials::new("cpe", "s3cret"),
-        false,
-        "0a4f113b",
-    )
-    .unwrap();
+    let auth = digest_answer(&challenges, "cpe", "s3cret", "0a4f113b");
     let r = within(limit, "the authenticated Inform", async {
-        exchange(
-            &mut a,
-            &post(&inform("SN-GATE"), &format!("Authorization: {auth}\r\n")),
-        )
-        .await
-        .unwrap()
+        exchange(&mut a, &inform_with("SN-GATE", &auth))
+            .await
+            .unwrap()
     })
     .await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -4,7 +4,6 @@
 //! the API; a reconnecting device takes its own session over at once, while another node's
 //! lease answers 503 with the time it has left.
 
-use acs_session::Credentials;
 use tokio::net::TcpStream;
 
 mod support;
@@ -15,35 +14,13 @@ async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> Resp {
     support::exchange(stream, raw).await.expect("a response")
 }
 
-fn api_request(token: &str, method: &str, path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-async fn api(s: &Server, token: &str, method: &str, path: &str, body: &str) -> Resp {
-    let mut api = TcpStream::connect(&s.api).await.unwrap();
-    exchange(&mut api, &api_request(token, method, path, body)).await
-}
-
 /// A digest `Authorization` header line for `user`/`password`, answering a fresh challenge
 /// (asked on a connection of its own, without any cookie).
 async fn authorization(s: &Server, user: &str, password: &str, cnonce: &str) -> String {
     let mut c = TcpStream::connect(&s.cwmp).await.unwrap();
     let r = exchange(&mut c, &post(&inform("SN-CHALLENGE"), "")).await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let challenges = r.headers_named("www-authenticate");
-    let auth = acs_session::auth::client::answer_challenges(
-        &challenges,
-        "POST",
-        "/",
-        &Credentials::new(user, password),
-        false,
-        cnonce,
-    )
-    .unwrap();
+    let auth = support::digest_answer(&r.headers_named("www-authenticate"), user, password, cnonce);
     format!("Authorization: {auth}\r\n")
 }
 
@@ -53,7 +30,9 @@ fn cookie_of(r: &Resp) -> String {
 }
 
 async fn register(s: &Server, token: &str, body: &str) -> Resp {
-    let r = api(s, token, "POST", "/api/v1/inventory_device_serial/", body).await;
+    let r = s
+        .api(token, "POST", "/api/v1/inventory_device_serial/", body)
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     r
 }
@@ -89,14 +68,9 @@ fn an_inform_as_another_device_is_refused() {
             "{}",
             b.text()
         );
-        let before = api(
-            &s,
-            &token,
-            "GET",
-            "/api/v1/inventory_device_serial/SN-B/",
-            "",
-        )
-        .await;
+        let before = s
+            .api(&token, "GET", "/api/v1/inventory_device_serial/SN-B/", "")
+            .await;
 
         // A's own credentials, B's serial number
         let auth = authorization(&s, "SN-A", "pass-a", "c1").await;
@@ -105,14 +79,9 @@ fn an_inform_as_another_device_is_refused() {
         assert_eq!(r.status, 403, "{}", r.text());
         assert!(r.text().contains("another device"), "{}", r.text());
         assert!(r.header("set-cookie").is_none());
-        let after = api(
-            &s,
-            &token,
-            "GET",
-            "/api/v1/inventory_device_serial/SN-B/",
-            "",
-        )
-        .await;
+        let after = s
+            .api(&token, "GET", "/api/v1/inventory_device_serial/SN-B/", "")
+            .await;
         assert_eq!(before.text(), after.text(), "B's record was touched");
 
         // B's username with a wrong password: 401
@@ -142,23 +111,11 @@ fn an_inform_as_another_device_is_refused() {
         );
 
         // the username follows the TR-069 `OUI-SerialNumber` form once the OUI is known
-        let r = api(
-            &s,
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-B/",
-            r#"{"cwmp_username": null}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = api(
-            &s,
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-B/",
-            r#"{"cwmp_password": "pass-b2"}"#,
-        )
-        .await;
+        s.patch_device(&token, "SN-B", r#"{"cwmp_username": null}"#)
+            .await;
+        let r = s
+            .patch_device(&token, "SN-B", r#"{"cwmp_password": "pass-b2"}"#)
+            .await;
         assert!(
             r.text().contains(r#""cwmp_username":"A1B2C3-SN-B""#),
             "{}",
@@ -193,15 +150,7 @@ fn a_session_cannot_be_borrowed_or_guessed() {
             )
             .await;
         }
-        let r = api(
-            &s,
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-CA/",
-            r#"{"reboot": true}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        s.patch_device(&token, "SN-CA", r#"{"reboot": true}"#).await;
 
         let auth = authorization(&s, "SN-CA", "pa", "d1").await;
         let mut a = TcpStream::connect(&s.cwmp).await.unwrap();
@@ -264,7 +213,9 @@ fn a_bad_serial_number_is_refused_everywhere() {
             assert_eq!(r.status, 400, "{serial:?}: {}", r.text());
             assert!(r.text().contains("serial number"), "{}", r.text());
         }
-        let list = api(&s, &token, "GET", "/api/v1/inventory_device_serial/", "").await;
+        let list = s
+            .api(&token, "GET", "/api/v1/inventory_device_serial/", "")
+            .await;
         assert!(list.text().contains(r#""count":0"#), "{}", list.text());
         {
             let log = s.log.lock().unwrap();
@@ -278,7 +229,9 @@ fn a_bad_serial_number_is_refused_everywhere() {
             r#"{"serial_number": "SN\u0000", "name": "x"}"#,
             r#"{"serial_number": "a/b", "name": "x"}"#,
         ] {
-            let r = api(&s, &token, "POST", "/api/v1/inventory_device_serial/", body).await;
+            let r = s
+                .api(&token, "POST", "/api/v1/inventory_device_serial/", body)
+                .await;
             assert_eq!(r.status, 400, "{body}: {}", r.text());
             assert!(r.text().contains("serial_number"), "{}", r.text());
         }
@@ -298,15 +251,7 @@ fn a_reconnecting_device_takes_its_session_over() {
             200
         );
         assert_eq!(exchange(&mut cpe, &post(b"", "")).await.status, 204);
-        let r = api(
-            &s,
-            &token,
-            "PATCH",
-            "/api/v1/inventory_device_serial/SN-R/",
-            r#"{"reboot": true}"#,
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        s.patch_device(&token, "SN-R", r#"{"reboot": true}"#).await;
 
         let mut cpe = TcpStream::connect(&s.cwmp).await.unwrap();
         assert_eq!(

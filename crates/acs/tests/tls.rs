@@ -1,9 +1,8 @@
 //! HTTPS on both listeners: the real `acs serve` on port 0 with certificates made here by
 //! rcgen (no key material is checked in, nothing expires between runs).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 mod support;
+use support::server::{Server, spawn};
 use support::{exchange, inform, post, temp_dir};
 
 /// A CA and what it issued, as PEM.
@@ -59,34 +59,25 @@ impl Ca {
     }
 }
 
-struct Server {
-    child: Child,
-    listeners: Vec<(String, String)>,
-    dir: PathBuf,
+/// The flags of an HTTPS listener (`cwmp` or `api`) on port 0 with `cert` and `key`.
+fn tls_listener(listener: &str, cert: &str, key: &str) -> Vec<String> {
+    vec![
+        format!("--{listener}-tls-listen"),
+        "127.0.0.1:0".to_owned(),
+        format!("--{listener}-tls-cert"),
+        cert.to_owned(),
+        format!("--{listener}-tls-key"),
+        key.to_owned(),
+    ]
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Flags as owned strings, to put beside `tls_listener`'s.
+fn flags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|f| f.to_string()).collect()
 }
 
-impl Server {
-    /// The address of the listener whose start line contains `what`.
-    fn addr(&self, what: &str) -> &str {
-        &self
-            .listeners
-            .iter()
-            .find(|(line, _)| line.contains(what))
-            .unwrap_or_else(|| panic!("no `{what}` line in {:?}", self.listeners))
-            .1
-    }
-}
-
-fn command(dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_acs"));
+fn command<S: AsRef<std::ffi::OsStr>>(dir: &Path, extra: &[S]) -> Command {
+    let mut c = support::server::command(dir);
     c.arg("serve")
         .args([
             "--cwmp-listen",
@@ -97,42 +88,14 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
             "--cr-provision=false",
         ])
         .args(extra)
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", dir)
-        .env("ACS_LOG_FORMAT", "text")
-        .env("NO_COLOR", "1")
-        .env_remove("ACS_CONFIG")
         .stderr(Stdio::piped());
     c
 }
 
-/// Starts `acs serve` and waits for `expect` listener lines.
-fn start(dir: PathBuf, extra: &[&str], expect: usize) -> Server {
+/// Starts `acs serve` in `dir`.
+fn start<S: AsRef<std::ffi::OsStr>>(dir: PathBuf, extra: &[S]) -> Server {
     let cmd = command(&dir, extra);
-    spawn(cmd, dir, expect)
-}
-
-fn spawn(mut cmd: Command, dir: PathBuf, expect: usize) -> Server {
-    let mut child = cmd.spawn().expect("acs starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut listeners = Vec::new();
-    while listeners.len() < expect {
-        let line = lines.next().expect("acs printed its listeners").unwrap();
-        if let Some((_, addr)) = line.rsplit_once("://")
-            && line.contains("listener")
-        {
-            listeners.push((line.clone(), addr.trim().to_owned()));
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        listeners,
-        dir,
-    }
+    spawn(dir, cmd)
 }
 
 /// Writes the server's certificate and key (and more files) into a fresh directory.
@@ -207,24 +170,14 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
     let s = start(
         dir,
         &[
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-            "--api-tls-listen",
-            "127.0.0.1:0",
-            "--api-tls-cert",
-            &cert,
-            "--api-tls-key",
-            &key,
-        ],
-        4,
+            tls_listener("cwmp", &cert, &key),
+            tls_listener("api", &cert, &key),
+        ]
+        .concat(),
     );
     let config = client_config(&ca, None);
 
-    let mut tls = tls_connect(s.addr("CPE TLS listener"), config.clone())
+    let mut tls = tls_connect(&s.listener("CPE TLS listener"), config.clone())
         .await
         .expect("TLS handshake with the CPE listener");
     assert_eq!(
@@ -235,7 +188,7 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
     let set_cookie = cwmp_session(&mut tls, "SN-TLS-1").await;
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
 
-    let mut api = tls_connect(s.addr("API TLS listener"), config)
+    let mut api = tls_connect(&s.listener("API TLS listener"), config)
         .await
         .expect("TLS handshake with the API listener");
     let r = exchange(&mut api, &get("/healthz")).await.unwrap();
@@ -256,12 +209,12 @@ async fn cwmp_and_api_over_https_beside_plain_http() {
     );
 
     // plain HTTP still works beside it
-    let mut plain = TcpStream::connect(s.addr("CPE listener (CWMP) on http"))
+    let mut plain = TcpStream::connect(&s.listener("CPE listener (CWMP) on http"))
         .await
         .unwrap();
     let set_cookie = cwmp_session(&mut plain, "SN-PLAIN-1").await;
     assert!(!set_cookie.contains("Secure"), "{set_cookie}");
-    let mut plain_api = TcpStream::connect(s.addr("API listener on http"))
+    let mut plain_api = TcpStream::connect(&s.listener("API listener on http"))
         .await
         .unwrap();
     let r = exchange(&mut plain_api, &get("/healthz")).await.unwrap();
@@ -290,18 +243,12 @@ async fn client_certificates_are_required_when_a_client_ca_is_configured() {
     let s = start(
         dir.clone(),
         &[
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-            "--cwmp-tls-client-ca",
-            &client_ca.display().to_string(),
-        ],
-        3,
+            tls_listener("cwmp", &cert, &key),
+            flags(&["--cwmp-tls-client-ca", &client_ca.display().to_string()]),
+        ]
+        .concat(),
     );
-    let addr = s.addr("CPE TLS listener").to_owned();
+    let addr = s.listener("CPE TLS listener");
 
     let good = cpe_ca.issue(&["SN-CERT-1"], ExtendedKeyUsagePurpose::ClientAuth);
     assert_eq!(
@@ -338,18 +285,12 @@ async fn a_stalled_or_garbage_handshake_does_not_wedge_the_listener() {
     let s = start(
         dir,
         &[
-            "--header-timeout",
-            "1",
-            "--cwmp-tls-listen",
-            "127.0.0.1:0",
-            "--cwmp-tls-cert",
-            &cert,
-            "--cwmp-tls-key",
-            &key,
-        ],
-        3,
+            flags(&["--header-timeout", "1"]),
+            tls_listener("cwmp", &cert, &key),
+        ]
+        .concat(),
     );
-    let addr = s.addr("CPE TLS listener").to_owned();
+    let addr = s.listener("CPE TLS listener");
     // one client says nothing, another speaks plain HTTP to the TLS port
     let mut silent = TcpStream::connect(&addr).await.unwrap();
     let mut plain = TcpStream::connect(&addr).await.unwrap();
@@ -387,22 +328,14 @@ async fn the_api_timeouts_apply_over_tls() {
     let s = start(
         dir,
         &[
-            "--api-tls-listen",
-            "127.0.0.1:0",
-            "--api-tls-cert",
-            &cert,
-            "--api-tls-key",
-            &key,
-            "--header-timeout",
-            "2",
-            "--read-timeout",
-            "2",
-        ],
-        3,
+            tls_listener("api", &cert, &key),
+            flags(&["--header-timeout", "2", "--read-timeout", "2"]),
+        ]
+        .concat(),
     );
     let token = support::server::admin_token(&s.dir);
     let config = client_config(&ca, None);
-    let api = s.addr("API TLS listener");
+    let api = &s.listener("API TLS listener");
     let deadline = Duration::from_secs(30);
     let ends = |mut c: tokio_rustls::client::TlsStream<TcpStream>| async move {
         let mut out = Vec::new();
@@ -466,17 +399,7 @@ async fn bad_tls_files_fail_the_start_and_name_the_file() {
         (&cert, other_key.to_str().unwrap(), "other.key"),
     ];
     for (cert, key, named) in cases {
-        let out = command(
-            &dir,
-            &[
-                "--cwmp-tls-listen",
-                "127.0.0.1:0",
-                "--cwmp-tls-cert",
-                cert,
-                "--cwmp-tls-key",
-                key,
-            ],
-        );
+        let out = command(&dir, &tls_listener("cwmp", cert, key));
         let out = exits_within(out, 30);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{named}: {err}");
@@ -506,12 +429,12 @@ async fn tls_settings_come_from_the_config_file_and_the_environment_too() {
     cmd.env("ACS_API_TLS_LISTEN", "127.0.0.1:0")
         .env("ACS_API_TLS_CERT", &cert)
         .env("ACS_API_TLS_KEY", &key);
-    let s = spawn(cmd, dir, 4);
-    let mut tls = tls_connect(s.addr("CPE TLS listener"), client_config(&ca, None))
+    let s = spawn(dir, cmd);
+    let mut tls = tls_connect(&s.listener("CPE TLS listener"), client_config(&ca, None))
         .await
         .unwrap();
     cwmp_session(&mut tls, "SN-TOML").await;
-    let mut api = tls_connect(s.addr("API TLS listener"), client_config(&ca, None))
+    let mut api = tls_connect(&s.listener("API TLS listener"), client_config(&ca, None))
         .await
         .unwrap();
     assert_eq!(

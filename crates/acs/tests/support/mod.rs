@@ -24,6 +24,37 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
+/// Waits until `condition` holds, checking every 50 ms; fails naming `what` after `limit`.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    limit: std::time::Duration,
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An API request with a bearer token and a JSON body (empty for none).
+pub fn api_request(token: &str, method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The `count` of a JSON page the API answered.
+pub fn page_count(text: &str) -> i64 {
+    let page: serde_json::Value = serde_json::from_str(text).expect("a JSON page");
+    page["count"].as_i64().expect("a count")
+}
+
 pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -120,6 +151,28 @@ pub fn post(body: &[u8], extra_headers: &str) -> Vec<u8> {
     v
 }
 /// A minimal CWMP 1.0 Inform (`2 PERIODIC`) whose ConnectionRequestURL points at the discard port.
+/// `acs serve` flags: digest authentication with the shared pair `cpe` / `s3cret`.
+pub const DIGEST: [&str; 6] = [
+    "--cwmp-auth",
+    "digest",
+    "--cwmp-username",
+    "cpe",
+    "--cwmp-password",
+    "s3cret",
+];
+
+/// The `Authorization` of a `POST /` answering `challenges` as `user` with `password`.
+pub fn digest_answer(challenges: &[&str], user: &str, password: &str, cnonce: &str) -> String {
+    let who = acs_session::Credentials::new(user, password);
+    acs_session::auth::client::answer_challenges(challenges, "POST", "/", &who, false, cnonce)
+        .expect("a digest challenge")
+}
+
+/// The Inform of `serial` with the header `Authorization: auth`.
+pub fn inform_with(serial: &str, auth: &str) -> Vec<u8> {
+    post(&inform(serial), &format!("Authorization: {auth}\r\n"))
+}
+
 pub fn inform(serial: &str) -> Vec<u8> {
     format!(
         r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soap:Header><cwmp:ID soap:mustUnderstand="1">1</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId><Manufacturer>SimNet</Manufacturer><OUI>A1B2C3</OUI><ProductClass>SG</ProductClass><SerialNumber>{serial}</SerialNumber></DeviceId><Event><EventStruct><EventCode>2 PERIODIC</EventCode><CommandKey></CommandKey></EventStruct></Event><MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount><ParameterList><ParameterValueStruct><Name>InternetGatewayDevice.ManagementServer.ConnectionRequestURL</Name><Value xsi:type="xsd:string">http://127.0.0.1:9/cr</Value></ParameterValueStruct></ParameterList></cwmp:Inform></soap:Body></soap:Envelope>"#

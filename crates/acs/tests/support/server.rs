@@ -1,9 +1,9 @@
 //! The real `acs serve` on port 0 of 127.0.0.1 with a fresh SQLite database in a scratch
 //! directory, the listener addresses read from its log: for test files that need no more than
-//! that (http.rs keeps its own, with a wrapper command).
+//! that, or run under a wrapper command (`prlimit`).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +27,63 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Everything the server logged so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The address of the listener whose start line contains `what` (`CPE TLS listener`),
+    /// waited for: the HTTPS listeners are named after the plain ones.
+    pub fn listener(&self, what: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|l| {
+                let (_, addr) = l.rsplit_once("://")?;
+                (l.contains(what) && l.contains("listener")).then(|| addr.trim().to_owned())
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{what}` line in {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Whether a line the server logged contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    /// One API request on a connection of its own.
+    pub async fn api(&self, token: &str, method: &str, path: &str, body: &str) -> super::Resp {
+        let mut stream = tokio::net::TcpStream::connect(&self.api).await.unwrap();
+        super::exchange(&mut stream, &super::api_request(token, method, path, body))
+            .await
+            .expect("an API response")
+    }
+
+    /// `PATCH` of the device `serial` with the JSON `body`, answered 200.
+    pub async fn patch_device(&self, token: &str, serial: &str, body: &str) -> super::Resp {
+        let path = format!("/api/v1/inventory_device_serial/{serial}/");
+        let r = self.api(token, "PATCH", &path, body).await;
+        assert_eq!(r.status, 200, "PATCH {serial}: {}", r.text());
+        r
+    }
+
+    /// A whole session of the device `serial` with nothing queued for it: its Inform (200),
+    /// then the empty POST that ends the session (204).
+    pub async fn inform_session(&self, serial: &str) {
+        let mut cpe = tokio::net::TcpStream::connect(&self.cwmp).await.unwrap();
+        let r = super::exchange(&mut cpe, &super::post(&super::inform(serial), "")).await;
+        assert_eq!(r.expect("an InformResponse").status, 200, "{serial}");
+        let r = super::exchange(&mut cpe, &super::post(b"", "")).await;
+        assert_eq!(r.expect("the end of the session").status, 204, "{serial}");
+    }
+
     pub fn database_url(&self) -> String {
         format!("sqlite://{}/acs.db", self.dir.display())
     }
@@ -42,10 +99,50 @@ impl Server {
     }
 }
 
+/// `acs` with the database and data directory `dir`, text logs without colour, and none of the
+/// settings' variables inherited from the test's caller.
+pub fn command(dir: &Path) -> Command {
+    acs_in(dir, Command::new(env!("CARGO_BIN_EXE_acs")))
+}
+
+/// `command` with the settings of `dir`, whatever program `command` runs acs through.
+fn acs_in(dir: &Path, mut command: Command) -> Command {
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("ACS_") {
+            command.env_remove(var);
+        }
+    }
+    command
+        .env(
+            "ACS_DATABASE_URL",
+            format!("sqlite://{}/acs.db", dir.display()),
+        )
+        .env("ACS_DATA_DIR", dir)
+        .env("ACS_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// `acs serve` with `extra` flags and `env` variables.
 pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    start_under(&[], extra, env)
+}
+
+/// `acs serve` run by `wrapper` (e.g. `prlimit --nofile=...`) when it is not empty.
+pub fn start_under(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Server {
     let dir = temp_dir("acs-serve");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_acs"));
+    let exe = env!("CARGO_BIN_EXE_acs");
+    let mut command = acs_in(
+        &dir,
+        match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        },
+    );
     command
         .arg("serve")
         .args([
@@ -55,19 +152,14 @@ pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
             "127.0.0.1:0",
         ])
         .args(extra)
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", &dir)
-        .env("ACS_LOG_FORMAT", "text")
-        .env("NO_COLOR", "1")
-        .env_remove("ACS_CONFIG")
-        .env_remove("ACS_SECRET_KEY")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
+    spawn(dir, command)
+}
+
+/// `command` (an `acs serve` with stderr piped) started, with `dir` its scratch directory
+/// (removed with the server), once it has named its plain listeners.
+pub fn spawn(dir: PathBuf, mut command: Command) -> Server {
     let mut child = command.spawn().expect("acs starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut cwmp, mut api) = (None, None);
@@ -126,15 +218,9 @@ impl Server {
 }
 
 /// An API token with admin rights, made by `acs token create` on the database in `dir`.
-pub fn admin_token(dir: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_acs"))
+pub fn admin_token(dir: &Path) -> String {
+    let out = command(dir)
         .args(["token", "create", "--name", "edge", "--admin"])
-        .env(
-            "ACS_DATABASE_URL",
-            format!("sqlite://{}/acs.db", dir.display()),
-        )
-        .env("ACS_DATA_DIR", dir)
-        .env_remove("ACS_CONFIG")
         .output()
         .expect("acs token create runs");
     assert!(out.status.success(), "{out:?}");

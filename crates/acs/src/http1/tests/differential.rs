@@ -25,8 +25,22 @@ use proptest::sample::select;
 
 use super::decide;
 
+/// An enum of cases with `ALL`, its variants in declaration order, for the strategies to
+/// draw from: a new variant is drawn without a second list to update.
+macro_rules! cases {
+    ($(#[$meta:meta])* enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum $name { $($(#[$vmeta])* $variant,)* }
+
+        impl $name {
+            const ALL: &'static [$name] = &[$($name::$variant),*];
+        }
+    };
+}
+
+cases! {
 /// How a request's `Content-Length` is written, for a body of n bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cl {
     Plain,
     Zeros,
@@ -46,6 +60,7 @@ enum Cl {
     Longer,
     /// n - 1: the body's last byte starts the next request.
     Shorter,
+}
 }
 
 impl Cl {
@@ -81,8 +96,8 @@ impl Cl {
     }
 }
 
+cases! {
 /// How `Transfer-Encoding` is written: its field values, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Te {
     Chunked,
     Upper,
@@ -97,6 +112,7 @@ enum Te {
     LeadingComma,
     Quoted,
     Param,
+}
 }
 
 impl Te {
@@ -129,7 +145,7 @@ impl Te {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Size {
     Lower,
     Upper,
@@ -142,8 +158,9 @@ enum Size {
     Garbage,
     Minus,
 }
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Ext {
     None,
     Token,
@@ -153,12 +170,14 @@ enum Ext {
     SpaceInValue,
     BareLf,
 }
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Eol {
     Crlf,
     Lf,
     Cr,
+}
 }
 
 impl Eol {
@@ -232,12 +251,13 @@ impl Chunk {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+cases! {
 enum Trailer {
     None,
     Valid,
     Folded,
     BareLf,
+}
 }
 
 #[derive(Debug, Clone)]
@@ -452,36 +472,9 @@ fn body() -> BoxedStrategy<Vec<u8>> {
 }
 
 fn chunk() -> impl Strategy<Value = Chunk> {
-    use Eol::*;
-    let size = select(
-        &[
-            Size::Lower,
-            Size::Lower,
-            Size::Lower,
-            Size::Upper,
-            Size::Zeros,
-            Size::Space,
-            Size::Plus,
-            Size::LeadingSpace,
-            Size::Hex0x,
-            Size::Garbage,
-            Size::Minus,
-        ][..],
-    );
-    let ext = select(
-        &[
-            Ext::None,
-            Ext::None,
-            Ext::None,
-            Ext::Token,
-            Ext::Quoted,
-            Ext::NameOnly,
-            Ext::Empty,
-            Ext::SpaceInValue,
-            Ext::BareLf,
-        ][..],
-    );
-    let eol = select(&[Crlf, Crlf, Crlf, Crlf, Lf, Cr][..]);
+    let size = usual_first(Size::ALL, 3);
+    let ext = usual_first(Ext::ALL, 3);
+    let eol = usual_first(Eol::ALL, 4);
     let delta = select(&[0i8, 0, 0, 0, 0, -1, 1][..]);
     // at least 2 data bytes: a size one short is still not the last chunk's 0
     let data = prop_oneof![
@@ -500,68 +493,26 @@ fn chunk() -> impl Strategy<Value = Chunk> {
     )
 }
 
+/// One of `all`, its first (the usual form) `times` times as likely as each other one.
+fn usual_first<T: Copy + std::fmt::Debug + 'static>(
+    all: &'static [T],
+    times: u32,
+) -> impl Strategy<Value = T> + Clone {
+    // (times - 1) for the first alone, then every case once: times : 1
+    prop_oneof![times - 1 => Just(all[0]), all.len() as u32 => select(all)]
+}
+
 fn cl() -> impl Strategy<Value = Cl> {
-    use Cl::*;
-    select(
-        &[
-            Plain,
-            Plain,
-            Plain,
-            Plain,
-            Zeros,
-            Ows,
-            Twice,
-            List,
-            ListEmpty,
-            Differ,
-            Plus,
-            Minus,
-            Hex,
-            Empty,
-            SpaceInside,
-            NonAscii,
-            Overflow,
-            Longer,
-            Shorter,
-        ][..],
-    )
+    usual_first(Cl::ALL, 4)
 }
 
 fn te() -> impl Strategy<Value = Te> {
-    use Te::*;
-    select(
-        &[
-            Chunked,
-            Chunked,
-            Chunked,
-            Upper,
-            Gzip,
-            Tab,
-            XChunked,
-            ChunkedIdentity,
-            IdentityChunked,
-            TwoFields,
-            IdentityThenChunked,
-            ChunkedThenIdentity,
-            LeadingComma,
-            Quoted,
-            Param,
-        ][..],
-    )
+    usual_first(Te::ALL, 3)
 }
 
 fn framing() -> impl Strategy<Value = Framing> {
-    let trailer = select(
-        &[
-            Trailer::None,
-            Trailer::None,
-            Trailer::None,
-            Trailer::Valid,
-            Trailer::Folded,
-            Trailer::BareLf,
-        ][..],
-    );
-    let end = select(&[Eol::Crlf, Eol::Crlf, Eol::Crlf, Eol::Crlf, Eol::Lf, Eol::Cr][..]);
+    let trailer = usual_first(Trailer::ALL, 3);
+    let end = usual_first(Eol::ALL, 4);
     let chunked = (
         te(),
         prop::collection::vec(chunk(), 0..3),
