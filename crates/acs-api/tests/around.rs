@@ -9,11 +9,19 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{dead_url, digest_cpe, fake_cpe, multipart, start, start_with};
+use tokio::sync::mpsc::error::TryRecvError;
 
 const LIST: &str = "/api/v1/inventory_device_serial/";
 
 async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
-    let s = start(&env).await;
+    // The accepted request waits for its session for longer than the test runs, so no second
+    // request of the same wake reaches the CPE while the test looks.
+    let hour = Duration::from_secs(3600);
+    let s = start_with(&env, |c| {
+        c.wake_session_wait = hour;
+        c.wake_retry_window = hour;
+    })
+    .await;
     s.call(
         "POST",
         LIST,
@@ -50,14 +58,16 @@ async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
         "{}",
         s.metrics.render()
     );
-    // A plain field change wakes nobody.
-    s.call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
+    // A plain field change queues nothing, so it wakes nobody: its answer carries no
+    // connection request (a write that wakes waits for the request's outcome, so one sent
+    // would already have reached the CPE) and the CPE saw nothing more.
+    let r = s
+        .call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
         .await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), hits.recv())
-            .await
-            .is_err()
-    );
+    assert_eq!(r.status, 200);
+    assert!(r.json()["connection_request"].is_null(), "{}", r.json());
+    assert_eq!(hits.try_recv(), Err(TryRecvError::Empty));
+    assert!(s.metrics.render().contains(counted));
 }
 
 async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env) {
@@ -876,12 +886,16 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
                 assert!(!auth.contains("pw\""), "never the password itself: {auth}");
             }
             _ => {
-                // No credentials: the 401 ends it, counted as an auth failure.
-                assert!(
-                    tokio::time::timeout(Duration::from_millis(300), hits.recv())
-                        .await
-                        .is_err()
+                // No credentials: the 401 ends it, counted as an auth failure (a final
+                // outcome: the wake does not try again), and the answer says so after the
+                // only request the CPE saw.
+                assert_eq!(
+                    r.json()["connection_request"]["outcome"],
+                    "auth_failed",
+                    "{}",
+                    r.json()
                 );
+                assert_eq!(hits.try_recv(), Err(TryRecvError::Empty));
             }
         }
     }
