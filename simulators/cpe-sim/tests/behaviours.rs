@@ -91,6 +91,22 @@ fn pair(code: &str, key: &str) -> (String, String) {
     (code.to_owned(), key.to_owned())
 }
 
+/// The events of the Inform that follows a session in which the ACS sent `request` (one that
+/// makes the device start a session of its own afterwards: a reboot, a factory reset).
+async fn events_after(
+    acs: &FakeAcs,
+    s: &Settings,
+    cpe: &Cpe,
+    request: Body,
+) -> Vec<(String, String)> {
+    acs.script([request]);
+    cpe.session(s).await.unwrap();
+    acs.take();
+    assert!(cpe.after_session(s).await);
+    cpe.session(s).await.unwrap();
+    inform_events(&acs.take())
+}
+
 #[tokio::test]
 async fn first_challenge_only_and_md5_only_stop_at_a_sha256_challenge() {
     let (acs, s, cpe) = behind_digest("first-challenge-only,md5-only").await;
@@ -143,15 +159,11 @@ async fn empty_command_keys_on_m_events() {
     let acs = FakeAcs::start().await;
     let s = settings(&acs);
     let cpe = device(&s, "empty-command-key");
-    acs.script([Body::Reboot(cwmp::Reboot {
+    let reboot = Body::Reboot(cwmp::Reboot {
         command_key: "rb-7".to_owned(),
-    })]);
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
+    });
     assert_eq!(
-        inform_events(&acs.take()),
+        events_after(&acs, &s, &cpe, reboot).await,
         [pair("1 BOOT", ""), pair("M Reboot", "")]
     );
 }
@@ -161,22 +173,20 @@ async fn boot_alone_after_a_reboot_and_no_bootstrap_after_a_factory_reset() {
     let acs = FakeAcs::start().await;
     let s = settings(&acs);
     let cpe = device(&s, "boot-only-after-reboot,no-bootstrap-after-reset");
-    acs.script([Body::Reboot(cwmp::Reboot {
+    let reboot = Body::Reboot(cwmp::Reboot {
         command_key: "rb".to_owned(),
-    })]);
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
-    assert_eq!(inform_events(&acs.take()), [pair("1 BOOT", "")]);
+    });
+    assert_eq!(
+        events_after(&acs, &s, &cpe, reboot).await,
+        [pair("1 BOOT", "")]
+    );
 
-    acs.script([Body::FactoryReset(cwmp::FactoryReset)]);
     cpe.queue_event("2 PERIODIC", "");
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
-    assert_eq!(inform_events(&acs.take()), [pair("1 BOOT", "")]);
+    let reset = Body::FactoryReset(cwmp::FactoryReset);
+    assert_eq!(
+        events_after(&acs, &s, &cpe, reset).await,
+        [pair("1 BOOT", "")]
+    );
 }
 
 fn gpv(name: &str) -> Body {
