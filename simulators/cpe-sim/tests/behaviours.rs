@@ -45,12 +45,19 @@ fn device(s: &Settings, behaviours: &str) -> Arc<Cpe> {
     cpe
 }
 
-/// A fake ACS that demands digest with the credentials of the device showing `behaviours`
-/// (BOOTSTRAP queued), the settings pointing at it, and the device.
-async fn behind_digest(behaviours: &str) -> (FakeAcs, Settings, Arc<Cpe>) {
+/// A fake ACS, the settings pointing at it, and a device showing `behaviours` (BOOTSTRAP
+/// queued).
+async fn with_acs(behaviours: &str) -> (FakeAcs, Settings, Arc<Cpe>) {
     let acs = FakeAcs::start().await;
     let s = settings(&acs);
     let cpe = device(&s, behaviours);
+    (acs, s, cpe)
+}
+
+/// A fake ACS that demands digest with the credentials of the device showing `behaviours`
+/// (BOOTSTRAP queued), the settings pointing at it, and the device.
+async fn behind_digest(behaviours: &str) -> (FakeAcs, Settings, Arc<Cpe>) {
+    let (acs, s, cpe) = with_acs(behaviours).await;
     let (user, password) = {
         let st = cpe.state();
         let get = |leaf: &str| st.device.management_server(leaf).to_owned();
@@ -89,6 +96,12 @@ fn inform_events(seen: &[Seen]) -> Vec<(String, String)> {
 
 fn pair(code: &str, key: &str) -> (String, String) {
     (code.to_owned(), key.to_owned())
+}
+
+fn reboot(command_key: &str) -> Body {
+    Body::Reboot(cwmp::Reboot {
+        command_key: command_key.to_owned(),
+    })
 }
 
 /// The events of the Inform that follows a session in which the ACS sent `request` (one that
@@ -156,28 +169,18 @@ async fn a_nonce_cut_to_32_characters_fails_authentication_once() {
 
 #[tokio::test]
 async fn empty_command_keys_on_m_events() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "empty-command-key");
-    let reboot = Body::Reboot(cwmp::Reboot {
-        command_key: "rb-7".to_owned(),
-    });
+    let (acs, s, cpe) = with_acs("empty-command-key").await;
     assert_eq!(
-        events_after(&acs, &s, &cpe, reboot).await,
+        events_after(&acs, &s, &cpe, reboot("rb-7")).await,
         [pair("1 BOOT", ""), pair("M Reboot", "")]
     );
 }
 
 #[tokio::test]
 async fn boot_alone_after_a_reboot_and_no_bootstrap_after_a_factory_reset() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "boot-only-after-reboot,no-bootstrap-after-reset");
-    let reboot = Body::Reboot(cwmp::Reboot {
-        command_key: "rb".to_owned(),
-    });
+    let (acs, s, cpe) = with_acs("boot-only-after-reboot,no-bootstrap-after-reset").await;
     assert_eq!(
-        events_after(&acs, &s, &cpe, reboot).await,
+        events_after(&acs, &s, &cpe, reboot("rb")).await,
         [pair("1 BOOT", "")]
     );
 
@@ -197,9 +200,7 @@ fn gpv(name: &str) -> Body {
 
 #[tokio::test]
 async fn a_partial_path_crashes_the_agent_which_comes_back_with_boot() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "crash-on-partial-path");
+    let (acs, s, cpe) = with_acs("crash-on-partial-path").await;
     acs.script([
         gpv("Device.DeviceInfo.SoftwareVersion"),
         gpv("Device.DeviceInfo."),
@@ -235,9 +236,7 @@ async fn a_partial_path_crashes_the_agent_which_comes_back_with_boot() {
 
 #[tokio::test]
 async fn no_xml_declaration_in_either_direction() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "no-xml-declaration");
+    let (acs, s, cpe) = with_acs("no-xml-declaration").await;
     let e = cpe.session(&s).await.unwrap_err();
     assert_eq!(e.kind(), "decode");
     assert!(e.to_string().contains("XML declaration"), "{e}");
@@ -259,9 +258,7 @@ async fn no_xml_declaration_in_either_direction() {
 
 #[tokio::test]
 async fn dies_on_a_503_and_restarts_with_boot() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "dies-on-http-error");
+    let (acs, s, cpe) = with_acs("dies-on-http-error").await;
     acs.refuse_informs(&[503]);
     let stats = Arc::new(RunStats::new(1, Some(2)));
     let (_stop, shutdown) = watch::channel(false);
