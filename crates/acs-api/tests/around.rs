@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use std::time::Duration;
@@ -10,8 +12,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{dead_url, digest_cpe, fake_cpe, multipart, start, start_with};
 use tokio::sync::mpsc::error::TryRecvError;
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
 
 async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
     // The accepted request waits for its session for longer than the test runs, so no second
@@ -22,22 +22,11 @@ async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
         c.wake_retry_window = hour;
     })
     .await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "CR1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "CR1", "name": "n"}))
+        .await;
     let (url, mut hits) = fake_cpe().await;
     s.inform("CR1", &url).await;
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{LIST}CR1/"),
-            Some(&json!({"reboot": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    let r = s.patch_device("CR1", json!({"reboot": true})).await;
     assert_eq!(r.json()["pending_settings"], "reboot");
     let line = tokio::time::timeout(Duration::from_secs(5), hits.recv())
         .await
@@ -61,10 +50,7 @@ async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
     // A plain field change queues nothing, so it wakes nobody: its answer carries no
     // connection request (a write that wakes waits for the request's outcome, so one sent
     // would already have reached the CPE) and the CPE saw nothing more.
-    let r = s
-        .call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
-        .await;
-    assert_eq!(r.status, 200);
+    let r = s.patch_device("CR1", json!({"name": "m"})).await;
     assert!(r.json()["connection_request"].is_null(), "{}", r.json());
     assert_eq!(hits.try_recv(), Err(TryRecvError::Empty));
     assert!(s.metrics.render().contains(counted));
@@ -73,12 +59,8 @@ async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
 async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env) {
     let s = start(&env).await;
     for serial in ["LIVE", "DEAD", "NOURL"] {
-        s.call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": serial, "name": serial})),
-        )
-        .await;
+        s.post_device(json!({"serial_number": serial, "name": serial}))
+            .await;
     }
     let (url, mut hits) = fake_cpe().await;
     s.inform("LIVE", &url).await;
@@ -116,12 +98,8 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env)
 
 async fn tasks_parameters_and_history(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T1", "name": "n"}))
+        .await;
     let tasks = format!("{LIST}T1/tasks/");
     let r = s
         .call(
@@ -190,12 +168,8 @@ async fn tasks_parameters_and_history(env: Env) {
 
 async fn transfer_and_software_module_tasks(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T2", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T2", "name": "n"}))
+        .await;
     let tasks = format!("{LIST}T2/tasks/");
     let post = |body: Value| {
         let s = &s;
@@ -357,15 +331,9 @@ async fn transfer_and_software_module_tasks(env: Env) {
 
 async fn catalog_crud(env: Env) {
     let s = start(&env).await;
-    let org = s
-        .call(
-            "POST",
-            "/api/v1/organizations/",
-            Some(&json!({"name": "Acme"})),
-        )
+    let org_id = s
+        .create("/api/v1/organizations/", json!({"name": "Acme"}))
         .await;
-    assert_eq!(org.status, 201);
-    let org_id = org.json()["id"].as_i64().unwrap();
     assert_eq!(
         s.call(
             "POST",
@@ -382,24 +350,18 @@ async fn catalog_crud(env: Env) {
             .status,
         400
     );
-    let loc = s
-        .call(
-            "POST",
+    let loc_id = s
+        .create(
             "/api/v1/locations/",
-            Some(&json!({"name": "HQ", "short_name": "HQ_A", "organization_id": org_id, "latitude": "37.7749", "longitude": "-122.4194"})),
+            json!({"name": "HQ", "short_name": "HQ_A", "organization_id": org_id, "latitude": "37.7749", "longitude": "-122.4194"}),
         )
         .await;
-    assert_eq!(loc.status, 201, "{}", String::from_utf8_lossy(&loc.body));
-    let loc_id = loc.json()["id"].as_i64().unwrap();
-    let t = s
-        .call(
-            "POST",
+    let type_id = s
+        .create(
             "/api/v1/device_types/",
-            Some(&json!({"short_name": "igd", "name": "Generic IGD", "data_model_root": "InternetGatewayDevice."})),
+            json!({"short_name": "igd", "name": "Generic IGD", "data_model_root": "InternetGatewayDevice."}),
         )
         .await;
-    assert_eq!(t.status, 201, "{}", String::from_utf8_lossy(&t.body));
-    let type_id = t.json()["id"].as_i64().unwrap();
     let r = s
         .call(
             "POST",
@@ -411,11 +373,7 @@ async fn catalog_crud(env: Env) {
     assert!(r.json()["data_model_root"][0].is_string());
 
     let d = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "C1", "name": "n", "organization_id": org_id, "type": type_id, "location": loc_id})),
-        )
+        .post_device(json!({"serial_number": "C1", "name": "n", "organization_id": org_id, "type": type_id, "location": loc_id}))
         .await
         .json();
     assert_eq!(d["location_short_name"], "HQ_A");
@@ -460,15 +418,7 @@ async fn firmware_upload_and_download_intent(env: Env) {
         ("version", None, b"2.0.1"),
         ("file", Some("../../evil name?.bin"), &image),
     ]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let fw = r.json();
     let sha = ring::digest::digest(&ring::digest::SHA256, &image);
@@ -491,48 +441,20 @@ async fn firmware_upload_and_download_intent(env: Env) {
     // Too large: 413, nothing left behind.
     let big = vec![0u8; 100 * 1024];
     let (ct, body) = multipart(&[("version", None, b"3"), ("file", Some("big.bin"), &big)]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 413);
     // Missing version: 400, nothing left behind.
     let (ct, body) = multipart(&[("file", Some("x.bin"), b"abc")]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 400);
     assert!(r.json()["version"][0].is_string());
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some("application/json"),
-            b"{}",
-        )
-        .await;
+    let r = s.post_firmware("application/json", b"{}").await;
     assert_eq!(r.status, 400);
     assert_eq!(firmware_files(&s.dir), std::slice::from_ref(&file_name));
 
     // PATCH firmware_image: pending until the engine settles it.
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "F1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "F1", "name": "n"}))
+        .await;
     let id = fw["id"].as_i64().unwrap();
     let d = s
         .call(
@@ -547,21 +469,13 @@ async fn firmware_upload_and_download_intent(env: Env) {
     assert_eq!(d["pending_settings"], "firmware_upgrade");
     // Registering with an image queues its download; an unknown image writes nothing.
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "F2", "name": "n", "firmware_image": id})),
-        )
+        .post_device(json!({"serial_number": "F2", "name": "n", "firmware_image": id}))
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["pending_settings"], "firmware_upgrade");
     assert_eq!(r.json()["firmware_image_is_pending"], true);
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100})),
-        )
+        .post_device(json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100}))
         .await;
     assert_eq!(r.status, 400);
     assert!(r.json()["firmware_image"][0].is_string());
@@ -614,19 +528,29 @@ async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy(env: 
     );
 }
 
+/// The fields of a location a write sets (absent ones as `null`).
+fn location_fields(l: &Value) -> Value {
+    [
+        "name",
+        "short_name",
+        "organization_id",
+        "latitude",
+        "longitude",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), l[k].clone()))
+    .collect::<serde_json::Map<_, _>>()
+    .into()
+}
+
 async fn organizations_and_locations_update(env: Env) {
     let s = start(&env).await;
     let mut orgs = Vec::new();
     for name in ["A", "B", "C"] {
-        let r = s
-            .call(
-                "POST",
-                "/api/v1/organizations/",
-                Some(&json!({"name": name})),
-            )
-            .await;
-        assert_eq!(r.status, 201);
-        orgs.push(r.json()["id"].as_i64().unwrap());
+        orgs.push(
+            s.create("/api/v1/organizations/", json!({"name": name}))
+                .await,
+        );
     }
     let (a, b, c) = (orgs[0], orgs[1], orgs[2]);
     let org_path = |id: i64| format!("/api/v1/organizations/{id}/");
@@ -671,60 +595,35 @@ async fn organizations_and_locations_update(env: Env) {
     assert!(r.json()["detail"].is_string());
 
     // Locations.
-    let r = s
-        .call(
-            "POST",
+    let loc = s
+        .create(
             "/api/v1/locations/",
-            Some(
-                &json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
-            ),
+            json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
         )
         .await;
-    assert_eq!(r.status, 201);
-    let loc = r.json()["id"].as_i64().unwrap();
     let loc_path = format!("/api/v1/locations/{loc}/");
     let r = s
         .call("PATCH", &loc_path, Some(&json!({"longitude": "-3.25"})))
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
-    let l = r.json();
     assert_eq!(
-        (
-            &l["name"],
-            &l["short_name"],
-            &l["organization_id"],
-            &l["latitude"],
-            &l["longitude"]
-        ),
-        (
-            &json!("HQ"),
-            &json!("hq"),
-            &json!(a),
-            &json!("1.5"),
-            &json!("-3.25")
-        )
+        location_fields(&r.json()),
+        json!({
+            "name": "HQ", "short_name": "hq", "organization_id": a,
+            "latitude": "1.5", "longitude": "-3.25"
+        })
     );
     // PUT replaces every field but keeps the organization it leaves out.
     let r = s
         .call("PUT", &loc_path, Some(&json!({"name": "HQ 2"})))
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
-    let l = r.json();
     assert_eq!(
-        (
-            &l["name"],
-            &l["short_name"],
-            &l["organization_id"],
-            &l["latitude"],
-            &l["longitude"]
-        ),
-        (
-            &json!("HQ 2"),
-            &Value::Null,
-            &json!(a),
-            &Value::Null,
-            &Value::Null
-        )
+        location_fields(&r.json()),
+        json!({
+            "name": "HQ 2", "short_name": null, "organization_id": a,
+            "latitude": null, "longitude": null
+        })
     );
     let r = s
         .call(
@@ -831,12 +730,8 @@ async fn non_utf8_ids_are_json_400s(env: Env) {
     assert_eq!(r.status, 404);
     assert!(r.json()["detail"].is_string());
     // A task id under a known device.
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T1", "name": "t"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T1", "name": "t"}))
+        .await;
     let r = s
         .call("DELETE", &format!("{LIST}T1/tasks/%FF/"), None)
         .await;
@@ -862,14 +757,7 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
         assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
         let (url, mut hits) = digest_cpe().await;
         s.inform(serial, &url).await;
-        let r = s
-            .call(
-                "PATCH",
-                &format!("{LIST}{serial}/"),
-                Some(&json!({"reboot": true})),
-            )
-            .await;
-        assert_eq!(r.status, 200);
+        let r = s.patch_device(serial, json!({"reboot": true})).await;
         let mut next = async || {
             tokio::time::timeout(Duration::from_secs(5), hits.recv())
                 .await
@@ -905,15 +793,7 @@ async fn firmware_metadata_updates(env: Env) {
     let s = start(&env).await;
     s.seed_catalog(1, 2).await;
     let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some("fw.bin"), b"abc")]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 201);
     let fw = r.json();
     let path = format!("/api/v1/firmware_images/{}/", fw["id"]);
@@ -986,12 +866,8 @@ async fn firmware_metadata_updates(env: Env) {
 /// clears it, in the same write.
 async fn firmware_pending_follows_its_download(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "P1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "P1", "name": "n"}))
+        .await;
     let mut images = Vec::new();
     for n in 1..=2 {
         let image = acs_store::NewFirmwareImage {

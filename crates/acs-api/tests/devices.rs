@@ -3,12 +3,12 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use serde_json::{Value, json};
 use support::{Server, seed_post_body, start, start_with};
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
 
 fn dev(serial: &str) -> String {
     format!("/api/v1/inventory_device_serial/{serial}/")
@@ -106,9 +106,7 @@ async fn seed_post_example_creates_the_device(env: Env) {
 
 async fn post_validation_names_the_fields_and_writes_nothing(env: Env) {
     let s = seeded(&env).await;
-    let r = s
-        .call("POST", LIST, Some(&json!({"customer_id": "x"})))
-        .await;
+    let r = s.post_device(json!({"customer_id": "x"})).await;
     assert_eq!(r.status, 400);
     let e = r.json();
     assert!(
@@ -423,20 +421,7 @@ async fn seed_put_example_replaces_the_fields(env: Env) {
     let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
-    let body = json!({
-        "name": "Updated Office Router - Main Floor",
-        "customer_id": "CUST-12345",
-        "is_active": true,
-        "type": 5,
-        "description": "Updated description - Primary internet gateway",
-        "organization_id": 123,
-        "location_name": "Headquarters - Building A - Floor 2",
-        "latitude": "37.7749",
-        "longitude": "-122.4194",
-        "username": "admin_user",
-        "password": "new_secure_password",
-        "update_frequency": 600
-    });
+    let body = seed_put_body();
     let r = s.call("PUT", &path, Some(&body)).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let d = r.json();
@@ -833,11 +818,7 @@ async fn list_count_is_reused_briefly_and_forgotten_on_api_writes(env: Env) {
     );
     // ...and a write through the API forgets every cached count.
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "C151", "name": "n"})),
-        )
+        .post_device(json!({"serial_number": "C151", "name": "n"}))
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(count(full_page).await, 152);

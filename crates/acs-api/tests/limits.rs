@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use acs_store::{NewFirmwareImage, TokenScope};
+use acs_store::TokenScope;
 use chrono::Utc;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,29 +86,12 @@ async fn scoped_token(s: &Server) -> String {
     t.expose().to_owned()
 }
 
-async fn some_image(s: &Server) -> i64 {
-    s.store
-        .create_firmware_image(
-            &NewFirmwareImage {
-                version: "1".into(),
-                file_name: "fw.bin".into(),
-                size: 1,
-                sha256: "00".into(),
-                device_type_id: None,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap()
-        .id
-}
-
 /// A token without admin rights gets its 403 on the admin-only routes before any of its body
 /// is read: a 64 MiB body is refused while most of it is still unsent.
 async fn admin_routes_refuse_before_reading_the_body(env: Env) {
     let s = start(&env).await;
     let token = scoped_token(&s).await;
-    let fw = format!("/api/v1/firmware_images/{}/", some_image(&s).await);
+    let fw = format!("/api/v1/firmware_images/{}/", s.some_image().await);
     for (method, path) in [
         ("PUT", fw.as_str()),
         ("PATCH", fw.as_str()),
@@ -130,7 +113,7 @@ async fn admin_routes_refuse_before_reading_the_body(env: Env) {
 /// upload's, even for an admin; so do the other JSON routes.
 async fn json_routes_have_the_json_limit(env: Env) {
     let s = start(&env).await;
-    let fw = format!("/api/v1/firmware_images/{}/", some_image(&s).await);
+    let fw = format!("/api/v1/firmware_images/{}/", s.some_image().await);
     let admin = s.admin.clone();
     for (method, path) in [
         ("PUT", fw.as_str()),
@@ -160,14 +143,7 @@ fn sha256_hex(data: &[u8]) -> String {
 
 async fn upload(s: &Server, name: &str, data: &[u8]) -> support::Response {
     let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some(name), data)]);
-    s.raw(
-        "POST",
-        "/api/v1/firmware_images/",
-        Some(&s.admin),
-        Some(&ct),
-        &body,
-    )
-    .await
+    s.post_firmware(&ct, &body).await
 }
 
 /// Every registered image has its file, with its content.

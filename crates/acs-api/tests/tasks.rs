@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use std::sync::Arc;
@@ -11,16 +13,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::start;
 
-const LIST: &str = "/api/v1/inventory_device_serial/";
-
 async fn registered(env: &Env, serial: &str) -> support::Server {
     let s = start(env).await;
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": serial, "name": "n"})),
-        )
+        .post_device(json!({"serial_number": serial, "name": "n"}))
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     s
@@ -88,12 +84,8 @@ async fn set_parameter_values_takes_xsd_prefixed_types(env: Env) {
 /// Issue 14: only DELETE existed under `/tasks/{id}/`.
 async fn one_task_can_be_read_by_id(env: Env) {
     let s = registered(&env, "G1").await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "G2", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "G2", "name": "n"}))
+        .await;
     let created = s
         .call(
             "POST",
