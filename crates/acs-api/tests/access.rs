@@ -53,10 +53,8 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
     let a = s.store.create_organization("A", Utc::now()).await.unwrap();
     let b = s.store.create_organization("B", Utc::now()).await.unwrap();
     for (serial, org) in [("A1", a.id), ("A2", a.id), ("B1", b.id)] {
-        let r = s
-            .post_device(json!({"serial_number": serial, "name": serial, "organization_id": org}))
+        s.register(json!({"serial_number": serial, "name": serial, "organization_id": org}))
             .await;
-        assert_eq!(r.status, 201);
     }
     s.post_device(json!({"serial_number": "NOORG", "name": "n"}))
         .await;
@@ -150,18 +148,11 @@ async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
     let s = start(&env).await;
     let mut orgs = Vec::new();
     for name in ["A", "B", "C"] {
-        let id = s
-            .store
-            .create_organization(name, Utc::now())
-            .await
-            .unwrap()
-            .id;
+        let id = s.organization(name).await;
         orgs.push(id);
         let serial = format!("{name}1");
-        let r = s
-            .post_device(json!({"serial_number": serial, "name": serial, "organization_id": id}))
+        s.register(json!({"serial_number": serial, "name": serial, "organization_id": id}))
             .await;
-        assert_eq!(r.status, 201);
     }
     let (_, secret) = s
         .store
@@ -207,10 +198,8 @@ async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        missing_or_unknown_tokens_are_401,
-        scoped_tokens_see_only_their_organization,
-        a_token_for_several_organizations_sees_each_of_them,
-    ])
-}
+api_tests![
+    missing_or_unknown_tokens_are_401,
+    scoped_tokens_see_only_their_organization,
+    a_token_for_several_organizations_sees_each_of_them,
+];

@@ -10,7 +10,7 @@ use support::Env;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{dead_url, digest_cpe, fake_cpe, multipart, start, start_with};
+use support::{dead_url, digest_cpe, fake_cpe, find_result, multipart, start, start_with};
 use tokio::sync::mpsc::error::TryRecvError;
 
 async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
@@ -70,11 +70,7 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env)
 
     let page = s.get(&format!("{LIST}?update_status=true")).await.json();
     let by_serial = |serial: &str| -> Value {
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["serial_number"] == serial)
+        find_result(&page, "serial_number", serial)
             .cloned()
             .unwrap()
     };
@@ -139,21 +135,14 @@ async fn tasks_parameters_and_history(env: Env) {
 
     let id = t["id"].as_i64().unwrap();
     assert_eq!(
-        s.call("DELETE", &format!("{tasks}{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("{tasks}{id}/"), None).await,
         204
     );
     assert_eq!(
-        s.call("DELETE", &format!("{tasks}{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("{tasks}{id}/"), None).await,
         404
     );
-    assert_eq!(
-        s.call("DELETE", &format!("{tasks}abc/"), None).await.status,
-        404
-    );
+    assert_eq!(s.status("DELETE", &format!("{tasks}abc/"), None).await, 404);
 
     let params = s.get(&format!("{LIST}T1/parameters/?prefix=Device.")).await;
     assert_eq!(params.status, 200);
@@ -293,12 +282,7 @@ async fn transfer_and_software_module_tasks(env: Env) {
     let holder = "node/s";
     let now = chrono::Utc::now();
     let mut claimed = Vec::new();
-    while let Some(task) = s
-        .store
-        .claim_next_task(device.id, holder, now, Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
+    while let Some(task) = s.claim(device.id, holder, now).await {
         claimed.push(task);
     }
     let queued_task = claimed
@@ -335,19 +319,17 @@ async fn catalog_crud(env: Env) {
         .create("/api/v1/organizations/", json!({"name": "Acme"}))
         .await;
     assert_eq!(
-        s.call(
+        s.status(
             "POST",
             "/api/v1/organizations/",
             Some(&json!({"name": "Acme"}))
         )
-        .await
-        .status,
+        .await,
         409
     );
     assert_eq!(
-        s.call("POST", "/api/v1/organizations/", Some(&json!({"nom": "x"})))
-            .await
-            .status,
+        s.status("POST", "/api/v1/organizations/", Some(&json!({"nom": "x"})))
+            .await,
         400
     );
     let loc_id = s
@@ -380,9 +362,8 @@ async fn catalog_crud(env: Env) {
     assert_eq!(d["type_short_name"], "igd");
     // Referenced: 409; then free after the device goes.
     assert_eq!(
-        s.call("DELETE", &format!("/api/v1/device_types/{type_id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("/api/v1/device_types/{type_id}/"), None)
+            .await,
         409
     );
     s.call("DELETE", &format!("{LIST}C1/"), None).await;
@@ -392,7 +373,7 @@ async fn catalog_crud(env: Env) {
         format!("/api/v1/organizations/{org_id}/"),
     ] {
         assert_eq!(s.get(&path).await.status, 200, "{path}");
-        assert_eq!(s.call("DELETE", &path, None).await.status, 204, "{path}");
+        assert_eq!(s.status("DELETE", &path, None).await, 204, "{path}");
         assert_eq!(s.get(&path).await.status, 404, "{path}");
     }
 }
@@ -482,9 +463,8 @@ async fn firmware_upload_and_download_intent(env: Env) {
     assert_eq!(s.get(&format!("{LIST}F3/")).await.status, 404);
     // In use: the image cannot go.
     assert_eq!(
-        s.call("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
+            .await,
         409
     );
     assert_eq!(
@@ -754,7 +734,7 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
         ),
         ("U3", json!({"serial_number": "U3", "name": "n"})),
     ] {
-        assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+        assert_eq!(s.status("POST", LIST, Some(&body)).await, 201);
         let (url, mut hits) = digest_cpe().await;
         s.inform(serial, &url).await;
         let r = s.patch_device(serial, json!({"reboot": true})).await;
@@ -831,13 +811,12 @@ async fn firmware_metadata_updates(env: Env) {
         "nothing written"
     );
     assert_eq!(
-        s.call(
+        s.status(
             "PATCH",
             "/api/v1/firmware_images/4242/",
             Some(&json!({"version": "x"}))
         )
-        .await
-        .status,
+        .await,
         404
     );
     let org = s.store.list_organizations().await.unwrap()[0].id;
@@ -940,12 +919,7 @@ async fn firmware_pending_follows_its_download(env: Env) {
     // the engine fails it for good: no longer pending, the fault in the history
     let id = s.store.device_by_serial("P1").await.unwrap().unwrap().id;
     let now = chrono::Utc::now();
-    let claimed = s
-        .store
-        .claim_next_task(id, "node", now, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = s.claim(id, "node", now).await.unwrap();
     let fault = acs_store::TaskOutcome::Fault {
         code: 9010,
         string: "Download failure".into(),
@@ -970,19 +944,17 @@ async fn firmware_pending_follows_its_download(env: Env) {
     assert!(open_firmware().await.is_empty());
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        patch_stores_tasks_then_sends_a_connection_request,
-        update_status_contacts_the_page_and_flips_what_did_not_answer,
-        tasks_parameters_and_history,
-        transfer_and_software_module_tasks,
-        catalog_crud,
-        organizations_and_locations_update,
-        non_utf8_ids_are_json_400s,
-        firmware_metadata_updates,
-        connection_requests_use_the_stored_credentials,
-        firmware_upload_and_download_intent,
-        firmware_pending_follows_its_download,
-        openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
-    ])
-}
+api_tests![
+    patch_stores_tasks_then_sends_a_connection_request,
+    update_status_contacts_the_page_and_flips_what_did_not_answer,
+    tasks_parameters_and_history,
+    transfer_and_software_module_tasks,
+    catalog_crud,
+    organizations_and_locations_update,
+    non_utf8_ids_are_json_400s,
+    firmware_metadata_updates,
+    connection_requests_use_the_stored_credentials,
+    firmware_upload_and_download_intent,
+    firmware_pending_follows_its_download,
+    openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
+];

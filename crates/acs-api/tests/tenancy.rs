@@ -41,18 +41,8 @@ fn device_put(organization: i64, fields: Value) -> Value {
 
 async fn world(env: &Env) -> World {
     let s = start(env).await;
-    let a = s
-        .store
-        .create_organization("A", Utc::now())
-        .await
-        .unwrap()
-        .id;
-    let b = s
-        .store
-        .create_organization("B", Utc::now())
-        .await
-        .unwrap()
-        .id;
+    let a = s.organization("A").await;
+    let b = s.organization("B").await;
     let loc = |name: &'static str, org: Option<i64>| {
         let store = s.store.clone();
         async move {
@@ -337,11 +327,9 @@ async fn global_catalog_is_referenced_not_modified(env: Env) {
     assert_eq!(w.s.get(&fw_path).await.json()["version"], "1");
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        location_of_another_organization_is_refused,
-        location_must_be_in_the_devices_organization,
-        organization_of_another_tenant_is_refused,
-        global_catalog_is_referenced_not_modified,
-    ])
-}
+api_tests![
+    location_of_another_organization_is_refused,
+    location_must_be_in_the_devices_organization,
+    organization_of_another_tenant_is_refused,
+    global_catalog_is_referenced_not_modified,
+];

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 use acs_store::Inform;
-use support::{Env, Server, dead_url, inform_record, start, start_with};
+use support::{Env, Server, dead_url, find_result, start, start_with};
 
 const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const BUSY: &str =
@@ -99,12 +99,12 @@ impl Cpe {
 
 /// The device informs with this ConnectionRequestURL from `peer`.
 async fn inform_from(s: &Server, serial: &str, url: &str, peer: &str) {
-    let inform = Inform {
+    s.inform_with(serial, url, |i| Inform {
         address: Some("127.0.0.1".into()),
         peer_address: Some(peer.into()),
-        ..inform_record(serial, url)
-    };
-    s.store.upsert_inform(&inform).await.unwrap();
+        ..i
+    })
+    .await;
 }
 
 async fn history(s: &Server, serial: &str) -> Vec<Value> {
@@ -217,13 +217,7 @@ async fn update_status_counts_any_http_answer_as_up(env: Env) {
     }
     let page = s.get(&format!("{LIST}?update_status=true")).await.json();
     let status = |serial: &str| -> Value {
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["serial_number"] == serial)
-            .map(|d| d["status"].clone())
-            .unwrap()
+        find_result(&page, "serial_number", serial).unwrap()["status"].clone()
     };
     // it answered (401, 503, 200): it is there
     assert_eq!(status("ASKS"), "Up", "{page}");
@@ -345,13 +339,11 @@ async fn wakes_coalesce_and_act_on_the_newest_record(env: Env) {
     );
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        a_patch_answer_and_the_history_say_how_the_wake_went,
-        a_wake_uses_the_pair_the_cpe_accepted_not_the_one_just_set,
-        update_status_counts_any_http_answer_as_up,
-        a_refused_address_sends_nothing_and_shows_where_operators_look,
-        a_wake_waits_for_a_session_in_progress,
-        wakes_coalesce_and_act_on_the_newest_record,
-    ])
-}
+api_tests![
+    a_patch_answer_and_the_history_say_how_the_wake_went,
+    a_wake_uses_the_pair_the_cpe_accepted_not_the_one_just_set,
+    update_status_counts_any_http_answer_as_up,
+    a_refused_address_sends_nothing_and_shows_where_operators_look,
+    a_wake_waits_for_a_session_in_progress,
+    wakes_coalesce_and_act_on_the_newest_record,
+];

@@ -158,6 +158,11 @@ impl Server {
         self.raw(method, path, Some(token), ct, &bytes).await
     }
 
+    /// The status of an admin call.
+    pub async fn status(&self, method: &str, path: &str, body: Option<&Value>) -> u16 {
+        self.call(method, path, body).await.status
+    }
+
     /// Asserts the status of each `(method, path, body, status)` call made with `token`.
     pub async fn assert_statuses(&self, token: &str, calls: &[(&str, String, Option<Value>, u16)]) {
         for (method, path, body, status) in calls {
@@ -203,6 +208,20 @@ impl Server {
         r
     }
 
+    /// What a session of device `device_id` does first: takes its next due task (leased to
+    /// `holder` for a minute).
+    pub async fn claim(
+        &self,
+        device_id: i64,
+        holder: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<acs_store::Task> {
+        self.store
+            .claim_next_task(device_id, holder, now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
     /// Registers a device with `token`; the answer.
     pub async fn post_device_as(&self, token: &str, body: Value) -> Response {
         self.call_as(token, "POST", LIST, Some(&body)).await
@@ -223,6 +242,15 @@ impl Server {
             body,
         )
         .await
+    }
+
+    /// Creates an organization straight in the store; its id.
+    pub async fn organization(&self, name: &str) -> i64 {
+        self.store
+            .create_organization(name, Utc::now())
+            .await
+            .unwrap()
+            .id
     }
 
     /// Registers a one-byte firmware image straight in the store (no file); its id.
@@ -286,8 +314,34 @@ impl Server {
 
     /// Makes the device inform (Up) with this connection-request URL.
     pub async fn inform(&self, serial: &str, cr_url: &str) {
+        self.inform_with(serial, cr_url, |i| i).await;
+    }
+
+    /// [`Server::inform`], the Inform changed by `adjust` before it is stored.
+    pub async fn inform_with(
+        &self,
+        serial: &str,
+        cr_url: &str,
+        adjust: impl FnOnce(Inform) -> Inform,
+    ) {
         self.store
-            .upsert_inform(&inform_record(serial, cr_url))
+            .upsert_inform(&adjust(Inform {
+                serial_number: serial.into(),
+                oui: "00D09E".into(),
+                product_class: Some("IGD".into()),
+                manufacturer: Some("Acme".into()),
+                software_version: Some("1.0".into()),
+                hardware_version: Some("hw1".into()),
+                connection_request_url: Some(cr_url.into()),
+                address: Some("192.0.2.1".into()),
+                // the fake CPEs listen on loopback: so does the device, as far as acs knows
+                peer_address: Some("127.0.0.1".into()),
+                parameter_key: None,
+                events: vec![],
+                parameters: vec![],
+                auto_register: false,
+                now: Utc::now(),
+            }))
             .await
             .unwrap();
     }
@@ -299,25 +353,13 @@ impl Server {
     }
 }
 
-/// The Inform of [`Server::inform`], for a test to adjust before storing it.
-pub fn inform_record(serial: &str, cr_url: &str) -> Inform {
-    Inform {
-        serial_number: serial.into(),
-        oui: "00D09E".into(),
-        product_class: Some("IGD".into()),
-        manufacturer: Some("Acme".into()),
-        software_version: Some("1.0".into()),
-        hardware_version: Some("hw1".into()),
-        connection_request_url: Some(cr_url.into()),
-        address: Some("192.0.2.1".into()),
-        // the fake CPEs listen on loopback: so does the device, as far as acs knows
-        peer_address: Some("127.0.0.1".into()),
-        parameter_key: None,
-        events: vec![],
-        parameters: vec![],
-        auto_register: false,
-        now: Utc::now(),
-    }
+/// The row of a list page's `results` whose `key` is `value`.
+pub fn find_result<'a>(page: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
+    page["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {page}"))
+        .iter()
+        .find(|row| row[key] == value)
 }
 
 fn parse_response(raw: &[u8]) -> Response {
