@@ -3,14 +3,14 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use acs_store::TokenScope;
 use chrono::Utc;
 use serde_json::json;
 use support::start;
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
 
 async fn missing_or_unknown_tokens_are_401(env: Env) {
     let s = start(&env).await;
@@ -53,21 +53,11 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
     let a = s.store.create_organization("A", Utc::now()).await.unwrap();
     let b = s.store.create_organization("B", Utc::now()).await.unwrap();
     for (serial, org) in [("A1", a.id), ("A2", a.id), ("B1", b.id)] {
-        let r = s
-            .call(
-                "POST",
-                LIST,
-                Some(&json!({"serial_number": serial, "name": serial, "organization_id": org})),
-            )
+        s.register(json!({"serial_number": serial, "name": serial, "organization_id": org}))
             .await;
-        assert_eq!(r.status, 201);
     }
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "NOORG", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "NOORG", "name": "n"}))
+        .await;
     let (_, ta) = s
         .store
         .create_token("a", TokenScope::organization(a.id), Utc::now())
@@ -96,31 +86,20 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
 
     for serial in ["B1", "NOORG"] {
         let path = format!("{LIST}{serial}/");
-        assert_eq!(s.call_as(ta, "GET", &path, None).await.status, 403);
-        let r = s
-            .call_as(ta, "PATCH", &path, Some(&json!({"reboot": true})))
-            .await;
-        assert_eq!(r.status, 403);
-        assert_eq!(s.call_as(ta, "DELETE", &path, None).await.status, 403);
-        assert_eq!(
-            s.call_as(ta, "GET", &format!("{path}parameters/"), None)
-                .await
-                .status,
-            403
-        );
-        assert_eq!(
-            s.call_as(ta, "GET", &format!("{path}traces/"), None)
-                .await
-                .status,
-            403
-        );
+        s.assert_statuses(
+            ta,
+            &[
+                ("GET", path.clone(), None, 403),
+                ("PATCH", path.clone(), Some(json!({"reboot": true})), 403),
+                ("DELETE", path.clone(), None, 403),
+                ("GET", format!("{path}parameters/"), None, 403),
+                ("GET", format!("{path}traces/"), None, 403),
+            ],
+        )
+        .await;
     }
-    assert_eq!(
-        s.call_as(ta, "GET", &format!("{LIST}A1/"), None)
-            .await
-            .status,
-        200
-    );
+    s.assert_statuses(ta, &[("GET", format!("{LIST}A1/"), None, 200)])
+        .await;
     // Moving its device to another organization, or creating one there: 403.
     let r = s
         .call_as(
@@ -132,22 +111,15 @@ async fn scoped_tokens_see_only_their_organization(env: Env) {
         .await;
     assert_eq!(r.status, 403);
     let r = s
-        .call_as(
+        .post_device_as(
             ta,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "X", "name": "x", "organization_id": b.id})),
+            json!({"serial_number": "X", "name": "x", "organization_id": b.id}),
         )
         .await;
     assert_eq!(r.status, 403);
     // Without an organization, a scoped token's device lands in its own.
     let r = s
-        .call_as(
-            ta,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "A3", "name": "a3"})),
-        )
+        .post_device_as(ta, json!({"serial_number": "A3", "name": "a3"}))
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["organization_id"], a.id);
@@ -176,22 +148,11 @@ async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
     let s = start(&env).await;
     let mut orgs = Vec::new();
     for name in ["A", "B", "C"] {
-        let id = s
-            .store
-            .create_organization(name, Utc::now())
-            .await
-            .unwrap()
-            .id;
+        let id = s.organization(name).await;
         orgs.push(id);
         let serial = format!("{name}1");
-        let r = s
-            .call(
-                "POST",
-                LIST,
-                Some(&json!({"serial_number": serial, "name": serial, "organization_id": id})),
-            )
+        s.register(json!({"serial_number": serial, "name": serial, "organization_id": id}))
             .await;
-        assert_eq!(r.status, 201);
     }
     let (_, secret) = s
         .store
@@ -205,41 +166,28 @@ async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
     let ab = secret.expose();
     let page = s.call_as(ab, "GET", LIST, None).await.json();
     assert_eq!(page["count"], 2, "{page}");
-    for (org, status) in [(orgs[0], 200), (orgs[1], 200), (orgs[2], 403)] {
-        let r = s
-            .call_as(ab, "GET", &format!("{LIST}?organization={org}"), None)
-            .await;
-        assert_eq!(r.status, status, "organization {org}");
-    }
-    assert_eq!(
-        s.call_as(ab, "GET", &format!("{LIST}B1/"), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        s.call_as(ab, "GET", &format!("{LIST}C1/"), None)
-            .await
-            .status,
-        403
-    );
+    let filter = |org: i64| format!("{LIST}?organization={org}");
+    s.assert_statuses(
+        ab,
+        &[
+            ("GET", filter(orgs[0]), None, 200),
+            ("GET", filter(orgs[1]), None, 200),
+            ("GET", filter(orgs[2]), None, 403),
+            ("GET", format!("{LIST}B1/"), None, 200),
+            ("GET", format!("{LIST}C1/"), None, 403),
+        ],
+    )
+    .await;
     // Which of its organizations a new device lands in must be said.
     let r = s
-        .call_as(
-            ab,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "N", "name": "n"})),
-        )
+        .post_device_as(ab, json!({"serial_number": "N", "name": "n"}))
         .await;
     assert_eq!(r.status, 400);
     assert!(r.json()["organization_id"].is_array(), "{}", r.json());
     let r = s
-        .call_as(
+        .post_device_as(
             ab,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "N", "name": "n", "organization_id": orgs[1]})),
+            json!({"serial_number": "N", "name": "n", "organization_id": orgs[1]}),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -250,10 +198,8 @@ async fn a_token_for_several_organizations_sees_each_of_them(env: Env) {
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        missing_or_unknown_tokens_are_401,
-        scoped_tokens_see_only_their_organization,
-        a_token_for_several_organizations_sees_each_of_them,
-    ])
-}
+api_tests![
+    missing_or_unknown_tokens_are_401,
+    scoped_tokens_see_only_their_organization,
+    a_token_for_several_organizations_sees_each_of_them,
+];

@@ -3,72 +3,62 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{dead_url, digest_cpe, fake_cpe, multipart, start, start_with};
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
+use support::{dead_url, digest_cpe, fake_cpe, find_result, multipart, start, start_with};
+use tokio::sync::mpsc::error::TryRecvError;
 
 async fn patch_stores_tasks_then_sends_a_connection_request(env: Env) {
-    let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "CR1", "name": "n"})),
-    )
+    // The accepted request waits for its session for longer than the test runs, so no second
+    // request of the same wake reaches the CPE while the test looks.
+    let hour = Duration::from_secs(3600);
+    let s = start_with(&env, |c| {
+        c.wake_session_wait = hour;
+        c.wake_retry_window = hour;
+    })
     .await;
+    s.post_device(json!({"serial_number": "CR1", "name": "n"}))
+        .await;
     let (url, mut hits) = fake_cpe().await;
     s.inform("CR1", &url).await;
-    let r = s
-        .call(
-            "PATCH",
-            &format!("{LIST}CR1/"),
-            Some(&json!({"reboot": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    let r = s.patch_device("CR1", json!({"reboot": true})).await;
     assert_eq!(r.json()["pending_settings"], "reboot");
-    let line = tokio::time::timeout(Duration::from_secs(5), hits.recv())
-        .await
-        .expect("a connection request")
-        .unwrap();
+    // The answer waits for the request's outcome: by then the CPE has seen it.
+    assert_eq!(
+        r.json()["connection_request"]["outcome"],
+        "accepted",
+        "{}",
+        r.json()
+    );
+    let line = hits.try_recv().expect("a connection request");
     assert!(line.starts_with("GET /cr"), "{line}");
-    // Counted where the engine counts its own (`/metrics` of `acs serve`); the count lands
-    // right after the answer the CPE just sent.
+    // Counted where the engine counts its own (`/metrics` of `acs serve`), before the outcome
+    // reaches the answer.
     let counted = "acs_connection_requests_total{outcome=\"accepted\"} 1";
-    for _ in 0..100 {
-        if s.metrics.render().contains(counted) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert!(
         s.metrics.render().contains(counted),
         "{}",
         s.metrics.render()
     );
-    // A plain field change wakes nobody.
-    s.call("PATCH", &format!("{LIST}CR1/"), Some(&json!({"name": "m"})))
-        .await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), hits.recv())
-            .await
-            .is_err()
-    );
+    // A plain field change queues nothing, so it wakes nobody: its answer carries no
+    // connection request (a write that wakes waits for the request's outcome, so one sent
+    // would already have reached the CPE) and the CPE saw nothing more.
+    let r = s.patch_device("CR1", json!({"name": "m"})).await;
+    assert!(r.json()["connection_request"].is_null(), "{}", r.json());
+    assert_eq!(hits.try_recv(), Err(TryRecvError::Empty));
+    assert!(s.metrics.render().contains(counted));
 }
 
 async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env) {
     let s = start(&env).await;
     for serial in ["LIVE", "DEAD", "NOURL"] {
-        s.call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": serial, "name": serial})),
-        )
-        .await;
+        s.post_device(json!({"serial_number": serial, "name": serial}))
+            .await;
     }
     let (url, mut hits) = fake_cpe().await;
     s.inform("LIVE", &url).await;
@@ -78,11 +68,7 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env)
 
     let page = s.get(&format!("{LIST}?update_status=true")).await.json();
     let by_serial = |serial: &str| -> Value {
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["serial_number"] == serial)
+        find_result(&page, "serial_number", serial)
             .cloned()
             .unwrap()
     };
@@ -106,12 +92,8 @@ async fn update_status_contacts_the_page_and_flips_what_did_not_answer(env: Env)
 
 async fn tasks_parameters_and_history(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T1", "name": "n"}))
+        .await;
     let tasks = format!("{LIST}T1/tasks/");
     let r = s
         .call(
@@ -151,21 +133,14 @@ async fn tasks_parameters_and_history(env: Env) {
 
     let id = t["id"].as_i64().unwrap();
     assert_eq!(
-        s.call("DELETE", &format!("{tasks}{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("{tasks}{id}/"), None).await,
         204
     );
     assert_eq!(
-        s.call("DELETE", &format!("{tasks}{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("{tasks}{id}/"), None).await,
         404
     );
-    assert_eq!(
-        s.call("DELETE", &format!("{tasks}abc/"), None).await.status,
-        404
-    );
+    assert_eq!(s.status("DELETE", &format!("{tasks}abc/"), None).await, 404);
 
     let params = s.get(&format!("{LIST}T1/parameters/?prefix=Device.")).await;
     assert_eq!(params.status, 200);
@@ -180,12 +155,8 @@ async fn tasks_parameters_and_history(env: Env) {
 
 async fn transfer_and_software_module_tasks(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T2", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T2", "name": "n"}))
+        .await;
     let tasks = format!("{LIST}T2/tasks/");
     let post = |body: Value| {
         let s = &s;
@@ -309,12 +280,7 @@ async fn transfer_and_software_module_tasks(env: Env) {
     let holder = "node/s";
     let now = chrono::Utc::now();
     let mut claimed = Vec::new();
-    while let Some(task) = s
-        .store
-        .claim_next_task(device.id, holder, now, Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
+    while let Some(task) = s.claim(device.id, holder, now).await {
         claimed.push(task);
     }
     let queued_task = claimed
@@ -347,49 +313,35 @@ async fn transfer_and_software_module_tasks(env: Env) {
 
 async fn catalog_crud(env: Env) {
     let s = start(&env).await;
-    let org = s
-        .call(
-            "POST",
-            "/api/v1/organizations/",
-            Some(&json!({"name": "Acme"})),
-        )
+    let org_id = s
+        .create("/api/v1/organizations/", json!({"name": "Acme"}))
         .await;
-    assert_eq!(org.status, 201);
-    let org_id = org.json()["id"].as_i64().unwrap();
     assert_eq!(
-        s.call(
+        s.status(
             "POST",
             "/api/v1/organizations/",
             Some(&json!({"name": "Acme"}))
         )
-        .await
-        .status,
+        .await,
         409
     );
     assert_eq!(
-        s.call("POST", "/api/v1/organizations/", Some(&json!({"nom": "x"})))
-            .await
-            .status,
+        s.status("POST", "/api/v1/organizations/", Some(&json!({"nom": "x"})))
+            .await,
         400
     );
-    let loc = s
-        .call(
-            "POST",
+    let loc_id = s
+        .create(
             "/api/v1/locations/",
-            Some(&json!({"name": "HQ", "short_name": "HQ_A", "organization_id": org_id, "latitude": "37.7749", "longitude": "-122.4194"})),
+            json!({"name": "HQ", "short_name": "HQ_A", "organization_id": org_id, "latitude": "37.7749", "longitude": "-122.4194"}),
         )
         .await;
-    assert_eq!(loc.status, 201, "{}", String::from_utf8_lossy(&loc.body));
-    let loc_id = loc.json()["id"].as_i64().unwrap();
-    let t = s
-        .call(
-            "POST",
+    let type_id = s
+        .create(
             "/api/v1/device_types/",
-            Some(&json!({"short_name": "igd", "name": "Generic IGD", "data_model_root": "InternetGatewayDevice."})),
+            json!({"short_name": "igd", "name": "Generic IGD", "data_model_root": "InternetGatewayDevice."}),
         )
         .await;
-    assert_eq!(t.status, 201, "{}", String::from_utf8_lossy(&t.body));
-    let type_id = t.json()["id"].as_i64().unwrap();
     let r = s
         .call(
             "POST",
@@ -401,20 +353,15 @@ async fn catalog_crud(env: Env) {
     assert!(r.json()["data_model_root"][0].is_string());
 
     let d = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "C1", "name": "n", "organization_id": org_id, "type": type_id, "location": loc_id})),
-        )
+        .post_device(json!({"serial_number": "C1", "name": "n", "organization_id": org_id, "type": type_id, "location": loc_id}))
         .await
         .json();
     assert_eq!(d["location_short_name"], "HQ_A");
     assert_eq!(d["type_short_name"], "igd");
     // Referenced: 409; then free after the device goes.
     assert_eq!(
-        s.call("DELETE", &format!("/api/v1/device_types/{type_id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("/api/v1/device_types/{type_id}/"), None)
+            .await,
         409
     );
     s.call("DELETE", &format!("{LIST}C1/"), None).await;
@@ -424,7 +371,7 @@ async fn catalog_crud(env: Env) {
         format!("/api/v1/organizations/{org_id}/"),
     ] {
         assert_eq!(s.get(&path).await.status, 200, "{path}");
-        assert_eq!(s.call("DELETE", &path, None).await.status, 204, "{path}");
+        assert_eq!(s.status("DELETE", &path, None).await, 204, "{path}");
         assert_eq!(s.get(&path).await.status, 404, "{path}");
     }
 }
@@ -450,15 +397,7 @@ async fn firmware_upload_and_download_intent(env: Env) {
         ("version", None, b"2.0.1"),
         ("file", Some("../../evil name?.bin"), &image),
     ]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let fw = r.json();
     let sha = ring::digest::digest(&ring::digest::SHA256, &image);
@@ -481,48 +420,20 @@ async fn firmware_upload_and_download_intent(env: Env) {
     // Too large: 413, nothing left behind.
     let big = vec![0u8; 100 * 1024];
     let (ct, body) = multipart(&[("version", None, b"3"), ("file", Some("big.bin"), &big)]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 413);
     // Missing version: 400, nothing left behind.
     let (ct, body) = multipart(&[("file", Some("x.bin"), b"abc")]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 400);
     assert!(r.json()["version"][0].is_string());
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some("application/json"),
-            b"{}",
-        )
-        .await;
+    let r = s.post_firmware("application/json", b"{}").await;
     assert_eq!(r.status, 400);
     assert_eq!(firmware_files(&s.dir), std::slice::from_ref(&file_name));
 
     // PATCH firmware_image: pending until the engine settles it.
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "F1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "F1", "name": "n"}))
+        .await;
     let id = fw["id"].as_i64().unwrap();
     let d = s
         .call(
@@ -537,30 +448,21 @@ async fn firmware_upload_and_download_intent(env: Env) {
     assert_eq!(d["pending_settings"], "firmware_upgrade");
     // Registering with an image queues its download; an unknown image writes nothing.
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "F2", "name": "n", "firmware_image": id})),
-        )
+        .post_device(json!({"serial_number": "F2", "name": "n", "firmware_image": id}))
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["pending_settings"], "firmware_upgrade");
     assert_eq!(r.json()["firmware_image_is_pending"], true);
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100})),
-        )
+        .post_device(json!({"serial_number": "F3", "name": "n", "firmware_image": id + 100}))
         .await;
     assert_eq!(r.status, 400);
     assert!(r.json()["firmware_image"][0].is_string());
     assert_eq!(s.get(&format!("{LIST}F3/")).await.status, 404);
     // In use: the image cannot go.
     assert_eq!(
-        s.call("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("/api/v1/firmware_images/{id}/"), None)
+            .await,
         409
     );
     assert_eq!(
@@ -604,19 +506,29 @@ async fn openapi_is_served_without_a_token_and_matches_the_checked_in_copy(env: 
     );
 }
 
+/// The fields of a location a write sets (absent ones as `null`).
+fn location_fields(l: &Value) -> Value {
+    [
+        "name",
+        "short_name",
+        "organization_id",
+        "latitude",
+        "longitude",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), l[k].clone()))
+    .collect::<serde_json::Map<_, _>>()
+    .into()
+}
+
 async fn organizations_and_locations_update(env: Env) {
     let s = start(&env).await;
     let mut orgs = Vec::new();
     for name in ["A", "B", "C"] {
-        let r = s
-            .call(
-                "POST",
-                "/api/v1/organizations/",
-                Some(&json!({"name": name})),
-            )
-            .await;
-        assert_eq!(r.status, 201);
-        orgs.push(r.json()["id"].as_i64().unwrap());
+        orgs.push(
+            s.create("/api/v1/organizations/", json!({"name": name}))
+                .await,
+        );
     }
     let (a, b, c) = (orgs[0], orgs[1], orgs[2]);
     let org_path = |id: i64| format!("/api/v1/organizations/{id}/");
@@ -661,60 +573,35 @@ async fn organizations_and_locations_update(env: Env) {
     assert!(r.json()["detail"].is_string());
 
     // Locations.
-    let r = s
-        .call(
-            "POST",
+    let loc = s
+        .create(
             "/api/v1/locations/",
-            Some(
-                &json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
-            ),
+            json!({"name": "HQ", "short_name": "hq", "organization_id": a, "latitude": "1.5"}),
         )
         .await;
-    assert_eq!(r.status, 201);
-    let loc = r.json()["id"].as_i64().unwrap();
     let loc_path = format!("/api/v1/locations/{loc}/");
     let r = s
         .call("PATCH", &loc_path, Some(&json!({"longitude": "-3.25"})))
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
-    let l = r.json();
     assert_eq!(
-        (
-            &l["name"],
-            &l["short_name"],
-            &l["organization_id"],
-            &l["latitude"],
-            &l["longitude"]
-        ),
-        (
-            &json!("HQ"),
-            &json!("hq"),
-            &json!(a),
-            &json!("1.5"),
-            &json!("-3.25")
-        )
+        location_fields(&r.json()),
+        json!({
+            "name": "HQ", "short_name": "hq", "organization_id": a,
+            "latitude": "1.5", "longitude": "-3.25"
+        })
     );
     // PUT replaces every field but keeps the organization it leaves out.
     let r = s
         .call("PUT", &loc_path, Some(&json!({"name": "HQ 2"})))
         .await;
     assert_eq!(r.status, 200, "{}", r.json());
-    let l = r.json();
     assert_eq!(
-        (
-            &l["name"],
-            &l["short_name"],
-            &l["organization_id"],
-            &l["latitude"],
-            &l["longitude"]
-        ),
-        (
-            &json!("HQ 2"),
-            &Value::Null,
-            &json!(a),
-            &Value::Null,
-            &Value::Null
-        )
+        location_fields(&r.json()),
+        json!({
+            "name": "HQ 2", "short_name": null, "organization_id": a,
+            "latitude": null, "longitude": null
+        })
     );
     let r = s
         .call(
@@ -821,12 +708,8 @@ async fn non_utf8_ids_are_json_400s(env: Env) {
     assert_eq!(r.status, 404);
     assert!(r.json()["detail"].is_string());
     // A task id under a known device.
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "T1", "name": "t"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "T1", "name": "t"}))
+        .await;
     let r = s
         .call("DELETE", &format!("{LIST}T1/tasks/%FF/"), None)
         .await;
@@ -849,17 +732,10 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
         ),
         ("U3", json!({"serial_number": "U3", "name": "n"})),
     ] {
-        assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+        assert_eq!(s.status("POST", LIST, Some(&body)).await, 201);
         let (url, mut hits) = digest_cpe().await;
         s.inform(serial, &url).await;
-        let r = s
-            .call(
-                "PATCH",
-                &format!("{LIST}{serial}/"),
-                Some(&json!({"reboot": true})),
-            )
-            .await;
-        assert_eq!(r.status, 200);
+        let r = s.patch_device(serial, json!({"reboot": true})).await;
         let mut next = async || {
             tokio::time::timeout(Duration::from_secs(5), hits.recv())
                 .await
@@ -876,12 +752,16 @@ async fn connection_requests_use_the_stored_credentials(env: Env) {
                 assert!(!auth.contains("pw\""), "never the password itself: {auth}");
             }
             _ => {
-                // No credentials: the 401 ends it, counted as an auth failure.
-                assert!(
-                    tokio::time::timeout(Duration::from_millis(300), hits.recv())
-                        .await
-                        .is_err()
+                // No credentials: the 401 ends it, counted as an auth failure (a final
+                // outcome: the wake does not try again), and the answer says so after the
+                // only request the CPE saw.
+                assert_eq!(
+                    r.json()["connection_request"]["outcome"],
+                    "auth_failed",
+                    "{}",
+                    r.json()
                 );
+                assert_eq!(hits.try_recv(), Err(TryRecvError::Empty));
             }
         }
     }
@@ -891,15 +771,7 @@ async fn firmware_metadata_updates(env: Env) {
     let s = start(&env).await;
     s.seed_catalog(1, 2).await;
     let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some("fw.bin"), b"abc")]);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/firmware_images/",
-            Some(&s.admin),
-            Some(&ct),
-            &body,
-        )
-        .await;
+    let r = s.post_firmware(&ct, &body).await;
     assert_eq!(r.status, 201);
     let fw = r.json();
     let path = format!("/api/v1/firmware_images/{}/", fw["id"]);
@@ -937,13 +809,12 @@ async fn firmware_metadata_updates(env: Env) {
         "nothing written"
     );
     assert_eq!(
-        s.call(
+        s.status(
             "PATCH",
             "/api/v1/firmware_images/4242/",
             Some(&json!({"version": "x"}))
         )
-        .await
-        .status,
+        .await,
         404
     );
     let org = s.store.list_organizations().await.unwrap()[0].id;
@@ -972,12 +843,8 @@ async fn firmware_metadata_updates(env: Env) {
 /// clears it, in the same write.
 async fn firmware_pending_follows_its_download(env: Env) {
     let s = start(&env).await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "P1", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "P1", "name": "n"}))
+        .await;
     let mut images = Vec::new();
     for n in 1..=2 {
         let image = acs_store::NewFirmwareImage {
@@ -1050,12 +917,7 @@ async fn firmware_pending_follows_its_download(env: Env) {
     // the engine fails it for good: no longer pending, the fault in the history
     let id = s.store.device_by_serial("P1").await.unwrap().unwrap().id;
     let now = chrono::Utc::now();
-    let claimed = s
-        .store
-        .claim_next_task(id, "node", now, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = s.claim(id, "node", now).await.unwrap();
     let fault = acs_store::TaskOutcome::Fault {
         code: 9010,
         string: "Download failure".into(),
@@ -1080,19 +942,17 @@ async fn firmware_pending_follows_its_download(env: Env) {
     assert!(open_firmware().await.is_empty());
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        patch_stores_tasks_then_sends_a_connection_request,
-        update_status_contacts_the_page_and_flips_what_did_not_answer,
-        tasks_parameters_and_history,
-        transfer_and_software_module_tasks,
-        catalog_crud,
-        organizations_and_locations_update,
-        non_utf8_ids_are_json_400s,
-        firmware_metadata_updates,
-        connection_requests_use_the_stored_credentials,
-        firmware_upload_and_download_intent,
-        firmware_pending_follows_its_download,
-        openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
-    ])
-}
+api_tests![
+    patch_stores_tasks_then_sends_a_connection_request,
+    update_status_contacts_the_page_and_flips_what_did_not_answer,
+    tasks_parameters_and_history,
+    transfer_and_software_module_tasks,
+    catalog_crud,
+    organizations_and_locations_update,
+    non_utf8_ids_are_json_400s,
+    firmware_metadata_updates,
+    connection_requests_use_the_stored_credentials,
+    firmware_upload_and_download_intent,
+    firmware_pending_follows_its_download,
+    openapi_is_served_without_a_token_and_matches_the_checked_in_copy,
+];

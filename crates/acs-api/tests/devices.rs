@@ -3,12 +3,12 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use serde_json::{Value, json};
 use support::{Server, seed_post_body, start, start_with};
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
 
 fn dev(serial: &str) -> String {
     format!("/api/v1/inventory_device_serial/{serial}/")
@@ -106,9 +106,7 @@ async fn seed_post_example_creates_the_device(env: Env) {
 
 async fn post_validation_names_the_fields_and_writes_nothing(env: Env) {
     let s = seeded(&env).await;
-    let r = s
-        .call("POST", LIST, Some(&json!({"customer_id": "x"})))
-        .await;
+    let r = s.post_device(json!({"customer_id": "x"})).await;
     assert_eq!(r.status, 400);
     let e = r.json();
     assert!(
@@ -184,7 +182,7 @@ async fn list_envelope_filters_and_links(env: Env) {
         let mut body = seed_post_body();
         body["serial_number"] = json!(format!("SN{i}"));
         body["organization_id"] = json!(if i < 3 { 123 } else { 122 });
-        assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+        assert_eq!(s.status("POST", LIST, Some(&body)).await, 201);
     }
     // The seed's example query (update_status off here: see the wake tests).
     let r = s
@@ -412,9 +410,8 @@ async fn patch_rejects_bad_input_and_writes_nothing(env: Env) {
     let after = s.get(&path).await.json();
     assert_eq!(before, after, "nothing written");
     assert_eq!(
-        s.call("PATCH", &dev("NOPE"), Some(&json!({"reboot": true})))
-            .await
-            .status,
+        s.status("PATCH", &dev("NOPE"), Some(&json!({"reboot": true})))
+            .await,
         404
     );
 }
@@ -423,20 +420,7 @@ async fn seed_put_example_replaces_the_fields(env: Env) {
     let s = seeded(&env).await;
     s.call("POST", LIST, Some(&seed_post_body())).await;
     let path = dev("ZN987654321");
-    let body = json!({
-        "name": "Updated Office Router - Main Floor",
-        "customer_id": "CUST-12345",
-        "is_active": true,
-        "type": 5,
-        "description": "Updated description - Primary internet gateway",
-        "organization_id": 123,
-        "location_name": "Headquarters - Building A - Floor 2",
-        "latitude": "37.7749",
-        "longitude": "-122.4194",
-        "username": "admin_user",
-        "password": "new_secure_password",
-        "update_frequency": 600
-    });
+    let body = seed_put_body();
     let r = s.call("PUT", &path, Some(&body)).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let d = r.json();
@@ -462,7 +446,7 @@ async fn seed_put_example_replaces_the_fields(env: Env) {
         .call("PUT", &path, Some(&json!({"name": "x", "reboot": true})))
         .await;
     assert_eq!(r.status, 400, "remote operations are PATCH-only");
-    assert_eq!(s.call("PUT", &dev("NOPE"), Some(&body)).await.status, 404);
+    assert_eq!(s.status("PUT", &dev("NOPE"), Some(&body)).await, 404);
 }
 
 /// The seed's PUT example body (`password` included, as the seed shows it).
@@ -751,7 +735,7 @@ async fn delete_removes_the_device_and_refuses_during_a_session(env: Env) {
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
     assert_eq!(s.get(&path).await.status, 404);
-    assert_eq!(s.call("DELETE", &path, None).await.status, 404);
+    assert_eq!(s.status("DELETE", &path, None).await, 404);
     // Its tasks went with it: the same serial starts clean.
     let d = s.call("POST", LIST, Some(&seed_post_body())).await.json();
     assert_eq!(d["pending_settings"], Value::Null);
@@ -792,7 +776,7 @@ async fn odd_serials_are_clean_4xx_or_found_literally(env: Env) {
     // Unicode and quotes are fine in a serial; found again percent-encoded.
     let mut body = seed_post_body();
     body["serial_number"] = json!("序列'\"号");
-    assert_eq!(s.call("POST", LIST, Some(&body)).await.status, 201);
+    assert_eq!(s.status("POST", LIST, Some(&body)).await, 201);
     let r = s
         .get("/api/v1/inventory_device_serial/%E5%BA%8F%E5%88%97'%22%E5%8F%B7/")
         .await;
@@ -832,14 +816,8 @@ async fn list_count_is_reused_briefly_and_forgotten_on_api_writes(env: Env) {
         151
     );
     // ...and a write through the API forgets every cached count.
-    let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "C151", "name": "n"})),
-        )
+    s.register(json!({"serial_number": "C151", "name": "n"}))
         .await;
-    assert_eq!(r.status, 201);
     assert_eq!(count(full_page).await, 152);
     let r = s.call("DELETE", &format!("{LIST}C000/"), None).await;
     assert_eq!(r.status, 204);
@@ -856,20 +834,18 @@ async fn list_count_is_reused_briefly_and_forgotten_on_api_writes(env: Env) {
     assert_eq!(get(full_page.into()).await, 152);
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        seed_post_example_creates_the_device,
-        post_validation_names_the_fields_and_writes_nothing,
-        seed_get_detail_shows_every_field,
-        list_envelope_filters_and_links,
-        seed_patch_examples_queue_pending_settings,
-        patch_rejects_bad_input_and_writes_nothing,
-        seed_put_example_replaces_the_fields,
-        delete_removes_the_device_and_refuses_during_a_session,
-        odd_serials_are_clean_4xx_or_found_literally,
-        list_count_is_reused_briefly_and_forgotten_on_api_writes,
-        get_then_put_or_patch_the_same_body_changes_nothing,
-        put_requires_the_seeds_fields_and_keeps_the_rest,
-        patch_queues_only_what_changes,
-    ])
-}
+api_tests![
+    seed_post_example_creates_the_device,
+    post_validation_names_the_fields_and_writes_nothing,
+    seed_get_detail_shows_every_field,
+    list_envelope_filters_and_links,
+    seed_patch_examples_queue_pending_settings,
+    patch_rejects_bad_input_and_writes_nothing,
+    seed_put_example_replaces_the_fields,
+    delete_removes_the_device_and_refuses_during_a_session,
+    odd_serials_are_clean_4xx_or_found_literally,
+    list_count_is_reused_briefly_and_forgotten_on_api_writes,
+    get_then_put_or_patch_the_same_body_changes_nothing,
+    put_requires_the_seeds_fields_and_keeps_the_rest,
+    patch_queues_only_what_changes,
+];

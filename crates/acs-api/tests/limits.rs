@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use acs_store::{NewFirmwareImage, TokenScope};
+use acs_store::TokenScope;
 use chrono::Utc;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::{Env, Server, multipart, start, start_with};
+use support::{Env, Server, find_result, multipart, start, start_with};
 
 /// A body much larger than what loopback socket buffers hold (a few MiB each way): if the
 /// answer comes while less than half of it was sent, the server did not read it.
@@ -76,6 +76,17 @@ async fn send_big(s: &Server, method: &str, path: &str, token: &str) -> (u16, us
     (status, at_answer)
 }
 
+/// `method path` with a `BIG` body and `token` is answered `status` while less than half of
+/// the body was sent: the server did not read it.
+async fn assert_answered_unread(s: &Server, method: &str, path: &str, token: &str, status: u16) {
+    let (got, sent) = send_big(s, method, path, token).await;
+    assert_eq!(got, status, "{method} {path}");
+    assert!(
+        sent < BIG / 2,
+        "{method} {path}: answered after {sent} of {BIG} bytes: the body was read"
+    );
+}
+
 async fn scoped_token(s: &Server) -> String {
     let org = s.store.create_organization("A", Utc::now()).await.unwrap();
     let (_, t) = s
@@ -86,29 +97,12 @@ async fn scoped_token(s: &Server) -> String {
     t.expose().to_owned()
 }
 
-async fn some_image(s: &Server) -> i64 {
-    s.store
-        .create_firmware_image(
-            &NewFirmwareImage {
-                version: "1".into(),
-                file_name: "fw.bin".into(),
-                size: 1,
-                sha256: "00".into(),
-                device_type_id: None,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap()
-        .id
-}
-
 /// A token without admin rights gets its 403 on the admin-only routes before any of its body
 /// is read: a 64 MiB body is refused while most of it is still unsent.
 async fn admin_routes_refuse_before_reading_the_body(env: Env) {
     let s = start(&env).await;
     let token = scoped_token(&s).await;
-    let fw = format!("/api/v1/firmware_images/{}/", some_image(&s).await);
+    let fw = format!("/api/v1/firmware_images/{}/", s.some_image().await);
     for (method, path) in [
         ("PUT", fw.as_str()),
         ("PATCH", fw.as_str()),
@@ -116,12 +110,7 @@ async fn admin_routes_refuse_before_reading_the_body(env: Env) {
         ("POST", "/api/v1/device_types/"),
         ("POST", "/api/v1/organizations/"),
     ] {
-        let (status, sent) = send_big(&s, method, path, &token).await;
-        assert_eq!(status, 403, "{method} {path}");
-        assert!(
-            sent < BIG / 2,
-            "{method} {path}: answered after {sent} of {BIG} bytes: the body was read"
-        );
+        assert_answered_unread(&s, method, path, &token, 403).await;
     }
     assert_eq!(s.get(&fw).await.json()["version"], "1");
 }
@@ -130,7 +119,7 @@ async fn admin_routes_refuse_before_reading_the_body(env: Env) {
 /// upload's, even for an admin; so do the other JSON routes.
 async fn json_routes_have_the_json_limit(env: Env) {
     let s = start(&env).await;
-    let fw = format!("/api/v1/firmware_images/{}/", some_image(&s).await);
+    let fw = format!("/api/v1/firmware_images/{}/", s.some_image().await);
     let admin = s.admin.clone();
     for (method, path) in [
         ("PUT", fw.as_str()),
@@ -138,12 +127,7 @@ async fn json_routes_have_the_json_limit(env: Env) {
         ("POST", "/api/v1/locations/"),
         ("POST", "/api/v1/inventory_device_serial/"),
     ] {
-        let (status, sent) = send_big(&s, method, path, &admin).await;
-        assert_eq!(status, 413, "{method} {path}");
-        assert!(
-            sent < BIG / 2,
-            "{method} {path}: answered after {sent} of {BIG} bytes"
-        );
+        assert_answered_unread(&s, method, path, &admin, 413).await;
     }
     // Within the limit, the same routes work.
     let r = s.call("PATCH", &fw, Some(&json!({"version": "2"}))).await;
@@ -160,14 +144,7 @@ fn sha256_hex(data: &[u8]) -> String {
 
 async fn upload(s: &Server, name: &str, data: &[u8]) -> support::Response {
     let (ct, body) = multipart(&[("version", None, b"1.0"), ("file", Some(name), data)]);
-    s.raw(
-        "POST",
-        "/api/v1/firmware_images/",
-        Some(&s.admin),
-        Some(&ct),
-        &body,
-    )
-    .await
+    s.post_firmware(&ct, &body).await
 }
 
 /// Every registered image has its file, with its content.
@@ -344,14 +321,7 @@ async fn parameters_are_capped_per_device(env: Env) {
         .await
         .unwrap();
     let page = s.get(&format!("{base}?prefix=Device.X.New")).await.json();
-    let value = |path: &str| {
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["path"] == path)
-            .map(|p| p["value"].clone())
-    };
+    let value = |path: &str| find_result(&page, "path", path).map(|p| p["value"].clone());
     assert_eq!(value("Device.X.New0"), Some(json!("w")));
     assert_eq!(value("Device.X.New1"), Some(json!("v")));
     // The GetParameterValues path is capped the same way.
@@ -368,13 +338,11 @@ async fn parameters_are_capped_per_device(env: Env) {
     assert_eq!((refused.too_many, refused.too_long), (35, 1));
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        parameters_are_paginated,
-        parameters_are_capped_per_device,
-        admin_routes_refuse_before_reading_the_body,
-        json_routes_have_the_json_limit,
-        parallel_identical_uploads_keep_their_file,
-        firmware_storage_quota,
-    ])
-}
+api_tests![
+    parameters_are_paginated,
+    parameters_are_capped_per_device,
+    admin_routes_refuse_before_reading_the_body,
+    json_routes_have_the_json_limit,
+    parallel_identical_uploads_keep_their_file,
+    firmware_storage_quota,
+];

@@ -3,24 +3,19 @@
 
 mod support;
 
+use support::LIST;
+
 use support::Env;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::start;
 
-const LIST: &str = "/api/v1/inventory_device_serial/";
-
 async fn registered(env: &Env, serial: &str) -> support::Server {
     let s = start(env).await;
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": serial, "name": "n"})),
-        )
+        .post_device(json!({"serial_number": serial, "name": "n"}))
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     s
@@ -88,12 +83,8 @@ async fn set_parameter_values_takes_xsd_prefixed_types(env: Env) {
 /// Issue 14: only DELETE existed under `/tasks/{id}/`.
 async fn one_task_can_be_read_by_id(env: Env) {
     let s = registered(&env, "G1").await;
-    s.call(
-        "POST",
-        LIST,
-        Some(&json!({"serial_number": "G2", "name": "n"})),
-    )
-    .await;
+    s.post_device(json!({"serial_number": "G2", "name": "n"}))
+        .await;
     let created = s
         .call(
             "POST",
@@ -130,12 +121,7 @@ async fn an_in_flight_task_can_be_cancelled_and_says_what_the_cpe_got(env: Env) 
     let id = reboot["id"].as_i64().unwrap();
     // a session sends it: claimed, its RPC out
     let now = chrono::Utc::now();
-    let claimed = s
-        .store
-        .claim_next_task(device_id, "node/s1", now, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = s.claim(device_id, "node/s1", now).await.unwrap();
     assert_eq!(claimed.id, id);
     let r = s.call("DELETE", &format!("{tasks}{id}/"), None).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -148,15 +134,8 @@ async fn an_in_flight_task_can_be_cancelled_and_says_what_the_cpe_got(env: Env) 
     assert_eq!(d["pending_settings"], Value::Null);
     // never sent again, and the session's late answer changes nothing
     assert!(
-        s.store
-            .claim_next_task(
-                device_id,
-                "node/s2",
-                now + chrono::Duration::hours(3),
-                Duration::from_secs(60)
-            )
+        s.claim(device_id, "node/s2", now + chrono::Duration::hours(3))
             .await
-            .unwrap()
             .is_none()
     );
     assert!(
@@ -175,9 +154,7 @@ async fn an_in_flight_task_can_be_cancelled_and_says_what_the_cpe_got(env: Env) 
         .json();
     let sid = sync["id"].as_i64().unwrap();
     assert_eq!(
-        s.call("DELETE", &format!("{tasks}{sid}/"), None)
-            .await
-            .status,
+        s.status("DELETE", &format!("{tasks}{sid}/"), None).await,
         204
     );
     assert_eq!(s.get(&format!("{tasks}{sid}/")).await.status, 404);
@@ -257,12 +234,10 @@ async fn identical_intents_merge_across_api_nodes(env: Env) {
     assert_eq!(open_of_kind(&tasks, "reboot").len(), 1, "{tasks}");
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        set_parameter_values_takes_xsd_prefixed_types,
-        one_task_can_be_read_by_id,
-        an_in_flight_task_can_be_cancelled_and_says_what_the_cpe_got,
-        identical_intents_merge_when_queued,
-        identical_intents_merge_across_api_nodes,
-    ])
-}
+api_tests![
+    set_parameter_values_takes_xsd_prefixed_types,
+    one_task_can_be_read_by_id,
+    an_in_flight_task_can_be_cancelled_and_says_what_the_cpe_got,
+    identical_intents_merge_when_queued,
+    identical_intents_merge_across_api_nodes,
+];

@@ -5,12 +5,12 @@
 
 mod support;
 
-use acs_store::{NewDeviceType, NewFirmwareImage, NewLocation, TokenScope};
+use support::LIST;
+
+use acs_store::{NewDeviceType, NewLocation, TokenScope};
 use chrono::Utc;
 use serde_json::{Value, json};
 use support::{Env, Server, start};
-
-const LIST: &str = "/api/v1/inventory_device_serial/";
 
 struct World {
     s: Server,
@@ -41,18 +41,8 @@ fn device_put(organization: i64, fields: Value) -> Value {
 
 async fn world(env: &Env) -> World {
     let s = start(env).await;
-    let a = s
-        .store
-        .create_organization("A", Utc::now())
-        .await
-        .unwrap()
-        .id;
-    let b = s
-        .store
-        .create_organization("B", Utc::now())
-        .await
-        .unwrap()
-        .id;
+    let a = s.organization("A").await;
+    let b = s.organization("B").await;
     let loc = |name: &'static str, org: Option<i64>| {
         let store = s.store.clone();
         async move {
@@ -81,11 +71,7 @@ async fn world(env: &Env) -> World {
         .await
         .unwrap();
     let r = s
-        .call(
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "A1", "name": "a1", "organization_id": a})),
-        )
+        .post_device(json!({"serial_number": "A1", "name": "a1", "organization_id": a}))
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     World {
@@ -102,6 +88,23 @@ async fn world(env: &Env) -> World {
 impl World {
     async fn device(&self) -> Value {
         self.s.get(&format!("{LIST}A1/")).await.json()
+    }
+
+    /// `method` (PATCH or PUT) of device A1 with `token`, whose answer must have `status`;
+    /// the answer.
+    async fn write_a1(
+        &self,
+        token: &str,
+        method: &str,
+        body: Value,
+        status: u16,
+    ) -> support::Response {
+        let r = self
+            .s
+            .call_as(token, method, &format!("{LIST}A1/"), Some(&body))
+            .await;
+        assert_eq!(r.status, status, "{method} {body}: {}", r.json());
+        r
     }
 }
 
@@ -130,11 +133,9 @@ async fn location_of_another_organization_is_refused(env: Env) {
             );
         }
         let r =
-            w.s.call_as(
+            w.s.post_device_as(
                 ta,
-                "POST",
-                LIST,
-                Some(&json!({"serial_number": "A9", "name": "a9", "location": loc})),
+                json!({"serial_number": "A9", "name": "a9", "location": loc}),
             )
             .await;
         assert_eq!(r.status, 403, "POST location {loc}: {}", r.json());
@@ -142,50 +143,31 @@ async fn location_of_another_organization_is_refused(env: Env) {
     }
     assert_eq!(w.device().await["location"], Value::Null);
     // An unknown location is a 400 naming the field, as before.
-    let r =
-        w.s.call_as(
-            ta,
-            "PATCH",
-            &device_path,
-            Some(&json!({"location": 999_999})),
-        )
+    let r = w
+        .write_a1(ta, "PATCH", json!({"location": 999_999}), 400)
         .await;
-    assert_eq!(r.status, 400, "{}", r.json());
     assert!(r.json()["location"].is_array(), "{}", r.json());
     // Its own organization's location: fine, by PATCH, PUT and POST.
-    let r =
-        w.s.call_as(
-            ta,
-            "PATCH",
-            &device_path,
-            Some(&json!({"location": w.loc_a})),
-        )
+    w.write_a1(ta, "PATCH", json!({"location": w.loc_a}), 200)
         .await;
-    assert_eq!(r.status, 200, "{}", r.json());
     assert_eq!(w.device().await["location"], w.loc_a);
+    w.write_a1(
+        ta,
+        "PUT",
+        device_put(w.a, json!({"location": w.loc_a})),
+        200,
+    )
+    .await;
     let r =
-        w.s.call_as(
+        w.s.post_device_as(
             ta,
-            "PUT",
-            &device_path,
-            Some(&device_put(w.a, json!({"location": w.loc_a}))),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json());
-    let r =
-        w.s.call_as(
-            ta,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "A2", "name": "a2", "location": w.loc_a})),
+            json!({"serial_number": "A2", "name": "a2", "location": w.loc_a}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.json());
     // The admin token is not scoped: it may still do as it likes.
-    let r =
-        w.s.call("PATCH", &device_path, Some(&json!({"location": w.loc_b})))
-            .await;
-    assert_eq!(r.status, 200, "{}", r.json());
+    w.write_a1(&w.s.admin, "PATCH", json!({"location": w.loc_b}), 200)
+        .await;
 }
 
 /// A token reaching two organizations may use either's locations, but a device's location is
@@ -198,37 +180,21 @@ async fn location_must_be_in_the_devices_organization(env: Env) {
             .await
             .unwrap();
     let ab = ab.expose();
-    let device_path = format!("{LIST}A1/");
-    let r =
-        w.s.call_as(
-            ab,
-            "PATCH",
-            &device_path,
-            Some(&json!({"location": w.loc_b})),
-        )
+    let r = w
+        .write_a1(ab, "PATCH", json!({"location": w.loc_b}), 400)
         .await;
-    assert_eq!(r.status, 400, "{}", r.json());
     assert!(r.json()["location"].is_array(), "{}", r.json());
     // Both at once: fine.
-    let r =
-        w.s.call_as(
-            ab,
-            "PATCH",
-            &device_path,
-            Some(&json!({"organization_id": w.b, "location": w.loc_b})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json());
+    w.write_a1(
+        ab,
+        "PATCH",
+        json!({"organization_id": w.b, "location": w.loc_b}),
+        200,
+    )
+    .await;
     // Moving it back to A while it stays at B's location: refused, nothing written.
-    let r =
-        w.s.call_as(
-            ab,
-            "PATCH",
-            &device_path,
-            Some(&json!({"organization_id": w.a})),
-        )
+    w.write_a1(ab, "PATCH", json!({"organization_id": w.a}), 400)
         .await;
-    assert_eq!(r.status, 400, "{}", r.json());
     let d = w.device().await;
     assert_eq!(
         (d["organization_id"].clone(), d["location"].clone()),
@@ -236,12 +202,7 @@ async fn location_must_be_in_the_devices_organization(env: Env) {
     );
     let r = w
         .s
-        .call_as(
-            ab,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "B2", "name": "b2", "organization_id": w.a, "location": w.loc_b})),
-        )
+        .post_device_as(ab, json!({"serial_number": "B2", "name": "b2", "organization_id": w.a, "location": w.loc_b}))
         .await;
     assert_eq!(r.status, 400, "{}", r.json());
 }
@@ -309,21 +270,7 @@ async fn global_catalog_is_referenced_not_modified(env: Env) {
             .await
             .unwrap()
             .id;
-    let fw =
-        w.s.store
-            .create_firmware_image(
-                &NewFirmwareImage {
-                    version: "1".into(),
-                    file_name: "fw.bin".into(),
-                    size: 1,
-                    sha256: "00".into(),
-                    device_type_id: None,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap()
-            .id;
+    let fw = w.s.some_image().await;
     let device_path = format!("{LIST}A1/");
     for (method, body) in [
         ("PATCH", json!({"type": t, "firmware_image": fw})),
@@ -336,11 +283,9 @@ async fn global_catalog_is_referenced_not_modified(env: Env) {
         assert_eq!(r.status, 200, "{method}: {}", r.json());
     }
     let r =
-        w.s.call_as(
+        w.s.post_device_as(
             ta,
-            "POST",
-            LIST,
-            Some(&json!({"serial_number": "A3", "name": "a3", "type": t, "firmware_image": fw})),
+            json!({"serial_number": "A3", "name": "a3", "type": t, "firmware_image": fw}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.json());
@@ -382,11 +327,9 @@ async fn global_catalog_is_referenced_not_modified(env: Env) {
     assert_eq!(w.s.get(&fw_path).await.json()["version"], "1");
 }
 
-fn main() -> std::process::ExitCode {
-    support::harness::main(cases![
-        location_of_another_organization_is_refused,
-        location_must_be_in_the_devices_organization,
-        organization_of_another_tenant_is_refused,
-        global_catalog_is_referenced_not_modified,
-    ])
-}
+api_tests![
+    location_of_another_organization_is_refused,
+    location_must_be_in_the_devices_organization,
+    organization_of_another_tenant_is_refused,
+    global_catalog_is_referenced_not_modified,
+];

@@ -2,12 +2,10 @@
 //! whose body holds an Inform with a canned InformResponse carrying the request's `cwmp:ID`
 //! (found by byte search, no XML parsing, no state) and any other POST with 204. Keep-alive.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -82,32 +80,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Serves until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    Ok::<_, Infallible>(respond(&body))
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+pub async fn serve(listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::server::serve(listener, shutdown, |req: Request<Incoming>| async move {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        respond(&body)
+    })
+    .await;
 }
 
 #[cfg(test)]

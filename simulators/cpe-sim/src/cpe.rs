@@ -235,13 +235,7 @@ impl Cpe {
             let informed: Vec<String> = st.pending.iter().map(|e| e.event_code.clone()).collect();
             let mut envelope = Envelope::new(settings.version.namespace(), inform);
             envelope.header = st.request_header(settings);
-            let root = st.device.root().to_owned();
-            let get = |leaf: &str| {
-                st.device
-                    .get(&format!("{root}ManagementServer.{leaf}"))
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let get = |leaf: &str| st.device.management_server(leaf).to_owned();
             ((get("Username"), get("Password")), envelope, informed)
         };
         let mut client = Client::new(

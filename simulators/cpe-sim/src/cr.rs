@@ -5,13 +5,12 @@
 //! earlier request of that device still waits for its session (the rate limit of §11).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -56,13 +55,7 @@ impl Listener {
         }
         let (user, password) = {
             let st = cpe.state();
-            let ms = format!("{}ManagementServer.", st.device.root());
-            let get = |leaf: &str| {
-                st.device
-                    .get(&format!("{ms}{leaf}"))
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let get = |leaf: &str| st.device.management_server(leaf).to_owned();
             (
                 get("ConnectionRequestUsername"),
                 get("ConnectionRequestPassword"),
@@ -113,33 +106,15 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
 }
 
 /// Serves connection requests on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    handler: Arc<Listener>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => return,
-        };
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let auth = req
-                    .headers()
-                    .get(hyper::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let response = handler.handle(req.method(), req.uri().path(), auth.as_deref());
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+pub async fn serve(listener: TcpListener, handler: Arc<Listener>, shutdown: watch::Receiver<bool>) {
+    crate::server::serve(listener, shutdown, move |req: Request<Incoming>| {
+        let auth = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let response = handler.handle(req.method(), req.uri().path(), auth.as_deref());
+        async move { response }
+    })
+    .await;
 }

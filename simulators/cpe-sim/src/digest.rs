@@ -89,12 +89,7 @@ pub fn pick_challenge<'a>(
             continue;
         }
         let params = parse_params(rest);
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-        };
+        let get = |k: &str| param(&params, k).map(str::to_owned);
         let named = get("algorithm");
         let algorithm = match named.as_deref().map(str::to_ascii_uppercase).as_deref() {
             None | Some("MD5") => Algorithm::Md5,
@@ -254,12 +249,7 @@ impl Verifier {
             return false;
         };
         let params = parse_params(rest);
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| param(&params, k);
         let (Some(username), Some(nonce), Some(uri), Some(response)) =
             (get("username"), get("nonce"), get("uri"), get("response"))
         else {
@@ -333,6 +323,14 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
         out.push((name, value));
     }
     out
+}
+
+/// The value of parameter `name` (names are case-insensitive, RFC 7616 §3.3).
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn quote(s: &str) -> String {

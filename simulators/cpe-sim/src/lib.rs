@@ -10,7 +10,8 @@
 //! * [`behaviour`]: vendor behaviour profiles, what deployed third-party agents do
 //!   differently (PROTOCOL §16).
 //! * [`run`], [`cr`], [`load`], [`baseline`]: the `run`, connection-request, `load` and
-//!   `baseline` parts of the binary; [`summary`]: what a `run` tells its user at the end.
+//!   `baseline` parts of the binary ([`server`]: the accept loop of its two servers);
+//!   [`summary`]: what a `run` tells its user at the end.
 //!
 //! Depends on `cwmp` only among the project's crates: it is an independent check of the
 //! server (DESIGN §2).
@@ -26,6 +27,7 @@ pub mod events;
 pub mod fleet;
 pub mod load;
 pub mod run;
+pub mod server;
 pub mod settings;
 pub mod software;
 pub mod summary;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cpe_sim::cpe::Cpe;
 use cpe_sim::datamodel::Model;
 use cpe_sim::fleet::{self, CrEndpoint, SerialPattern};
 use cpe_sim::settings::Settings;
@@ -251,6 +252,24 @@ fn settings(args: &DeviceArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+impl DeviceArgs {
+    /// `--serial-pattern`, checked before anything starts.
+    fn pattern(&self) -> anyhow::Result<SerialPattern> {
+        SerialPattern::parse(&self.serial_pattern).map_err(|e| anyhow!(e))
+    }
+
+    /// The devices, listening for connection requests at `endpoint` when given.
+    fn fleet(
+        &self,
+        pattern: &SerialPattern,
+        settings: &Arc<Settings>,
+        endpoint: Option<&CrEndpoint>,
+    ) -> anyhow::Result<Vec<Arc<Cpe>>> {
+        fleet::build(model(self.model), self.devices, pattern, settings, endpoint)
+            .map_err(|e| anyhow!(e))
+    }
+}
+
 fn model(m: ModelArg) -> Model {
     match m {
         ModelArg::Tr181 => Model::Tr181,
@@ -293,7 +312,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     s.reboot_delay = Duration::from_secs_f64(args.reboot_delay.max(0.0));
     s.restart_delay = Duration::from_secs_f64(args.restart_delay.max(0.0));
     s.json_events = args.events == EventsArg::Json;
-    let pattern = SerialPattern::parse(&args.devices.serial_pattern).map_err(|e| anyhow!(e))?;
+    let pattern = args.devices.pattern()?;
     let (stop, shutdown) = shutdown_signal();
     if let Some(seconds) = args.duration {
         let stop = stop.clone();
@@ -331,14 +350,9 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let settings = Arc::new(s);
-    let devices = fleet::build(
-        model(args.devices.model),
-        args.devices.devices,
-        &pattern,
-        &settings,
-        endpoint.as_ref().map(|(_, e)| e),
-    )
-    .map_err(|e| anyhow!(e))?;
+    let devices = args
+        .devices
+        .fleet(&pattern, &settings, endpoint.as_ref().map(|(_, e)| e))?;
 
     let cr_task = match (listener, &endpoint) {
         (Some(l), Some((local, _))) => {
@@ -398,16 +412,9 @@ async fn load_command(args: LoadArgs) -> anyhow::Result<()> {
     let mut s = settings(&args.devices)?;
     // Load sessions follow each other at once: a reboot in one is the next one's BOOT.
     s.reboot_delay = Duration::ZERO;
-    let pattern = SerialPattern::parse(&args.devices.serial_pattern).map_err(|e| anyhow!(e))?;
+    let pattern = args.devices.pattern()?;
     let settings = Arc::new(s);
-    let devices = fleet::build(
-        model(args.devices.model),
-        args.devices.devices,
-        &pattern,
-        &settings,
-        None,
-    )
-    .map_err(|e| anyhow!(e))?;
+    let devices = args.devices.fleet(&pattern, &settings, None)?;
     let options = load::LoadOptions {
         duration: Duration::from_secs_f64(args.duration.max(0.1)),
         profile: args.profile,

@@ -218,11 +218,10 @@ fn jittered(cpe: &Cpe, seconds: u32) -> Duration {
 /// CWMPRetryIntervalMultiplier (defaults 5 and 2000).
 pub fn retry_wait(cpe: &Cpe, n: u32) -> Duration {
     let mut st = cpe.state();
-    let ms = format!("{}ManagementServer.", st.device.root());
     let read = |leaf: &str, default: f64| {
         st.device
-            .get(&format!("{ms}{leaf}"))
-            .and_then(|v| v.parse::<f64>().ok())
+            .management_server(leaf)
+            .parse::<f64>()
             .unwrap_or(default)
     };
     let m = read("CWMPRetryMinimumWaitInterval", 5.0);

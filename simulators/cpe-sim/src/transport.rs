@@ -7,6 +7,7 @@
 //! the file.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -184,6 +185,16 @@ pub struct Wire {
     pub no_cookies: bool,
 }
 
+/// `exchange` within `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    exchange: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| TransportError::Timeout(timeout))?
+}
+
 /// A request body sent in one piece; with `chunked` its size is not announced, so hyper
 /// sends it with `Transfer-Encoding: chunked`.
 pub struct Outgoing {
@@ -308,12 +319,11 @@ impl Client {
         content_type: &str,
     ) -> Result<Response<K>, TransportError> {
         let timeout = self.timeout;
-        let reply = tokio::time::timeout(
+        let reply = within(
             timeout,
             self.send(method.clone(), body.clone(), content_type),
         )
-        .await
-        .map_err(|_| TransportError::Timeout(timeout))??;
+        .await?;
         if reply.status != 401 || self.user.is_empty() && self.password.is_empty() {
             return Ok(reply);
         }
@@ -331,9 +341,7 @@ impl Client {
             _ => None,
         };
         self.auth = Some((challenge, 0));
-        let reply = tokio::time::timeout(timeout, self.send(method, body, content_type))
-            .await
-            .map_err(|_| TransportError::Timeout(timeout))??;
+        let reply = within(timeout, self.send(method, body, content_type)).await?;
         match cut {
             Some((kept, from)) if reply.status == 401 => {
                 Err(TransportError::Unauthorized(format!(

@@ -62,41 +62,26 @@ fn check_spa(name: &str, n: u8, want: Result<&[(&str, u8)], u32>) {
 
 #[test]
 fn set_parameter_attributes() {
-    check_spa(
-        "Device.ManagementServer.URL",
-        1,
-        Ok(&[("Device.ManagementServer.URL", 1)]),
-    );
-    check_spa(
-        "Device.ManagementServer.URL",
-        2,
-        Ok(&[("Device.ManagementServer.URL", 2)]),
-    );
-    check_spa(
-        "Device.ManagementServer.URL",
-        6,
-        Ok(&[("Device.ManagementServer.URL", 6)]),
-    );
-    check_spa(
-        "Device.ManagementServer.ConnectionRequestURL",
-        0,
-        Ok(&[("Device.ManagementServer.ConnectionRequestURL", 0)]),
-    );
-    check_spa(
-        "Device.DeviceInfo.UpTime",
-        1,
-        Ok(&[("Device.DeviceInfo.UpTime", 1)]),
-    );
-    check_spa("Device.DeviceInfo.UpTime", 2, Err(9009)); // canDeny
-    check_spa("Device.DeviceInfo.UpTime", 5, Err(9009));
-    check_spa("Device.DeviceInfo.SoftwareVersion", 0, Err(9009)); // forceEnabled
-    check_spa(
-        "Device.DeviceInfo.SoftwareVersion",
-        2,
-        Ok(&[("Device.DeviceInfo.SoftwareVersion", 2)]),
-    );
-    check_spa("Device.ManagementServer.URL", 7, Err(9003));
-    check_spa("Device.DeviceInfo.Nope", 1, Err(9005));
+    // Accepted on one parameter, and read back as set.
+    for (name, n) in [
+        ("Device.ManagementServer.URL", 1),
+        ("Device.ManagementServer.URL", 2),
+        ("Device.ManagementServer.URL", 6),
+        ("Device.ManagementServer.ConnectionRequestURL", 0),
+        ("Device.DeviceInfo.UpTime", 1),
+        ("Device.DeviceInfo.SoftwareVersion", 2),
+    ] {
+        check_spa(name, n, Ok(&[(name, n)]));
+    }
+    for (name, n, fault) in [
+        ("Device.DeviceInfo.UpTime", 2, 9009), // canDeny
+        ("Device.DeviceInfo.UpTime", 5, 9009),
+        ("Device.DeviceInfo.SoftwareVersion", 0, 9009), // forceEnabled
+        ("Device.ManagementServer.URL", 7, 9003),
+        ("Device.DeviceInfo.Nope", 1, 9005),
+    ] {
+        check_spa(name, n, Err(fault));
+    }
     // A partial path applies to every parameter below it and skips those that refuse.
     check_spa(
         INFO,

@@ -1,6 +1,7 @@
 //! Vendor behaviour profiles against a scripted fake ACS: each behaviour of PROTOCOL §16 as it
 //! shows on the wire, and what the device does afterwards.
 
+mod cr_listener;
 mod fake_acs;
 
 use std::sync::Arc;
@@ -10,16 +11,17 @@ use bytes::Bytes;
 use cpe_sim::behaviour::Behaviours;
 use cpe_sim::cpe::{Cpe, SessionError};
 use cpe_sim::datamodel::Model;
-use cpe_sim::fleet::{self, CrEndpoint, SerialPattern};
+use cpe_sim::fleet::{self, SerialPattern};
 use cpe_sim::run::{LoopOptions, device_loop};
 use cpe_sim::settings::Settings;
 use cpe_sim::summary::RunStats;
-use cpe_sim::transport::{Client, Target, Wire};
+use cpe_sim::transport::Target;
+use cr_listener::{client, cr_address};
 use cwmp::Body;
 use fake_acs::{FakeAcs, Seen};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 fn settings(acs: &FakeAcs) -> Settings {
@@ -43,15 +45,33 @@ fn device(s: &Settings, behaviours: &str) -> Arc<Cpe> {
     cpe
 }
 
-fn credentials(cpe: &Cpe) -> (String, String) {
-    let st = cpe.state();
-    let get = |n: &str| {
-        st.device
-            .get(&format!("Device.ManagementServer.{n}"))
-            .unwrap()
-            .to_owned()
+/// A fake ACS, the settings pointing at it, and a device showing `behaviours` (BOOTSTRAP
+/// queued).
+async fn with_acs(behaviours: &str) -> (FakeAcs, Settings, Arc<Cpe>) {
+    let acs = FakeAcs::start().await;
+    let s = settings(&acs);
+    let cpe = device(&s, behaviours);
+    (acs, s, cpe)
+}
+
+/// A fake ACS that demands digest with the credentials of the device showing `behaviours`
+/// (BOOTSTRAP queued), the settings pointing at it, and the device.
+async fn behind_digest(behaviours: &str) -> (FakeAcs, Settings, Arc<Cpe>) {
+    let (acs, s, cpe) = with_acs(behaviours).await;
+    let (user, password) = {
+        let st = cpe.state();
+        let get = |leaf: &str| st.device.management_server(leaf).to_owned();
+        (get("Username"), get("Password"))
     };
-    (get("Username"), get("Password"))
+    acs.require_digest(&user, &password);
+    (acs, s, cpe)
+}
+
+/// The device's answer to the challenge: the Authorization header of its second request
+/// (the requests so far are forgotten).
+fn answer_to_the_challenge(acs: &FakeAcs) -> String {
+    let seen = acs.take();
+    seen[1].header("authorization").unwrap().to_owned()
 }
 
 fn posts(seen: &[Seen]) -> Vec<&Seen> {
@@ -78,13 +98,31 @@ fn pair(code: &str, key: &str) -> (String, String) {
     (code.to_owned(), key.to_owned())
 }
 
+fn reboot(command_key: &str) -> Body {
+    Body::Reboot(cwmp::Reboot {
+        command_key: command_key.to_owned(),
+    })
+}
+
+/// The events of the Inform that follows a session in which the ACS sent `request` (one that
+/// makes the device start a session of its own afterwards: a reboot, a factory reset).
+async fn events_after(
+    acs: &FakeAcs,
+    s: &Settings,
+    cpe: &Cpe,
+    request: Body,
+) -> Vec<(String, String)> {
+    acs.script([request]);
+    cpe.session(s).await.unwrap();
+    acs.take();
+    assert!(cpe.after_session(s).await);
+    cpe.session(s).await.unwrap();
+    inform_events(&acs.take())
+}
+
 #[tokio::test]
 async fn first_challenge_only_and_md5_only_stop_at_a_sha256_challenge() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "first-challenge-only,md5-only");
-    let (user, password) = credentials(&cpe);
-    acs.require_digest(&user, &password);
+    let (acs, s, cpe) = behind_digest("first-challenge-only,md5-only").await;
     acs.sha256_first();
     let e = cpe.session(&s).await.unwrap_err();
     assert_eq!(e.to_string(), "digest algorithm SHA-256 unsupported");
@@ -92,58 +130,28 @@ async fn first_challenge_only_and_md5_only_stop_at_a_sha256_challenge() {
     assert_eq!(acs.take().len(), 1, "no second attempt with credentials");
 
     // MD5 first: the same agent answers it.
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "ts-agent");
-    let (user, password) = credentials(&cpe);
-    acs.require_digest(&user, &password);
+    let (acs, s, cpe) = behind_digest("ts-agent").await;
     cpe.session(&s).await.unwrap();
-    let seen = acs.take();
-    assert!(
-        seen[1]
-            .header("authorization")
-            .unwrap()
-            .contains("algorithm=MD5")
-    );
+    assert!(answer_to_the_challenge(&acs).contains("algorithm=MD5"));
 }
 
 #[tokio::test]
 async fn md5_only_reading_every_header_finds_the_md5_challenge() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "md5-only");
-    let (user, password) = credentials(&cpe);
-    acs.require_digest(&user, &password);
+    let (acs, s, cpe) = behind_digest("md5-only").await;
     acs.sha256_first();
     cpe.session(&s).await.unwrap();
-    let seen = acs.take();
-    assert!(
-        seen[1]
-            .header("authorization")
-            .unwrap()
-            .contains("algorithm=MD5")
-    );
+    assert!(answer_to_the_challenge(&acs).contains("algorithm=MD5"));
 
     // Without the behaviour the first (SHA-256) challenge is answered.
     let plain = device(&s, "go-sim");
     plain.session(&s).await.unwrap();
-    let seen = acs.take();
-    assert!(
-        seen[1]
-            .header("authorization")
-            .unwrap()
-            .contains("algorithm=SHA-256")
-    );
+    assert!(answer_to_the_challenge(&acs).contains("algorithm=SHA-256"));
 }
 
 #[tokio::test]
 async fn a_nonce_cut_to_32_characters_fails_authentication_once() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "nonce-32");
-    let (user, password) = credentials(&cpe);
     // The fake's nonces are 33 characters, one more than the agent's buffer keeps.
-    acs.require_digest(&user, &password);
+    let (acs, s, cpe) = behind_digest("nonce-32").await;
     let e = cpe.session(&s).await.unwrap_err();
     assert_eq!(e.kind(), "http_status_401");
     assert_eq!(e.http_status(), Some(401));
@@ -161,43 +169,27 @@ async fn a_nonce_cut_to_32_characters_fails_authentication_once() {
 
 #[tokio::test]
 async fn empty_command_keys_on_m_events() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "empty-command-key");
-    acs.script([Body::Reboot(cwmp::Reboot {
-        command_key: "rb-7".to_owned(),
-    })]);
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
+    let (acs, s, cpe) = with_acs("empty-command-key").await;
     assert_eq!(
-        inform_events(&acs.take()),
+        events_after(&acs, &s, &cpe, reboot("rb-7")).await,
         [pair("1 BOOT", ""), pair("M Reboot", "")]
     );
 }
 
 #[tokio::test]
 async fn boot_alone_after_a_reboot_and_no_bootstrap_after_a_factory_reset() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "boot-only-after-reboot,no-bootstrap-after-reset");
-    acs.script([Body::Reboot(cwmp::Reboot {
-        command_key: "rb".to_owned(),
-    })]);
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
-    assert_eq!(inform_events(&acs.take()), [pair("1 BOOT", "")]);
+    let (acs, s, cpe) = with_acs("boot-only-after-reboot,no-bootstrap-after-reset").await;
+    assert_eq!(
+        events_after(&acs, &s, &cpe, reboot("rb")).await,
+        [pair("1 BOOT", "")]
+    );
 
-    acs.script([Body::FactoryReset(cwmp::FactoryReset)]);
     cpe.queue_event("2 PERIODIC", "");
-    cpe.session(&s).await.unwrap();
-    acs.take();
-    assert!(cpe.after_session(&s).await);
-    cpe.session(&s).await.unwrap();
-    assert_eq!(inform_events(&acs.take()), [pair("1 BOOT", "")]);
+    let reset = Body::FactoryReset(cwmp::FactoryReset);
+    assert_eq!(
+        events_after(&acs, &s, &cpe, reset).await,
+        [pair("1 BOOT", "")]
+    );
 }
 
 fn gpv(name: &str) -> Body {
@@ -208,9 +200,7 @@ fn gpv(name: &str) -> Body {
 
 #[tokio::test]
 async fn a_partial_path_crashes_the_agent_which_comes_back_with_boot() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "crash-on-partial-path");
+    let (acs, s, cpe) = with_acs("crash-on-partial-path").await;
     acs.script([
         gpv("Device.DeviceInfo.SoftwareVersion"),
         gpv("Device.DeviceInfo."),
@@ -246,9 +236,7 @@ async fn a_partial_path_crashes_the_agent_which_comes_back_with_boot() {
 
 #[tokio::test]
 async fn no_xml_declaration_in_either_direction() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "no-xml-declaration");
+    let (acs, s, cpe) = with_acs("no-xml-declaration").await;
     let e = cpe.session(&s).await.unwrap_err();
     assert_eq!(e.kind(), "decode");
     assert!(e.to_string().contains("XML declaration"), "{e}");
@@ -270,9 +258,7 @@ async fn no_xml_declaration_in_either_direction() {
 
 #[tokio::test]
 async fn dies_on_a_503_and_restarts_with_boot() {
-    let acs = FakeAcs::start().await;
-    let s = settings(&acs);
-    let cpe = device(&s, "dies-on-http-error");
+    let (acs, s, cpe) = with_acs("dies-on-http-error").await;
     acs.refuse_informs(&[503]);
     let stats = Arc::new(RunStats::new(1, Some(2)));
     let (_stop, shutdown) = watch::channel(false);
@@ -345,41 +331,16 @@ async fn basic_only_connection_requests() {
     let acs = FakeAcs::start().await;
     let mut s = settings(&acs);
     s.behaviours.add("basic-cr:50%").unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = CrEndpoint {
-        host: "127.0.0.1".to_owned(),
-        port: listener.local_addr().unwrap().port(),
-    };
     let settings = Arc::new(s);
-    let pattern = SerialPattern::parse("CR{}").unwrap();
-    let devices = fleet::build(Model::Tr181, 2, &pattern, &settings, Some(&endpoint)).unwrap();
+    let fleet = cr_listener::fleet(Model::Tr181, 2, "CR{}", &settings).await;
+    let devices = &fleet.devices;
     assert_eq!(
         devices[0].behaviours,
         Behaviours::parse("basic-cr").unwrap()
     );
     assert_eq!(devices[1].behaviours, Behaviours::NONE);
-    let (_tx, rx) = watch::channel(false);
-    tokio::spawn(cpe_sim::cr::serve(
-        listener,
-        Arc::new(cpe_sim::cr::Listener::new(&devices, settings.clone())),
-        rx,
-    ));
-    let url = |cpe: &Cpe| {
-        let st = cpe.state();
-        let get = |n: &str| {
-            st.device
-                .get(&format!("Device.ManagementServer.{n}"))
-                .unwrap()
-                .to_owned()
-        };
-        (
-            get("ConnectionRequestURL"),
-            get("ConnectionRequestUsername"),
-            get("ConnectionRequestPassword"),
-        )
-    };
 
-    let (basic_url, user, password) = url(&devices[0]);
+    let (basic_url, user, password) = cr_address(&devices[0]);
     let (status, challenges) = raw_get(&basic_url, None).await;
     assert_eq!(status, 401);
     assert_eq!(challenges, ["Basic realm=\"cpe-sim\""]);
@@ -387,22 +348,14 @@ async fn basic_only_connection_requests() {
         "Digest username=\"{user}\", realm=\"cpe-sim\", nonce=\"x\", uri=\"/\", response=\"0\""
     );
     assert_eq!(raw_get(&basic_url, Some(&digest)).await.0, 401);
-    let client = |u: &str, p: &str| {
-        Client::new(
-            Target::parse(&basic_url).unwrap(),
-            Wire::default(),
-            Duration::from_secs(5),
-            u,
-            p,
-        )
-    };
-    assert_eq!(client(&user, "wrong").get().await.unwrap().status, 401);
+    let status = async |u: &str, p: &str| client(&basic_url, u, p).get().await.unwrap().status;
+    assert_eq!(status(&user, "wrong").await, 401);
     assert!(!devices[0].connection_requested());
-    assert_eq!(client(&user, &password).get().await.unwrap().status, 200);
+    assert_eq!(status(&user, &password).await, 200);
     assert!(devices[0].connection_requested());
 
     // The other half of the fleet still offers Digest only.
-    let (digest_url, _, _) = url(&devices[1]);
+    let (digest_url, _, _) = cr_address(&devices[1]);
     let (status, challenges) = raw_get(&digest_url, None).await;
     assert_eq!(status, 401);
     assert!(

@@ -13,73 +13,111 @@ use cpe_sim::settings::Settings;
 use fake_acs::FakeAcs;
 use tokio::sync::{Semaphore, watch};
 
-const DEVICES: u32 = 12;
+const DEVICES: usize = 12;
+const LIMIT: usize = 3;
 
-/// Runs `DEVICES` devices, all due at once, for one session each against an ACS that holds
-/// every Inform for 100 ms; returns the most sessions it saw at once and the sessions done.
-async fn bootstrap_wave(sessions: Option<Arc<Semaphore>>) -> (usize, usize) {
-    let acs = FakeAcs::start().await;
-    acs.delay_informs(Duration::from_millis(100));
-    let mut s = Settings::new(&acs.url).unwrap();
-    s.http_timeout = Duration::from_secs(10);
-    let settings = Arc::new(s);
-    let pattern = SerialPattern::parse("L{:04}").unwrap();
-    let devices = fleet::build(Model::Tr181, DEVICES, &pattern, &settings, None).unwrap();
-    let (_stop, shutdown) = watch::channel(false);
-    let tasks: Vec<_> = devices
-        .into_iter()
-        .map(|cpe| {
-            let options = LoopOptions {
-                first_delay: Duration::ZERO,
-                once: true,
-                sessions: sessions.clone(),
-                stats: None,
-            };
-            tokio::spawn(device_loop(
-                cpe,
-                settings.clone(),
-                shutdown.clone(),
-                options,
-            ))
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
+/// `DEVICES` devices, all due at once, each running one session against an ACS that holds
+/// every Inform until the test answers it: how long sessions overlap is the test's choice, not
+/// the machine's speed.
+struct Wave {
+    acs: FakeAcs,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Kept so that the devices' shutdown channel stays open.
+    _stop: watch::Sender<bool>,
+}
+
+impl Wave {
+    async fn start(sessions: Option<Arc<Semaphore>>) -> Wave {
+        let acs = FakeAcs::start().await;
+        acs.hold_informs();
+        let mut s = Settings::new(&acs.url).unwrap();
+        s.http_timeout = Duration::from_secs(10);
+        let settings = Arc::new(s);
+        let pattern = SerialPattern::parse("L{:04}").unwrap();
+        let devices =
+            fleet::build(Model::Tr181, DEVICES as u32, &pattern, &settings, None).unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        let tasks = devices
+            .into_iter()
+            .map(|cpe| {
+                let options = LoopOptions {
+                    first_delay: Duration::ZERO,
+                    once: true,
+                    sessions: sessions.clone(),
+                    stats: None,
+                };
+                tokio::spawn(device_loop(
+                    cpe,
+                    settings.clone(),
+                    shutdown.clone(),
+                    options,
+                ))
+            })
+            .collect();
+        Wave {
+            acs,
+            tasks,
+            _stop: stop,
+        }
     }
-    let bootstraps = acs
-        .take()
-        .iter()
-        .filter_map(|seen| seen.envelope())
-        .filter(|e| match &e.body {
-            cwmp::Body::Inform(i) => i.event.iter().any(|ev| ev.event_code == "0 BOOTSTRAP"),
-            _ => false,
-        })
-        .count();
-    (acs.max_informs_at_once(), bootstraps)
+
+    /// Waits for every device to end its session; returns the most sessions (Informs waiting
+    /// for their answer) that were open at once and the BOOTSTRAPs the ACS saw.
+    async fn finish(self) -> (usize, usize) {
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let bootstraps = self
+            .acs
+            .take()
+            .iter()
+            .filter_map(|seen| seen.envelope())
+            .filter(|e| match &e.body {
+                cwmp::Body::Inform(i) => i.event.iter().any(|ev| ev.event_code == "0 BOOTSTRAP"),
+                _ => false,
+            })
+            .count();
+        (self.acs.max_informs_at_once(), bootstraps)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_the_limit_of_sessions_are_open_at_once() {
-    let (at_once, bootstraps) = bootstrap_wave(Some(Arc::new(Semaphore::new(3)))).await;
-    assert_eq!(bootstraps, DEVICES as usize, "every device bootstraps");
-    assert!(
-        at_once == 3,
-        "{at_once} sessions were open at once with a limit of 3"
+    let gate = Arc::new(Semaphore::new(LIMIT));
+    let wave = Wave::start(Some(gate.clone())).await;
+    // Round by round: `LIMIT` sessions get in and are held there, the others wait for a
+    // permit; answering the held ones lets the next `LIMIT` in.
+    for round in 1..=DEVICES / LIMIT {
+        wave.acs.informs_arrived(round * LIMIT).await;
+        assert_eq!(
+            gate.available_permits(),
+            0,
+            "round {round}: the sessions in flight hold every permit"
+        );
+        wave.acs.answer_informs(LIMIT);
+    }
+    let (at_once, bootstraps) = wave.finish().await;
+    assert_eq!(bootstraps, DEVICES, "every device bootstraps");
+    assert_eq!(
+        at_once, LIMIT,
+        "{at_once} sessions were open at once with a limit of {LIMIT}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_limit_every_due_device_opens_its_session_at_once() {
-    let (at_once, bootstraps) = bootstrap_wave(None).await;
-    assert_eq!(bootstraps, DEVICES as usize);
-    // The check above can fail: unlimited, the 100 ms Informs all overlap.
-    assert!(
-        at_once > 3,
-        "only {at_once} sessions were open at once without a limit"
-    );
+    let wave = Wave::start(None).await;
+    // Nothing is answered before every device has its Inform in: they are all open at once.
+    wave.acs.informs_arrived(DEVICES).await;
+    wave.acs.answer_informs(DEVICES);
+    let (at_once, bootstraps) = wave.finish().await;
+    assert_eq!(bootstraps, DEVICES);
+    assert_eq!(at_once, DEVICES, "sessions open at once without a limit");
 }
 
-#[tokio::test]
+// A paused clock: the sleep below ends only once every task is idle, so the device has
+// reached its wait for a permit whatever the machine's speed.
+#[tokio::test(start_paused = true)]
 async fn a_device_waiting_for_its_turn_stops_on_shutdown() {
     let acs = FakeAcs::start().await;
     let settings = Arc::new(Settings::new(&acs.url).unwrap());

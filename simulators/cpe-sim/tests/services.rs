@@ -1,6 +1,7 @@
 //! The simulator's servers and drivers on loopback: the connection-request listener, the
 //! baseline responder and the load report.
 
+mod cr_listener;
 mod fake_acs;
 
 use std::sync::Arc;
@@ -8,67 +9,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cpe_sim::datamodel::Model;
-use cpe_sim::fleet::{self, CrEndpoint, SerialPattern};
+use cpe_sim::fleet::{self, SerialPattern};
 use cpe_sim::settings::Settings;
-use cpe_sim::transport::{Client, Target, Wire};
-use cpe_sim::{baseline, cr, load};
+use cpe_sim::{baseline, load};
+use cr_listener::{client, cr_address};
 use cwmp::Body;
 use fake_acs::FakeAcs;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-fn client(url: &str, user: &str, password: &str) -> Client {
-    Client::new(
-        Target::parse(url).unwrap(),
-        Wire::default(),
-        Duration::from_secs(5),
-        user,
-        password,
-    )
-}
 
 #[tokio::test]
 async fn connection_request_needs_digest_and_starts_a_connection_request_session() {
     let acs = FakeAcs::start().await;
     let mut s = Settings::new(&acs.url).unwrap();
     s.http_timeout = Duration::from_secs(5);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let endpoint = CrEndpoint {
-        host: "127.0.0.1".to_owned(),
-        port,
-    };
     let settings = Arc::new(s);
-    let devices = fleet::build(
-        Model::Tr098,
-        2,
-        &SerialPattern::parse("CR{:03}").unwrap(),
-        &settings,
-        Some(&endpoint),
-    )
-    .unwrap();
-    let (_tx, rx) = watch::channel(false);
-    tokio::spawn(cr::serve(
-        listener,
-        Arc::new(cr::Listener::new(&devices, settings.clone())),
-        rx,
-    ));
-
-    let cpe = &devices[1];
-    let (url, user, password) = {
-        let st = cpe.state();
-        let get = |n: &str| {
-            st.device
-                .get(&format!("InternetGatewayDevice.ManagementServer.{n}"))
-                .unwrap()
-                .to_owned()
-        };
-        (
-            get("ConnectionRequestURL"),
-            get("ConnectionRequestUsername"),
-            get("ConnectionRequestPassword"),
-        )
-    };
+    let fleet = cr_listener::fleet(Model::Tr098, 2, "CR{:03}", &settings).await;
+    let port = fleet.port;
+    let cpe = &fleet.devices[1];
+    let (url, user, password) = cr_address(cpe);
     assert_eq!(url, format!("http://127.0.0.1:{port}/cr/CR001"));
 
     assert_eq!(
@@ -149,26 +108,26 @@ async fn baseline_answers_an_inform_with_its_id_and_anything_else_with_204() {
     );
 }
 
-#[tokio::test]
-async fn load_report_against_the_baseline_has_the_documented_shape() {
-    let (url, _running) = start_baseline().await;
-    let settings = Arc::new(Settings::new(&url).unwrap());
-    let devices = fleet::build(
-        Model::Tr181,
-        4,
-        &SerialPattern::parse("L{}").unwrap(),
-        &settings,
-        None,
-    )
-    .unwrap();
+/// `cpe-sim load` of `devices` TR-181 devices against `url` for `duration`, Informs only, one
+/// worker per device.
+async fn load_informs(url: &str, devices: u32, duration: Duration) -> load::Report {
+    let settings = Arc::new(Settings::new(url).unwrap());
+    let pattern = SerialPattern::parse("L{}").unwrap();
+    let fleet = fleet::build(Model::Tr181, devices, &pattern, &settings, None).unwrap();
     let options = load::LoadOptions {
-        duration: Duration::from_millis(800),
+        duration,
         profile: load::Profile::Inform,
-        concurrency: 4,
+        concurrency: devices as usize,
         rate: None,
         progress: false,
     };
-    let report = load::run(devices, settings, options).await;
+    load::run(fleet, settings, options).await
+}
+
+#[tokio::test]
+async fn load_report_against_the_baseline_has_the_documented_shape() {
+    let (url, _running) = start_baseline().await;
+    let report = load_informs(&url, 4, Duration::from_millis(800)).await;
     let json = serde_json::to_value(&report).unwrap();
     for key in [
         "sessions",
@@ -198,23 +157,7 @@ async fn load_counts_errors_by_kind() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     drop(listener);
-    let settings = Arc::new(Settings::new(&url).unwrap());
-    let devices = fleet::build(
-        Model::Tr181,
-        2,
-        &SerialPattern::parse("E{}").unwrap(),
-        &settings,
-        None,
-    )
-    .unwrap();
-    let options = load::LoadOptions {
-        duration: Duration::from_millis(200),
-        profile: load::Profile::Inform,
-        concurrency: 2,
-        rate: None,
-        progress: false,
-    };
-    let report = load::run(devices, settings, options).await;
+    let report = load_informs(&url, 2, Duration::from_millis(200)).await;
     assert_eq!(report.sessions, 0);
     assert!(
         report.errors.get("connect").copied().unwrap_or(0) > 0,

@@ -86,6 +86,15 @@ fn spv(name: &str, value: Value, key: &str) -> Body {
     })
 }
 
+/// SetParameterValues of PeriodicInformInterval.
+fn periodic_interval(seconds: u32, key: &str) -> Body {
+    spv(
+        "Device.ManagementServer.PeriodicInformInterval",
+        Value::unsigned_int(seconds),
+        key,
+    )
+}
+
 #[tokio::test]
 async fn bootstrap_session_answers_rpcs_from_the_data_model_and_reboots() {
     let acs = FakeAcs::start().await;
@@ -95,11 +104,7 @@ async fn bootstrap_session_answers_rpcs_from_the_data_model_and_reboots() {
         Body::GetParameterValues(cwmp::GetParameterValues {
             parameter_names: vec!["Device.DeviceInfo.SoftwareVersion".to_owned()],
         }),
-        spv(
-            "Device.ManagementServer.PeriodicInformInterval",
-            Value::unsigned_int(600),
-            "key-1",
-        ),
+        periodic_interval(600, "key-1"),
         spv(
             "Device.DeviceInfo.SoftwareVersion",
             Value::string("x"),
@@ -279,11 +284,7 @@ async fn factory_reset_bootstraps_with_defaults_and_schedule_inform_is_remembere
     let s = settings(&acs, &[]);
     let cpe = one_device(&s);
     acs.script([
-        spv(
-            "Device.ManagementServer.PeriodicInformInterval",
-            Value::unsigned_int(77),
-            "k",
-        ),
+        periodic_interval(77, "k"),
         Body::FactoryReset(cwmp::FactoryReset),
     ]);
     cpe.session(&s).await.unwrap();
@@ -322,11 +323,7 @@ async fn injected_faults_replace_the_answer() {
     let mut s = settings(&acs, &[]);
     s.faults.add("spv=9002").unwrap();
     let cpe = one_device(&s);
-    acs.script([spv(
-        "Device.ManagementServer.PeriodicInformInterval",
-        Value::unsigned_int(600),
-        "k",
-    )]);
+    acs.script([periodic_interval(600, "k")]);
     cpe.session(&s).await.unwrap();
     let msgs = posted(&acs.take());
     assert_eq!(fault_code(&msgs[2]).0, 9002);

@@ -35,14 +35,32 @@ fn posted(seen: &[Seen]) -> Vec<Option<Body>> {
         .collect()
 }
 
-fn events(b: &Option<Body>) -> Vec<(String, String)> {
-    match b {
-        Some(Body::Inform(i)) => i
-            .event
-            .iter()
-            .map(|e| (e.event_code.clone(), e.command_key.clone()))
-            .collect(),
-        other => panic!("expected an Inform, got {other:?}"),
+/// One session in which the ACS sends `requests`: the bodies of the CPE's POSTs.
+async fn session_with(
+    acs: &FakeAcs,
+    s: &Settings,
+    cpe: &Cpe,
+    requests: impl IntoIterator<Item = Body>,
+) -> Vec<Option<Body>> {
+    acs.script(requests);
+    cpe.session(s).await.unwrap();
+    posted(&acs.take())
+}
+
+/// Asserts that `inform` is an Inform announcing each of `expected` (event code, CommandKey),
+/// among others.
+#[track_caller]
+fn assert_announces(inform: &Option<Body>, expected: &[(&str, &str)]) {
+    let Some(Body::Inform(i)) = inform else {
+        panic!("expected an Inform, got {inform:?}");
+    };
+    let ev: Vec<(&str, &str)> = i
+        .event
+        .iter()
+        .map(|e| (e.event_code.as_str(), e.command_key.as_str()))
+        .collect();
+    for want in expected {
+        assert!(ev.contains(want), "{want:?} not announced: {ev:?}");
     }
 }
 
@@ -86,20 +104,24 @@ async fn schedule_download_is_queued_listed_cancelled_and_carried_out() {
     let acs = FakeAcs::start().await;
     let (s, cpe) = setup(&acs);
     acs.serve_file("/fw/box-3.0.bin", Bytes::from(vec![7u8; 500]));
-    acs.script([
-        schedule(&acs, "now", 0, 600),
-        schedule(&acs, "later", 3600, 7200),
-        Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
-        Body::CancelTransfer(cwmp::CancelTransfer {
-            command_key: "later".into(),
-        }),
-        Body::CancelTransfer(cwmp::CancelTransfer {
-            command_key: "unknown".into(),
-        }),
-        Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
-    ]);
-    cpe.session(&s).await.unwrap();
-    let msgs = posted(&acs.take());
+    let msgs = session_with(
+        &acs,
+        &s,
+        &cpe,
+        [
+            schedule(&acs, "now", 0, 600),
+            schedule(&acs, "later", 3600, 7200),
+            Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
+            Body::CancelTransfer(cwmp::CancelTransfer {
+                command_key: "later".into(),
+            }),
+            Body::CancelTransfer(cwmp::CancelTransfer {
+                command_key: "unknown".into(),
+            }),
+            Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
+        ],
+    )
+    .await;
     assert!(
         matches!(msgs[2], Some(Body::ScheduleDownloadResponse(_))),
         "{:?}",
@@ -120,22 +142,21 @@ async fn schedule_download_is_queued_listed_cancelled_and_carried_out() {
             .any(|r| r.method == "GET" && r.path == "/fw/box-3.0.bin")
     );
     // Too late to cancel what was carried out.
-    acs.script([
-        Body::CancelTransfer(cwmp::CancelTransfer {
-            command_key: "now".into(),
-        }),
-        Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
-    ]);
-    cpe.session(&s).await.unwrap();
-    let msgs = posted(&acs.take());
-    let ev = events(&msgs[0]);
-    assert!(
-        ev.contains(&("7 TRANSFER COMPLETE".into(), String::new())),
-        "{ev:?}"
-    );
-    assert!(
-        ev.contains(&("M ScheduleDownload".into(), "now".into())),
-        "{ev:?}"
+    let msgs = session_with(
+        &acs,
+        &s,
+        &cpe,
+        [
+            Body::CancelTransfer(cwmp::CancelTransfer {
+                command_key: "now".into(),
+            }),
+            Body::GetQueuedTransfers(cwmp::GetQueuedTransfers),
+        ],
+    )
+    .await;
+    assert_announces(
+        &msgs[0],
+        &[("7 TRANSFER COMPLETE", ""), ("M ScheduleDownload", "now")],
     );
     match &msgs[1] {
         Some(Body::TransferComplete(tc)) => {
@@ -158,9 +179,7 @@ async fn bad_time_windows_and_file_types_are_refused() {
     if let Body::ScheduleDownload(sd) = &mut wrong_type {
         sd.file_type = "9 Nonsense".into();
     }
-    acs.script([schedule(&acs, "w", 20, 10), wrong_type]);
-    cpe.session(&s).await.unwrap();
-    let msgs = posted(&acs.take());
+    let msgs = session_with(&acs, &s, &cpe, [schedule(&acs, "w", 20, 10), wrong_type]).await;
     assert_eq!(fault_code(&msgs[2]), 9003);
     assert_eq!(fault_code(&msgs[3]), 9003);
     assert!(cpe.state().transfers.is_empty());
@@ -172,32 +191,36 @@ async fn change_du_state_reports_its_results_in_a_later_session() {
     let (s, cpe) = setup(&acs);
     acs.serve_file("/du/voip-1.2.ipk", Bytes::from_static(b"package"));
     let uuid = "6ba7b810-9dad-41d1-80b4-00c04fd430c8";
-    acs.script([Body::ChangeDuState(cwmp::ChangeDuState {
-        operations: vec![
-            DuOperation::Install {
-                url: format!("{}/du/voip-1.2.ipk", acs.base),
-                uuid: Some(uuid.into()),
-                username: None,
-                password: None,
-                execution_env_ref: None,
-            },
-            DuOperation::Install {
-                url: format!("{}/du/missing.ipk", acs.base),
-                uuid: None,
-                username: None,
-                password: None,
-                execution_env_ref: None,
-            },
-            DuOperation::Uninstall {
-                uuid: "00000000-0000-4000-8000-000000000000".into(),
-                version: None,
-                execution_env_ref: None,
-            },
-        ],
-        command_key: "du-1".into(),
-    })]);
-    cpe.session(&s).await.unwrap();
-    let msgs = posted(&acs.take());
+    let msgs = session_with(
+        &acs,
+        &s,
+        &cpe,
+        [Body::ChangeDuState(cwmp::ChangeDuState {
+            operations: vec![
+                DuOperation::Install {
+                    url: format!("{}/du/voip-1.2.ipk", acs.base),
+                    uuid: Some(uuid.into()),
+                    username: None,
+                    password: None,
+                    execution_env_ref: None,
+                },
+                DuOperation::Install {
+                    url: format!("{}/du/missing.ipk", acs.base),
+                    uuid: None,
+                    username: None,
+                    password: None,
+                    execution_env_ref: None,
+                },
+                DuOperation::Uninstall {
+                    uuid: "00000000-0000-4000-8000-000000000000".into(),
+                    version: None,
+                    execution_env_ref: None,
+                },
+            ],
+            command_key: "du-1".into(),
+        })],
+    )
+    .await;
     assert!(
         matches!(msgs[2], Some(Body::ChangeDuStateResponse(_))),
         "{:?}",
@@ -211,14 +234,12 @@ async fn change_du_state_reports_its_results_in_a_later_session() {
 
     cpe.session(&s).await.unwrap();
     let msgs = posted(&acs.take());
-    let ev = events(&msgs[0]);
-    assert!(
-        ev.contains(&("11 DU STATE CHANGE COMPLETE".into(), String::new())),
-        "{ev:?}"
-    );
-    assert!(
-        ev.contains(&("M ChangeDUState".into(), "du-1".into())),
-        "{ev:?}"
+    assert_announces(
+        &msgs[0],
+        &[
+            ("11 DU STATE CHANGE COMPLETE", ""),
+            ("M ChangeDUState", "du-1"),
+        ],
     );
     let Some(Body::DuStateChangeComplete(done)) = &msgs[1] else {
         panic!("expected DUStateChangeComplete, got {:?}", msgs[1]);
@@ -289,10 +310,7 @@ async fn hold_requests_keeps_the_transfer_complete_for_a_later_session() {
     acs.hold_requests(false);
     cpe.session(&s).await.unwrap();
     let msgs = posted(&acs.take());
-    let ev = events(&msgs[0]);
-    assert!(
-        ev.contains(&("7 TRANSFER COMPLETE".into(), String::new())),
-        "announced again until delivered: {ev:?}"
-    );
+    // Announced again until delivered.
+    assert_announces(&msgs[0], &[("7 TRANSFER COMPLETE", "")]);
     assert!(matches!(&msgs[1], Some(Body::TransferComplete(tc)) if tc.command_key == "cfg"));
 }

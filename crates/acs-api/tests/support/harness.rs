@@ -18,6 +18,17 @@ macro_rules! cases {
     };
 }
 
+/// `api_tests![a, b]`: the test binary's `main`, which runs the named `async fn(Env)` cases
+/// once per store backend.
+#[macro_export]
+macro_rules! api_tests {
+    ($($name:ident),* $(,)?) => {
+        fn main() -> std::process::ExitCode {
+            $crate::support::harness::main($crate::cases![$($name),*])
+        }
+    };
+}
+
 /// What a case gets: its fresh database and a scratch directory (the API's data dir).
 #[derive(Clone, Debug)]
 pub struct Env {

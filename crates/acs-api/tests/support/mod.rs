@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// The devices' collection.
+pub const LIST: &str = "/api/v1/inventory_device_serial/";
+
 pub struct Server {
     pub addr: std::net::SocketAddr,
     pub store: Store,
@@ -155,8 +158,117 @@ impl Server {
         self.raw(method, path, Some(token), ct, &bytes).await
     }
 
+    /// The status of an admin call.
+    pub async fn status(&self, method: &str, path: &str, body: Option<&Value>) -> u16 {
+        self.call(method, path, body).await.status
+    }
+
+    /// Asserts the status of each `(method, path, body, status)` call made with `token`.
+    pub async fn assert_statuses(&self, token: &str, calls: &[(&str, String, Option<Value>, u16)]) {
+        for (method, path, body, status) in calls {
+            let r = self.call_as(token, method, path, body.as_ref()).await;
+            assert_eq!(r.status, *status, "{method} {path}");
+        }
+    }
+
+    /// POSTs `body` to `path` as the admin, which must create it (201); the new row's id.
+    pub async fn create(&self, path: &str, body: Value) -> i64 {
+        let r = self.call("POST", path, Some(&body)).await;
+        assert_eq!(
+            r.status,
+            201,
+            "POST {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["id"].as_i64().unwrap()
+    }
+
+    /// Registers a device (POST to [`LIST`]) as the admin; the answer.
+    pub async fn post_device(&self, body: Value) -> Response {
+        self.call("POST", LIST, Some(&body)).await
+    }
+
+    /// Registers a device as the admin, which must succeed (201).
+    pub async fn register(&self, body: Value) {
+        let r = self.post_device(body).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    /// PATCHes device `serial` as the admin, which must succeed (200); the answer.
+    pub async fn patch_device(&self, serial: &str, body: Value) -> Response {
+        let r = self
+            .call("PATCH", &format!("{LIST}{serial}/"), Some(&body))
+            .await;
+        assert_eq!(
+            r.status,
+            200,
+            "PATCH {serial}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r
+    }
+
+    /// What a session of device `device_id` does first: takes its next due task (leased to
+    /// `holder` for a minute).
+    pub async fn claim(
+        &self,
+        device_id: i64,
+        holder: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<acs_store::Task> {
+        self.store
+            .claim_next_task(device_id, holder, now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    /// Registers a device with `token`; the answer.
+    pub async fn post_device_as(&self, token: &str, body: Value) -> Response {
+        self.call_as(token, "POST", LIST, Some(&body)).await
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.call("GET", path, None).await
+    }
+
+    /// POSTs `body` to the firmware upload as the admin.
+    pub async fn post_firmware(&self, content_type: &str, body: &[u8]) -> Response {
+        let token = self.admin.clone();
+        self.raw(
+            "POST",
+            "/api/v1/firmware_images/",
+            Some(&token),
+            Some(content_type),
+            body,
+        )
+        .await
+    }
+
+    /// Creates an organization straight in the store; its id.
+    pub async fn organization(&self, name: &str) -> i64 {
+        self.store
+            .create_organization(name, Utc::now())
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Registers a one-byte firmware image straight in the store (no file); its id.
+    pub async fn some_image(&self) -> i64 {
+        self.store
+            .create_firmware_image(
+                &acs_store::NewFirmwareImage {
+                    version: "1".into(),
+                    file_name: "fw.bin".into(),
+                    size: 1,
+                    sha256: "00".into(),
+                    device_type_id: None,
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .id
     }
 
     /// Creates organizations up to id `org` and device types up to id `type_id` (the last
@@ -202,8 +314,18 @@ impl Server {
 
     /// Makes the device inform (Up) with this connection-request URL.
     pub async fn inform(&self, serial: &str, cr_url: &str) {
+        self.inform_with(serial, cr_url, |i| i).await;
+    }
+
+    /// [`Server::inform`], the Inform changed by `adjust` before it is stored.
+    pub async fn inform_with(
+        &self,
+        serial: &str,
+        cr_url: &str,
+        adjust: impl FnOnce(Inform) -> Inform,
+    ) {
         self.store
-            .upsert_inform(&Inform {
+            .upsert_inform(&adjust(Inform {
                 serial_number: serial.into(),
                 oui: "00D09E".into(),
                 product_class: Some("IGD".into()),
@@ -219,7 +341,7 @@ impl Server {
                 parameters: vec![],
                 auto_register: false,
                 now: Utc::now(),
-            })
+            }))
             .await
             .unwrap();
     }
@@ -229,6 +351,15 @@ impl Server {
             .as_i64()
             .unwrap()
     }
+}
+
+/// The row of a list page's `results` whose `key` is `value`.
+pub fn find_result<'a>(page: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
+    page["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {page}"))
+        .iter()
+        .find(|row| row[key] == value)
 }
 
 fn parse_response(raw: &[u8]) -> Response {
@@ -285,6 +416,20 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 /// A fake CPE connection-request endpoint: answers 200 to every request and reports each
 /// request line on the channel.
 pub async fn fake_cpe() -> (String, mpsc::UnboundedReceiver<String>) {
+    cr_endpoint(|head| {
+        let line = head.lines().next().unwrap_or("").to_owned();
+        (line, OK)
+    })
+    .await
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// A connection-request endpoint on loopback: for each request (one a connection), `answer`
+/// gets the request head and says what to report on the channel and what to send back.
+async fn cr_endpoint(
+    answer: fn(&str) -> (String, &'static [u8]),
+) -> (String, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/cr", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -295,23 +440,13 @@ pub async fn fake_cpe() -> (String, mpsc::UnboundedReceiver<String>) {
             };
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&buf)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-                let _ = tx.send(line);
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
+                let Some(head) = read_head(&mut stream).await else {
+                    return;
+                };
+                let (report, reply) = answer(&head);
+                // reported before the answer goes out: whoever got the answer finds the report
+                let _ = tx.send(report);
+                let _ = stream.write_all(reply).await;
             });
         }
     });
@@ -348,44 +483,40 @@ pub fn seed_post_body() -> Value {
 /// each connection gets a 401 challenge (connection closed), a request carrying
 /// `Authorization` gets 200. Each request's `Authorization` header (or "") is reported.
 pub async fn digest_cpe() -> (String, mpsc::UnboundedReceiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/cr", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                break;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let auth = head
-                    .lines()
-                    .find_map(|l| {
-                        l.split_once(':')
-                            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                            .map(|(_, v)| v.trim().to_owned())
-                    })
-                    .unwrap_or_default();
-                let answer: &[u8] = if auth.is_empty() {
-                    b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"cpe\", nonce=\"n0\", qop=\"auth\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                } else {
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                };
-                let _ = tx.send(auth);
-                let _ = stream.write_all(answer).await;
-            });
+    cr_endpoint(|head| {
+        let auth = authorization(head);
+        let reply: &[u8] = if auth.is_empty() {
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"cpe\", nonce=\"n0\", qop=\"auth\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        } else {
+            OK
+        };
+        (auth, reply)
+    })
+    .await
+}
+
+/// Reads a request head (up to the blank line); `None` when the peer closes first.
+pub async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-    });
-    (url, rx)
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The `Authorization` header of a request head, or "".
+pub fn authorization(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_default()
 }
 
 /// A `multipart/form-data` body of `(name, file name, data)` parts, and its content type.

@@ -255,13 +255,11 @@ impl Device {
         &self,
         names: &[S],
     ) -> Result<Vec<ParameterValue>, Fault> {
-        let mut out = Vec::new();
-        for name in names {
-            for at in self.select(name.as_ref())? {
-                out.extend(self.parameter_value(at));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .select_each(names)?
+            .into_iter()
+            .filter_map(|at| self.parameter_value(at))
+            .collect())
     }
 
     /// GetParameterAttributes, names as for [`Device::get_parameter_values`].
@@ -269,19 +267,27 @@ impl Device {
         &self,
         names: &[S],
     ) -> Result<Vec<ParameterAttributes>, Fault> {
-        let mut out = Vec::new();
-        for name in names {
-            for at in self.select(name.as_ref())? {
-                if self.def(at).is_none() {
-                    continue;
-                }
+        Ok(self
+            .select_each(names)?
+            .into_iter()
+            .filter(|&at| self.def(at).is_some())
+            .map(|at| {
                 let attributes = self.attributes_of(at);
-                out.push(ParameterAttributes {
+                ParameterAttributes {
                     name: self.node(at).path.to_string(),
                     notification: attributes.notification,
                     access_list: attributes.access_list,
-                });
-            }
+                }
+            })
+            .collect())
+    }
+
+    /// What each of `names` selects (see [`Device::select`]), in order; the first name not in
+    /// the tree is the call's fault.
+    fn select_each<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<At>, Fault> {
+        let mut out = Vec::new();
+        for name in names {
+            out.extend(self.select(name.as_ref())?);
         }
         Ok(out)
     }
@@ -328,7 +334,7 @@ impl Device {
     }
 
     /// `{root}ManagementServer.<leaf>`, or `""` if the template lacks it.
-    fn management_server(&self, leaf: &str) -> &str {
+    pub fn management_server(&self, leaf: &str) -> &str {
         let name = format!("{}ManagementServer.{leaf}", self.root());
         self.get(&name).unwrap_or_default()
     }

@@ -15,6 +15,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -63,8 +64,10 @@ struct State {
     auth: Option<(String, String)>,
     /// HoldRequests true in the InformResponse.
     hold: bool,
-    /// How long an Inform waits before it is answered.
-    inform_delay: std::time::Duration,
+    /// While set, an Inform is answered only once the test gave it a permit here.
+    inform_hold: Option<Arc<Semaphore>>,
+    /// Informs received so far (whether answered or not), for the test to wait on.
+    informs_arrived: watch::Sender<usize>,
     /// Informs waiting for their answer now, and the most there ever were at once.
     informs_open: usize,
     informs_open_max: usize,
@@ -180,9 +183,27 @@ impl FakeAcs {
             .extend(statuses.iter().copied());
     }
 
-    /// Answers each Inform only after `delay`, so that sessions overlap.
-    pub fn delay_informs(&self, delay: std::time::Duration) {
-        self.state.lock().unwrap().inform_delay = delay;
+    /// Holds every Inform from now on until the test answers it ([`FakeAcs::answer_informs`]),
+    /// so that sessions overlap for as long as the test wants, whatever the machine's speed.
+    pub fn hold_informs(&self) {
+        self.state.lock().unwrap().inform_hold = Some(Arc::new(Semaphore::new(0)));
+    }
+
+    /// Lets `n` more held Informs have their answer.
+    pub fn answer_informs(&self, n: usize) {
+        let hold = self.state.lock().unwrap().inform_hold.clone();
+        hold.expect("hold_informs first").add_permits(n);
+    }
+
+    /// Waits until `n` Informs have arrived since the start (answered or not); panics after
+    /// 10 s, which only a broken simulator takes.
+    pub async fn informs_arrived(&self, n: usize) {
+        let mut arrived = self.state.lock().unwrap().informs_arrived.subscribe();
+        let wait = arrived.wait_for(|&a| a >= n);
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .is_ok();
+        assert!(done, "only {} of {n} Informs arrived", *arrived.borrow());
     }
 
     /// The most Informs (so sessions) that were waiting for their answer at once.
@@ -216,13 +237,16 @@ async fn handle(
     let is_inform =
         method == "POST" && matches!(seen.envelope().map(|e| e.body), Some(Body::Inform(_)));
     if is_inform {
-        let delay = {
+        let hold = {
             let mut st = state.lock().unwrap();
             st.informs_open += 1;
             st.informs_open_max = st.informs_open_max.max(st.informs_open);
-            st.inform_delay
+            st.informs_arrived.send_modify(|a| *a += 1);
+            st.inform_hold.clone()
         };
-        tokio::time::sleep(delay).await;
+        if let Some(hold) = hold {
+            hold.acquire().await.unwrap().forget();
+        }
         state.lock().unwrap().informs_open -= 1;
     }
     let mut st = state.lock().unwrap();
